@@ -1,0 +1,84 @@
+/**
+ * The closed list of failure codes. A peer is told only the code (as the close reason); the
+ * message and path are for the local log. The code type is derived from this list so that the
+ * list and its users cannot drift apart.
+ */
+export const ERROR_CODES = [
+  'handshake.malformed',
+  'handshake.version_mismatch',
+  'handshake.unexpected_step',
+  'handshake.bad_ephemeral',
+  'handshake.decrypt_failed',
+  'handshake.bad_server_identity',
+  'handshake.unknown_site',
+  'handshake.bad_signature',
+  'handshake.bad_mac',
+  'handshake.timeout',
+  'frame.malformed',
+  'frame.too_large',
+  'frame.replay',
+  'frame.out_of_order',
+  'frame.auth_failed',
+  'frame.after_final',
+  'schema.invalid',
+  'protocol.unexpected_message',
+  'transfer.hash_mismatch',
+  'update.stale_round',
+  'update.duplicate',
+  'update.shape_mismatch',
+  'update.non_finite',
+  'session.duplicate',
+  'session.closed',
+  'run.failed',
+  'config.invalid',
+  'data.invalid',
+  'backend.unavailable',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface FedistillIssue {
+  readonly code: ErrorCode;
+  readonly message: string;
+  /** Where in the input the problem is, as a key path (zod style). */
+  readonly path?: readonly (string | number)[];
+}
+
+export type Result<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: FedistillIssue };
+
+export function ok<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+export function fail<T = never>(
+  code: ErrorCode,
+  message: string,
+  path?: readonly (string | number)[],
+): Result<T> {
+  return { ok: false, error: path === undefined ? { code, message } : { code, message, path } };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** Thrown only where there is no caller left to return a Result to (a CLI, a startup step). */
+export class FedistillError extends Error {
+  readonly code: ErrorCode;
+  readonly path?: readonly (string | number)[];
+
+  constructor(issue: FedistillIssue) {
+    super(`${issue.code}: ${issue.message}`);
+    this.name = 'FedistillError';
+    this.code = issue.code;
+    if (issue.path !== undefined) this.path = issue.path;
+  }
+}
+
+/** Unwraps a Result at a boundary where failure must stop the program. */
+export function unwrap<T>(result: Result<T>): T {
+  if (!result.ok) throw new FedistillError(result.error);
+  return result.value;
+}
