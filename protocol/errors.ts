@@ -29,7 +29,7 @@ export const ERROR_CODES = [
   'update.non_finite',
   'session.duplicate',
   'session.closed',
-  'run.failed',
+  'run.illegal_transition',
   'config.invalid',
   'data.invalid',
   'backend.unavailable',

@@ -16,3 +16,6 @@ export * from './tabular-data.js';
 export * from './tensor-codec.js';
 export * from './transfer-set.js';
 export * from './binary.js';
+export * from './random.js';
+export * from './secure-session.js';
+export * from './parse.js';

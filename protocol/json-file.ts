@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { z } from 'zod';
-import { fail, ok, type ErrorCode, type Result } from './errors.js';
+import { fail, type ErrorCode, type Result } from './errors.js';
+import { parseWith } from './parse.js';
 
 /** Reads a JSON file and parses it with `schema`; every problem comes back as one coded error. */
 export async function readJsonFile<S extends z.ZodType>(
@@ -20,13 +21,5 @@ export async function readJsonFile<S extends z.ZodType>(
   } catch (error) {
     return fail(code, `${path} is not JSON: ${(error as Error).message}`);
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    return fail(
-      code,
-      `${path}: ` +
-        parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
-    );
-  }
-  return ok(parsed.data);
+  return parseWith(schema, raw, code, path);
 }

@@ -1,7 +1,8 @@
 import { Decoder, encode } from '@msgpack/msgpack';
 import type { z } from 'zod';
 import { MAX_FRAME_BYTES } from './constants.js';
-import { fail, ok, type Result } from './errors.js';
+import { fail, type Result } from './errors.js';
+import { parseWith } from './parse.js';
 import {
   coordinatorMessageSchema,
   siteMessageSchema,
@@ -33,16 +34,7 @@ function decodeWith<S extends z.ZodType>(
   } catch (error) {
     return fail('schema.invalid', `not a MessagePack message: ${(error as Error).message}`);
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return fail(
-      'schema.invalid',
-      parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
-      issue?.path.filter((p): p is string | number => typeof p !== 'symbol'),
-    );
-  }
-  return ok(parsed.data);
+  return parseWith(schema, raw, 'schema.invalid');
 }
 
 export function decodeSiteMessage(

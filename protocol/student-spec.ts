@@ -77,7 +77,7 @@ export function readWeights(model: tfl.LayersModel, spec: MlpSpec): NamedTensor[
   return layout.map((slot, i) => ({
     name: slot.name,
     shape: slot.shape,
-    values: weights[i]!.dataSync() as Float32Array,
+    values: new Float32Array(weights[i]!.dataSync()),
   }));
 }
 

@@ -70,7 +70,7 @@ export function decodeTensors(wire: readonly WireTensor[]): NamedTensor[] {
 
 /** Checks that `found` has the same tensor names, order and shapes as `expected`, and no NaN/Inf. */
 export function checkTensorsMatch(
-  expected: readonly NamedTensor[],
+  expected: readonly { readonly name: string; readonly shape: readonly number[] }[],
   found: readonly NamedTensor[],
 ): Result<true> {
   if (expected.length !== found.length) {

@@ -1,0 +1,117 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
+import type { CoordinatorIpcMessage } from '../coordinator-ipc.js';
+import { prepareWorkspace, writeSiteConfig } from './workspace.js';
+
+export interface DemoOptions {
+  readonly rounds: number;
+  readonly sites: number;
+  readonly seed: number;
+  readonly out: string;
+  readonly cacheDir: string;
+  /** The whole demo is stopped, and fails, after this long. */
+  readonly timeoutMs: number;
+}
+
+const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+function tail(text: string, lines: number): string {
+  return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+}
+
+interface Party {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  readonly exited: Promise<number>;
+}
+
+async function spawnParty(name: string, args: string[], logDir: string): Promise<Party> {
+  const logFile = path.join(logDir, `${name}.log`);
+  const log = createWriteStream(logFile);
+  await new Promise((resolve) => log.once('open', resolve));
+  const child = fork(MAIN, args, { stdio: ['ignore', log, log, 'ipc'] });
+  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  return { name, child, logFile, exited };
+}
+
+async function describeFailure(party: Party, code: number): Promise<Error> {
+  const log = await readFile(party.logFile, 'utf8').catch(() => '');
+  return new Error(`${party.name} exited with code ${code}; the end of ${party.logFile}:\n${tail(log, 15)}`);
+}
+
+function progressLine(s: RoundSummary): string {
+  const width = String(s.rounds).length;
+  return (
+    `  round ${String(s.round).padStart(width)}/${s.rounds}  T=${s.temperature.toFixed(2)}  ` +
+    `alpha=${s.alpha.toFixed(2)}  sites=${s.participants}  student accuracy ${s.student_accuracy.toFixed(4)}`
+  );
+}
+
+/**
+ * The main job: a coordinator and N hospital sites as separate processes on loopback, on a
+ * seeded non-IID split of the bundled breast-cancer data. Prints live progress per round and
+ * a final summary, and leaves everything (keys, splits, configs, logs, report) under `out`.
+ */
+export async function runDemo(options: DemoOptions, print: (line: string) => void): Promise<RunReport> {
+  const workspace = await prepareWorkspace(options.out, {
+    sites: options.sites,
+    rounds: options.rounds,
+    seed: options.seed,
+    cacheDir: options.cacheDir,
+  });
+  const logDir = path.join(options.out, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const { split } = workspace;
+  print(`fedistill demo: breast cancer (WDBC), ${options.sites} hospital sites, ${options.rounds} rounds, seed ${options.seed}`);
+  print(`  workspace ${options.out}`);
+  print(`  held-out ${split.heldOut.rows} rows and public ${split.publicSplit.rows} rows stay with the coordinator`);
+  split.sites.forEach((site, i) => {
+    const malignant = site.labels.filter((l) => l === 0).length;
+    print(`  ${workspace.siteNames[i]}: ${site.rows} private rows, ${Math.round((100 * malignant) / site.rows)}% malignant`);
+  });
+
+  const parties: Party[] = [];
+  const stopAll = (): void => {
+    for (const p of parties) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+  };
+  const timer = setTimeout(stopAll, options.timeoutMs);
+  try {
+    const coordinator = await spawnParty('coordinator', ['coordinator', '--config', workspace.coordinatorConfigFile], logDir);
+    parties.push(coordinator);
+    const url = await new Promise<string>((resolve, reject) => {
+      coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
+        if (message.type === 'listening') resolve(message.url);
+        if (message.type === 'round') print(progressLine(message.summary));
+      });
+      void coordinator.exited.then(async (code) => reject(await describeFailure(coordinator, code)));
+    });
+    print(`  coordinator listening on ${url}; teacher trained or loaded from cache`);
+
+    for (const site of workspace.siteNames) {
+      const config = await writeSiteConfig(workspace, site, url);
+      parties.push(await spawnParty(site, ['site', '--config', config], logDir));
+    }
+    for (const party of parties) {
+      const code = await party.exited;
+      if (code !== 0) throw await describeFailure(party, code);
+    }
+  } finally {
+    clearTimeout(timer);
+    stopAll();
+  }
+  const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
+  print('');
+  print(`  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`);
+  print(`  student accuracy      ${report.student_accuracy.toFixed(4)}  (${report.student_params} parameters, federated)`);
+  print(`  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`);
+  print(`  bytes up / down       ${report.bytes_up} / ${report.bytes_down}`);
+  print(`  backends              coordinator ${report.backend}; ${Object.entries(report.site_backends).map(([s, b]) => `${s} ${b}`).join(', ')}`);
+  print(`  wall time             ${report.wall_seconds.toFixed(1)} s (coordinator)`);
+  print(`  report                ${workspace.reportFile}`);
+  return report;
+}

@@ -1,0 +1,87 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { formatLabelledCsv } from '../../protocol/index.js';
+import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
+import type { SiteConfig } from '../../client/site-config.js';
+import { generateKeySet, type KeySet } from '../keys.js';
+import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
+
+export interface WorkspacePlan {
+  readonly sites: number;
+  readonly rounds: number;
+  readonly seed: number;
+  /** Teacher cache, shared between runs. */
+  readonly cacheDir: string;
+  readonly transferChunkBytes?: number;
+}
+
+export interface DemoWorkspace {
+  readonly dir: string;
+  readonly coordinatorConfigFile: string;
+  readonly reportFile: string;
+  readonly siteNames: readonly string[];
+  readonly keys: KeySet;
+  readonly split: DemoSplit;
+}
+
+const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+
+/**
+ * Lays out one run as separate parties would hold it: keys, the coordinator's public and
+ * held-out splits and config, and one folder per site with only its own private partition.
+ */
+export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promise<DemoWorkspace> {
+  const siteNames = Array.from({ length: plan.sites }, (_, i) => `site-${i + 1}`);
+  const split = splitForDemo(await readBreastCancer(), {
+    sites: plan.sites,
+    seed: plan.seed,
+    heldOutFraction: 0.2,
+    publicFraction: 0.2,
+    dirichletAlpha: 0.5,
+    minSiteRows: 20,
+  });
+  const keys = await generateKeySet(path.join(dir, 'keys'), siteNames);
+  const coordinatorDir = path.join(dir, 'coordinator');
+  await mkdir(coordinatorDir, { recursive: true });
+  await writeFile(path.join(coordinatorDir, 'public.csv'), formatLabelledCsv(split.publicSplit));
+  await writeFile(path.join(coordinatorDir, 'held-out.csv'), formatLabelledCsv(split.heldOut));
+  const reportFile = path.join(dir, 'report.json');
+  const config: CoordinatorConfigInput = {
+    listen: { host: '127.0.0.1', port: 0 },
+    identityFile: keys.coordinatorIdentity,
+    allowListFile: keys.allowList,
+    data: { name: 'breast_cancer', classes: 2, publicSplit: 'public.csv', heldOut: 'held-out.csv' },
+    run: {
+      rounds: plan.rounds,
+      minSites: plan.sites,
+      seed: plan.seed,
+      ...(plan.transferChunkBytes ? { transferChunkBytes: plan.transferChunkBytes } : {}),
+    },
+    cacheDir: plan.cacheDir,
+    reportFile,
+    backend: 'auto',
+  };
+  const coordinatorConfigFile = path.join(coordinatorDir, 'config.json');
+  await writeFile(coordinatorConfigFile, json(config));
+  for (const [i, name] of siteNames.entries()) {
+    const siteDir = path.join(dir, 'sites', name);
+    await mkdir(siteDir, { recursive: true });
+    await writeFile(path.join(siteDir, 'private.csv'), formatLabelledCsv(split.sites[i]!));
+  }
+  return { dir, coordinatorConfigFile, reportFile, siteNames, keys, split };
+}
+
+/** Writes a site's config once the coordinator's URL is known; returns its path. */
+export async function writeSiteConfig(workspace: DemoWorkspace, site: string, url: string): Promise<string> {
+  const siteDir = path.join(workspace.dir, 'sites', site);
+  const config: SiteConfig = {
+    coordinator: { url, publicKey: workspace.keys.coordinatorPublicKey },
+    identityFile: workspace.keys.siteIdentities[site]!,
+    privateData: 'private.csv',
+    cacheDir: 'cache',
+    backend: 'auto',
+  };
+  const file = path.join(siteDir, 'config.json');
+  await writeFile(file, json(config));
+  return file;
+}

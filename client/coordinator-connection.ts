@@ -1,0 +1,172 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  decodeCoordinatorMessage,
+  encodeMessage,
+  fail,
+  HANDSHAKE_TIMEOUT_MS,
+  isErrorCode,
+  ok,
+  SecureSession,
+  SiteHandshake,
+  SOCKET_EVENTS,
+  type CoordinatorMessage,
+  type ErrorCode,
+  type IdentityKeyPair,
+  type Result,
+  type SiteMessage,
+  type Sodium,
+} from '../protocol/index.js';
+
+export interface ConnectionOptions {
+  readonly sodium: Sodium;
+  readonly url: string;
+  readonly identity: IdentityKeyPair;
+  readonly pinnedCoordinatorKey: Uint8Array;
+}
+
+type Waiter = (result: Result<CoordinatorMessage>) => void;
+
+/**
+ * The site's end of a session: it runs the handshake over socket.io, then turns incoming frames
+ * into validated messages, in order. The first failure (a refusal, a bad frame, a dropped
+ * socket) ends the session and is what every later `next()` returns.
+ */
+export class CoordinatorConnection {
+  private readonly queue: Result<CoordinatorMessage>[] = [];
+  private readonly waiters: Waiter[] = [];
+  private ended: Result<CoordinatorMessage> | undefined;
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly session: SecureSession<SiteMessage, CoordinatorMessage>,
+  ) {}
+
+  static open(options: ConnectionOptions): Promise<Result<CoordinatorConnection>> {
+    const { sodium } = options;
+    const socket = io(options.url, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+    });
+    const handshake = new SiteHandshake(sodium, options.identity, options.pinnedCoordinatorKey);
+    let connection: CoordinatorConnection | undefined;
+    let pendingFrames: unknown[] = [];
+    let sent = 0;
+
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (result: Result<CoordinatorConnection>): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!result.ok) socket.disconnect();
+        resolve(result);
+      };
+      const timer = setTimeout(
+        () => settle(fail('handshake.timeout', `no handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)),
+        HANDSHAKE_TIMEOUT_MS,
+      );
+
+      socket.on('connect_error', (error) =>
+        settle(fail('session.closed', `cannot reach ${options.url}: ${error.message}`)),
+      );
+      socket.on('connect', () => {
+        const initiation = handshake.createInitiation();
+        sent += initiation.length;
+        socket.emit(SOCKET_EVENTS.initiation, initiation);
+      });
+      let session: SecureSession<SiteMessage, CoordinatorMessage> | undefined;
+      socket.on(SOCKET_EVENTS.response, (response: unknown) => {
+        const consumed = handshake.consumeResponse(response);
+        if (!consumed.ok) return settle(consumed);
+        session = new SecureSession(
+          sodium,
+          consumed.value.keys,
+          encodeMessage,
+          decodeCoordinatorMessage,
+        );
+        sent += consumed.value.finish.length + session.header.length;
+        socket.emit(SOCKET_EVENTS.finish, consumed.value.finish);
+        socket.emit(SOCKET_EVENTS.streamHeader, session.header);
+      });
+      socket.on(SOCKET_EVENTS.streamHeader, (header: unknown) => {
+        if (!session) return settle(fail('handshake.unexpected_step', 'stream header too early'));
+        const accepted = session.acceptPeerHeader(header);
+        if (!accepted.ok) return settle(accepted);
+        connection = new CoordinatorConnection(socket, session);
+        connection.bytesSent = sent;
+        for (const frame of pendingFrames) connection.receive(frame);
+        pendingFrames = [];
+        settle(ok(connection));
+      });
+      // Frames can arrive in the same tick as the stream header; none may be lost.
+      socket.on(SOCKET_EVENTS.frame, (frame: unknown) => {
+        if (connection) connection.receive(frame);
+        else pendingFrames.push(frame);
+      });
+      socket.on(SOCKET_EVENTS.refuse, (reason: unknown) => {
+        const code: ErrorCode = isErrorCode(reason) ? reason : 'session.closed';
+        const result = fail<never>(code, `the coordinator refused the session: ${code}`);
+        if (connection) connection.end(result);
+        else settle(result);
+      });
+      socket.on('disconnect', (reason) => {
+        const result = fail<never>('session.closed', `disconnected: ${reason}`);
+        if (connection) connection.end(result);
+        else settle(result);
+      });
+    });
+  }
+
+  private receive(frame: unknown): void {
+    if (this.ended) return;
+    if (frame instanceof Uint8Array) this.bytesReceived += frame.length;
+    const opened = this.session.open(frame);
+    if (!opened.ok) {
+      this.refuse(opened.error.code);
+      this.end(opened);
+      return;
+    }
+    this.push(ok(opened.value.message));
+  }
+
+  private push(result: Result<CoordinatorMessage>): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(result);
+    else this.queue.push(result);
+  }
+
+  private end(result: Result<CoordinatorMessage>): void {
+    if (this.ended) return;
+    this.ended = result;
+    this.push(result);
+    for (const waiter of this.waiters.splice(0)) waiter(result);
+  }
+
+  /** The next message, or the failure that ended the session. */
+  next(): Promise<Result<CoordinatorMessage>> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.ended) return Promise.resolve(this.ended);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  send(message: SiteMessage): void {
+    const frame = this.session.seal(message);
+    this.bytesSent += frame.length;
+    this.socket.emit(SOCKET_EVENTS.frame, frame);
+  }
+
+  /** Tells the coordinator why this site is ending the session, then closes it. */
+  refuse(code: ErrorCode): void {
+    this.socket.emit(SOCKET_EVENTS.refuse, code);
+    this.close();
+  }
+
+  close(): void {
+    this.end(fail('session.closed', 'the site closed the session'));
+    this.socket.disconnect();
+  }
+}

@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The site's objective (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural
+ * Network"):
+ *
+ *   alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))   on the transfer set
+ * + (1 - alpha) * CE(y, softmax(student))                            on the private data
+ *
+ * The T^2 factor keeps the soft term's gradients on the same scale as the hard term's as T
+ * changes, since softening by T shrinks those gradients by 1/T^2.
+ */
+export interface DistillationBatch {
+  /** Student logits on a transfer-set batch, [n, classes]. */
+  readonly studentTransferLogits: tf.Tensor2D;
+  /** Teacher logits on the same transfer inputs, [n, classes]. */
+  readonly teacherTransferLogits: tf.Tensor2D;
+  /** Student logits on a private batch, [m, classes]. */
+  readonly studentPrivateLogits: tf.Tensor2D;
+  /** One-hot labels of that private batch, [m, classes]. */
+  readonly privateLabels: tf.Tensor2D;
+  readonly temperature: number;
+  readonly alpha: number;
+}
+
+/** Mean over the batch of KL(softmax(teacher/T) || softmax(student/T)), in nats. */
+export function softenedKl(
+  teacherLogits: tf.Tensor2D,
+  studentLogits: tf.Tensor2D,
+  temperature: number,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const logP = tf.logSoftmax(tf.div(teacherLogits, temperature));
+    const logQ = tf.logSoftmax(tf.div(studentLogits, temperature));
+    return tf.mean(tf.sum(tf.mul(tf.exp(logP), tf.sub(logP, logQ)), -1)) as tf.Scalar;
+  });
+}
+
+/** Mean over the batch of -sum(y * log softmax(logits)), in nats. */
+export function crossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(
+    () => tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), -1))) as tf.Scalar,
+  );
+}
+
+export function distillationLoss(batch: DistillationBatch): tf.Scalar {
+  const { temperature: t, alpha } = batch;
+  return tf.tidy(() => {
+    const soft = tf.mul(
+      softenedKl(batch.teacherTransferLogits, batch.studentTransferLogits, t),
+      alpha * t * t,
+    );
+    const hard = tf.mul(crossEntropy(batch.privateLabels, batch.studentPrivateLogits), 1 - alpha);
+    return tf.add(soft, hard);
+  });
+}

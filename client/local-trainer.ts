@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { range, seededRandom, shuffleInPlace } from '../protocol/index.js';
+import { distillationLoss } from './distillation-loss.js';
+
+export interface LocalData {
+  /** Normalised private inputs, [rows, features]. */
+  readonly privateInputs: tf.Tensor2D;
+  /** One-hot private labels, [rows, classes]. */
+  readonly privateLabels: tf.Tensor2D;
+  /** Normalised transfer-set inputs, [transferRows, features]. */
+  readonly transferInputs: tf.Tensor2D;
+  /** Teacher logits on the transfer set, [transferRows, classes]. */
+  readonly teacherLogits: tf.Tensor2D;
+}
+
+export interface LocalTrainingPlan {
+  readonly temperature: number;
+  readonly alpha: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  /** Seeds the batch order, so a round replays exactly. */
+  readonly seed: number;
+}
+
+/**
+ * Trains `model` in place. Each step pairs a private batch (hard labels) with a transfer-set
+ * batch (soft labels); an epoch is one pass over the private data, cycling the transfer set.
+ * Adam starts fresh each round: a site keeps no optimiser state between rounds.
+ */
+export function trainLocally(
+  model: tfl.LayersModel,
+  data: LocalData,
+  plan: LocalTrainingPlan,
+): { steps: number; meanLoss: number } {
+  const optimizer = tf.train.adam(plan.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const random = seededRandom(plan.seed);
+  const privateRows = data.privateInputs.shape[0];
+  const transferRows = data.transferInputs.shape[0];
+  const transferOrder = shuffleInPlace(range(transferRows), random);
+  let transferCursor = 0;
+  let steps = 0;
+  let lossSum = 0;
+
+  for (let epoch = 0; epoch < plan.epochs; epoch++) {
+    const privateOrder = shuffleInPlace(range(privateRows), random);
+    for (let start = 0; start < privateRows; start += plan.batchSize) {
+      const privateIdx = privateOrder.slice(start, start + plan.batchSize);
+      const transferIdx: number[] = [];
+      for (let k = 0; k < plan.batchSize; k++) {
+        transferIdx.push(transferOrder[transferCursor]!);
+        transferCursor = (transferCursor + 1) % transferRows;
+      }
+      const loss = tf.tidy((): tf.Scalar => {
+        const pIdx = tf.tensor1d(privateIdx, 'int32');
+        const tIdx = tf.tensor1d(transferIdx, 'int32');
+        const privX = tf.gather(data.privateInputs, pIdx);
+        const privY = tf.gather(data.privateLabels, pIdx);
+        const transX = tf.gather(data.transferInputs, tIdx);
+        const teacher = tf.gather(data.teacherLogits, tIdx);
+        const cost = optimizer.minimize(
+          () =>
+            distillationLoss({
+              studentTransferLogits: model.apply(transX) as tf.Tensor2D,
+              teacherTransferLogits: teacher,
+              studentPrivateLogits: model.apply(privX) as tf.Tensor2D,
+              privateLabels: privY,
+              temperature: plan.temperature,
+              alpha: plan.alpha,
+            }),
+          true,
+          variables,
+        );
+        if (cost === null) throw new Error('the optimiser returned no cost');
+        return cost;
+      });
+      lossSum += loss.dataSync()[0]!;
+      loss.dispose();
+      steps++;
+    }
+  }
+  optimizer.dispose();
+  return { steps, meanLoss: steps > 0 ? lossSum / steps : 0 };
+}

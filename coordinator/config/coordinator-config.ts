@@ -1,0 +1,99 @@
+import path from 'node:path';
+import { z } from 'zod';
+import {
+  backendChoiceSchema,
+  distillationScheduleSchema,
+  MAX_CHUNK_BYTES,
+  MIN_CHUNK_BYTES,
+  parseWith,
+  readJsonFile,
+  unwrap,
+} from '../../protocol/index.js';
+
+const hidden = z.array(z.number().int().min(1).max(4096)).max(8);
+
+/** The coordinator's config file: who may join, what data it holds, and how the run goes. */
+export const coordinatorConfigSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        /** 0 picks a free port; the chosen URL is logged and returned. */
+        port: z.number().int().min(0).max(65_535).default(0),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 0 }),
+    identityFile: z.string().min(1),
+    allowListFile: z.string().min(1),
+    data: z
+      .object({
+        /** The data set's name, for the report. */
+        name: z.string().min(1),
+        classes: z.number().int().min(2).max(1000),
+        /** Public split: trains the teacher and is the transfer set. */
+        publicSplit: z.string().min(1),
+        /** Held-out split that only the coordinator holds, for evaluation. */
+        heldOut: z.string().min(1),
+      })
+      .strict(),
+    run: z
+      .object({
+        id: z.string().min(1).max(64).optional(),
+        rounds: z.number().int().min(1).max(10_000).default(10),
+        /** The run starts once this many sites hold the transfer set. */
+        minSites: z.number().int().min(1).default(1),
+        seed: z.number().int().min(0).default(0),
+        schedule: distillationScheduleSchema.default({
+          temperature: { kind: 'linear', from: 5, to: 1 },
+          alpha: { kind: 'constant', value: 0.5 },
+        }),
+        localEpochs: z.number().int().min(1).max(1000).default(2),
+        batchSize: z.number().int().min(1).max(65_536).default(32),
+        learningRate: z.number().positive().max(10).default(0.01),
+        studentHidden: hidden.default([8]),
+        teacher: z
+          .object({
+            hidden: hidden.default([64, 32]),
+            epochs: z.number().int().min(1).max(10_000).default(150),
+            batchSize: z.number().int().min(1).max(65_536).default(32),
+            learningRate: z.number().positive().max(10).default(0.005),
+          })
+          .strict()
+          .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
+        transferChunkBytes: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES).default(64 * 1024),
+        /** A round closes when every participant has answered or this much time has passed. */
+        roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
+      })
+      .strict(),
+    /** Where the trained teacher is cached, keyed by its data and settings. */
+    cacheDir: z.string().min(1),
+    reportFile: z.string().min(1),
+    backend: backendChoiceSchema.default('auto'),
+  })
+  .strict();
+
+export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
+export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;
+
+/** Parses a config object; relative paths resolve against `baseDir`. */
+export function parseCoordinatorConfig(raw: unknown, baseDir: string): CoordinatorConfig {
+  const config = unwrap(parseWith(coordinatorConfigSchema, raw, 'config.invalid', 'coordinator config'));
+  return resolvePaths(config, baseDir);
+}
+
+export async function loadCoordinatorConfig(file: string): Promise<CoordinatorConfig> {
+  const config = unwrap(await readJsonFile(file, coordinatorConfigSchema));
+  return resolvePaths(config, path.dirname(path.resolve(file)));
+}
+
+function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorConfig {
+  const at = (p: string): string => path.resolve(baseDir, p);
+  return {
+    ...config,
+    identityFile: at(config.identityFile),
+    allowListFile: at(config.allowListFile),
+    data: { ...config.data, publicSplit: at(config.data.publicSplit), heldOut: at(config.data.heldOut) },
+    cacheDir: at(config.cacheDir),
+    reportFile: at(config.reportFile),
+  };
+}

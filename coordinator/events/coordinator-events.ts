@@ -1,0 +1,48 @@
+import { EventEmitter } from 'node:events';
+import { Injectable } from '@nestjs/common';
+import type { ErrorCode } from '../../protocol/index.js';
+import type { RoundSummary, RunReport } from '../runs/run-report.js';
+
+/** One protocol event as the coordinator saw it: who, what, outcome, size. Never payload values. */
+export interface ProtocolEvent {
+  readonly at: string;
+  /** The site's enrolled name once authenticated, else the socket id. */
+  readonly peer: string;
+  readonly direction: 'in' | 'out';
+  /** A handshake step, or the application message type. */
+  readonly kind: string;
+  readonly outcome: 'ok' | 'refused';
+  readonly code?: ErrorCode;
+  readonly bytes: number;
+}
+
+/** A site's session joined or left the run. */
+export interface SitePresence {
+  readonly site: string;
+  readonly present: boolean;
+  /** Sites in the run after this change. */
+  readonly connected: number;
+}
+
+interface EventMap {
+  protocol: [ProtocolEvent];
+  site: [SitePresence];
+  round: [RoundSummary];
+  complete: [RunReport];
+}
+
+/**
+ * What the coordinator tells its observers (the CLI's progress, tests, later the dashboard and
+ * the audit log). Emitting is synchronous and never throws into the protocol path.
+ */
+@Injectable()
+export class CoordinatorEvents extends EventEmitter<EventMap> {
+  bytesIn = 0;
+  bytesOut = 0;
+
+  protocol(event: Omit<ProtocolEvent, 'at'>): void {
+    if (event.direction === 'in') this.bytesIn += event.bytes;
+    else this.bytesOut += event.bytes;
+    this.emit('protocol', { at: new Date().toISOString(), ...event });
+  }
+}

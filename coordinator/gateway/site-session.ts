@@ -1,0 +1,153 @@
+import { Logger } from '@nestjs/common';
+import type { Socket } from 'socket.io';
+import {
+  CoordinatorHandshake,
+  decodeSiteMessage,
+  encodeMessage,
+  HANDSHAKE_TIMEOUT_MS,
+  isErrorCode,
+  SecureSession,
+  SOCKET_EVENTS,
+  toHex,
+  type CoordinatorMessage,
+  type ErrorCode,
+  type IdentityKeyPair,
+  type SiteMessage,
+  type Sodium,
+} from '../../protocol/index.js';
+import { CoordinatorEvents } from '../events/coordinator-events.js';
+import type { RunsService } from '../runs/runs.service.js';
+import type { SiteChannel } from '../runs/site-channel.js';
+
+export interface SiteSessionDeps {
+  readonly sodium: Sodium;
+  readonly identity: IdentityKeyPair;
+  readonly lookupSite: (publicKey: Uint8Array) => string | undefined;
+  readonly runs: RunsService;
+  readonly events: CoordinatorEvents;
+}
+
+const byteLength = (value: unknown): number => (value instanceof Uint8Array ? value.length : 0);
+
+/**
+ * One socket's session on the coordinator: the responder's side of the handshake, then the
+ * encrypted frame stream. Any failure refuses this socket with a code and leaves every other
+ * session untouched.
+ */
+export class SiteSession implements SiteChannel {
+  private readonly logger = new Logger('SiteSession');
+  private readonly handshake: CoordinatorHandshake;
+  private secure: SecureSession<CoordinatorMessage, SiteMessage> | undefined;
+  private siteName: string | undefined;
+  private joined = false;
+  private closed = false;
+  private readonly handshakeTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly deps: SiteSessionDeps,
+  ) {
+    this.handshake = new CoordinatorHandshake(deps.sodium, deps.identity, deps.lookupSite);
+    this.handshakeTimer = setTimeout(
+      () => this.refuse('handshake.timeout', `no handshake within ${HANDSHAKE_TIMEOUT_MS} ms`),
+      HANDSHAKE_TIMEOUT_MS,
+    );
+  }
+
+  get site(): string {
+    return this.siteName ?? `socket:${this.socket.id}`;
+  }
+
+  private record(direction: 'in' | 'out', kind: string, bytes: number, code?: ErrorCode): void {
+    this.deps.events.protocol({
+      peer: this.site,
+      direction,
+      kind,
+      outcome: code ? 'refused' : 'ok',
+      bytes,
+      ...(code ? { code } : {}),
+    });
+  }
+
+  onInitiation(message: unknown): void {
+    if (this.closed) return;
+    this.record('in', SOCKET_EVENTS.initiation, byteLength(message));
+    const response = this.handshake.consumeInitiation(message);
+    if (!response.ok) return this.refuse(response.error.code, response.error.message);
+    this.record('out', SOCKET_EVENTS.response, response.value.length);
+    this.socket.emit(SOCKET_EVENTS.response, response.value);
+  }
+
+  onFinish(message: unknown): void {
+    if (this.closed) return;
+    this.record('in', SOCKET_EVENTS.finish, byteLength(message));
+    const finished = this.handshake.consumeFinish(message);
+    if (!finished.ok) return this.refuse(finished.error.code, finished.error.message);
+    clearTimeout(this.handshakeTimer);
+    this.siteName = finished.value.siteName;
+    this.secure = new SecureSession(this.deps.sodium, finished.value.keys, encodeMessage, decodeSiteMessage);
+    this.logger.log(`${this.site} authenticated, session ${toHex(finished.value.keys.transcriptHash).slice(0, 16)}`);
+  }
+
+  onStreamHeader(header: unknown): void {
+    if (this.closed) return;
+    this.record('in', SOCKET_EVENTS.streamHeader, byteLength(header));
+    if (!this.secure) return this.refuse('handshake.unexpected_step', 'a stream header before the handshake finished');
+    const accepted = this.secure.acceptPeerHeader(header);
+    if (!accepted.ok) return this.refuse(accepted.error.code, accepted.error.message);
+    this.record('out', SOCKET_EVENTS.streamHeader, this.secure.header.length);
+    this.socket.emit(SOCKET_EVENTS.streamHeader, this.secure.header);
+    const joined = this.deps.runs.siteJoined(this);
+    if (!joined.ok) return this.refuse(joined.error.code, joined.error.message);
+    this.joined = true;
+  }
+
+  onFrame(frame: unknown): void {
+    if (this.closed) return;
+    if (!this.secure || !this.joined) {
+      return this.refuse('handshake.unexpected_step', 'a frame before the session was established');
+    }
+    const opened = this.secure.open(frame);
+    if (!opened.ok) {
+      this.record('in', SOCKET_EVENTS.frame, byteLength(frame), opened.error.code);
+      return this.refuse(opened.error.code, opened.error.message);
+    }
+    const { message } = opened.value;
+    this.record('in', message.type, byteLength(frame));
+    const handled = this.deps.runs.handle(this, message);
+    if (!handled.ok) this.refuse(handled.error.code, handled.error.message);
+  }
+
+  /** The site told us why it is leaving. */
+  onPeerRefusal(reason: unknown): void {
+    const code = isErrorCode(reason) ? reason : 'session.closed';
+    this.logger.warn(`${this.site} ended its session: ${code}`);
+    this.record('in', SOCKET_EVENTS.refuse, 0, code);
+    this.close();
+  }
+
+  send(message: CoordinatorMessage): void {
+    if (this.closed || !this.secure) return;
+    const frame = this.secure.seal(message);
+    this.record('out', message.type, frame.length);
+    this.socket.emit(SOCKET_EVENTS.frame, frame);
+  }
+
+  refuse(code: ErrorCode, detail: string): void {
+    if (this.closed) return;
+    this.logger.warn(`refusing ${this.site}: ${code} (${detail})`);
+    this.record('out', SOCKET_EVENTS.refuse, 0, code);
+    // The code goes out before the namespace disconnect packet, in order on the same socket.
+    this.socket.emit(SOCKET_EVENTS.refuse, code);
+    this.close();
+    this.socket.disconnect();
+  }
+
+  /** The socket is gone (or being closed): leave the run, stop timers. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.handshakeTimer);
+    if (this.joined) this.deps.runs.siteLeft(this);
+  }
+}

@@ -1,0 +1,73 @@
+import { Inject } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  SubscribeMessage,
+  WebSocketGateway,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+} from '@nestjs/websockets';
+import type { Socket } from 'socket.io';
+import { MAX_SOCKET_MESSAGE_BYTES, SOCKET_EVENTS } from '../../protocol/index.js';
+import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import { CoordinatorEvents } from '../events/coordinator-events.js';
+import { RunsService } from '../runs/runs.service.js';
+import { SitesService } from '../sites/sites.service.js';
+import { SiteSession } from './site-session.js';
+
+/**
+ * The sites' socket.io endpoint. Websocket only (no long-polling fallback), and a message cap
+ * above the largest frame: socket.io's 1 MB default would silently drop larger frames.
+ */
+@WebSocketGateway({ transports: ['websocket'], maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES })
+export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
+  private readonly sessions = new Map<string, SiteSession>();
+
+  constructor(
+    @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
+    private readonly sites: SitesService,
+    private readonly runs: RunsService,
+    private readonly events: CoordinatorEvents,
+  ) {}
+
+  handleConnection(socket: Socket): void {
+    const session = new SiteSession(socket, {
+      sodium: this.setup.sodium,
+      identity: this.setup.identity,
+      lookupSite: (key) => this.sites.nameOf(key),
+      runs: this.runs,
+      events: this.events,
+    });
+    this.sessions.set(socket.id, session);
+  }
+
+  handleDisconnect(socket: Socket): void {
+    this.sessions.get(socket.id)?.close();
+    this.sessions.delete(socket.id);
+  }
+
+  @SubscribeMessage(SOCKET_EVENTS.initiation)
+  onInitiation(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): void {
+    this.sessions.get(socket.id)?.onInitiation(body);
+  }
+
+  @SubscribeMessage(SOCKET_EVENTS.finish)
+  onFinish(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): void {
+    this.sessions.get(socket.id)?.onFinish(body);
+  }
+
+  @SubscribeMessage(SOCKET_EVENTS.streamHeader)
+  onStreamHeader(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): void {
+    this.sessions.get(socket.id)?.onStreamHeader(body);
+  }
+
+  @SubscribeMessage(SOCKET_EVENTS.frame)
+  onFrame(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): void {
+    this.sessions.get(socket.id)?.onFrame(body);
+  }
+
+  @SubscribeMessage(SOCKET_EVENTS.refuse)
+  onRefuse(@ConnectedSocket() socket: Socket, @MessageBody() body: unknown): void {
+    this.sessions.get(socket.id)?.onPeerRefusal(body);
+  }
+}
