@@ -58,7 +58,10 @@ interface RunContext {
  * training per round until the coordinator says the run is complete. Private data is read
  * here and only the weight delta and the example count leave this function.
  */
-export async function runSite(config: SiteConfig, log: SiteLog = () => {}): Promise<SiteRunSummary> {
+export async function runSite(
+  config: SiteConfig,
+  log: SiteLog = () => {},
+): Promise<SiteRunSummary> {
   const sodium = await loadSodium();
   const identityFile = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const backend = unwrap(await selectBackend(config.backend));
@@ -90,7 +93,9 @@ export async function runSite(config: SiteConfig, log: SiteLog = () => {}): Prom
   const becomeReady = (set: TransferSet, runWelcome: RunWelcome): void => {
     context = prepareRun(runWelcome, set, privateCsv, stop);
     connection.send({ type: 'site.ready', transferHash: runWelcome.transfer.hash, backend });
-    log(`site ${identityFile.name}: ready, ${context.privateRows} private rows, ${set.rows} transfer rows`);
+    log(
+      `site ${identityFile.name}: ready, ${context.privateRows} private rows, ${set.rows} transfer rows`,
+    );
   };
 
   try {
@@ -108,12 +113,17 @@ export async function runSite(config: SiteConfig, log: SiteLog = () => {}): Prom
             becomeReady(cached, message);
           } else {
             download = new TransferDownload(sodium, message.transfer);
-            connection.send({ type: 'transfer.request', hash: message.transfer.hash, ...download.nextRequest()! });
+            connection.send({
+              type: 'transfer.request',
+              hash: message.transfer.hash,
+              ...download.nextRequest()!,
+            });
           }
           break;
         }
         case 'transfer.chunk': {
-          if (!download || !welcome) return stop('protocol.unexpected_message', 'no transfer set was requested');
+          if (!download || !welcome)
+            return stop('protocol.unexpected_message', 'no transfer set was requested');
           const accepted = download.accept(message);
           if (!accepted.ok) return stop(accepted.error.code, accepted.error.message);
           if (download.complete) {
@@ -124,7 +134,8 @@ export async function runSite(config: SiteConfig, log: SiteLog = () => {}): Prom
             becomeReady(set.value, welcome);
           } else if (download.windowDone(message.index)) {
             const window = download.nextRequest();
-            if (window) connection.send({ type: 'transfer.request', hash: welcome.transfer.hash, ...window });
+            if (window)
+              connection.send({ type: 'transfer.request', hash: welcome.transfer.hash, ...window });
           }
           break;
         }
@@ -135,11 +146,15 @@ export async function runSite(config: SiteConfig, log: SiteLog = () => {}): Prom
           const update = trainRound(context, message, stop);
           connection.send(update);
           roundsTrained++;
-          log(`site ${identityFile.name}: round ${message.round} trained (T=${message.temperature.toFixed(2)}, alpha=${message.alpha.toFixed(2)})`);
+          log(
+            `site ${identityFile.name}: round ${message.round} trained (T=${message.temperature.toFixed(2)}, alpha=${message.alpha.toFixed(2)})`,
+          );
           break;
         }
         case 'run.complete': {
-          log(`site ${identityFile.name}: run ${message.runId} complete after ${message.rounds} rounds`);
+          log(
+            `site ${identityFile.name}: run ${message.runId} complete after ${message.rounds} rounds`,
+          );
           connection.close();
           return {
             site: identityFile.name,
@@ -168,18 +183,33 @@ export async function runSite(config: SiteConfig, log: SiteLog = () => {}): Prom
 
 type Stop = (code: ErrorCode, message: string) => never;
 
-function prepareRun(welcome: RunWelcome, set: TransferSet, privateCsv: string, stop: Stop): RunContext {
+function prepareRun(
+  welcome: RunWelcome,
+  set: TransferSet,
+  privateCsv: string,
+  stop: Stop,
+): RunContext {
   const { student, normalizer } = welcome;
-  if (student.inputs !== set.features || normalizer.mean.length !== set.features || student.classes !== set.classes) {
+  if (
+    student.inputs !== set.features ||
+    normalizer.mean.length !== set.features ||
+    student.classes !== set.classes
+  ) {
     stop('schema.invalid', 'the student spec, normalizer and transfer set disagree on their sizes');
   }
   const table = parseLabelledCsv(privateCsv, student.classes);
   if (!table.ok) return stop(table.error.code, `private data: ${table.error.message}`);
   if (table.value.features !== student.inputs) {
-    stop('data.invalid', `private data has ${table.value.features} features, the run expects ${student.inputs}`);
+    stop(
+      'data.invalid',
+      `private data has ${table.value.features} features, the run expects ${student.inputs}`,
+    );
   }
   const data: LocalData = {
-    privateInputs: tf.tensor2d(applyNormalizer(table.value.inputs, normalizer), [table.value.rows, student.inputs]),
+    privateInputs: tf.tensor2d(applyNormalizer(table.value.inputs, normalizer), [
+      table.value.rows,
+      student.inputs,
+    ]),
     privateLabels: tf.tidy(() =>
       tf.cast(tf.oneHot(tf.tensor1d(table.value.labels, 'int32'), student.classes), 'float32'),
     ) as tf.Tensor2D,

@@ -40,20 +40,34 @@ export interface CoordinatorOptions {
   readonly logLevels?: LogLevel[] | false;
 }
 
-async function readTable(file: string, classes: number, what: string): Promise<{ table: LabelledTable; bytes: Uint8Array }> {
+async function readTable(
+  file: string,
+  classes: number,
+  what: string,
+): Promise<{ table: LabelledTable; bytes: Uint8Array }> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (error) {
-    throw new FedistillError({ code: 'config.invalid', message: `cannot read the ${what} ${file}: ${(error as Error).message}` });
+    throw new FedistillError({
+      code: 'config.invalid',
+      message: `cannot read the ${what} ${file}: ${(error as Error).message}`,
+    });
   }
   const table = parseLabelledCsv(bytes.toString('utf8'), classes);
-  if (!table.ok) throw new FedistillError({ ...table.error, message: `${what} ${file}: ${table.error.message}` });
+  if (!table.ok)
+    throw new FedistillError({
+      ...table.error,
+      message: `${what} ${file}: ${table.error.message}`,
+    });
   return { table: table.value, bytes };
 }
 
 /** Reads and checks everything the coordinator needs before any socket opens. */
-async function prepareSetup(config: CoordinatorConfig, startedAt: number): Promise<CoordinatorSetup> {
+async function prepareSetup(
+  config: CoordinatorConfig,
+  startedAt: number,
+): Promise<CoordinatorSetup> {
   const sodium = await loadSodium();
   const identity = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const allowList = unwrap(await readJsonFile(config.allowListFile, allowListSchema));
@@ -65,10 +79,21 @@ async function prepareSetup(config: CoordinatorConfig, startedAt: number): Promi
     });
   }
   const backend = unwrap(await selectBackend(config.backend));
-  const { table: publicSplit, bytes: publicSplitBytes } = await readTable(config.data.publicSplit, config.data.classes, 'public split');
-  const { table: heldOut } = await readTable(config.data.heldOut, config.data.classes, 'held-out split');
+  const { table: publicSplit, bytes: publicSplitBytes } = await readTable(
+    config.data.publicSplit,
+    config.data.classes,
+    'public split',
+  );
+  const { table: heldOut } = await readTable(
+    config.data.heldOut,
+    config.data.classes,
+    'held-out split',
+  );
   if (heldOut.features !== publicSplit.features) {
-    throw new FedistillError({ code: 'data.invalid', message: 'the public and held-out splits have different columns' });
+    throw new FedistillError({
+      code: 'data.invalid',
+      message: 'the public and held-out splits have different columns',
+    });
   }
   return {
     config,
@@ -86,7 +111,10 @@ async function prepareSetup(config: CoordinatorConfig, startedAt: number): Promi
 }
 
 /** Starts the coordinator: prepares the teacher, then listens for sites on loopback or `listen`. */
-export async function startCoordinator(config: CoordinatorConfig, options: CoordinatorOptions = {}): Promise<CoordinatorHandle> {
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  options: CoordinatorOptions = {},
+): Promise<CoordinatorHandle> {
   const startedAt = performance.now();
   const setup = await prepareSetup(config, startedAt);
   const app = await NestFactory.create(AppModule.forSetup(setup), {

@@ -35,11 +35,14 @@ export async function selectBackend(choice: BackendChoice): Promise<Result<strin
   const wanted = choice === 'auto' ? 'wasm' : choice;
   if (wanted === 'wasm') pointWasmAtInstalledPackage();
   if (active === wanted) return ok(wanted);
-  let activated = false;
+  let activated: boolean;
   try {
     activated = await tf.setBackend(wanted);
   } catch (error) {
-    return fail('backend.unavailable', `tfjs backend ${wanted} failed: ${(error as Error).message}`);
+    return fail(
+      'backend.unavailable',
+      `tfjs backend ${wanted} failed: ${(error as Error).message}`,
+    );
   }
   if (!activated) {
     return fail(

@@ -45,8 +45,7 @@ export interface FedistillIssue {
 }
 
 export type Result<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: FedistillIssue };
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: FedistillIssue };
 
 export function ok<T>(value: T): Result<T> {
   return { ok: true, value };

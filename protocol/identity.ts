@@ -40,8 +40,14 @@ export const allowListSchema = z
     const names = new Set<string>();
     const keys = new Set<string>();
     list.sites.forEach((site, i) => {
-      if (names.has(site.name)) ctx.addIssue({ code: 'custom', message: `duplicate site ${site.name}`, path: ['sites', i, 'name'] });
-      if (keys.has(site.publicKey)) ctx.addIssue({ code: 'custom', message: 'duplicate key', path: ['sites', i, 'publicKey'] });
+      if (names.has(site.name))
+        ctx.addIssue({
+          code: 'custom',
+          message: `duplicate site ${site.name}`,
+          path: ['sites', i, 'name'],
+        });
+      if (keys.has(site.publicKey))
+        ctx.addIssue({ code: 'custom', message: 'duplicate key', path: ['sites', i, 'publicKey'] });
       names.add(site.name);
       keys.add(site.publicKey);
     });

@@ -24,10 +24,7 @@ const decoder = new Decoder({
   maxExtLength: 0,
 });
 
-function decodeWith<S extends z.ZodType>(
-  schema: S,
-  bytes: Uint8Array,
-): Result<z.infer<S>> {
+function decodeWith<S extends z.ZodType>(schema: S, bytes: Uint8Array): Result<z.infer<S>> {
   let raw: unknown;
   try {
     raw = decoder.decode(bytes);
@@ -37,14 +34,10 @@ function decodeWith<S extends z.ZodType>(
   return parseWith(schema, raw, 'schema.invalid');
 }
 
-export function decodeSiteMessage(
-  bytes: Uint8Array,
-): Result<SiteMessage> {
+export function decodeSiteMessage(bytes: Uint8Array): Result<SiteMessage> {
   return decodeWith(siteMessageSchema, bytes);
 }
 
-export function decodeCoordinatorMessage(
-  bytes: Uint8Array,
-): Result<CoordinatorMessage> {
+export function decodeCoordinatorMessage(bytes: Uint8Array): Result<CoordinatorMessage> {
   return decodeWith(coordinatorMessageSchema, bytes);
 }

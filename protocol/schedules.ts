@@ -20,7 +20,11 @@ export const distillationScheduleSchema = z
   .superRefine((schedule, ctx) => {
     for (const v of endpoints(schedule.temperature)) {
       if (!(v >= 1 && v <= 100)) {
-        ctx.addIssue({ code: 'custom', message: 'temperature must lie in [1, 100]', path: ['temperature'] });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'temperature must lie in [1, 100]',
+          path: ['temperature'],
+        });
       }
     }
     for (const v of endpoints(schedule.alpha)) {

@@ -82,7 +82,10 @@ export class FrameReceiver {
 
   static create(sodium: Sodium, key: Uint8Array, header: unknown): Result<FrameReceiver> {
     if (!(header instanceof Uint8Array) || header.length !== STREAM_HEADER_BYTES) {
-      return fail('frame.malformed', `a stream header must be exactly ${STREAM_HEADER_BYTES} bytes`);
+      return fail(
+        'frame.malformed',
+        `a stream header must be exactly ${STREAM_HEADER_BYTES} bytes`,
+      );
     }
     try {
       const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(header, key);

@@ -18,7 +18,11 @@ export function parseLabelledCsv(text: string, classes: number): Result<Labelled
   const lines = text.split('\n').filter((line) => line.trim() !== '');
   const header = lines[0]?.split(',').map((s) => s.trim());
   if (!header || header.length < 2 || header[header.length - 1] !== 'label') {
-    return fail('data.invalid', 'the first line must name the feature columns and end with "label"', [0]);
+    return fail(
+      'data.invalid',
+      'the first line must name the feature columns and end with "label"',
+      [0],
+    );
   }
   const features = header.length - 1;
   const rows = lines.length - 1;
@@ -28,18 +32,29 @@ export function parseLabelledCsv(text: string, classes: number): Result<Labelled
   for (let r = 0; r < rows; r++) {
     const cells = lines[r + 1]!.split(',');
     if (cells.length !== features + 1) {
-      return fail('data.invalid', `line ${r + 2} has ${cells.length} fields, expected ${features + 1}`, [r + 1]);
+      return fail(
+        'data.invalid',
+        `line ${r + 2} has ${cells.length} fields, expected ${features + 1}`,
+        [r + 1],
+      );
     }
     for (let c = 0; c < features; c++) {
       const value = Number(cells[c]);
       if (cells[c]!.trim() === '' || !Number.isFinite(value)) {
-        return fail('data.invalid', `line ${r + 2}, column ${header[c]} is not a finite number`, [r + 1, c]);
+        return fail('data.invalid', `line ${r + 2}, column ${header[c]} is not a finite number`, [
+          r + 1,
+          c,
+        ]);
       }
       inputs[r * features + c] = value;
     }
     const label = Number(cells[features]);
     if (!Number.isInteger(label) || label < 0 || label >= classes) {
-      return fail('data.invalid', `line ${r + 2} has label ${cells[features]}, expected 0..${classes - 1}`, [r + 1, features]);
+      return fail(
+        'data.invalid',
+        `line ${r + 2} has label ${cells[features]}, expected 0..${classes - 1}`,
+        [r + 1, features],
+      );
     }
     labels[r] = label;
   }
@@ -73,7 +88,8 @@ export function fitNormalizer(table: LabelledTable): Normalizer {
     for (let c = 0; c < features; c++) mean[c]! += inputs[r * features + c]! / rows;
   }
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < features; c++) std[c]! += (inputs[r * features + c]! - mean[c]!) ** 2 / rows;
+    for (let c = 0; c < features; c++)
+      std[c]! += (inputs[r * features + c]! - mean[c]!) ** 2 / rows;
   }
   // A constant column keeps unit scale instead of dividing by zero.
   return { mean, std: std.map((v) => (v > 0 ? Math.sqrt(v) : 1)) };

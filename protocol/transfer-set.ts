@@ -24,7 +24,11 @@ export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 export const transferManifestSchema = z
   .object({
     hash: hashSchema,
-    bytes: z.number().int().min(1).max(2 ** 31),
+    bytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31),
     chunkBytes: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES),
     chunkHashes: z.array(hashSchema).min(1).max(100_000),
     rows: z.number().int().min(1),
@@ -91,7 +95,10 @@ export function decodeTransferSet(
   manifest: TransferManifest,
 ): Result<TransferSet> {
   if (encoded.length !== manifest.bytes) {
-    return fail('transfer.hash_mismatch', `expected ${manifest.bytes} bytes, got ${encoded.length}`);
+    return fail(
+      'transfer.hash_mismatch',
+      `expected ${manifest.bytes} bytes, got ${encoded.length}`,
+    );
   }
   if (!sodium.memcmp(contentHash(sodium, encoded), manifest.hash)) {
     return fail('transfer.hash_mismatch', 'the transfer set does not match its announced hash');

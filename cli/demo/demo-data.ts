@@ -12,13 +12,19 @@ export async function readBreastCancer(): Promise<LabelledTable> {
   const bytes = await readFile(`${DATASETS_DIR}breast_cancer.csv`);
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (digest !== BREAST_CANCER_SHA256) {
-    throw new Error(`datasets/breast_cancer.csv has sha256 ${digest}, expected ${BREAST_CANCER_SHA256}`);
+    throw new Error(
+      `datasets/breast_cancer.csv has sha256 ${digest}, expected ${BREAST_CANCER_SHA256}`,
+    );
   }
-  const names = (await readFile(`${DATASETS_DIR}breast_cancer.names.txt`, 'utf8')).split('\n').filter(Boolean);
+  const names = (await readFile(`${DATASETS_DIR}breast_cancer.names.txt`, 'utf8'))
+    .split('\n')
+    .filter(Boolean);
   const [header, ...lines] = bytes.toString('utf8').split('\n').filter(Boolean);
   const [rows, features] = header!.split(',').map(Number) as [number, number];
   if (lines.length !== rows || names.length !== features) {
-    throw new Error(`breast_cancer.csv promises ${rows} x ${features}, found ${lines.length} rows and ${names.length} names`);
+    throw new Error(
+      `breast_cancer.csv promises ${rows} x ${features}, found ${lines.length} rows and ${names.length} names`,
+    );
   }
   const inputs = new Float32Array(rows * features);
   const labels = new Int32Array(rows);
@@ -70,7 +76,13 @@ export function splitForDemo(table: LabelledTable, plan: DemoSplitPlan): DemoSpl
   const publicRows = Math.round(table.rows * plan.publicFraction);
   const privateRows = order.slice(heldOutRows + publicRows);
   const privateTable = selectRows(table, privateRows);
-  const parts = dirichletPartition(privateTable.labels, plan.sites, plan.dirichletAlpha, plan.minSiteRows, random);
+  const parts = dirichletPartition(
+    privateTable.labels,
+    plan.sites,
+    plan.dirichletAlpha,
+    plan.minSiteRows,
+    random,
+  );
   return {
     heldOut: selectRows(table, order.slice(0, heldOutRows)),
     publicSplit: selectRows(table, order.slice(heldOutRows, heldOutRows + publicRows)),

@@ -20,7 +20,12 @@ export interface DemoOptions {
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
 function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `    ${l}`)
+    .join('\n');
 }
 
 interface Party {
@@ -34,14 +39,20 @@ async function spawnParty(name: string, args: string[], logDir: string): Promise
   const logFile = path.join(logDir, `${name}.log`);
   const log = createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
-  const child = fork(MAIN, args, { stdio: ['ignore', log, log, 'ipc'] });
+  // Logs are files, not terminals: no colour codes in them.
+  const child = fork(MAIN, args, {
+    stdio: ['ignore', log, log, 'ipc'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   return { name, child, logFile, exited };
 }
 
 async function describeFailure(party: Party, code: number): Promise<Error> {
   const log = await readFile(party.logFile, 'utf8').catch(() => '');
-  return new Error(`${party.name} exited with code ${code}; the end of ${party.logFile}:\n${tail(log, 15)}`);
+  return new Error(
+    `${party.name} exited with code ${code}; the end of ${party.logFile}:\n${tail(log, 15)}`,
+  );
 }
 
 function progressLine(s: RoundSummary): string {
@@ -57,7 +68,10 @@ function progressLine(s: RoundSummary): string {
  * seeded non-IID split of the bundled breast-cancer data. Prints live progress per round and
  * a final summary, and leaves everything (keys, splits, configs, logs, report) under `out`.
  */
-export async function runDemo(options: DemoOptions, print: (line: string) => void): Promise<RunReport> {
+export async function runDemo(
+  options: DemoOptions,
+  print: (line: string) => void,
+): Promise<RunReport> {
   const workspace = await prepareWorkspace(options.out, {
     sites: options.sites,
     rounds: options.rounds,
@@ -67,12 +81,18 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
   const logDir = path.join(options.out, 'logs');
   await mkdir(logDir, { recursive: true });
   const { split } = workspace;
-  print(`fedistill demo: breast cancer (WDBC), ${options.sites} hospital sites, ${options.rounds} rounds, seed ${options.seed}`);
+  print(
+    `fedistill demo: breast cancer (WDBC), ${options.sites} hospital sites, ${options.rounds} rounds, seed ${options.seed}`,
+  );
   print(`  workspace ${options.out}`);
-  print(`  held-out ${split.heldOut.rows} rows and public ${split.publicSplit.rows} rows stay with the coordinator`);
+  print(
+    `  held-out ${split.heldOut.rows} rows and public ${split.publicSplit.rows} rows stay with the coordinator`,
+  );
   split.sites.forEach((site, i) => {
     const malignant = site.labels.filter((l) => l === 0).length;
-    print(`  ${workspace.siteNames[i]}: ${site.rows} private rows, ${Math.round((100 * malignant) / site.rows)}% malignant`);
+    print(
+      `  ${workspace.siteNames[i]}: ${site.rows} private rows, ${Math.round((100 * malignant) / site.rows)}% malignant`,
+    );
   });
 
   const parties: Party[] = [];
@@ -81,14 +101,20 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
   };
   const timer = setTimeout(stopAll, options.timeoutMs);
   try {
-    const coordinator = await spawnParty('coordinator', ['coordinator', '--config', workspace.coordinatorConfigFile], logDir);
+    const coordinator = await spawnParty(
+      'coordinator',
+      ['coordinator', '--config', workspace.coordinatorConfigFile],
+      logDir,
+    );
     parties.push(coordinator);
     const url = await new Promise<string>((resolve, reject) => {
       coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
         if (message.type === 'listening') resolve(message.url);
         if (message.type === 'round') print(progressLine(message.summary));
       });
-      void coordinator.exited.then(async (code) => reject(await describeFailure(coordinator, code)));
+      void coordinator.exited.then(async (code) =>
+        reject(await describeFailure(coordinator, code)),
+      );
     });
     print(`  coordinator listening on ${url}; teacher trained or loaded from cache`);
 
@@ -106,11 +132,21 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
   }
   const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
   print('');
-  print(`  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`);
-  print(`  student accuracy      ${report.student_accuracy.toFixed(4)}  (${report.student_params} parameters, federated)`);
-  print(`  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`);
+  print(
+    `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`,
+  );
+  print(
+    `  student accuracy      ${report.student_accuracy.toFixed(4)}  (${report.student_params} parameters, federated)`,
+  );
+  print(
+    `  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`,
+  );
   print(`  bytes up / down       ${report.bytes_up} / ${report.bytes_down}`);
-  print(`  backends              coordinator ${report.backend}; ${Object.entries(report.site_backends).map(([s, b]) => `${s} ${b}`).join(', ')}`);
+  print(
+    `  backends              coordinator ${report.backend}; ${Object.entries(report.site_backends)
+      .map(([s, b]) => `${s} ${b}`)
+      .join(', ')}`,
+  );
   print(`  wall time             ${report.wall_seconds.toFixed(1)} s (coordinator)`);
   print(`  report                ${workspace.reportFile}`);
   return report;

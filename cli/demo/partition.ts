@@ -64,5 +64,7 @@ export function dirichletPartition(
     }
     if (parts.every((p) => p.length >= minRows)) return parts.map((p) => p.sort((a, b) => a - b));
   }
-  throw new Error(`no Dirichlet(${alpha}) split of ${labels.length} rows gives ${sites} sites ${minRows} rows each`);
+  throw new Error(
+    `no Dirichlet(${alpha}) split of ${labels.length} rows gives ${sites} sites ${minRows} rows each`,
+  );
 }

@@ -72,7 +72,11 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
 }
 
 /** Writes a site's config once the coordinator's URL is known; returns its path. */
-export async function writeSiteConfig(workspace: DemoWorkspace, site: string, url: string): Promise<string> {
+export async function writeSiteConfig(
+  workspace: DemoWorkspace,
+  site: string,
+  url: string,
+): Promise<string> {
   const siteDir = path.join(workspace.dir, 'sites', site);
   const config: SiteConfig = {
     coordinator: { url, publicKey: workspace.keys.coordinatorPublicKey },

@@ -14,9 +14,17 @@ export function addScaledInto(
 }
 
 export function zerosLike(tensors: readonly NamedTensor[]): NamedTensor[] {
-  return tensors.map((t) => ({ name: t.name, shape: t.shape, values: new Float32Array(t.values.length) }));
+  return tensors.map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    values: new Float32Array(t.values.length),
+  }));
 }
 
 export function cloneTensors(tensors: readonly NamedTensor[]): NamedTensor[] {
-  return tensors.map((t) => ({ name: t.name, shape: t.shape, values: Float32Array.from(t.values) }));
+  return tensors.map((t) => ({
+    name: t.name,
+    shape: t.shape,
+    values: Float32Array.from(t.values),
+  }));
 }

@@ -60,7 +60,12 @@ export const coordinatorConfigSchema = z
           })
           .strict()
           .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
-        transferChunkBytes: z.number().int().min(MIN_CHUNK_BYTES).max(MAX_CHUNK_BYTES).default(64 * 1024),
+        transferChunkBytes: z
+          .number()
+          .int()
+          .min(MIN_CHUNK_BYTES)
+          .max(MAX_CHUNK_BYTES)
+          .default(64 * 1024),
         /** A round closes when every participant has answered or this much time has passed. */
         roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
       })
@@ -77,7 +82,9 @@ export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;
 
 /** Parses a config object; relative paths resolve against `baseDir`. */
 export function parseCoordinatorConfig(raw: unknown, baseDir: string): CoordinatorConfig {
-  const config = unwrap(parseWith(coordinatorConfigSchema, raw, 'config.invalid', 'coordinator config'));
+  const config = unwrap(
+    parseWith(coordinatorConfigSchema, raw, 'config.invalid', 'coordinator config'),
+  );
   return resolvePaths(config, baseDir);
 }
 
@@ -92,7 +99,11 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
     ...config,
     identityFile: at(config.identityFile),
     allowListFile: at(config.allowListFile),
-    data: { ...config.data, publicSplit: at(config.data.publicSplit), heldOut: at(config.data.heldOut) },
+    data: {
+      ...config.data,
+      publicSplit: at(config.data.publicSplit),
+      heldOut: at(config.data.heldOut),
+    },
     cacheDir: at(config.cacheDir),
     reportFile: at(config.reportFile),
   };

@@ -16,14 +16,19 @@ export class EvaluationService implements OnModuleDestroy {
     const { heldOut, normalizer, config } = setup;
     this.rows = heldOut.rows;
     this.labels = heldOut.labels;
-    this.inputs = tf.tensor2d(applyNormalizer(heldOut.inputs, normalizer), [heldOut.rows, heldOut.features]);
+    this.inputs = tf.tensor2d(applyNormalizer(heldOut.inputs, normalizer), [
+      heldOut.rows,
+      heldOut.features,
+    ]);
     const counts = new Array<number>(config.data.classes).fill(0);
     for (const label of heldOut.labels) counts[label]!++;
     this.majorityClassRate = Math.max(...counts) / heldOut.rows;
   }
 
   accuracy(model: tfl.LayersModel): number {
-    const predicted = tf.tidy(() => tf.argMax(model.predict(this.inputs) as tf.Tensor2D, -1).dataSync());
+    const predicted = tf.tidy(() =>
+      tf.argMax(model.predict(this.inputs) as tf.Tensor2D, -1).dataSync(),
+    );
     let correct = 0;
     for (let i = 0; i < this.rows; i++) if (predicted[i] === this.labels[i]) correct++;
     return correct / this.rows;

@@ -85,14 +85,25 @@ export class SiteSession implements SiteChannel {
     if (!finished.ok) return this.refuse(finished.error.code, finished.error.message);
     clearTimeout(this.handshakeTimer);
     this.siteName = finished.value.siteName;
-    this.secure = new SecureSession(this.deps.sodium, finished.value.keys, encodeMessage, decodeSiteMessage);
-    this.logger.log(`${this.site} authenticated, session ${toHex(finished.value.keys.transcriptHash).slice(0, 16)}`);
+    this.secure = new SecureSession(
+      this.deps.sodium,
+      finished.value.keys,
+      encodeMessage,
+      decodeSiteMessage,
+    );
+    this.logger.log(
+      `${this.site} authenticated, session ${toHex(finished.value.keys.transcriptHash).slice(0, 16)}`,
+    );
   }
 
   onStreamHeader(header: unknown): void {
     if (this.closed) return;
     this.record('in', SOCKET_EVENTS.streamHeader, byteLength(header));
-    if (!this.secure) return this.refuse('handshake.unexpected_step', 'a stream header before the handshake finished');
+    if (!this.secure)
+      return this.refuse(
+        'handshake.unexpected_step',
+        'a stream header before the handshake finished',
+      );
     const accepted = this.secure.acceptPeerHeader(header);
     if (!accepted.ok) return this.refuse(accepted.error.code, accepted.error.message);
     this.record('out', SOCKET_EVENTS.streamHeader, this.secure.header.length);

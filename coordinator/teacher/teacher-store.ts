@@ -44,7 +44,10 @@ export async function loadTeacher(dir: string): Promise<tfl.LayersModel | undefi
     modelTopology: object;
     weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
   };
-  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
+  const weightData = weights.buffer.slice(
+    weights.byteOffset,
+    weights.byteOffset + weights.byteLength,
+  );
   return tfl.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: manifest.modelTopology,

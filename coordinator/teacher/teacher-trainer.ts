@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { buildModel, range, seededRandom, shuffleInPlace, type MlpSpec } from '../../protocol/index.js';
+import {
+  buildModel,
+  range,
+  seededRandom,
+  shuffleInPlace,
+  type MlpSpec,
+} from '../../protocol/index.js';
 
 export interface TeacherTraining {
   readonly epochs: number;
@@ -19,7 +25,9 @@ export function trainTeacher(
   const model = buildModel(spec, plan.seed);
   const optimizer = tf.train.adam(plan.learningRate);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const oneHot = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes), 'float32'));
+  const oneHot = tf.tidy(() =>
+    tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes), 'float32'),
+  );
   const random = seededRandom(plan.seed);
   const rows = inputs.shape[0];
   for (let epoch = 0; epoch < plan.epochs; epoch++) {

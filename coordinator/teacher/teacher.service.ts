@@ -54,13 +54,21 @@ export class TeacherService implements OnModuleInit {
       ...this.setup.publicSplitBytes,
       ...new TextEncoder().encode(JSON.stringify({ spec, training })),
     ]);
-    const dir = path.join(config.cacheDir, `teacher-${toHex(contentHash(sodium, keyMaterial)).slice(0, 32)}`);
-    const inputs = tf.tensor2d(applyNormalizer(publicSplit.inputs, normalizer), [publicSplit.rows, publicSplit.features]);
+    const dir = path.join(
+      config.cacheDir,
+      `teacher-${toHex(contentHash(sodium, keyMaterial)).slice(0, 32)}`,
+    );
+    const inputs = tf.tensor2d(applyNormalizer(publicSplit.inputs, normalizer), [
+      publicSplit.rows,
+      publicSplit.features,
+    ]);
 
     let model: tfl.LayersModel | undefined = await loadTeacher(dir);
     const fromCache = model !== undefined;
     if (!model) {
-      this.logger.log(`training the teacher on ${publicSplit.rows} public rows (${training.epochs} epochs)`);
+      this.logger.log(
+        `training the teacher on ${publicSplit.rows} public rows (${training.epochs} epochs)`,
+      );
       model = trainTeacher(spec, inputs, publicSplit.labels, training);
       await saveTeacher(model, dir).catch((error: Error) =>
         this.logger.warn(`teacher not cached: ${error.message}`),

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { runSite, type SiteRunSummary } from '../../client/site-client.js';
+import type { RunReport } from '../../coordinator/runs/run-report.js';
+import { SITE_MESSAGE_TYPES, SOCKET_EVENTS } from '../../protocol/index.js';
+import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
+
+const HANDSHAKE_KINDS: readonly string[] = [
+  SOCKET_EVENTS.initiation,
+  SOCKET_EVENTS.finish,
+  SOCKET_EVENTS.streamHeader,
+];
+
+describe('a federated run: real coordinator and 3 real sites on loopback, 2 rounds', () => {
+  let fixture: RunFixture;
+  let report: RunReport;
+  let sites: SiteRunSummary[];
+
+  before(async () => {
+    // 1 KiB chunks split the 14.6 KB transfer set into 15 chunks, two request windows.
+    fixture = await startRunFixture({ sites: 3, rounds: 2, transferChunkBytes: 1024 });
+    const configs = await Promise.all(
+      fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
+    );
+    [sites, report] = await Promise.all([
+      Promise.all(configs.map((c) => runSite(c))),
+      fixture.coordinator.finished,
+    ]);
+  });
+
+  after(async () => {
+    await fixture?.dispose();
+  });
+
+  it("the student's held-out accuracy beats the majority-class rate", () => {
+    assert.ok(
+      report.student_accuracy > report.majority_class_rate,
+      `student ${report.student_accuracy} vs majority ${report.majority_class_rate}`,
+    );
+  });
+
+  it('every site trained both rounds, and each round folded all three updates', () => {
+    assert.deepEqual(
+      sites.map((s) => s.roundsTrained),
+      [2, 2, 2],
+    );
+    assert.deepEqual(
+      report.per_round.map((r) => [r.round, r.participants]),
+      [
+        [1, 3],
+        [2, 3],
+      ],
+    );
+    assert.equal(report.per_round[0]!.temperature, 5);
+    assert.equal(report.per_round[1]!.temperature, 1);
+  });
+
+  it('every message a site sent, as decoded by the coordinator, is an allowed protocol message', () => {
+    const fromSites = fixture.protocolEvents.filter((e) => e.direction === 'in');
+    assert.ok(fromSites.length > 0);
+    for (const event of fromSites) {
+      assert.equal(event.outcome, 'ok', `${event.peer} ${event.kind}: ${event.code}`);
+      assert.ok(
+        HANDSHAKE_KINDS.includes(event.kind) ||
+          (SITE_MESSAGE_TYPES as readonly string[]).includes(event.kind),
+        `unexpected ${event.kind}`,
+      );
+    }
+    const kinds = new Set(fromSites.map((e) => e.kind));
+    for (const type of SITE_MESSAGE_TYPES) assert.ok(kinds.has(type), `no ${type} was seen`);
+    // 15 chunks in windows of at most 8: two requests per site.
+    assert.equal(fromSites.filter((e) => e.kind === 'transfer.request').length, 6);
+    assert.equal(fromSites.filter((e) => e.kind === 'round.update').length, 6);
+  });
+
+  it('the report counts the bytes moved and names the backends', () => {
+    assert.equal(
+      report.bytes_up,
+      fixture.protocolEvents.filter((e) => e.direction === 'in').reduce((n, e) => n + e.bytes, 0),
+    );
+    assert.ok(report.bytes_down > report.bytes_up, 'the transfer set and models flow down');
+    assert.deepEqual(report.site_names, ['site-1', 'site-2', 'site-3']);
+    assert.deepEqual(new Set(Object.values(report.site_backends)), new Set(['wasm']));
+    assert.equal(report.backend, 'wasm');
+    assert.equal(report.student_params, 30 * 8 + 8 + 8 * 2 + 2);
+  });
+});

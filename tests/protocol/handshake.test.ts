@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import {
+  CoordinatorHandshake,
+  FrameReceiver,
+  FrameSender,
+  HandshakeState,
+  loadSodium,
+  SiteHandshake,
+  type IdentityKeyPair,
+  type Sodium,
+} from '../../protocol/index.js';
+
+let sodium: Sodium;
+let coordinator: IdentityKeyPair;
+let site: IdentityKeyPair;
+
+before(async () => {
+  sodium = await loadSodium();
+  coordinator = sodium.crypto_sign_keypair();
+  site = sodium.crypto_sign_keypair();
+});
+
+const enrolled = (key: Uint8Array): string | undefined =>
+  sodium.memcmp(key, site.publicKey) ? 'site-1' : undefined;
+
+function flip(message: Uint8Array, index: number): Uint8Array {
+  const copy = Uint8Array.from(message);
+  copy[index]! ^= 0x01;
+  return copy;
+}
+
+describe('handshake', () => {
+  it('with genuine keys both ends derive matching session keys and the same transcript', () => {
+    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const response = responder.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    const finished = initiator.consumeResponse(response.value);
+    assert.ok(finished.ok);
+    const accepted = responder.consumeFinish(finished.value.finish);
+    assert.ok(accepted.ok);
+    assert.equal(accepted.value.siteName, 'site-1');
+    assert.deepEqual(accepted.value.keys.receiveKey, finished.value.keys.sendKey);
+    assert.deepEqual(accepted.value.keys.sendKey, finished.value.keys.receiveKey);
+    assert.notDeepEqual(finished.value.keys.sendKey, finished.value.keys.receiveKey);
+    assert.deepEqual(accepted.value.keys.transcriptHash, finished.value.keys.transcriptHash);
+    assert.equal(initiator.currentState, HandshakeState.Established);
+    assert.equal(responder.currentState, HandshakeState.Established);
+  });
+
+  it('two sessions with the same identities get different keys (fresh ephemerals)', () => {
+    const keys = [0, 1].map(() => {
+      const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+      const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+      const response = responder.consumeInitiation(initiator.createInitiation());
+      assert.ok(response.ok);
+      const finished = initiator.consumeResponse(response.value);
+      assert.ok(finished.ok);
+      return finished.value.keys.sendKey;
+    });
+    assert.notDeepEqual(keys[0], keys[1]);
+  });
+
+  it('refuses a site key that is not on the allow-list', () => {
+    const stranger = sodium.crypto_sign_keypair();
+    const initiator = new SiteHandshake(sodium, stranger, coordinator.publicKey);
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const response = responder.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    const finished = initiator.consumeResponse(response.value);
+    assert.ok(finished.ok);
+    const accepted = responder.consumeFinish(finished.value.finish);
+    assert.equal(accepted.ok, false);
+    assert.equal(!accepted.ok && accepted.error.code, 'handshake.unknown_site');
+    assert.equal(responder.currentState, HandshakeState.Failed);
+  });
+
+  it('a site refuses a coordinator whose key is not the pinned one', () => {
+    const impostor = sodium.crypto_sign_keypair();
+    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+    const responder = new CoordinatorHandshake(sodium, impostor, enrolled);
+    const response = responder.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    const finished = initiator.consumeResponse(response.value);
+    assert.equal(!finished.ok && finished.error.code, 'handshake.bad_server_identity');
+    assert.equal(initiator.currentState, HandshakeState.Failed);
+  });
+
+  it('a tampered response is refused by the site', () => {
+    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const response = responder.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    // Byte 40 lies in the encrypted identity block, after the 32-byte ephemeral key.
+    const finished = initiator.consumeResponse(flip(response.value, 40));
+    assert.equal(!finished.ok && finished.error.code, 'handshake.decrypt_failed');
+  });
+
+  it('a response whose ephemeral key was swapped is refused (it is bound into the transcript)', () => {
+    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const response = responder.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    const swapped = Uint8Array.from(response.value);
+    swapped.set(sodium.crypto_kx_keypair().publicKey, 0);
+    const finished = initiator.consumeResponse(swapped);
+    assert.equal(!finished.ok && finished.error.code, 'handshake.decrypt_failed');
+  });
+
+  it('a tampered finish is refused by the coordinator', () => {
+    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const response = responder.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    const finished = initiator.consumeResponse(response.value);
+    assert.ok(finished.ok);
+    const accepted = responder.consumeFinish(flip(finished.value.finish, 10));
+    assert.equal(!accepted.ok && accepted.error.code, 'handshake.decrypt_failed');
+  });
+
+  it('a finish replayed into another session is refused', () => {
+    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
+    const first = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const response = first.consumeInitiation(initiator.createInitiation());
+    assert.ok(response.ok);
+    const finished = initiator.consumeResponse(response.value);
+    assert.ok(finished.ok);
+    // An attacker replays the captured initiation and finish against a fresh coordinator session.
+    const replayTarget = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const initiation = new SiteHandshake(sodium, site, coordinator.publicKey).createInitiation();
+    assert.ok(replayTarget.consumeInitiation(initiation).ok);
+    const accepted = replayTarget.consumeFinish(finished.value.finish);
+    assert.equal(!accepted.ok && accepted.error.code, 'handshake.decrypt_failed');
+  });
+
+  it('refuses another protocol version and messages of the wrong length', () => {
+    const initiation = new SiteHandshake(sodium, site, coordinator.publicKey).createInitiation();
+    const wrongVersion = Uint8Array.from(initiation);
+    wrongVersion[1] = 2;
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const refused = responder.consumeInitiation(wrongVersion);
+    assert.equal(!refused.ok && refused.error.code, 'handshake.version_mismatch');
+    const short = new CoordinatorHandshake(sodium, coordinator, enrolled).consumeInitiation(
+      initiation.subarray(0, 33),
+    );
+    assert.equal(!short.ok && short.error.code, 'handshake.malformed');
+    const text = new CoordinatorHandshake(sodium, coordinator, enrolled).consumeInitiation('hello');
+    assert.equal(!text.ok && text.error.code, 'handshake.malformed');
+  });
+
+  it('refuses a low-order ephemeral key', () => {
+    const initiation = new SiteHandshake(sodium, site, coordinator.publicKey).createInitiation();
+    const zeroKey = Uint8Array.from(initiation);
+    zeroKey.fill(0, 2);
+    const refused = new CoordinatorHandshake(sodium, coordinator, enrolled).consumeInitiation(
+      zeroKey,
+    );
+    assert.equal(!refused.ok && refused.error.code, 'handshake.bad_ephemeral');
+  });
+
+  it('refuses a step out of order', () => {
+    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const early = responder.consumeFinish(new Uint8Array(144));
+    assert.equal(!early.ok && early.error.code, 'handshake.unexpected_step');
+  });
+});
+
+describe('frame stream', () => {
+  function pair(): { sender: FrameSender; receiver: FrameReceiver } {
+    const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+    const sender = new FrameSender(sodium, key);
+    const receiver = FrameReceiver.create(sodium, key, sender.header);
+    assert.ok(receiver.ok);
+    return { sender, receiver: receiver.value };
+  }
+
+  it('delivers frames in order and marks the final one', () => {
+    const { sender, receiver } = pair();
+    const a = receiver.open(sender.seal(new Uint8Array([1, 2, 3])));
+    const b = receiver.open(sender.seal(new Uint8Array([4]), true));
+    assert.ok(a.ok && b.ok);
+    assert.deepEqual([...a.value.message], [1, 2, 3]);
+    assert.equal(a.value.final, false);
+    assert.equal(b.value.final, true);
+    const after = receiver.open(new Uint8Array(40));
+    assert.equal(!after.ok && after.error.code, 'frame.after_final');
+  });
+
+  it('refuses a replayed frame', () => {
+    const { sender, receiver } = pair();
+    const frame = sender.seal(new Uint8Array([7]));
+    assert.ok(receiver.open(frame).ok);
+    const replay = receiver.open(frame);
+    assert.equal(!replay.ok && replay.error.code, 'frame.replay');
+  });
+
+  it('refuses a modified frame, and a frame whose sequence number was rewritten', () => {
+    const { sender, receiver } = pair();
+    const frame = sender.seal(new Uint8Array([7, 7, 7]));
+    const modified = receiver.open(flip(frame, frame.length - 1));
+    assert.equal(!modified.ok && modified.error.code, 'frame.auth_failed');
+
+    const second = pair();
+    const skipped = second.sender.seal(new Uint8Array([1]));
+    const next = second.sender.seal(new Uint8Array([2]));
+    const relabelled = Uint8Array.from(next);
+    relabelled[0] = 0; // claims to be frame 0, but was sealed as frame 1
+    void skipped;
+    const forged = second.receiver.open(relabelled);
+    assert.equal(!forged.ok && forged.error.code, 'frame.auth_failed');
+  });
+
+  it('refuses a frame from the future (a dropped frame)', () => {
+    const { sender, receiver } = pair();
+    sender.seal(new Uint8Array([1]));
+    const gap = receiver.open(sender.seal(new Uint8Array([2])));
+    assert.equal(!gap.ok && gap.error.code, 'frame.out_of_order');
+  });
+
+  it('refuses a header of the wrong length', () => {
+    const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+    const created = FrameReceiver.create(sodium, key, new Uint8Array(23));
+    assert.equal(!created.ok && created.error.code, 'frame.malformed');
+  });
+});

@@ -1,0 +1,58 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
+import { loadSiteConfig, type SiteConfig } from '../../client/site-config.js';
+import {
+  loadCoordinatorConfig,
+  type CoordinatorConfig,
+} from '../../coordinator/config/coordinator-config.js';
+import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
+import type { ProtocolEvent } from '../../coordinator/events/coordinator-events.js';
+
+export interface RunFixture {
+  readonly workspace: DemoWorkspace;
+  readonly coordinator: CoordinatorHandle;
+  /** Every protocol event the coordinator recorded, in order. */
+  readonly protocolEvents: ProtocolEvent[];
+  siteConfig(site: string): Promise<SiteConfig>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * A real coordinator (Nest, socket.io, libsodium, tfjs) on loopback over a real workspace:
+ * bundled breast-cancer data split as the demo splits it, freshly generated keys.
+ */
+export async function startRunFixture(plan: {
+  sites: number;
+  rounds: number;
+  seed?: number;
+  transferChunkBytes?: number;
+  adjust?: (config: CoordinatorConfig) => CoordinatorConfig;
+}): Promise<RunFixture> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-test-'));
+  const workspace = await prepareWorkspace(dir, {
+    sites: plan.sites,
+    rounds: plan.rounds,
+    seed: plan.seed ?? 7,
+    cacheDir: path.join(dir, 'cache'),
+    ...(plan.transferChunkBytes ? { transferChunkBytes: plan.transferChunkBytes } : {}),
+  });
+  const loaded = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+  const coordinator = await startCoordinator(plan.adjust ? plan.adjust(loaded) : loaded, {
+    logLevels: false,
+  });
+  const protocolEvents: ProtocolEvent[] = [];
+  coordinator.events.on('protocol', (event) => protocolEvents.push(event));
+  return {
+    workspace,
+    coordinator,
+    protocolEvents,
+    siteConfig: async (site) =>
+      loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url)),
+    dispose: async () => {
+      await coordinator.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
