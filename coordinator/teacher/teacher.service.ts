@@ -114,6 +114,10 @@ export class TeacherService implements OnModuleInit {
     return this.ready.accuracy;
   }
 
+  get fromCache(): boolean {
+    return this.ready.fromCache;
+  }
+
   get params(): number {
     return this.ready.params;
   }

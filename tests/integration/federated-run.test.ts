@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runSite, type SiteRunSummary } from '../../client/site-client.js';
 import type { RunReport } from '../../coordinator/runs/run-report.js';
+import { startCoordinator } from '../../coordinator/coordinator.js';
+import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { SITE_MESSAGE_TYPES, SOCKET_EVENTS } from '../../protocol/index.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
@@ -83,5 +85,34 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
     assert.deepEqual(new Set(Object.values(report.site_backends)), new Set(['wasm']));
     assert.equal(report.backend, 'wasm');
     assert.equal(report.student_params, 30 * 8 + 8 + 8 * 2 + 2);
+  });
+
+  it("a second run reuses the cached teacher and the site's cached, re-verified transfer set", async () => {
+    const config = await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile);
+    const second = await startCoordinator(
+      {
+        ...config,
+        listen: { ...config.listen, port: 0 },
+        run: { ...config.run, rounds: 1, minSites: 1 },
+      },
+      { logLevels: false },
+    );
+    try {
+      const kinds: string[] = [];
+      second.events.on('protocol', (e) => e.direction === 'in' && kinds.push(e.kind));
+      const siteConfig = await fixture.siteConfig('site-1');
+      const [site, secondReport] = await Promise.all([
+        runSite({ ...siteConfig, coordinator: { ...siteConfig.coordinator, url: second.url } }),
+        second.finished,
+      ]);
+      assert.equal(secondReport.teacher_cached, true);
+      assert.equal(secondReport.teacher_accuracy, report.teacher_accuracy);
+      assert.equal(report.teacher_cached, false);
+      assert.equal(site.transferFromCache, true);
+      assert.ok(!kinds.includes('transfer.request'), 'the site fetched the transfer set again');
+      assert.ok(kinds.includes('round.update'));
+    } finally {
+      await second.close();
+    }
   });
 });
