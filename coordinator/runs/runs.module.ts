@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { AggregationModule } from '../aggregation/aggregation.module.js';
+import { EvaluationModule } from '../evaluation/evaluation.module.js';
+import { TeacherModule } from '../teacher/teacher.module.js';
+import { RunsService } from './runs.service.js';
+
+@Module({
+  imports: [AggregationModule, EvaluationModule, TeacherModule],
+  providers: [RunsService],
+  exports: [RunsService],
+})
+export class RunsModule {}

@@ -1,0 +1,355 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  buildModel,
+  decodeTensors,
+  distillationAt,
+  encodeTensors,
+  fail,
+  ok,
+  parameterCount,
+  readWeights,
+  unwrap,
+  writeWeights,
+  type MlpSpec,
+  type NamedTensor,
+  type Result,
+  type RoundUpdate,
+  type SiteMessage,
+} from '../../protocol/index.js';
+import { AGGREGATION_STRATEGY, type AggregationStrategy } from '../aggregation/strategy.js';
+import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import { EvaluationService } from '../evaluation/evaluation.service.js';
+import { CoordinatorEvents } from '../events/coordinator-events.js';
+import { TeacherService } from '../teacher/teacher.service.js';
+import type { RoundSummary, RunReport } from './run-report.js';
+import { RunState, transition } from './run-state.js';
+import type { SiteChannel } from './site-channel.js';
+
+interface SiteEntry {
+  readonly channel: SiteChannel;
+  ready: boolean;
+}
+
+interface OpenRound {
+  readonly round: number;
+  readonly temperature: number;
+  readonly alpha: number;
+  readonly participants: Set<string>;
+  readonly answered: Set<string>;
+  acc: unknown;
+  readonly deadline: NodeJS.Timeout;
+}
+
+/**
+ * One federated run: admits sites, serves the transfer set, opens each round with the global
+ * student and the schedule's values, folds updates as they arrive, and closes the round when
+ * every participant has answered or the deadline passes.
+ */
+@Injectable()
+export class RunsService implements OnModuleDestroy {
+  private readonly logger = new Logger('Runs');
+  private state = RunState.WaitingForSites;
+  private readonly sites = new Map<string, SiteEntry>();
+  private readonly backends: Record<string, string> = {};
+  private readonly studentSpec: MlpSpec;
+  private readonly student: tfl.Sequential;
+  private global: NamedTensor[];
+  private version = 0;
+  private nextRound = 1;
+  private open: OpenRound | undefined;
+  private readonly perRound: RoundSummary[] = [];
+  private resolveFinished!: (report: RunReport) => void;
+  private rejectFinished!: (error: Error) => void;
+  readonly finished: Promise<RunReport>;
+
+  constructor(
+    @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
+    private readonly teacher: TeacherService,
+    private readonly evaluation: EvaluationService,
+    @Inject(AGGREGATION_STRATEGY) private readonly strategy: AggregationStrategy<unknown>,
+    private readonly events: CoordinatorEvents,
+  ) {
+    const { config, publicSplit } = setup;
+    this.studentSpec = {
+      kind: 'mlp',
+      inputs: publicSplit.features,
+      hidden: config.run.studentHidden,
+      classes: config.data.classes,
+    };
+    this.student = buildModel(this.studentSpec, config.run.seed);
+    this.global = readWeights(this.student, this.studentSpec);
+    this.finished = new Promise((resolve, reject) => {
+      this.resolveFinished = resolve;
+      this.rejectFinished = reject;
+    });
+    // Observers may never await the run; a coordinator stopped early must not crash on that.
+    this.finished.catch(() => undefined);
+  }
+
+  private get rounds(): number {
+    return this.setup.config.run.rounds;
+  }
+
+  private moveTo(next: RunState): void {
+    this.state = unwrap(transition(this.state, next));
+  }
+
+  /** An authenticated site joins: it gets the run's welcome, then fetches the transfer set. */
+  siteJoined(channel: SiteChannel): Result<true> {
+    if (this.sites.has(channel.site)) {
+      return fail('session.duplicate', `${channel.site} already has an open session`);
+    }
+    if (this.state === RunState.Complete) {
+      return fail('session.closed', 'the run is complete');
+    }
+    this.sites.set(channel.site, { channel, ready: false });
+    this.events.emit('site', { site: channel.site, present: true, connected: this.sites.size });
+    channel.send({
+      type: 'run.welcome',
+      runId: this.setup.runId,
+      site: channel.site,
+      rounds: this.rounds,
+      student: this.studentSpec,
+      normalizer: this.setup.normalizer,
+      transfer: this.teacher.manifest,
+    });
+    return ok(true);
+  }
+
+  siteLeft(channel: SiteChannel): void {
+    const entry = this.sites.get(channel.site);
+    if (entry?.channel !== channel) return;
+    this.sites.delete(channel.site);
+    this.events.emit('site', { site: channel.site, present: false, connected: this.sites.size });
+    const open = this.open;
+    if (open && open.participants.delete(channel.site) && !open.answered.has(channel.site)) {
+      this.logger.warn(`round ${open.round}: ${channel.site} left before answering`);
+      this.closeRoundIfAnswered();
+    }
+  }
+
+  /** Applies one validated message; an error ends that site's session and nothing else. */
+  handle(channel: SiteChannel, message: SiteMessage): Result<true> {
+    const entry = this.sites.get(channel.site);
+    if (entry?.channel !== channel)
+      return fail('session.closed', 'the session is no longer part of the run');
+    switch (message.type) {
+      case 'transfer.request':
+        return this.serveChunks(channel, message.hash, message.from, message.count);
+      case 'site.ready':
+        return this.markReady(entry, message.transferHash, message.backend);
+      case 'round.update':
+        return this.foldUpdate(channel.site, message);
+      default: {
+        const unreachable: never = message;
+        return unreachable;
+      }
+    }
+  }
+
+  private serveChunks(
+    channel: SiteChannel,
+    hash: Uint8Array,
+    from: number,
+    count: number,
+  ): Result<true> {
+    const manifest = this.teacher.manifest;
+    if (!this.setup.sodium.memcmp(hash, manifest.hash)) {
+      return fail('protocol.unexpected_message', 'a request for an unknown transfer set');
+    }
+    if (from + count > manifest.chunkHashes.length) {
+      return fail(
+        'protocol.unexpected_message',
+        `chunks ${from}..${from + count - 1} do not exist`,
+      );
+    }
+    for (let index = from; index < from + count; index++) {
+      channel.send({
+        type: 'transfer.chunk',
+        hash: manifest.hash,
+        index,
+        data: this.teacher.chunk(index),
+      });
+    }
+    return ok(true);
+  }
+
+  private markReady(entry: SiteEntry, hash: Uint8Array, backend: string): Result<true> {
+    if (!this.setup.sodium.memcmp(hash, this.teacher.manifest.hash)) {
+      return fail('transfer.hash_mismatch', 'the site holds another transfer set');
+    }
+    if (entry.ready) return fail('protocol.unexpected_message', 'the site was already ready');
+    entry.ready = true;
+    this.backends[entry.channel.site] = backend;
+    this.logger.log(`${entry.channel.site} ready (backend ${backend})`);
+    if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
+    return ok(true);
+  }
+
+  private readySites(): SiteEntry[] {
+    return [...this.sites.values()].filter((s) => s.ready);
+  }
+
+  private openRoundIfQuorum(): void {
+    const ready = this.readySites();
+    if (ready.length < this.setup.config.run.minSites) return;
+    const round = this.nextRound;
+    const { temperature, alpha } = distillationAt(
+      this.setup.config.run.schedule,
+      round,
+      this.rounds,
+    );
+    const { config } = this.setup;
+    this.moveTo(RunState.RoundOpen);
+    this.open = {
+      round,
+      temperature,
+      alpha,
+      participants: new Set(ready.map((s) => s.channel.site)),
+      answered: new Set(),
+      acc: this.strategy.begin(this.global),
+      deadline: setTimeout(() => this.closeRound('deadline'), config.run.roundDeadlineMs),
+    };
+    const weights = encodeTensors(this.global);
+    for (const site of ready) {
+      site.channel.send({
+        type: 'round.start',
+        runId: this.setup.runId,
+        round,
+        modelVersion: this.version,
+        temperature,
+        alpha,
+        localEpochs: config.run.localEpochs,
+        batchSize: config.run.batchSize,
+        learningRate: config.run.learningRate,
+        weights,
+      });
+    }
+  }
+
+  private foldUpdate(site: string, update: RoundUpdate): Result<true> {
+    const open = this.open;
+    if (
+      !open ||
+      update.runId !== this.setup.runId ||
+      update.round !== open.round ||
+      update.baseVersion !== this.version
+    ) {
+      return fail(
+        'update.stale_round',
+        `an update for round ${update.round} (version ${update.baseVersion}) is not expected`,
+      );
+    }
+    if (!open.participants.has(site)) {
+      return fail(
+        'protocol.unexpected_message',
+        `${site} is not a participant of round ${open.round}`,
+      );
+    }
+    if (open.answered.has(site)) {
+      return fail('update.duplicate', `${site} already sent its update for round ${open.round}`);
+    }
+    const folded = this.strategy.fold(open.acc, {
+      site,
+      delta: decodeTensors(update.delta),
+      numExamples: update.numExamples,
+    });
+    if (!folded.ok) return folded;
+    open.acc = folded.value;
+    open.answered.add(site);
+    this.closeRoundIfAnswered();
+    return ok(true);
+  }
+
+  private closeRoundIfAnswered(): void {
+    const open = this.open;
+    if (open && [...open.participants].every((s) => open.answered.has(s)))
+      this.closeRound('answered');
+  }
+
+  private closeRound(why: 'answered' | 'deadline'): void {
+    const open = this.open;
+    if (!open) return;
+    clearTimeout(open.deadline);
+    this.open = undefined;
+    const next = this.strategy.close(open.acc);
+    if (!next) {
+      this.logger.warn(`round ${open.round} closed (${why}) with no update; waiting for sites`);
+      this.moveTo(RunState.WaitingForSites);
+      this.openRoundIfQuorum();
+      return;
+    }
+    this.global = next;
+    this.version++;
+    writeWeights(this.student, this.global);
+    const summary: RoundSummary = {
+      round: open.round,
+      rounds: this.rounds,
+      temperature: open.temperature,
+      alpha: open.alpha,
+      participants: open.answered.size,
+      student_accuracy: this.evaluation.accuracy(this.student),
+    };
+    this.perRound.push(summary);
+    this.logger.log(
+      `round ${summary.round}/${summary.rounds}: T=${summary.temperature.toFixed(2)} alpha=${summary.alpha.toFixed(2)} ` +
+        `participants=${summary.participants} student accuracy=${summary.student_accuracy.toFixed(4)}`,
+    );
+    this.events.emit('round', summary);
+    if (open.round === this.rounds) {
+      this.complete();
+      return;
+    }
+    this.nextRound = open.round + 1;
+    this.moveTo(RunState.WaitingForSites);
+    this.openRoundIfQuorum();
+  }
+
+  private complete(): void {
+    this.moveTo(RunState.Complete);
+    const { config } = this.setup;
+    const last = this.perRound[this.perRound.length - 1]!;
+    const report: RunReport = {
+      run_id: this.setup.runId,
+      dataset: config.data.name,
+      sites: Object.keys(this.backends).length,
+      site_names: Object.keys(this.backends).sort(),
+      site_backends: { ...this.backends },
+      rounds: this.rounds,
+      aggregation: this.strategy.name,
+      per_round: this.perRound,
+      teacher_accuracy: this.teacher.accuracy,
+      teacher_cached: this.teacher.fromCache,
+      student_accuracy: last.student_accuracy,
+      majority_class_rate: this.evaluation.majorityClassRate,
+      held_out_rows: this.evaluation.rows,
+      student_params: parameterCount(this.studentSpec),
+      teacher_params: this.teacher.params,
+      bytes_up: this.events.bytesIn,
+      bytes_down: this.events.bytesOut,
+      wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
+      backend: this.setup.backend,
+    };
+    for (const site of this.sites.values()) {
+      site.channel.send({ type: 'run.complete', runId: this.setup.runId, rounds: this.rounds });
+    }
+    this.events.emit('complete', report);
+    mkdir(path.dirname(config.reportFile), { recursive: true })
+      .then(() => writeFile(config.reportFile, JSON.stringify(report, null, 2) + '\n'))
+      .then(
+        () => this.resolveFinished(report),
+        (error: Error) => this.rejectFinished(error),
+      );
+  }
+
+  onModuleDestroy(): void {
+    if (this.open) clearTimeout(this.open.deadline);
+    this.student.dispose();
+    if (this.state !== RunState.Complete)
+      this.rejectFinished(new Error('the coordinator stopped before the run completed'));
+  }
+}
