@@ -55,6 +55,19 @@ describe('hostile input at the coordinator', () => {
     await fixture?.dispose();
   });
 
+  /** A session established with site-3's genuine key, past the welcome. */
+  async function genuineSession() {
+    const peer = await RawPeer.connect(fixture.coordinator.url);
+    const session = await peer.handshake(sodium, site3, coordinatorKey);
+    assert.ok(typeof session !== 'string', `handshake refused: ${String(session)}`);
+    const welcome = await peer.nextMessage(session);
+    assert.ok(welcome.type === 'run.welcome');
+    /** A sealed request for the first chunk: a valid frame to replay or alter. */
+    const request = () =>
+      session.seal({ type: 'transfer.request', hash: welcome.transfer.hash, from: 0, count: 1 });
+    return { peer, session, request };
+  }
+
   const refusedWith = (code: string) =>
     fixture.protocolEvents.some(
       (e) => e.direction === 'out' && e.kind === SOCKET_EVENTS.refuse && e.code === code,
@@ -102,18 +115,8 @@ describe('hostile input at the coordinator', () => {
   });
 
   it('a replayed frame ends that session with frame.replay', async () => {
-    const peer = await RawPeer.connect(fixture.coordinator.url);
-    const session = await peer.handshake(sodium, site3, coordinatorKey);
-    assert.ok(typeof session !== 'string', `handshake refused: ${String(session)}`);
-    const welcome = await peer.nextMessage(session);
-    assert.equal(welcome.type, 'run.welcome');
-    assert.ok(welcome.type === 'run.welcome');
-    const frame = session.seal({
-      type: 'transfer.request',
-      hash: welcome.transfer.hash,
-      from: 0,
-      count: 1,
-    });
+    const { peer, session, request } = await genuineSession();
+    const frame = request();
     peer.socket.emit(SOCKET_EVENTS.frame, frame);
     const chunk = await peer.nextMessage(session);
     assert.equal(chunk.type, 'transfer.chunk');
@@ -123,27 +126,15 @@ describe('hostile input at the coordinator', () => {
   });
 
   it('a modified frame ends that session with frame.auth_failed', async () => {
-    const peer = await RawPeer.connect(fixture.coordinator.url);
-    const session = await peer.handshake(sodium, site3, coordinatorKey);
-    assert.ok(typeof session !== 'string', `handshake refused: ${String(session)}`);
-    const welcome = await peer.nextMessage(session);
-    assert.ok(welcome.type === 'run.welcome');
-    const frame = session.seal({
-      type: 'transfer.request',
-      hash: welcome.transfer.hash,
-      from: 0,
-      count: 1,
-    });
+    const { peer, request } = await genuineSession();
+    const frame = request();
     frame[frame.length - 5]! ^= 0x01;
     peer.socket.emit(SOCKET_EVENTS.frame, frame);
     assert.equal(await peer.refusal, 'frame.auth_failed');
   });
 
   it('a frame that decrypts but breaks the schema ends that session with schema.invalid', async () => {
-    const peer = await RawPeer.connect(fixture.coordinator.url);
-    const session = await peer.handshake(sodium, site3, coordinatorKey);
-    assert.ok(typeof session !== 'string', `handshake refused: ${String(session)}`);
-    await peer.nextMessage(session);
+    const { peer, session } = await genuineSession();
     // A well-formed, correctly encrypted frame whose content is not a site message.
     const bogus = session.seal({ type: 'run.complete', runId: 'x', rounds: 1 } as never);
     peer.socket.emit(SOCKET_EVENTS.frame, bogus);

@@ -30,107 +30,87 @@ function flip(message: Uint8Array, index: number): Uint8Array {
   return copy;
 }
 
+/** Runs initiation and response between a site and a coordinator; both steps must succeed. */
+function respond(
+  parties: { site?: IdentityKeyPair; coordinator?: IdentityKeyPair; pinned?: Uint8Array } = {},
+) {
+  const initiator = new SiteHandshake(
+    sodium,
+    parties.site ?? site,
+    parties.pinned ?? coordinator.publicKey,
+  );
+  const responder = new CoordinatorHandshake(sodium, parties.coordinator ?? coordinator, enrolled);
+  const response = responder.consumeInitiation(initiator.createInitiation());
+  assert.ok(response.ok);
+  return { initiator, responder, response: response.value };
+}
+
+/** As respond, then the site's check of the response, which must succeed. */
+function finish(parties: { site?: IdentityKeyPair } = {}) {
+  const { initiator, responder, response } = respond(parties);
+  const finished = initiator.consumeResponse(response);
+  assert.ok(finished.ok);
+  return { initiator, responder, finished: finished.value };
+}
+
 describe('handshake', () => {
   it('with genuine keys both ends derive matching session keys and the same transcript', () => {
-    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const response = responder.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
-    const finished = initiator.consumeResponse(response.value);
-    assert.ok(finished.ok);
-    const accepted = responder.consumeFinish(finished.value.finish);
+    const { initiator, responder, finished } = finish();
+    const accepted = responder.consumeFinish(finished.finish);
     assert.ok(accepted.ok);
     assert.equal(accepted.value.siteName, 'site-1');
-    assert.deepEqual(accepted.value.keys.receiveKey, finished.value.keys.sendKey);
-    assert.deepEqual(accepted.value.keys.sendKey, finished.value.keys.receiveKey);
-    assert.notDeepEqual(finished.value.keys.sendKey, finished.value.keys.receiveKey);
-    assert.deepEqual(accepted.value.keys.transcriptHash, finished.value.keys.transcriptHash);
+    assert.deepEqual(accepted.value.keys.receiveKey, finished.keys.sendKey);
+    assert.deepEqual(accepted.value.keys.sendKey, finished.keys.receiveKey);
+    assert.notDeepEqual(finished.keys.sendKey, finished.keys.receiveKey);
+    assert.deepEqual(accepted.value.keys.transcriptHash, finished.keys.transcriptHash);
     assert.equal(initiator.currentState, HandshakeState.Established);
     assert.equal(responder.currentState, HandshakeState.Established);
   });
 
   it('two sessions with the same identities get different keys (fresh ephemerals)', () => {
-    const keys = [0, 1].map(() => {
-      const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-      const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-      const response = responder.consumeInitiation(initiator.createInitiation());
-      assert.ok(response.ok);
-      const finished = initiator.consumeResponse(response.value);
-      assert.ok(finished.ok);
-      return finished.value.keys.sendKey;
-    });
-    assert.notDeepEqual(keys[0], keys[1]);
+    assert.notDeepEqual(finish().finished.keys.sendKey, finish().finished.keys.sendKey);
   });
 
   it('refuses a site key that is not on the allow-list', () => {
-    const stranger = sodium.crypto_sign_keypair();
-    const initiator = new SiteHandshake(sodium, stranger, coordinator.publicKey);
-    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const response = responder.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
-    const finished = initiator.consumeResponse(response.value);
-    assert.ok(finished.ok);
-    const accepted = responder.consumeFinish(finished.value.finish);
-    assert.equal(accepted.ok, false);
+    const { responder, finished } = finish({ site: sodium.crypto_sign_keypair() });
+    const accepted = responder.consumeFinish(finished.finish);
     assert.equal(!accepted.ok && accepted.error.code, 'handshake.unknown_site');
     assert.equal(responder.currentState, HandshakeState.Failed);
   });
 
   it('a site refuses a coordinator whose key is not the pinned one', () => {
-    const impostor = sodium.crypto_sign_keypair();
-    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-    const responder = new CoordinatorHandshake(sodium, impostor, enrolled);
-    const response = responder.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
-    const finished = initiator.consumeResponse(response.value);
+    const { initiator, response } = respond({ coordinator: sodium.crypto_sign_keypair() });
+    const finished = initiator.consumeResponse(response);
     assert.equal(!finished.ok && finished.error.code, 'handshake.bad_server_identity');
     assert.equal(initiator.currentState, HandshakeState.Failed);
   });
 
   it('a tampered response is refused by the site', () => {
-    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const response = responder.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
+    const { initiator, response } = respond();
     // Byte 40 lies in the encrypted identity block, after the 32-byte ephemeral key.
-    const finished = initiator.consumeResponse(flip(response.value, 40));
+    const finished = initiator.consumeResponse(flip(response, 40));
     assert.equal(!finished.ok && finished.error.code, 'handshake.decrypt_failed');
   });
 
   it('a response whose ephemeral key was swapped is refused (it is bound into the transcript)', () => {
-    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const response = responder.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
-    const swapped = Uint8Array.from(response.value);
+    const { initiator, response } = respond();
+    const swapped = Uint8Array.from(response);
     swapped.set(sodium.crypto_kx_keypair().publicKey, 0);
     const finished = initiator.consumeResponse(swapped);
     assert.equal(!finished.ok && finished.error.code, 'handshake.decrypt_failed');
   });
 
   it('a tampered finish is refused by the coordinator', () => {
-    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const response = responder.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
-    const finished = initiator.consumeResponse(response.value);
-    assert.ok(finished.ok);
-    const accepted = responder.consumeFinish(flip(finished.value.finish, 10));
+    const { responder, finished } = finish();
+    const accepted = responder.consumeFinish(flip(finished.finish, 10));
     assert.equal(!accepted.ok && accepted.error.code, 'handshake.decrypt_failed');
   });
 
   it('a finish replayed into another session is refused', () => {
-    const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-    const first = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const response = first.consumeInitiation(initiator.createInitiation());
-    assert.ok(response.ok);
-    const finished = initiator.consumeResponse(response.value);
-    assert.ok(finished.ok);
-    // An attacker replays the captured initiation and finish against a fresh coordinator session.
-    const replayTarget = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const initiation = new SiteHandshake(sodium, site, coordinator.publicKey).createInitiation();
-    assert.ok(replayTarget.consumeInitiation(initiation).ok);
-    const accepted = replayTarget.consumeFinish(finished.value.finish);
+    const captured = finish().finished.finish;
+    // An attacker replays a captured finish against a fresh coordinator session.
+    const { responder } = respond();
+    const accepted = responder.consumeFinish(captured);
     assert.equal(!accepted.ok && accepted.error.code, 'handshake.decrypt_failed');
   });
 
@@ -138,14 +118,12 @@ describe('handshake', () => {
     const initiation = new SiteHandshake(sodium, site, coordinator.publicKey).createInitiation();
     const wrongVersion = Uint8Array.from(initiation);
     wrongVersion[1] = 2;
-    const responder = new CoordinatorHandshake(sodium, coordinator, enrolled);
-    const refused = responder.consumeInitiation(wrongVersion);
+    const fresh = () => new CoordinatorHandshake(sodium, coordinator, enrolled);
+    const refused = fresh().consumeInitiation(wrongVersion);
     assert.equal(!refused.ok && refused.error.code, 'handshake.version_mismatch');
-    const short = new CoordinatorHandshake(sodium, coordinator, enrolled).consumeInitiation(
-      initiation.subarray(0, 33),
-    );
+    const short = fresh().consumeInitiation(initiation.subarray(0, 33));
     assert.equal(!short.ok && short.error.code, 'handshake.malformed');
-    const text = new CoordinatorHandshake(sodium, coordinator, enrolled).consumeInitiation('hello');
+    const text = fresh().consumeInitiation('hello');
     assert.equal(!text.ok && text.error.code, 'handshake.malformed');
   });
 
