@@ -2,5 +2,14 @@ import type { RoundSummary } from '../coordinator/runs/run-report.js';
 
 /** What a coordinator process started by the demo tells its parent over Node's IPC channel. */
 export type CoordinatorIpcMessage =
-  | { readonly type: 'listening'; readonly url: string; readonly runId: string }
+  | {
+      readonly type: 'listening';
+      readonly url: string;
+      readonly runId: string;
+      readonly teacher: {
+        readonly accuracy: number;
+        readonly params: number;
+        readonly cached: boolean;
+      };
+    }
   | { readonly type: 'round'; readonly summary: RoundSummary };

@@ -70,7 +70,7 @@ program
     process.once('SIGTERM', stop);
     console.log(`run ${handle.runId}: listening on ${handle.url}`);
     handle.events.on('round', (summary) => tell({ type: 'round', summary }));
-    tell({ type: 'listening', url: handle.url, runId: handle.runId });
+    tell({ type: 'listening', url: handle.url, runId: handle.runId, teacher: handle.teacher });
     const report = await handle.finished;
     console.log(
       `run ${handle.runId} complete: student accuracy ${report.student_accuracy.toFixed(4)}; report ${config.reportFile}`,

@@ -24,12 +24,18 @@ import type { CoordinatorSetup } from './coordinator-setup.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
+import { TeacherService } from './teacher/teacher.service.js';
 
 export interface CoordinatorHandle {
   /** The URL sites connect to. */
   readonly url: string;
   readonly runId: string;
   readonly events: CoordinatorEvents;
+  readonly teacher: {
+    readonly accuracy: number;
+    readonly params: number;
+    readonly cached: boolean;
+  };
   /** Resolves with the report once the last round is evaluated and the report is written. */
   readonly finished: Promise<RunReport>;
   close(): Promise<void>;
@@ -121,12 +127,14 @@ export async function startCoordinator(
     logger: options.logLevels ?? ['log', 'warn', 'error'],
   });
   await app.listen(config.listen.port, config.listen.host);
+  const teacher = app.get(TeacherService);
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
     runId: setup.runId,
     events: app.get(CoordinatorEvents),
+    teacher: { accuracy: teacher.accuracy, params: teacher.params, cached: teacher.fromCache },
     finished: app.get(RunsService).finished,
     close: () => app.close(),
   };

@@ -76,11 +76,13 @@ export function splitForDemo(table: LabelledTable, plan: DemoSplitPlan): DemoSpl
   const publicRows = Math.round(table.rows * plan.publicFraction);
   const privateRows = order.slice(heldOutRows + publicRows);
   const privateTable = selectRows(table, privateRows);
+  // Many sites on little data: ask each for at least half its even share (as FedDF's partitioner).
+  const minRows = Math.min(plan.minSiteRows, Math.floor((0.5 * privateRows.length) / plan.sites));
   const parts = dirichletPartition(
     privateTable.labels,
     plan.sites,
     plan.dirichletAlpha,
-    plan.minSiteRows,
+    minRows,
     random,
   );
   return {

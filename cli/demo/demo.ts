@@ -107,16 +107,23 @@ export async function runDemo(
       logDir,
     );
     parties.push(coordinator);
-    const url = await new Promise<string>((resolve, reject) => {
-      coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
-        if (message.type === 'listening') resolve(message.url);
-        if (message.type === 'round') print(progressLine(message.summary));
-      });
-      void coordinator.exited.then(async (code) =>
-        reject(await describeFailure(coordinator, code)),
-      );
-    });
-    print(`  coordinator listening on ${url}; teacher trained or loaded from cache`);
+    const listening = await new Promise<Extract<CoordinatorIpcMessage, { type: 'listening' }>>(
+      (resolve, reject) => {
+        coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
+          if (message.type === 'listening') resolve(message);
+          if (message.type === 'round') print(progressLine(message.summary));
+        });
+        void coordinator.exited.then(async (code) =>
+          reject(await describeFailure(coordinator, code)),
+        );
+      },
+    );
+    const { url, teacher } = listening;
+    print(`  coordinator listening on ${url}`);
+    print(
+      `  teacher ${teacher.cached ? 'loaded from cache' : 'trained on the public split'}: ` +
+        `${teacher.params} parameters, held-out accuracy ${teacher.accuracy.toFixed(4)}`,
+    );
 
     for (const site of workspace.siteNames) {
       const config = await writeSiteConfig(workspace, site, url);

@@ -313,12 +313,13 @@ export class RunsService implements OnModuleDestroy {
     this.moveTo(RunState.Complete);
     const { config } = this.setup;
     const last = this.perRound[this.perRound.length - 1]!;
+    const siteNames = Object.keys(this.backends).sort();
     const report: RunReport = {
       run_id: this.setup.runId,
       dataset: config.data.name,
-      sites: Object.keys(this.backends).length,
-      site_names: Object.keys(this.backends).sort(),
-      site_backends: { ...this.backends },
+      sites: siteNames.length,
+      site_names: siteNames,
+      site_backends: Object.fromEntries(siteNames.map((s) => [s, this.backends[s]!])),
       rounds: this.rounds,
       aggregation: this.strategy.name,
       per_round: this.perRound,
