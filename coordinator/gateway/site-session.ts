@@ -151,7 +151,8 @@ export class SiteSession implements SiteChannel {
     // The code goes out before the namespace disconnect packet, in order on the same socket.
     this.socket.emit(SOCKET_EVENTS.refuse, code);
     this.close();
-    this.socket.disconnect();
+    // true: also close the connection; engine.io flushes the refusal before it closes.
+    this.socket.disconnect(true);
   }
 
   /** The socket is gone (or being closed): leave the run, stop timers. */
