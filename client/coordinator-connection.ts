@@ -26,6 +26,9 @@ export interface ConnectionOptions {
 
 type Waiter = (result: Result<CoordinatorMessage>) => void;
 
+/** How long a leaving site waits for the coordinator to close the connection. */
+const LEAVE_GRACE_MS = 2_000;
+
 /**
  * The site's end of a session: it runs the handshake over socket.io, then turns incoming frames
  * into validated messages, in order. The first failure (a refusal, a bad frame, a dropped
@@ -35,6 +38,7 @@ export class CoordinatorConnection {
   private readonly queue: Result<CoordinatorMessage>[] = [];
   private readonly waiters: Waiter[] = [];
   private ended: Result<CoordinatorMessage> | undefined;
+  private closing: Promise<void> | undefined;
   bytesSent = 0;
   bytesReceived = 0;
 
@@ -125,11 +129,11 @@ export class CoordinatorConnection {
     if (frame instanceof Uint8Array) this.bytesReceived += frame.length;
     const opened = this.session.open(frame);
     if (!opened.ok) {
-      this.refuse(opened.error.code);
       this.end(opened);
+      void this.refuse(opened.error.code);
       return;
     }
-    this.push(ok(opened.value.message));
+    this.push(ok(opened.value));
   }
 
   private push(result: Result<CoordinatorMessage>): void {
@@ -159,14 +163,43 @@ export class CoordinatorConnection {
     this.socket.emit(SOCKET_EVENTS.frame, frame);
   }
 
-  /** Tells the coordinator why this site is ending the session, then closes it. */
-  refuse(code: ErrorCode): void {
-    this.socket.emit(SOCKET_EVENTS.refuse, code);
-    this.close();
+  /**
+   * Ends the session with the site's final frame, giving the reason (run.complete or an error
+   * code), and resolves once the coordinator has closed the connection (or after a grace
+   * period). Closing at once would lose the frame: socket.io-client drops packets still
+   * queued when it disconnects.
+   */
+  leave(reason: ErrorCode | 'run.complete'): Promise<void> {
+    return this.closeAfter(() => this.send({ type: 'site.leave', reason }));
   }
 
-  close(): void {
+  /** As leave, for when the coordinator's stream itself failed: the code goes out in plaintext. */
+  refuse(code: ErrorCode): Promise<void> {
+    return this.closeAfter(() => this.socket.emit(SOCKET_EVENTS.refuse, code));
+  }
+
+  private closeAfter(lastWords: () => void): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.ended) return this.close();
+    lastWords();
+    this.end(fail('session.closed', 'the site ended the session'));
+    this.closing = new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.socket.disconnect();
+        resolve();
+      };
+      const timer = setTimeout(done, LEAVE_GRACE_MS);
+      this.socket.once('disconnect', done);
+    });
+    return this.closing;
+  }
+
+  /** Closes now, or waits for a leave already under way. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     this.end(fail('session.closed', 'the site closed the session'));
     this.socket.disconnect();
+    return Promise.resolve();
   }
 }

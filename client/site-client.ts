@@ -3,12 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   applyNormalizer,
+  BlobOutbox,
   buildModel,
   checkTensorsMatch,
   decodeKey,
-  decodeTensors,
+  decodeTensorBlob,
   decodeTransferSet,
-  encodeTensors,
+  encodeTensorBlob,
   FedistillError,
   identityFileSchema,
   identityKeyPair,
@@ -17,21 +18,29 @@ import {
   readJsonFile,
   readWeights,
   selectBackend,
+  toHex,
   unwrap,
   weightLayout,
   writeWeights,
+  type BlobChunk,
+  type BlobManifest,
+  type BlobRequest,
   type CoordinatorMessage,
   type ErrorCode,
   type RoundStart,
   type RunWelcome,
+  type Sodium,
   type TransferSet,
 } from '../protocol/index.js';
+import { BlobPulls } from './blob-pulls.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
 import { trainLocally, type LocalData } from './local-trainer.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
-import { TransferDownload } from './transfer-download.js';
 import { weightDelta } from './update-builder.js';
+
+/** Chunk size of the update blobs a site offers. */
+const UPDATE_CHUNK_BYTES = 256 * 1024;
 
 export interface SiteRunSummary {
   readonly site: string;
@@ -67,8 +76,6 @@ export async function runSite(
   const backend = unwrap(await selectBackend(config.backend));
   log(`site ${identityFile.name}: compute backend ${backend}`);
   const privateCsv = await readFile(config.privateData, 'utf8');
-  const cache = new TransferCache(sodium, config.cacheDir);
-
   const connection = unwrap(
     await CoordinatorConnection.open({
       sodium,
@@ -78,106 +85,206 @@ export async function runSite(
     }),
   );
   log(`site ${identityFile.name}: session established with ${config.coordinator.url}`);
-
-  const stop = (code: ErrorCode, message: string): never => {
-    connection.refuse(code);
-    throw new FedistillError({ code, message });
-  };
-
-  let context: RunContext | undefined;
-  let download: TransferDownload | undefined;
-  let welcome: RunWelcome | undefined;
-  let transferFromCache = false;
-  let roundsTrained = 0;
-
-  const becomeReady = (set: TransferSet, runWelcome: RunWelcome): void => {
-    context = prepareRun(runWelcome, set, privateCsv, stop);
-    connection.send({ type: 'site.ready', transferHash: runWelcome.transfer.hash, backend });
-    log(
-      `site ${identityFile.name}: ready, ${context.privateRows} private rows, ${set.rows} transfer rows`,
-    );
-  };
-
+  const run = new SiteRun(
+    sodium,
+    connection,
+    new TransferCache(sodium, config.cacheDir),
+    privateCsv,
+    backend,
+    identityFile.name,
+    log,
+  );
   try {
+    return await run.loop();
+  } finally {
+    await connection.close();
+    run.dispose();
+  }
+}
+
+class SiteRun {
+  private welcome: RunWelcome | undefined;
+  private context: RunContext | undefined;
+  private readonly pulls: BlobPulls;
+  private readonly outbox: BlobOutbox;
+  /** What to do with each blob being pulled, by hash, once it is complete and verified. */
+  private readonly onBlob = new Map<string, (blob: Uint8Array) => Promise<void> | void>();
+  private offered: BlobManifest | undefined;
+  private roundsTrained = 0;
+  private transferFromCache = false;
+
+  constructor(
+    private readonly sodium: Sodium,
+    private readonly connection: CoordinatorConnection,
+    private readonly cache: TransferCache,
+    private readonly privateCsv: string,
+    private readonly backend: string,
+    private readonly site: string,
+    private readonly log: SiteLog,
+  ) {
+    this.pulls = new BlobPulls(sodium);
+    this.outbox = new BlobOutbox(sodium);
+  }
+
+  async loop(): Promise<SiteRunSummary> {
     for (;;) {
-      const next = await connection.next();
+      const next = await this.connection.next();
       if (!next.ok) throw new FedistillError(next.error);
-      const message: CoordinatorMessage = next.value;
-      switch (message.type) {
-        case 'run.welcome': {
-          if (welcome) stop('protocol.unexpected_message', 'a second welcome arrived');
-          welcome = message;
-          const cached = await cache.load(message.transfer);
-          if (cached) {
-            transferFromCache = true;
-            becomeReady(cached, message);
-          } else {
-            download = new TransferDownload(sodium, message.transfer);
-            connection.send({
-              type: 'transfer.request',
-              hash: message.transfer.hash,
-              ...download.nextRequest()!,
-            });
-          }
-          break;
-        }
-        case 'transfer.chunk': {
-          if (!download || !welcome)
-            return stop('protocol.unexpected_message', 'no transfer set was requested');
-          const accepted = download.accept(message);
-          if (!accepted.ok) return stop(accepted.error.code, accepted.error.message);
-          if (download.complete) {
-            const set = decodeTransferSet(sodium, download.bytes, download.manifest);
-            if (!set.ok) return stop(set.error.code, set.error.message);
-            await cache.store(download.manifest, download.bytes);
-            download = undefined;
-            becomeReady(set.value, welcome);
-          } else if (download.windowDone(message.index)) {
-            const window = download.nextRequest();
-            if (window)
-              connection.send({ type: 'transfer.request', hash: welcome.transfer.hash, ...window });
-          }
-          break;
-        }
-        case 'round.start': {
-          if (!context || message.runId !== context.welcome.runId) {
-            return stop('protocol.unexpected_message', 'a round started before the site was ready');
-          }
-          const update = trainRound(context, message, stop);
-          connection.send(update);
-          roundsTrained++;
-          log(
-            `site ${identityFile.name}: round ${message.round} trained (T=${message.temperature.toFixed(2)}, alpha=${message.alpha.toFixed(2)})`,
-          );
-          break;
-        }
-        case 'run.complete': {
-          log(
-            `site ${identityFile.name}: run ${message.runId} complete after ${message.rounds} rounds`,
-          );
-          connection.close();
-          return {
-            site: identityFile.name,
-            runId: message.runId,
-            roundsTrained,
-            backend,
-            transferFromCache,
-            bytesSent: connection.bytesSent,
-            bytesReceived: connection.bytesReceived,
-          };
-        }
-        default: {
-          const unreachable: never = message;
-          return unreachable;
-        }
+      const summary = await this.handle(next.value);
+      if (summary) return summary;
+    }
+  }
+
+  /** Ends the session with the reason as the site's final frame, then stops this run. */
+  private stop(code: ErrorCode, message: string): never {
+    void this.connection.leave(code);
+    throw new FedistillError({ code, message });
+  }
+
+  private async handle(message: CoordinatorMessage): Promise<SiteRunSummary | undefined> {
+    switch (message.type) {
+      case 'run.welcome':
+        await this.onWelcome(message);
+        return undefined;
+      case 'blob.chunk':
+        await this.onChunk(message);
+        return undefined;
+      case 'blob.request':
+        this.onRequest(message);
+        return undefined;
+      case 'round.start':
+        this.onRoundStart(message);
+        return undefined;
+      case 'update.accepted':
+        if (this.offered) this.outbox.withdraw(this.offered.hash);
+        this.offered = undefined;
+        return undefined;
+      case 'run.complete':
+        this.log(`site ${this.site}: run ${message.runId} complete after ${message.rounds} rounds`);
+        await this.connection.leave('run.complete');
+        return {
+          site: this.site,
+          runId: message.runId,
+          roundsTrained: this.roundsTrained,
+          backend: this.backend,
+          transferFromCache: this.transferFromCache,
+          bytesSent: this.connection.bytesSent,
+          bytesReceived: this.connection.bytesReceived,
+        };
+      default: {
+        const unreachable: never = message;
+        return unreachable;
       }
     }
-  } finally {
-    connection.close();
-    if (context) {
-      context.model.dispose();
-      tf.dispose(Object.values(context.data));
+  }
+
+  private pull(manifest: BlobManifest, then: (blob: Uint8Array) => Promise<void> | void): void {
+    this.onBlob.set(toHex(manifest.hash), then);
+    this.connection.send(this.pulls.start(manifest));
+  }
+
+  private async onWelcome(welcome: RunWelcome): Promise<void> {
+    if (this.welcome) this.stop('protocol.unexpected_message', 'a second welcome arrived');
+    this.welcome = welcome;
+    const cached = await this.cache.load(welcome.transferSet);
+    if (cached) {
+      this.transferFromCache = true;
+      this.becomeReady(cached, welcome);
+      return;
     }
+    this.pull(welcome.transferSet.blob, async (bytes) => {
+      const set = decodeTransferSet(bytes, welcome.transferSet);
+      if (!set.ok) return this.stop(set.error.code, set.error.message);
+      await this.cache.store(welcome.transferSet, bytes);
+      this.becomeReady(set.value, welcome);
+    });
+  }
+
+  private async onChunk(chunk: BlobChunk): Promise<void> {
+    const accepted = this.pulls.accept(chunk);
+    if (!accepted.ok) return this.stop(accepted.error.code, accepted.error.message);
+    if (accepted.value.next) this.connection.send(accepted.value.next);
+    if (accepted.value.blob) {
+      const key = toHex(chunk.hash);
+      const then = this.onBlob.get(key)!;
+      this.onBlob.delete(key);
+      await then(accepted.value.blob);
+    }
+  }
+
+  /** The coordinator pulls this site's update; nothing else is offered. */
+  private onRequest(request: BlobRequest): void {
+    const planned = this.outbox.plan(request.hash, request.from, request.count);
+    if (!planned.ok) return this.stop(planned.error.code, planned.error.message);
+    for (const index of planned.value) {
+      this.connection.send({
+        type: 'blob.chunk',
+        hash: request.hash,
+        index,
+        data: this.outbox.chunk(request.hash, index)!,
+      });
+    }
+  }
+
+  private becomeReady(set: TransferSet, welcome: RunWelcome): void {
+    this.context = prepareRun(welcome, set, this.privateCsv, (code, message) =>
+      this.stop(code, message),
+    );
+    this.connection.send({
+      type: 'site.ready',
+      transferHash: welcome.transferSet.blob.hash,
+      backend: this.backend,
+    });
+    this.log(
+      `site ${this.site}: ready, ${this.context.privateRows} private rows, ${set.rows} transfer rows`,
+    );
+  }
+
+  private onRoundStart(start: RoundStart): void {
+    const context = this.context;
+    if (!context || start.runId !== context.welcome.runId) {
+      return this.stop('protocol.unexpected_message', 'a round started before the site was ready');
+    }
+    this.pull(start.model, (bytes) => this.trainRound(context, start, bytes));
+  }
+
+  private trainRound(context: RunContext, start: RoundStart, modelBytes: Uint8Array): void {
+    const global = decodeTensorBlob(modelBytes);
+    if (!global.ok) return this.stop(global.error.code, `global model: ${global.error.message}`);
+    const matches = checkTensorsMatch(weightLayout(context.welcome.student), global.value);
+    if (!matches.ok) return this.stop(matches.error.code, `global model: ${matches.error.message}`);
+    writeWeights(context.model, global.value);
+    trainLocally(context.model, context.data, {
+      temperature: start.temperature,
+      alpha: start.alpha,
+      epochs: start.localEpochs,
+      batchSize: start.batchSize,
+      learningRate: start.learningRate,
+      seed: start.round,
+    });
+    const delta = weightDelta(readWeights(context.model, context.welcome.student), global.value);
+    const encoded = encodeTensorBlob(delta, start.updateEncoding);
+    if (!encoded.ok) return this.stop(encoded.error.code, encoded.error.message);
+    if (this.offered) this.outbox.withdraw(this.offered.hash);
+    this.offered = this.outbox.offer(encoded.value, UPDATE_CHUNK_BYTES);
+    this.connection.send({
+      type: 'round.update',
+      runId: start.runId,
+      round: start.round,
+      baseVersion: start.modelVersion,
+      numExamples: context.privateRows,
+      delta: this.offered,
+    });
+    this.roundsTrained++;
+    this.log(
+      `site ${this.site}: round ${start.round} trained (T=${start.temperature.toFixed(2)}, alpha=${start.alpha.toFixed(2)})`,
+    );
+  }
+
+  dispose(): void {
+    if (!this.context) return;
+    this.context.model.dispose();
+    tf.dispose(Object.values(this.context.data));
   }
 }
 
@@ -217,28 +324,4 @@ function prepareRun(
     teacherLogits: tf.tensor2d(set.logits, [set.rows, set.classes]),
   };
   return { welcome, model: buildModel(student, 0), data, privateRows: table.value.rows };
-}
-
-function trainRound(context: RunContext, start: RoundStart, stop: Stop) {
-  const global = decodeTensors(start.weights);
-  const matches = checkTensorsMatch(weightLayout(context.welcome.student), global);
-  if (!matches.ok) stop('schema.invalid', `global weights: ${matches.error.message}`);
-  writeWeights(context.model, global);
-  trainLocally(context.model, context.data, {
-    temperature: start.temperature,
-    alpha: start.alpha,
-    epochs: start.localEpochs,
-    batchSize: start.batchSize,
-    learningRate: start.learningRate,
-    seed: start.round,
-  });
-  const trained = readWeights(context.model, context.welcome.student);
-  return {
-    type: 'round.update' as const,
-    runId: start.runId,
-    round: start.round,
-    baseVersion: start.modelVersion,
-    numExamples: context.privateRows,
-    delta: encodeTensors(weightDelta(trained, global)),
-  };
 }

@@ -1,16 +1,18 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  contentHash,
   decodeTransferSet,
   toHex,
   type Sodium,
-  type TransferManifest,
   type TransferSet,
+  type TransferSetDescriptor,
 } from '../protocol/index.js';
 
 /**
  * Verified transfer sets on the site's disk, one file per content hash. A cached file is
- * re-verified on every load, so a corrupted cache is refetched rather than trusted.
+ * re-verified against the announced hash on every load, so a corrupted cache is fetched
+ * again rather than trusted.
  */
 export class TransferCache {
   constructor(
@@ -18,24 +20,26 @@ export class TransferCache {
     private readonly dir: string,
   ) {}
 
-  private file(manifest: TransferManifest): string {
-    return path.join(this.dir, `${toHex(manifest.hash)}.transfer`);
+  private file(descriptor: TransferSetDescriptor): string {
+    return path.join(this.dir, `${toHex(descriptor.blob.hash)}.transfer`);
   }
 
-  async load(manifest: TransferManifest): Promise<TransferSet | undefined> {
+  async load(descriptor: TransferSetDescriptor): Promise<TransferSet | undefined> {
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(this.file(manifest));
+      bytes = await readFile(this.file(descriptor));
     } catch {
       return undefined;
     }
-    const decoded = decodeTransferSet(this.sodium, bytes, manifest);
+    if (!this.sodium.memcmp(contentHash(this.sodium, bytes), descriptor.blob.hash))
+      return undefined;
+    const decoded = decodeTransferSet(bytes, descriptor);
     return decoded.ok ? decoded.value : undefined;
   }
 
-  async store(manifest: TransferManifest, bytes: Uint8Array): Promise<void> {
+  async store(descriptor: TransferSetDescriptor, bytes: Uint8Array): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const target = this.file(manifest);
+    const target = this.file(descriptor);
     const partial = `${target}.${process.pid}.partial`;
     await writeFile(partial, bytes);
     await rename(partial, target);

@@ -35,5 +35,5 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 export const MAX_SOCKET_MESSAGE_BYTES = MAX_FRAME_BYTES + 64 * 1024;
 /** A handshake that does not finish in this time is abandoned. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
-/** How many transfer chunks a site may ask for at once (flow control). */
-export const MAX_CHUNKS_PER_REQUEST = 8;
+/** A sender marks a frame TAG_REKEY once this much plaintext went out since the last rekey. */
+export const REKEY_AFTER_BYTES = 64 * 1024 * 1024;

@@ -19,3 +19,6 @@ export * from './binary.js';
 export * from './random.js';
 export * from './secure-session.js';
 export * from './parse.js';
+export * from './float16.js';
+export * from './blob-transfer.js';
+export * from './tensor-blob.js';

@@ -2,15 +2,16 @@ import { Decoder, encode } from '@msgpack/msgpack';
 import type { z } from 'zod';
 import { MAX_FRAME_BYTES } from './constants.js';
 import { fail, type Result } from './errors.js';
-import { parseWith } from './parse.js';
 import {
   coordinatorMessageSchema,
+  MESSAGE_LIMITS,
   siteMessageSchema,
   type CoordinatorMessage,
   type SiteMessage,
 } from './messages.js';
+import { parseWith } from './parse.js';
 
-/** Messages are MessagePack maps; binary fields (tensors, hashes) travel as bin, not base64. */
+/** Messages are MessagePack maps; binary fields (chunks, hashes) travel as bin, not base64. */
 export function encodeMessage(message: CoordinatorMessage | SiteMessage): Uint8Array {
   return encode(message);
 }
@@ -19,25 +20,55 @@ export function encodeMessage(message: CoordinatorMessage | SiteMessage): Uint8A
 const decoder = new Decoder({
   maxStrLength: 64 * 1024,
   maxBinLength: MAX_FRAME_BYTES,
-  maxArrayLength: 1_000_000,
+  maxArrayLength: 100_000,
   maxMapLength: 64,
   maxExtLength: 0,
 });
 
-function decodeWith<S extends z.ZodType>(schema: S, bytes: Uint8Array): Result<z.infer<S>> {
+/**
+ * Decodes one message for this side: not MessagePack (schema.malformed), a type this side
+ * does not receive (schema.unknown_type), larger than its type allows (schema.too_large),
+ * or failing its schema (schema.invalid).
+ */
+function decodeWith<S extends z.ZodType>(
+  schema: S,
+  accepted: readonly string[],
+  bytes: Uint8Array,
+): Result<z.infer<S>> {
   let raw: unknown;
   try {
     raw = decoder.decode(bytes);
   } catch (error) {
-    return fail('schema.invalid', `not a MessagePack message: ${(error as Error).message}`);
+    return fail('schema.malformed', `not a MessagePack message: ${(error as Error).message}`);
   }
-  return parseWith(schema, raw, 'schema.invalid');
+  const type =
+    typeof raw === 'object' && raw !== null && 'type' in raw
+      ? (raw as { type: unknown }).type
+      : undefined;
+  if (typeof type !== 'string' || !accepted.includes(type)) {
+    return fail(
+      'schema.unknown_type',
+      `unknown message type ${JSON.stringify(type)?.slice(0, 64)}`,
+      ['type'],
+    );
+  }
+  const limit = MESSAGE_LIMITS[type as keyof typeof MESSAGE_LIMITS];
+  if (bytes.length > limit) {
+    return fail(
+      'schema.too_large',
+      `a ${type} message may be at most ${limit} bytes, got ${bytes.length}`,
+    );
+  }
+  return parseWith(schema, raw, 'schema.invalid', type);
 }
 
+const SITE_TYPES = siteMessageSchema.options.map((o) => o.shape.type.value as string);
+const COORDINATOR_TYPES = coordinatorMessageSchema.options.map((o) => o.shape.type.value as string);
+
 export function decodeSiteMessage(bytes: Uint8Array): Result<SiteMessage> {
-  return decodeWith(siteMessageSchema, bytes);
+  return decodeWith(siteMessageSchema, SITE_TYPES, bytes);
 }
 
 export function decodeCoordinatorMessage(bytes: Uint8Array): Result<CoordinatorMessage> {
-  return decodeWith(coordinatorMessageSchema, bytes);
+  return decodeWith(coordinatorMessageSchema, COORDINATOR_TYPES, bytes);
 }

@@ -1,22 +1,45 @@
 import { z } from 'zod';
+import { binarySchema, hashSchema as hash } from './binary.js';
+import { blobManifestSchema, MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST } from './blob-transfer.js';
+import { ERROR_CODES } from './errors.js';
 import { mlpSpecSchema } from './student-spec.js';
 import { normalizerSchema } from './tabular-data.js';
-import { wireTensorListSchema } from './tensor-codec.js';
-import { transferManifestSchema } from './transfer-set.js';
-import { binarySchema, hashSchema as hash } from './binary.js';
-import { MAX_CHUNKS_PER_REQUEST } from './constants.js';
+import { tensorEncodingSchema } from './tensor-codec.js';
+import { transferSetDescriptorSchema } from './transfer-set.js';
 
 /**
- * Every application message, one schema each, discriminated on `type`. The same schemas parse
- * on both sides; a message that fails its schema ends the session (schema.invalid).
+ * Every application message, one schema each, discriminated on `type`, with the largest
+ * encoded size each may have. The same schemas parse on both sides; a message that fails its
+ * schema or its size ends the session. PROTOCOL.md section 5 describes each in prose.
  */
 
 const runId = z.string().min(1).max(64);
 const round = z.number().int().min(1).max(100_000);
+const version = z.number().int().min(0).max(1_000_000);
+
+/** Either side pulls a window of a blob the other offered. */
+const blobRequestSchema = z
+  .object({
+    type: z.literal('blob.request'),
+    hash,
+    from: z.number().int().min(0),
+    count: z.number().int().min(1).max(MAX_CHUNKS_PER_REQUEST),
+  })
+  .strict();
+
+/** One chunk of a blob, in answer to a blob.request. */
+const blobChunkSchema = z
+  .object({
+    type: z.literal('blob.chunk'),
+    hash,
+    index: z.number().int().min(0),
+    data: binarySchema,
+  })
+  .strict();
 
 // coordinator -> site
 
-/** Sent once after the handshake: what the run is and where its transfer set is. */
+/** First message of a session: the run, the student, and the transfer set to fetch. */
 export const runWelcomeSchema = z
   .object({
     type: z.literal('run.welcome'),
@@ -25,52 +48,39 @@ export const runWelcomeSchema = z
     rounds: round,
     student: mlpSpecSchema,
     normalizer: normalizerSchema,
-    transfer: transferManifestSchema,
+    transferSet: transferSetDescriptorSchema,
   })
   .strict();
 
-/** One chunk of the transfer set, sent in answer to a transfer.request. */
-export const transferChunkSchema = z
-  .object({
-    type: z.literal('transfer.chunk'),
-    hash,
-    index: z.number().int().min(0),
-    data: binarySchema,
-  })
-  .strict();
-
-/** Opens a round for this site: the global student and the round's schedule values. */
+/** Opens a round for this site: the global model (as a blob) and the round's schedule values. */
 export const roundStartSchema = z
   .object({
     type: z.literal('round.start'),
     runId,
     round,
-    modelVersion: z.number().int().min(0),
+    modelVersion: version,
     temperature: z.number().min(1).max(100),
     alpha: z.number().min(0).max(1),
     localEpochs: z.number().int().min(1).max(1000),
     batchSize: z.number().int().min(1).max(65_536),
     learningRate: z.number().positive().max(10),
-    weights: wireTensorListSchema,
+    /** How the site must encode its update. */
+    updateEncoding: tensorEncodingSchema,
+    model: blobManifestSchema,
   })
   .strict();
 
-/** The run is over; the site may close its session. */
+/** The coordinator holds this site's update for the round; the site may drop its copy. */
+export const updateAcceptedSchema = z
+  .object({ type: z.literal('update.accepted'), runId, round })
+  .strict();
+
+/** The run is over. Always the coordinator's final frame (TAG_FINAL). */
 export const runCompleteSchema = z
   .object({ type: z.literal('run.complete'), runId, rounds: round })
   .strict();
 
 // site -> coordinator
-
-/** Asks for `count` chunks of the transfer set from `from` (the site's flow control). */
-export const transferRequestSchema = z
-  .object({
-    type: z.literal('transfer.request'),
-    hash,
-    from: z.number().int().min(0),
-    count: z.number().int().min(1).max(MAX_CHUNKS_PER_REQUEST),
-  })
-  .strict();
 
 /** The site holds the verified transfer set and can train; it says which backend it runs. */
 export const siteReadySchema = z
@@ -81,28 +91,37 @@ export const siteReadySchema = z
   })
   .strict();
 
-/** The site's answer to a round: only the weight delta and its example count leave the site. */
+/** The site's answer to a round: its update (weight delta) as a blob, and its example count. */
 export const roundUpdateSchema = z
   .object({
     type: z.literal('round.update'),
     runId,
     round,
-    baseVersion: z.number().int().min(0),
+    baseVersion: version,
     numExamples: z.number().int().min(1).max(1e9),
-    delta: wireTensorListSchema,
+    delta: blobManifestSchema,
   })
+  .strict();
+
+/** The site ends its session. Always the site's final frame (TAG_FINAL). */
+export const siteLeaveSchema = z
+  .object({ type: z.literal('site.leave'), reason: z.enum(['run.complete', ...ERROR_CODES]) })
   .strict();
 
 export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   runWelcomeSchema,
-  transferChunkSchema,
   roundStartSchema,
+  blobRequestSchema,
+  blobChunkSchema,
+  updateAcceptedSchema,
   runCompleteSchema,
 ]);
 export const siteMessageSchema = z.discriminatedUnion('type', [
-  transferRequestSchema,
+  blobRequestSchema,
+  blobChunkSchema,
   siteReadySchema,
   roundUpdateSchema,
+  siteLeaveSchema,
 ]);
 
 export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
@@ -110,8 +129,32 @@ export type SiteMessage = z.infer<typeof siteMessageSchema>;
 export type RunWelcome = z.infer<typeof runWelcomeSchema>;
 export type RoundStart = z.infer<typeof roundStartSchema>;
 export type RoundUpdate = z.infer<typeof roundUpdateSchema>;
+export type BlobChunk = z.infer<typeof blobChunkSchema>;
+export type BlobRequest = z.infer<typeof blobRequestSchema>;
 
 export const SITE_MESSAGE_TYPES = siteMessageSchema.options.map((o) => o.shape.type.value);
 export const COORDINATOR_MESSAGE_TYPES = coordinatorMessageSchema.options.map(
   (o) => o.shape.type.value,
 );
+
+const KIB = 1024;
+/** A manifest lists up to MAX_BLOB_CHUNKS hashes of 32 bytes (plus MessagePack framing). */
+const MANIFEST_BYTES = 4096 * 34 + KIB;
+
+/** The largest encoded message of each type, checked before the schema is applied. */
+export const MESSAGE_LIMITS: Readonly<
+  Record<CoordinatorMessage['type'] | SiteMessage['type'], number>
+> = {
+  'run.welcome': MANIFEST_BYTES + 64 * KIB,
+  'round.start': MANIFEST_BYTES + KIB,
+  'round.update': MANIFEST_BYTES + KIB,
+  'blob.request': 128,
+  'blob.chunk': MAX_CHUNK_BYTES + 256,
+  'update.accepted': 256,
+  'run.complete': 256,
+  'site.ready': 256,
+  'site.leave': 256,
+};
+
+/** The messages that must, and alone may, carry the final tag. */
+export const FINAL_MESSAGE_TYPES: readonly string[] = ['run.complete', 'site.leave'];

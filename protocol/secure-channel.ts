@@ -1,4 +1,5 @@
 import {
+  REKEY_AFTER_BYTES,
   FRAME_SEQUENCE_BYTES,
   MAX_FRAME_BYTES,
   SECRETSTREAM_ABYTES,
@@ -30,10 +31,13 @@ export class FrameSender {
   private readonly state: StreamState;
   private sequence = 0n;
   private finished = false;
+  private sinceRekey = 0;
 
   constructor(
     private readonly sodium: Sodium,
     key: Uint8Array,
+    /** Rekey policy: the frame that brings the count past this is tagged TAG_REKEY. */
+    private readonly rekeyAfterBytes = REKEY_AFTER_BYTES,
   ) {
     const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
     this.state = state;
@@ -44,10 +48,18 @@ export class FrameSender {
   seal(message: Uint8Array, final = false): Uint8Array {
     if (this.finished) throw new Error('seal after the final frame');
     const ad = sequenceBytes(this.sequence);
+    const { sodium } = this;
+    this.sinceRekey += message.length;
+    // TAG_REKEY makes both ends derive a fresh key after this frame (libsodium does it on
+    // push and on pull), so no key encrypts more than about rekeyAfterBytes.
+    const rekey = !final && this.sinceRekey >= this.rekeyAfterBytes;
+    if (rekey) this.sinceRekey = 0;
     const tag = final
-      ? this.sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
-      : this.sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-    const ciphertext = this.sodium.crypto_secretstream_xchacha20poly1305_push(
+      ? sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+      : rekey
+        ? sodium.crypto_secretstream_xchacha20poly1305_TAG_REKEY
+        : sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+    const ciphertext = sodium.crypto_secretstream_xchacha20poly1305_push(
       this.state,
       message,
       ad,
@@ -66,6 +78,7 @@ export interface OpenedFrame {
   readonly message: Uint8Array;
   readonly sequence: bigint;
   readonly final: boolean;
+  readonly rekeyed: boolean;
 }
 
 export class FrameReceiver {
@@ -123,6 +136,7 @@ export class FrameReceiver {
     this.expected += 1n;
     const final = opened.tag === this.sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
     this.finished = final;
-    return ok({ message: opened.message, sequence, final });
+    const rekeyed = opened.tag === this.sodium.crypto_secretstream_xchacha20poly1305_TAG_REKEY;
+    return ok({ message: opened.message, sequence, final, rekeyed });
   }
 }

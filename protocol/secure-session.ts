@@ -1,5 +1,6 @@
 import type { SessionKeys } from './handshake.js';
 import { fail, ok, type Result } from './errors.js';
+import { FINAL_MESSAGE_TYPES } from './messages.js';
 import { FrameReceiver, FrameSender } from './secure-channel.js';
 import type { Sodium } from './sodium.js';
 
@@ -18,7 +19,7 @@ export const SOCKET_EVENTS = {
  * Both directions of an established session, typed by what this end sends (Out) and receives
  * (In). Sending needs only the local stream; receiving waits for the peer's stream header.
  */
-export class SecureSession<Out, In> {
+export class SecureSession<Out extends { type: string }, In extends { type: string }> {
   private readonly sender: FrameSender;
   private receiver: FrameReceiver | undefined;
 
@@ -27,8 +28,9 @@ export class SecureSession<Out, In> {
     readonly keys: SessionKeys,
     private readonly encode: (message: Out) => Uint8Array,
     private readonly decode: (bytes: Uint8Array) => Result<In>,
+    rekeyAfterBytes?: number,
   ) {
-    this.sender = new FrameSender(sodium, keys.sendKey);
+    this.sender = new FrameSender(sodium, keys.sendKey, rekeyAfterBytes);
   }
 
   /** The local stream's header, sent once before any frame. */
@@ -48,16 +50,27 @@ export class SecureSession<Out, In> {
     return ok(true);
   }
 
-  seal(message: Out, final = false): Uint8Array {
-    return this.sender.seal(this.encode(message), final);
+  /** Seals a message; the types that end a session go out with the final tag. */
+  seal(message: Out): Uint8Array {
+    return this.sender.seal(this.encode(message), FINAL_MESSAGE_TYPES.includes(message.type));
   }
 
-  open(frame: unknown): Result<{ message: In; final: boolean }> {
+  /**
+   * Opens, decodes and validates one frame. The final tag must sit on exactly the messages
+   * that end a session, so a stream cut short is told apart from one that ended.
+   */
+  open(frame: unknown): Result<In> {
     if (!this.receiver) return fail('frame.malformed', 'a frame arrived before the stream header');
     const opened = this.receiver.open(frame);
     if (!opened.ok) return opened;
     const decoded = this.decode(opened.value.message);
     if (!decoded.ok) return decoded;
-    return ok({ message: decoded.value, final: opened.value.final });
+    if (opened.value.final !== FINAL_MESSAGE_TYPES.includes(decoded.value.type)) {
+      return fail(
+        'frame.final_mismatch',
+        `${decoded.value.type} arrived ${opened.value.final ? 'with' : 'without'} the final tag`,
+      );
+    }
+    return ok(decoded.value);
   }
 }

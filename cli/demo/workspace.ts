@@ -12,7 +12,7 @@ export interface WorkspacePlan {
   readonly seed: number;
   /** Teacher cache, shared between runs. */
   readonly cacheDir: string;
-  readonly transferChunkBytes?: number;
+  readonly blobChunkBytes?: number;
 }
 
 export interface DemoWorkspace {
@@ -55,7 +55,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
       rounds: plan.rounds,
       minSites: plan.sites,
       seed: plan.seed,
-      ...(plan.transferChunkBytes ? { transferChunkBytes: plan.transferChunkBytes } : {}),
+      ...(plan.blobChunkBytes ? { blobChunkBytes: plan.blobChunkBytes } : {}),
     },
     cacheDir: plan.cacheDir,
     reportFile,

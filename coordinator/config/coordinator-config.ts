@@ -6,6 +6,7 @@ import {
   MAX_CHUNK_BYTES,
   MIN_CHUNK_BYTES,
   parseWith,
+  tensorEncodingSchema,
   readJsonFile,
   unwrap,
 } from '../../protocol/index.js';
@@ -60,7 +61,10 @@ export const coordinatorConfigSchema = z
           })
           .strict()
           .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
-        transferChunkBytes: z
+        /** How sites encode their updates (the tensor codec, PROTOCOL.md section 6). */
+        updateEncoding: tensorEncodingSchema.default('float32'),
+        /** Chunk size of the blobs the coordinator sends: the transfer set and each model. */
+        blobChunkBytes: z
           .number()
           .int()
           .min(MIN_CHUNK_BYTES)

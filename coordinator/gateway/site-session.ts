@@ -41,6 +41,9 @@ export class SiteSession implements SiteChannel {
   private siteName: string | undefined;
   private joined = false;
   private closed = false;
+  /** The site's final frame (site.leave) arrived: its stream ended, it was not cut. */
+  private ended = false;
+  private readonly closeListeners: (() => void)[] = [];
   private readonly handshakeTimer: NodeJS.Timeout;
 
   constructor(
@@ -123,10 +126,31 @@ export class SiteSession implements SiteChannel {
       this.record('in', SOCKET_EVENTS.frame, byteLength(frame), opened.error.code);
       return this.refuse(opened.error.code, opened.error.message);
     }
-    const { message } = opened.value;
+    const message = opened.value;
     this.record('in', message.type, byteLength(frame));
     const handled = this.deps.runs.handle(this, message);
-    if (!handled.ok) this.refuse(handled.error.code, handled.error.message);
+    if (!handled.ok) return this.refuse(handled.error.code, handled.error.message);
+    if (message.type === 'site.leave') {
+      this.ended = true;
+      this.close();
+      this.socket.disconnect(true);
+    }
+  }
+
+  /** engine.io queues packets here while the websocket has not taken the previous ones. */
+  backlogged(): boolean {
+    const conn = this.socket.conn as unknown as { writeBuffer?: unknown[] };
+    return (conn.writeBuffer?.length ?? 0) > 0;
+  }
+
+  onDrain(resume: () => void): void {
+    if (this.closed) return;
+    this.socket.conn.once('drain', resume);
+  }
+
+  onClose(closed: () => void): void {
+    if (this.closed) closed();
+    else this.closeListeners.push(closed);
   }
 
   /** The site told us why it is leaving. */
@@ -134,7 +158,9 @@ export class SiteSession implements SiteChannel {
     const code = isErrorCode(reason) ? reason : 'session.closed';
     this.logger.warn(`${this.site} ended its session: ${code}`);
     this.record('in', SOCKET_EVENTS.refuse, 0, code);
+    this.ended = true;
     this.close();
+    this.socket.disconnect(true);
   }
 
   send(message: CoordinatorMessage): void {
@@ -148,6 +174,7 @@ export class SiteSession implements SiteChannel {
     if (this.closed) return;
     this.logger.warn(`refusing ${this.site}: ${code} (${detail})`);
     this.record('out', SOCKET_EVENTS.refuse, 0, code);
+    this.ended = true;
     // The code goes out before the namespace disconnect packet, in order on the same socket.
     this.socket.emit(SOCKET_EVENTS.refuse, code);
     this.close();
@@ -160,6 +187,11 @@ export class SiteSession implements SiteChannel {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.handshakeTimer);
+    if (this.joined && !this.ended) {
+      // The stream stopped without the site's final frame: recorded, then treated as a dropout.
+      this.record('in', SOCKET_EVENTS.frame, 0, 'frame.truncated');
+    }
     if (this.joined) this.deps.runs.siteLeft(this);
+    for (const listener of this.closeListeners.splice(0)) listener();
   }
 }

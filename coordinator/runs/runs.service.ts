@@ -5,15 +5,17 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   buildModel,
-  decodeTensors,
+  decodeTensorBlob,
   distillationAt,
-  encodeTensors,
+  encodeTensorBlob,
   fail,
   ok,
   parameterCount,
   readWeights,
   unwrap,
+  weightLayout,
   writeWeights,
+  type BlobManifest,
   type MlpSpec,
   type NamedTensor,
   type Result,
@@ -25,6 +27,7 @@ import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.j
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { TeacherService } from '../teacher/teacher.service.js';
+import { TransferService } from '../transfer/transfer.service.js';
 import type { RoundSummary, RunReport } from './run-report.js';
 import { RunState, transition } from './run-state.js';
 import type { SiteChannel } from './site-channel.js';
@@ -39,6 +42,8 @@ interface OpenRound {
   readonly temperature: number;
   readonly alpha: number;
   readonly participants: Set<string>;
+  /** Sites whose update is being pulled: a second round.update from them is a duplicate. */
+  readonly receiving: Set<string>;
   readonly answered: Set<string>;
   acc: unknown;
   readonly deadline: NodeJS.Timeout;
@@ -58,6 +63,9 @@ export class RunsService implements OnModuleDestroy {
   private readonly studentSpec: MlpSpec;
   private readonly student: tfl.Sequential;
   private global: NamedTensor[];
+  private globalBlob: BlobManifest | undefined;
+  /** The largest update blob accepted: float32 topk at full density, plus framing. */
+  private readonly maxUpdateBytes: number;
   private version = 0;
   private nextRound = 1;
   private open: OpenRound | undefined;
@@ -72,6 +80,7 @@ export class RunsService implements OnModuleDestroy {
     private readonly evaluation: EvaluationService,
     @Inject(AGGREGATION_STRATEGY) private readonly strategy: AggregationStrategy<unknown>,
     private readonly events: CoordinatorEvents,
+    private readonly transfer: TransferService,
   ) {
     const { config, publicSplit } = setup;
     this.studentSpec = {
@@ -82,6 +91,8 @@ export class RunsService implements OnModuleDestroy {
     };
     this.student = buildModel(this.studentSpec, config.run.seed);
     this.global = readWeights(this.student, this.studentSpec);
+    const layout = weightLayout(this.studentSpec);
+    this.maxUpdateBytes = 8 * parameterCount(this.studentSpec) + 1024 * layout.length + 4096;
     this.finished = new Promise((resolve, reject) => {
       this.resolveFinished = resolve;
       this.rejectFinished = reject;
@@ -115,7 +126,7 @@ export class RunsService implements OnModuleDestroy {
       rounds: this.rounds,
       student: this.studentSpec,
       normalizer: this.setup.normalizer,
-      transfer: this.teacher.manifest,
+      transferSet: this.teacher.transferSet,
     });
     return ok(true);
   }
@@ -138,12 +149,17 @@ export class RunsService implements OnModuleDestroy {
     if (entry?.channel !== channel)
       return fail('session.closed', 'the session is no longer part of the run');
     switch (message.type) {
-      case 'transfer.request':
-        return this.serveChunks(channel, message.hash, message.from, message.count);
+      case 'blob.request':
+        return this.transfer.serve(channel, message);
+      case 'blob.chunk':
+        return this.transfer.accept(channel, message);
       case 'site.ready':
         return this.markReady(entry, message.transferHash, message.backend);
       case 'round.update':
-        return this.foldUpdate(channel.site, message);
+        return this.receiveUpdate(channel, message);
+      case 'site.leave':
+        this.logger.log(`${channel.site} left: ${message.reason}`);
+        return ok(true);
       default: {
         const unreachable: never = message;
         return unreachable;
@@ -151,36 +167,9 @@ export class RunsService implements OnModuleDestroy {
     }
   }
 
-  private serveChunks(
-    channel: SiteChannel,
-    hash: Uint8Array,
-    from: number,
-    count: number,
-  ): Result<true> {
-    const manifest = this.teacher.manifest;
-    if (!this.setup.sodium.memcmp(hash, manifest.hash)) {
-      return fail('protocol.unexpected_message', 'a request for an unknown transfer set');
-    }
-    if (from + count > manifest.chunkHashes.length) {
-      return fail(
-        'protocol.unexpected_message',
-        `chunks ${from}..${from + count - 1} do not exist`,
-      );
-    }
-    for (let index = from; index < from + count; index++) {
-      channel.send({
-        type: 'transfer.chunk',
-        hash: manifest.hash,
-        index,
-        data: this.teacher.chunk(index),
-      });
-    }
-    return ok(true);
-  }
-
   private markReady(entry: SiteEntry, hash: Uint8Array, backend: string): Result<true> {
-    if (!this.setup.sodium.memcmp(hash, this.teacher.manifest.hash)) {
-      return fail('transfer.hash_mismatch', 'the site holds another transfer set');
+    if (!this.setup.sodium.memcmp(hash, this.teacher.transferSet.blob.hash)) {
+      return fail('blob.hash_mismatch', 'the site holds another transfer set');
     }
     if (entry.ready) return fail('protocol.unexpected_message', 'the site was already ready');
     entry.ready = true;
@@ -205,16 +194,20 @@ export class RunsService implements OnModuleDestroy {
     );
     const { config } = this.setup;
     this.moveTo(RunState.RoundOpen);
+    if (!this.globalBlob) {
+      const bytes = unwrap(encodeTensorBlob(this.global, 'float32'));
+      this.globalBlob = this.transfer.offer(bytes, config.run.blobChunkBytes);
+    }
     this.open = {
       round,
       temperature,
       alpha,
       participants: new Set(ready.map((s) => s.channel.site)),
+      receiving: new Set(),
       answered: new Set(),
       acc: this.strategy.begin(this.global),
       deadline: setTimeout(() => this.closeRound('deadline'), config.run.roundDeadlineMs),
     };
-    const weights = encodeTensors(this.global);
     for (const site of ready) {
       site.channel.send({
         type: 'round.start',
@@ -226,13 +219,16 @@ export class RunsService implements OnModuleDestroy {
         localEpochs: config.run.localEpochs,
         batchSize: config.run.batchSize,
         learningRate: config.run.learningRate,
-        weights,
+        updateEncoding: config.run.updateEncoding,
+        model: this.globalBlob,
       });
     }
   }
 
-  private foldUpdate(site: string, update: RoundUpdate): Result<true> {
+  /** Checks a round.update, then pulls its blob; the fold happens when the blob is in. */
+  private receiveUpdate(channel: SiteChannel, update: RoundUpdate): Result<true> {
     const open = this.open;
+    const site = channel.site;
     if (
       !open ||
       update.runId !== this.setup.runId ||
@@ -245,24 +241,43 @@ export class RunsService implements OnModuleDestroy {
       );
     }
     if (!open.participants.has(site)) {
-      return fail(
-        'protocol.unexpected_message',
-        `${site} is not a participant of round ${open.round}`,
-      );
+      return fail('update.not_participant', `${site} is not a participant of round ${open.round}`);
     }
-    if (open.answered.has(site)) {
+    if (open.answered.has(site) || open.receiving.has(site)) {
       return fail('update.duplicate', `${site} already sent its update for round ${open.round}`);
     }
-    const folded = this.strategy.fold(open.acc, {
-      site,
-      delta: decodeTensors(update.delta),
-      numExamples: update.numExamples,
-    });
-    if (!folded.ok) return folded;
-    open.acc = folded.value;
-    open.answered.add(site);
-    this.closeRoundIfAnswered();
+    open.receiving.add(site);
+    void this.transfer
+      .pull(channel, update.delta, this.maxUpdateBytes)
+      .then((bytes) => this.foldUpdate(channel, open, update, bytes));
     return ok(true);
+  }
+
+  private foldUpdate(
+    channel: SiteChannel,
+    open: OpenRound,
+    update: RoundUpdate,
+    bytes: Result<Uint8Array>,
+  ): void {
+    open.receiving.delete(channel.site);
+    // The round may have closed (deadline) while the blob was in flight: nothing is applied.
+    if (this.open !== open || !open.participants.has(channel.site)) return;
+    const delta = bytes.ok ? decodeTensorBlob(bytes.value) : bytes;
+    const folded = delta.ok
+      ? this.strategy.fold(open.acc, {
+          site: channel.site,
+          delta: delta.value,
+          numExamples: update.numExamples,
+        })
+      : delta;
+    if (!folded.ok) {
+      channel.refuse(folded.error.code, folded.error.message);
+      return;
+    }
+    open.acc = folded.value;
+    open.answered.add(channel.site);
+    channel.send({ type: 'update.accepted', runId: this.setup.runId, round: open.round });
+    this.closeRoundIfAnswered();
   }
 
   private closeRoundIfAnswered(): void {
@@ -285,6 +300,8 @@ export class RunsService implements OnModuleDestroy {
     }
     this.global = next;
     this.version++;
+    if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
+    this.globalBlob = undefined;
     writeWeights(this.student, this.global);
     const summary: RoundSummary = {
       round: open.round,

@@ -4,23 +4,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   applyNormalizer,
-  buildManifest,
-  chunkRange,
   contentHash,
   encodeTransferSet,
   parameterCount,
   toHex,
   type MlpSpec,
-  type TransferManifest,
+  type TransferSetDescriptor,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
+import { TransferService } from '../transfer/transfer.service.js';
 import { loadTeacher, saveTeacher } from './teacher-store.js';
 import { trainTeacher } from './teacher-trainer.js';
 
 interface PreparedTeacher {
-  readonly manifest: TransferManifest;
-  readonly encoded: Uint8Array;
+  readonly transferSet: TransferSetDescriptor;
   readonly accuracy: number;
   readonly params: number;
   readonly fromCache: boolean;
@@ -39,6 +37,7 @@ export class TeacherService implements OnModuleInit {
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
     private readonly evaluation: EvaluationService,
+    private readonly transfer: TransferService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -88,8 +87,12 @@ export class TeacherService implements OnModuleInit {
     };
     const encoded = encodeTransferSet(set);
     this.prepared = {
-      manifest: buildManifest(sodium, set, encoded, config.run.transferChunkBytes),
-      encoded,
+      transferSet: {
+        blob: this.transfer.offer(encoded, config.run.blobChunkBytes),
+        rows: set.rows,
+        features: set.features,
+        classes: set.classes,
+      },
       accuracy: this.evaluation.accuracy(model),
       params: parameterCount(spec),
       fromCache,
@@ -97,7 +100,7 @@ export class TeacherService implements OnModuleInit {
     model.dispose();
     this.logger.log(
       `teacher ready: ${this.prepared.params} parameters, held-out accuracy ${this.prepared.accuracy.toFixed(4)}; ` +
-        `transfer set ${toHex(this.prepared.manifest.hash).slice(0, 16)}, ${encoded.length} bytes in ${this.prepared.manifest.chunkHashes.length} chunks`,
+        `transfer set ${toHex(this.prepared.transferSet.blob.hash).slice(0, 16)}, ${encoded.length} bytes in ${this.prepared.transferSet.blob.chunkHashes.length} chunks`,
     );
   }
 
@@ -106,8 +109,8 @@ export class TeacherService implements OnModuleInit {
     return this.prepared;
   }
 
-  get manifest(): TransferManifest {
-    return this.ready.manifest;
+  get transferSet(): TransferSetDescriptor {
+    return this.ready.transferSet;
   }
 
   get accuracy(): number {
@@ -120,10 +123,5 @@ export class TeacherService implements OnModuleInit {
 
   get params(): number {
     return this.ready.params;
-  }
-
-  chunk(index: number): Uint8Array {
-    const [start, end] = chunkRange(this.ready.manifest, index);
-    return this.ready.encoded.subarray(start, end);
   }
 }

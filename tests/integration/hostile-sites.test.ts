@@ -64,7 +64,12 @@ describe('hostile input at the coordinator', () => {
     assert.ok(welcome.type === 'run.welcome');
     /** A sealed request for the first chunk: a valid frame to replay or alter. */
     const request = () =>
-      session.seal({ type: 'transfer.request', hash: welcome.transfer.hash, from: 0, count: 1 });
+      session.seal({
+        type: 'blob.request',
+        hash: welcome.transferSet.blob.hash,
+        from: 0,
+        count: 1,
+      });
     return { peer, session, request };
   }
 
@@ -119,7 +124,7 @@ describe('hostile input at the coordinator', () => {
     const frame = request();
     peer.socket.emit(SOCKET_EVENTS.frame, frame);
     const chunk = await peer.nextMessage(session);
-    assert.equal(chunk.type, 'transfer.chunk');
+    assert.equal(chunk.type, 'blob.chunk');
     peer.socket.emit(SOCKET_EVENTS.frame, frame);
     assert.equal(await peer.refusal, 'frame.replay');
     assert.equal(await peer.disconnected, 'io server disconnect');
@@ -135,8 +140,8 @@ describe('hostile input at the coordinator', () => {
 
   it('a frame that decrypts but breaks the schema ends that session with schema.invalid', async () => {
     const { peer, session } = await genuineSession();
-    // A well-formed, correctly encrypted frame whose content is not a site message.
-    const bogus = session.seal({ type: 'run.complete', runId: 'x', rounds: 1 } as never);
+    // A correctly encrypted frame whose content has the wrong field types.
+    const bogus = session.seal({ type: 'site.ready', transferHash: 'x', backend: 1 } as never);
     peer.socket.emit(SOCKET_EVENTS.frame, bogus);
     assert.equal(await peer.refusal, 'schema.invalid');
   });

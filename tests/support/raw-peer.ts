@@ -86,7 +86,7 @@ export class RawPeer {
     while (this.frames.length === 0) await new Promise((r) => setTimeout(r, 5));
     const opened = session.open(this.frames.shift());
     if (!opened.ok) throw new Error(opened.error.message);
-    return opened.value.message;
+    return opened.value;
   }
 
   close(): void {

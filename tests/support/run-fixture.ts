@@ -27,7 +27,7 @@ export async function startRunFixture(plan: {
   sites: number;
   rounds: number;
   seed?: number;
-  transferChunkBytes?: number;
+  blobChunkBytes?: number;
   adjust?: (config: CoordinatorConfig) => CoordinatorConfig;
 }): Promise<RunFixture> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-test-'));
@@ -36,7 +36,7 @@ export async function startRunFixture(plan: {
     rounds: plan.rounds,
     seed: plan.seed ?? 7,
     cacheDir: path.join(dir, 'cache'),
-    ...(plan.transferChunkBytes ? { transferChunkBytes: plan.transferChunkBytes } : {}),
+    ...(plan.blobChunkBytes ? { blobChunkBytes: plan.blobChunkBytes } : {}),
   });
   const loaded = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
   const coordinator = await startCoordinator(plan.adjust ? plan.adjust(loaded) : loaded, {

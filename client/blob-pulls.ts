@@ -1,0 +1,45 @@
+import {
+  BlobAssembler,
+  fail,
+  ok,
+  toHex,
+  type BlobChunk,
+  type BlobManifest,
+  type BlobRequest,
+  type Result,
+  type Sodium,
+} from '../protocol/index.js';
+
+/**
+ * The blobs this site is pulling from the coordinator. Each is asked for one window at a time,
+ * the next once the previous has landed, so the site never asks for more than it can take.
+ */
+export class BlobPulls {
+  private readonly pulls = new Map<string, BlobAssembler>();
+
+  constructor(private readonly sodium: Sodium) {}
+
+  /** Starts pulling; returns the first request to send. */
+  start(manifest: BlobManifest): BlobRequest {
+    const assembler = new BlobAssembler(this.sodium, manifest);
+    this.pulls.set(toHex(manifest.hash), assembler);
+    return { type: 'blob.request', hash: manifest.hash, ...assembler.nextRequest()! };
+  }
+
+  /** Takes a chunk: returns the whole blob when it completes, or the next request to send. */
+  accept(chunk: BlobChunk): Result<{ blob?: Uint8Array; next?: BlobRequest }> {
+    const key = toHex(chunk.hash);
+    const assembler = this.pulls.get(key);
+    if (!assembler) return fail('blob.unrequested', 'a chunk of a blob this site is not pulling');
+    const accepted = assembler.accept(chunk);
+    if (!accepted.ok) return accepted;
+    if (assembler.complete) {
+      this.pulls.delete(key);
+      const whole = assembler.result();
+      return whole.ok ? ok({ blob: whole.value }) : whole;
+    }
+    if (!assembler.idle) return ok({});
+    const window = assembler.nextRequest();
+    return ok(window ? { next: { type: 'blob.request', hash: chunk.hash, ...window } } : {});
+  }
+}
