@@ -201,4 +201,21 @@ describe('frame stream', () => {
     const created = FrameReceiver.create(sodium, key, new Uint8Array(23));
     assert.equal(!created.ok && created.error.code, 'frame.malformed');
   });
+
+  it('rekeys after the configured amount of plaintext, and both ends stay in step', () => {
+    const key = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+    const sender = new FrameSender(sodium, key, 100);
+    const receiverResult = FrameReceiver.create(sodium, key, sender.header);
+    assert.ok(receiverResult.ok);
+    const receiver: FrameReceiver = receiverResult.value;
+    const rekeyed: boolean[] = [];
+    for (let i = 0; i < 6; i++) {
+      const opened = receiver.open(sender.seal(new Uint8Array(40).fill(i)));
+      assert.ok(opened.ok);
+      assert.equal(opened.value.message[0], i);
+      rekeyed.push(opened.value.rekeyed);
+    }
+    // 40, 80, 120 (rekey), 40, 80, 120 (rekey)
+    assert.deepEqual(rekeyed, [false, false, true, false, false, true]);
+  });
 });
