@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   backendChoiceSchema,
   distillationScheduleSchema,
+  HANDSHAKE_TIMEOUT_MS,
   MAX_CHUNK_BYTES,
   MIN_CHUNK_BYTES,
   parseWith,
@@ -21,9 +22,11 @@ export const coordinatorConfigSchema = z
         host: z.string().default('127.0.0.1'),
         /** 0 picks a free port; the chosen URL is logged and returned. */
         port: z.number().int().min(0).max(65_535).default(0),
+        /** A connection that has not finished the handshake by then is refused. */
+        handshakeTimeoutMs: z.number().int().min(100).max(600_000).default(HANDSHAKE_TIMEOUT_MS),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 0 }),
+      .default({ host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS }),
     identityFile: z.string().min(1),
     allowListFile: z.string().min(1),
     data: z

@@ -4,7 +4,6 @@ import {
   CoordinatorHandshake,
   decodeSiteMessage,
   encodeMessage,
-  HANDSHAKE_TIMEOUT_MS,
   isErrorCode,
   SecureSession,
   SOCKET_EVENTS,
@@ -25,6 +24,7 @@ export interface SiteSessionDeps {
   readonly lookupSite: (publicKey: Uint8Array) => string | undefined;
   readonly runs: RunsService;
   readonly events: CoordinatorEvents;
+  readonly handshakeTimeoutMs: number;
 }
 
 const byteLength = (value: unknown): number => (value instanceof Uint8Array ? value.length : 0);
@@ -52,8 +52,8 @@ export class SiteSession implements SiteChannel {
   ) {
     this.handshake = new CoordinatorHandshake(deps.sodium, deps.identity, deps.lookupSite);
     this.handshakeTimer = setTimeout(
-      () => this.refuse('handshake.timeout', `no handshake within ${HANDSHAKE_TIMEOUT_MS} ms`),
-      HANDSHAKE_TIMEOUT_MS,
+      () => this.refuse('handshake.timeout', `no handshake within ${deps.handshakeTimeoutMs} ms`),
+      deps.handshakeTimeoutMs,
     );
   }
 
@@ -86,7 +86,6 @@ export class SiteSession implements SiteChannel {
     this.record('in', SOCKET_EVENTS.finish, byteLength(message));
     const finished = this.handshake.consumeFinish(message);
     if (!finished.ok) return this.refuse(finished.error.code, finished.error.message);
-    clearTimeout(this.handshakeTimer);
     this.siteName = finished.value.siteName;
     this.secure = new SecureSession(
       this.deps.sodium,
@@ -109,11 +108,14 @@ export class SiteSession implements SiteChannel {
       );
     const accepted = this.secure.acceptPeerHeader(header);
     if (!accepted.ok) return this.refuse(accepted.error.code, accepted.error.message);
-    this.record('out', SOCKET_EVENTS.streamHeader, this.secure.header.length);
-    this.socket.emit(SOCKET_EVENTS.streamHeader, this.secure.header);
+    // Admission comes before the coordinator's header: a refused site never gets a stream.
     const joined = this.deps.runs.siteJoined(this);
     if (!joined.ok) return this.refuse(joined.error.code, joined.error.message);
+    clearTimeout(this.handshakeTimer);
     this.joined = true;
+    this.record('out', SOCKET_EVENTS.streamHeader, this.secure.header.length);
+    this.socket.emit(SOCKET_EVENTS.streamHeader, this.secure.header);
+    this.send(joined.value);
   }
 
   onFrame(frame: unknown): void {

@@ -37,6 +37,7 @@ export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
       lookupSite: (key) => this.sites.nameOf(key),
       runs: this.runs,
       events: this.events,
+      handshakeTimeoutMs: this.setup.config.listen.handshakeTimeoutMs,
     });
     this.sessions.set(socket.id, session);
   }

@@ -20,6 +20,7 @@ import {
   type NamedTensor,
   type Result,
   type RoundUpdate,
+  type RunWelcome,
   type SiteMessage,
 } from '../../protocol/index.js';
 import { AGGREGATION_STRATEGY, type AggregationStrategy } from '../aggregation/strategy.js';
@@ -109,8 +110,11 @@ export class RunsService implements OnModuleDestroy {
     this.state = unwrap(transition(this.state, next));
   }
 
-  /** An authenticated site joins: it gets the run's welcome, then fetches the transfer set. */
-  siteJoined(channel: SiteChannel): Result<true> {
+  /**
+   * An authenticated site joins. Returns the welcome for the gateway to send once the site's
+   * stream is open; the site then fetches the transfer set.
+   */
+  siteJoined(channel: SiteChannel): Result<RunWelcome> {
     if (this.sites.has(channel.site)) {
       return fail('session.duplicate', `${channel.site} already has an open session`);
     }
@@ -119,7 +123,7 @@ export class RunsService implements OnModuleDestroy {
     }
     this.sites.set(channel.site, { channel, ready: false });
     this.events.emit('site', { site: channel.site, present: true, connected: this.sites.size });
-    channel.send({
+    return ok({
       type: 'run.welcome',
       runId: this.setup.runId,
       site: channel.site,
@@ -128,7 +132,6 @@ export class RunsService implements OnModuleDestroy {
       normalizer: this.setup.normalizer,
       transferSet: this.teacher.transferSet,
     });
-    return ok(true);
   }
 
   siteLeft(channel: SiteChannel): void {
