@@ -4,6 +4,7 @@ import {
   FrameReceiver,
   FrameSender,
   loadSodium,
+  ok,
   SiteHandshake,
   unwrap,
 } from '../protocol/index.js';
@@ -20,7 +21,7 @@ const handshakes = 500;
 let start = performance.now();
 for (let i = 0; i < handshakes; i++) {
   const initiator = new SiteHandshake(sodium, site, coordinator.publicKey);
-  const responder = new CoordinatorHandshake(sodium, coordinator, () => 'site');
+  const responder = new CoordinatorHandshake(sodium, coordinator, () => ok('site'));
   const response = unwrap(responder.consumeInitiation(initiator.createInitiation()));
   const finished = unwrap(initiator.consumeResponse(response));
   unwrap(responder.consumeFinish(finished.finish));

@@ -2,6 +2,24 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateIdentity, loadSodium, publicPart, type AllowList } from '../protocol/index.js';
 
+/** Writes one site identity (NAME.key, NAME.pub) into `dir`, for enrolment or rotation. */
+export async function generateSiteKey(
+  dir: string,
+  name: string,
+): Promise<{ identity: string; publicKey: string }> {
+  const sodium = await loadSodium();
+  await mkdir(dir, { recursive: true });
+  const site = generateIdentity(sodium, name);
+  const identity = path.join(dir, `${name}.key`);
+  await writeFile(identity, JSON.stringify(site, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  const publicKey = path.join(dir, `${name}.pub`);
+  await writeFile(publicKey, JSON.stringify(publicPart(site), null, 2) + '\n', {
+    mode: 0o644,
+    flag: 'wx',
+  });
+  return { identity, publicKey };
+}
+
 export interface KeySet {
   readonly coordinatorIdentity: string;
   readonly coordinatorPublicKey: string;
@@ -26,7 +44,7 @@ export async function generateKeySet(dir: string, siteNames: readonly string[]):
   const coordinatorIdentity = await write('coordinator.key', coordinator, 0o600);
   await write('coordinator.pub', publicPart(coordinator), 0o644);
   const siteIdentities: Record<string, string> = {};
-  const allowList: AllowList = { kind: 'fedistill.allow-list', sites: [] };
+  const allowList: AllowList = { kind: 'fedistill.allow-list', sites: [], revoked: [] };
   for (const name of siteNames) {
     const site = generateIdentity(sodium, name);
     siteIdentities[name] = await write(`${name}.key`, site, 0o600);

@@ -9,7 +9,8 @@ import { startCoordinator } from '../coordinator/coordinator.js';
 import { FedistillError } from '../protocol/index.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
-import { generateKeySet } from './keys.js';
+import { generateKeySet, generateSiteKey } from './keys.js';
+import { enrolSite, revokeSite, rotateSiteKey } from './sites.js';
 
 const SITE_DRAIN_MS = 5_000;
 
@@ -36,23 +37,68 @@ const program = new Command()
   )
   .showHelpAfterError();
 
-program
-  .command('keys')
-  .description('identity keys')
+const keys = program.command('keys').description('identity keys');
+
+keys
   .command('generate')
   .description('write Ed25519 identities for the coordinator and each site, and the allow-list')
   .requiredOption('--out <dir>', 'folder for the key files')
   .option('--sites <n>', 'number of sites, named site-1..site-N', positiveInt(1000), 3)
   .action(async (opts: { out: string; sites: number }) => {
     const names = Array.from({ length: opts.sites }, (_, i) => `site-${i + 1}`);
-    const keys = await generateKeySet(opts.out, names);
-    console.log(`coordinator identity  ${keys.coordinatorIdentity}`);
+    const generated = await generateKeySet(opts.out, names);
+    console.log(`coordinator identity  ${generated.coordinatorIdentity}`);
     console.log(
-      `coordinator public key (pin this in each site's config): ${keys.coordinatorPublicKey}`,
+      `coordinator public key (pin this in each site's config): ${generated.coordinatorPublicKey}`,
     );
-    for (const [name, file] of Object.entries(keys.siteIdentities))
+    for (const [name, file] of Object.entries(generated.siteIdentities))
       console.log(`${name} identity  ${file}`);
-    console.log(`allow-list            ${keys.allowList}`);
+    console.log(`allow-list            ${generated.allowList}`);
+  });
+
+keys
+  .command('site')
+  .description('write one site identity, to enrol a new site or rotate a site key')
+  .requiredOption('--out <dir>', 'folder for NAME.key and NAME.pub')
+  .requiredOption('--name <name>', 'the site name')
+  .action(async (opts: { out: string; name: string }) => {
+    const written = await generateSiteKey(opts.out, opts.name);
+    console.log(
+      `identity ${written.identity} (keep it at the site); public key ${written.publicKey} (give it to the operator)`,
+    );
+  });
+
+const sites = program
+  .command('sites')
+  .description(
+    'the allow-list: enrol, revoke, rotate (a running coordinator applies edits at once)',
+  );
+
+sites
+  .command('enrol')
+  .requiredOption('--allow-list <file>', 'the coordinator allow-list')
+  .requiredOption('--key <file>', "the site's NAME.pub")
+  .action(async (opts: { allowList: string; key: string }) => {
+    const list = await enrolSite(opts.allowList, opts.key);
+    console.log(`enrolled; ${list.sites.length} sites enrolled`);
+  });
+
+sites
+  .command('revoke')
+  .requiredOption('--allow-list <file>', 'the coordinator allow-list')
+  .requiredOption('--site <name>', 'the site to revoke')
+  .action(async (opts: { allowList: string; site: string }) => {
+    await revokeSite(opts.allowList, opts.site);
+    console.log(`${opts.site} revoked; its live session closes and its key is refused`);
+  });
+
+sites
+  .command('rotate')
+  .requiredOption('--allow-list <file>', 'the coordinator allow-list')
+  .requiredOption('--key <file>', "the site's new NAME.pub")
+  .action(async (opts: { allowList: string; key: string }) => {
+    await rotateSiteKey(opts.allowList, opts.key);
+    console.log('key rotated; the old key is revoked');
   });
 
 program

@@ -344,8 +344,8 @@ export class CoordinatorHandshake {
   constructor(
     private readonly sodium: Sodium,
     private readonly identity: IdentityKeyPair,
-    /** Returns the enrolled site's name for a public key, or undefined if it is not enrolled. */
-    private readonly lookupSite: (publicKey: Uint8Array) => string | undefined,
+    /** The enrolled site's name for a public key, or why the key is refused (unknown, revoked). */
+    private readonly admitSite: (publicKey: Uint8Array) => Result<string>,
     private readonly fixedEphemeral?: EphemeralKeyPair,
   ) {}
 
@@ -426,10 +426,8 @@ export class CoordinatorHandshake {
     const plain = openOrFail(sodium, framed.value, h2, pending.keys.clientEncKey);
     if (!plain.ok) return plain;
     const site = splitIdentity(plain.value);
-    const siteName = this.lookupSite(site.publicKey);
-    if (siteName === undefined) {
-      return fail('handshake.unknown_site', 'the site key is not on the allow-list');
-    }
+    // Possession of the key is proved first, so a refusal by the allow-list speaks of a key
+    // whose holder really is at the other end.
     const verified = verifyIdentity(
       sodium,
       site,
@@ -438,6 +436,9 @@ export class CoordinatorHandshake {
       pending.keys.clientMacKey,
     );
     if (!verified.ok) return verified;
+    const admitted = this.admitSite(site.publicKey);
+    if (!admitted.ok) return admitted;
+    const siteName = admitted.value;
 
     const h3 = hash(sodium, h2, framed.value);
     const stream = deriveStreamKeys(sodium, pending.keys.prk, h3);

@@ -30,26 +30,44 @@ export const publicKeyFileSchema = z
   .object({ kind: z.literal('fedistill.public-key'), name, publicKey: base64Key(PUBLIC_KEY_BYTES) })
   .strict();
 
+const enrolledSite = z.object({ name, publicKey: base64Key(PUBLIC_KEY_BYTES) }).strict();
+
+/**
+ * The coordinator's allow-list: the enrolled sites, and the keys revoked from them (kept so a
+ * revoked key is refused as revoked, not merely unknown, and so the auditor sees when).
+ */
 export const allowListSchema = z
   .object({
     kind: z.literal('fedistill.allow-list'),
-    sites: z.array(z.object({ name, publicKey: base64Key(PUBLIC_KEY_BYTES) }).strict()).min(1),
+    sites: z.array(enrolledSite),
+    revoked: z.array(enrolledSite.extend({ revokedAt: z.iso.datetime() }).strict()).default([]),
   })
   .strict()
   .superRefine((list, ctx) => {
     const names = new Set<string>();
     const keys = new Set<string>();
     list.sites.forEach((site, i) => {
-      if (names.has(site.name))
+      if (names.has(site.name)) {
         ctx.addIssue({
           code: 'custom',
           message: `duplicate site ${site.name}`,
           path: ['sites', i, 'name'],
         });
-      if (keys.has(site.publicKey))
+      }
+      if (keys.has(site.publicKey)) {
         ctx.addIssue({ code: 'custom', message: 'duplicate key', path: ['sites', i, 'publicKey'] });
+      }
       names.add(site.name);
       keys.add(site.publicKey);
+    });
+    list.revoked.forEach((entry, i) => {
+      if (keys.has(entry.publicKey)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `a key of ${entry.name} is both enrolled and revoked`,
+          path: ['revoked', i],
+        });
+      }
     });
   });
 

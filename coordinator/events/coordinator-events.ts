@@ -24,8 +24,15 @@ export interface SitePresence {
   readonly connected: number;
 }
 
+/** The allow-list in force changed. */
+export interface AllowListChange {
+  readonly enrolled: number;
+  readonly revoked: number;
+}
+
 interface EventMap {
   protocol: [ProtocolEvent];
+  allowList: [AllowListChange];
   site: [SitePresence];
   round: [RoundSummary];
   complete: [RunReport];

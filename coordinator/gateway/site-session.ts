@@ -11,6 +11,7 @@ import {
   type CoordinatorMessage,
   type ErrorCode,
   type IdentityKeyPair,
+  type Result,
   type SiteMessage,
   type Sodium,
 } from '../../protocol/index.js';
@@ -21,7 +22,7 @@ import type { SiteChannel } from '../runs/site-channel.js';
 export interface SiteSessionDeps {
   readonly sodium: Sodium;
   readonly identity: IdentityKeyPair;
-  readonly lookupSite: (publicKey: Uint8Array) => string | undefined;
+  readonly admitSite: (publicKey: Uint8Array) => Result<string>;
   readonly runs: RunsService;
   readonly events: CoordinatorEvents;
   readonly handshakeTimeoutMs: number;
@@ -39,6 +40,8 @@ export class SiteSession implements SiteChannel {
   private readonly handshake: CoordinatorHandshake;
   private secure: SecureSession<CoordinatorMessage, SiteMessage> | undefined;
   private siteName: string | undefined;
+  /** The authenticated Ed25519 key, once the handshake has finished. */
+  siteKey: Uint8Array | undefined;
   private joined = false;
   private closed = false;
   /** The site's final frame (site.leave) arrived: its stream ended, it was not cut. */
@@ -50,7 +53,7 @@ export class SiteSession implements SiteChannel {
     private readonly socket: Socket,
     private readonly deps: SiteSessionDeps,
   ) {
-    this.handshake = new CoordinatorHandshake(deps.sodium, deps.identity, deps.lookupSite);
+    this.handshake = new CoordinatorHandshake(deps.sodium, deps.identity, deps.admitSite);
     this.handshakeTimer = setTimeout(
       () => this.refuse('handshake.timeout', `no handshake within ${deps.handshakeTimeoutMs} ms`),
       deps.handshakeTimeoutMs,
@@ -87,6 +90,7 @@ export class SiteSession implements SiteChannel {
     const finished = this.handshake.consumeFinish(message);
     if (!finished.ok) return this.refuse(finished.error.code, finished.error.message);
     this.siteName = finished.value.siteName;
+    this.siteKey = finished.value.siteKey;
     this.secure = new SecureSession(
       this.deps.sodium,
       finished.value.keys,

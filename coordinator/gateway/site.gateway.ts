@@ -28,13 +28,21 @@ export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
     private readonly sites: SitesService,
     private readonly runs: RunsService,
     private readonly events: CoordinatorEvents,
-  ) {}
+  ) {
+    // A revoked or rotated key loses its live session at once, not at its next handshake.
+    sites.onChange(() => {
+      for (const session of this.sessions.values()) {
+        const key = session.siteKey;
+        if (key && !sites.isEnrolled(key)) session.refuse('site.revoked', 'the key was revoked');
+      }
+    });
+  }
 
   handleConnection(socket: Socket): void {
     const session = new SiteSession(socket, {
       sodium: this.setup.sodium,
       identity: this.setup.identity,
-      lookupSite: (key) => this.sites.nameOf(key),
+      admitSite: (key) => this.sites.admit(key),
       runs: this.runs,
       events: this.events,
       handshakeTimeoutMs: this.setup.config.listen.handshakeTimeoutMs,

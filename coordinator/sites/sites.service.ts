@@ -1,20 +1,90 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import {
+  allowListSchema,
+  fail,
+  ok,
+  readJsonFile,
+  type AllowList,
+  type Result,
+} from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import { CoordinatorEvents } from '../events/coordinator-events.js';
 
-/** The allow-list of enrolled sites: only these public keys may complete a handshake. */
+/** A pause after a change to the allow-list file, so a burst of writes is read once. */
+const RELOAD_DEBOUNCE_MS = 50;
+
+/**
+ * The allow-list of enrolled sites: only these keys may complete a handshake. The file is
+ * watched; an operator enrols, revokes or rotates a key by rewriting it (`fedistill sites`).
+ * A file that does not parse is reported and the list in force is kept.
+ */
 @Injectable()
-export class SitesService {
-  private readonly byKey: Map<string, string>;
+export class SitesService implements OnModuleDestroy {
+  private readonly logger = new Logger('Sites');
+  private active = new Map<string, string>();
+  private revoked = new Map<string, string>();
+  private readonly listeners: (() => void)[] = [];
+  private readonly watcher: FSWatcher;
+  private pending: NodeJS.Timeout | undefined;
 
-  constructor(@Inject(COORDINATOR_SETUP) setup: CoordinatorSetup) {
-    this.byKey = new Map(setup.allowList.sites.map((s) => [s.publicKey, s.name]));
+  constructor(
+    @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
+    private readonly events: CoordinatorEvents,
+  ) {
+    this.apply(setup.allowList);
+    const file = setup.config.allowListFile;
+    // Watch the folder, not the file: an atomic rewrite replaces the file's inode.
+    this.watcher = watch(path.dirname(file), (_event, changed) => {
+      if (changed !== path.basename(file)) return;
+      clearTimeout(this.pending);
+      this.pending = setTimeout(() => void this.reload(), RELOAD_DEBOUNCE_MS);
+    });
   }
 
-  nameOf(publicKey: Uint8Array): string | undefined {
-    return this.byKey.get(Buffer.from(publicKey).toString('base64'));
+  private apply(list: AllowList): void {
+    this.active = new Map(list.sites.map((s) => [s.publicKey, s.name]));
+    this.revoked = new Map(list.revoked.map((s) => [s.publicKey, s.name]));
   }
 
-  get enrolled(): number {
-    return this.byKey.size;
+  /** Re-reads the allow-list file; sessions of keys no longer enrolled are then closed. */
+  async reload(): Promise<Result<true>> {
+    const list = await readJsonFile(this.setup.config.allowListFile, allowListSchema);
+    if (!list.ok) {
+      this.logger.error(`allow-list not reloaded, the one in force stays: ${list.error.message}`);
+      return list;
+    }
+    this.apply(list.value);
+    this.logger.log(
+      `allow-list reloaded: ${this.active.size} enrolled, ${this.revoked.size} revoked keys`,
+    );
+    for (const listener of this.listeners) listener();
+    this.events.emit('allowList', { enrolled: this.active.size, revoked: this.revoked.size });
+    return ok(true);
+  }
+
+  /** Admits an enrolled key by name; refuses a revoked or unknown one with its code. */
+  admit(publicKey: Uint8Array): Result<string> {
+    const key = Buffer.from(publicKey).toString('base64');
+    const name = this.active.get(key);
+    if (name !== undefined) return ok(name);
+    const revoked = this.revoked.get(key);
+    if (revoked !== undefined) return fail('site.revoked', `this key of ${revoked} was revoked`);
+    return fail('handshake.unknown_site', 'the site key is not on the allow-list');
+  }
+
+  isEnrolled(publicKey: Uint8Array): boolean {
+    return this.active.has(Buffer.from(publicKey).toString('base64'));
+  }
+
+  /** Called after every successful reload. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  onModuleDestroy(): void {
+    clearTimeout(this.pending);
+    this.watcher.close();
   }
 }

@@ -7,7 +7,10 @@ import {
   HandshakeState,
   loadSodium,
   SiteHandshake,
+  fail,
+  ok,
   type IdentityKeyPair,
+  type Result,
   type Sodium,
 } from '../../protocol/index.js';
 
@@ -21,8 +24,10 @@ before(async () => {
   site = sodium.crypto_sign_keypair();
 });
 
-const enrolled = (key: Uint8Array): string | undefined =>
-  sodium.memcmp(key, site.publicKey) ? 'site-1' : undefined;
+const enrolled = (key: Uint8Array): Result<string> =>
+  sodium.memcmp(key, site.publicKey)
+    ? ok('site-1')
+    : fail('handshake.unknown_site', 'not enrolled');
 
 function flip(message: Uint8Array, index: number): Uint8Array {
   const copy = Uint8Array.from(message);
