@@ -111,13 +111,21 @@ program
     const tell = (message: CoordinatorIpcMessage): void => {
       process.send?.(message);
     };
-    const stop = (): void => void handle.close().then(() => process.exit(130));
+    let stopping = false;
+    const stop = (signal: string): void => {
+      stopping = true;
+      console.log(`run ${handle.runId}: stopped by ${signal} before it completed`);
+      void handle.close().then(() => process.exit(130));
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     console.log(`run ${handle.runId}: listening on ${handle.url}`);
     handle.events.on('round', (summary) => tell({ type: 'round', summary }));
     tell({ type: 'listening', url: handle.url, runId: handle.runId, teacher: handle.teacher });
-    const report = await handle.finished;
+    const report = await handle.finished.catch((error: unknown) => {
+      if (stopping) return new Promise<never>(() => {});
+      throw error;
+    });
     console.log(
       `run ${handle.runId} complete: student accuracy ${report.student_accuracy.toFixed(4)}; report ${config.reportFile}`,
     );
