@@ -99,11 +99,17 @@ describe('hostile input at the coordinator', () => {
   }
 
   /** A session established with a genuine key, past the welcome. */
-  async function session(site = 'site-4'): Promise<{ peer: RawPeer; welcome: RunWelcome }> {
+  async function session(
+    site = 'site-4',
+  ): Promise<{ peer: RawPeer; welcome: RunWelcome; sealRequest: () => Uint8Array }> {
     const peer = await connect();
     const established = await peer.handshake(keys[site]!, coordinatorKey);
     assert.ok(typeof established !== 'string', `handshake refused: ${String(established)}`);
-    return { peer, welcome: await peer.nextOf('run.welcome') };
+    const welcome = await peer.nextOf('run.welcome');
+    // A valid frame (a request for the transfer set's first chunk) to replay, reorder or alter.
+    const sealRequest = (): Uint8Array =>
+      peer.seal({ type: 'blob.request', hash: welcome.transferSet.blob.hash, from: 0, count: 1 });
+    return { peer, welcome, sealRequest };
   }
 
   describe('during the handshake', () => {
@@ -212,13 +218,8 @@ describe('hostile input at the coordinator', () => {
     });
 
     it('a replayed frame: frame.replay', async () => {
-      const { peer, welcome } = await session();
-      const frame = peer.seal({
-        type: 'blob.request',
-        hash: welcome.transferSet.blob.hash,
-        from: 0,
-        count: 1,
-      });
+      const { peer, sealRequest } = await session();
+      const frame = sealRequest();
       peer.emitFrame(frame);
       await peer.nextOf('blob.chunk');
       peer.emitFrame(frame);
@@ -226,27 +227,15 @@ describe('hostile input at the coordinator', () => {
     });
 
     it('frames out of order: frame.out_of_order', async () => {
-      const { peer, welcome } = await session();
-      const request = {
-        type: 'blob.request',
-        hash: welcome.transferSet.blob.hash,
-        from: 0,
-        count: 1,
-      };
-      const first = peer.seal(request);
-      peer.emitFrame(peer.seal(request));
-      void first;
+      const { peer, sealRequest } = await session();
+      sealRequest(); // frame 0, never sent
+      peer.emitFrame(sealRequest());
       await refused(peer, 'frame.out_of_order');
     });
 
     it('a modified frame: frame.auth_failed', async () => {
-      const { peer, welcome } = await session();
-      const frame = peer.seal({
-        type: 'blob.request',
-        hash: welcome.transferSet.blob.hash,
-        from: 0,
-        count: 1,
-      });
+      const { peer, sealRequest } = await session();
+      const frame = sealRequest();
       frame[frame.length - 3]! ^= 0x01;
       peer.emitFrame(frame);
       await refused(peer, 'frame.auth_failed');
@@ -254,12 +243,7 @@ describe('hostile input at the coordinator', () => {
 
     it('a frame from another session: frame.auth_failed', async () => {
       const other = await session('site-3');
-      const stolen = other.peer.seal({
-        type: 'blob.request',
-        hash: other.welcome.transferSet.blob.hash,
-        from: 0,
-        count: 1,
-      });
+      const stolen = other.sealRequest();
       other.peer.close();
       const { peer } = await session();
       peer.emitFrame(stolen);
@@ -428,129 +412,91 @@ describe('hostile input at the coordinator', () => {
   }
 
   describe('inside a round (each case uses one round)', () => {
+    type Participant = Awaited<ReturnType<typeof participate>>;
+
+    /** Offers `bytes` as this participant's update and announces it; `round` defaults to now. */
+    function announce(
+      p: Participant,
+      bytes: Uint8Array,
+      round = p.start.round,
+    ): ReturnType<BlobOutbox['offer']> {
+      const manifest = p.outbox.offer(bytes, 64 * 1024);
+      p.peer.send(updateMessage(p.welcome, round, p.start.modelVersion, manifest));
+      return manifest;
+    }
+
+    const zeroBytes = (p: Participant): Uint8Array =>
+      unwrap(encodeTensorBlob(zeroDelta(p.welcome), 'float32'));
+
     it('NaN in an update: update.non_finite; an update from outside the round: update.not_participant', async () => {
-      const { peer, welcome, start, outbox } = await participate();
+      const p = await participate();
       const outsider = await session('site-4');
       outsider.peer.send(
         updateMessage(
-          welcome,
-          start.round,
-          start.modelVersion,
-          outbox.offer(new Uint8Array(8), 1024),
+          p.welcome,
+          p.start.round,
+          p.start.modelVersion,
+          p.outbox.offer(new Uint8Array(8), 1024),
         ),
       );
       await refused(outsider.peer, 'update.not_participant');
-      const poisoned = zeroDelta(welcome);
-      poisoned[0]!.values[0] = NaN;
-      // Encode as float32 by hand: the codec itself refuses to encode NaN.
-      const honestBytes = unwrap(encodeTensorBlob(zeroDelta(welcome), 'float32'));
-      const nanBytes = Uint8Array.from(honestBytes);
-      const at = findFloat(nanBytes, 0);
-      new DataView(nanBytes.buffer).setFloat32(at, NaN, true);
-      serve(peer, outbox);
-      peer.send(
-        updateMessage(welcome, start.round, start.modelVersion, outbox.offer(nanBytes, 64 * 1024)),
-      );
-      await refused(peer, 'update.non_finite');
+      // Written into the float32 bytes by hand: the codec itself refuses to encode NaN.
+      const nanBytes = zeroBytes(p);
+      new DataView(nanBytes.buffer).setFloat32(findFloat(nanBytes, 0), NaN, true);
+      serve(p.peer, p.outbox);
+      announce(p, nanBytes);
+      await refused(p.peer, 'update.non_finite');
     });
 
     it('tensors of the wrong shape: update.shape_mismatch', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      const wrong = zeroDelta(welcome).slice(1);
-      serve(peer, outbox);
-      peer.send(
-        updateMessage(
-          welcome,
-          start.round,
-          start.modelVersion,
-          outbox.offer(unwrap(encodeTensorBlob(wrong, 'float32')), 64 * 1024),
-        ),
-      );
-      await refused(peer, 'update.shape_mismatch');
+      const p = await participate();
+      serve(p.peer, p.outbox);
+      announce(p, unwrap(encodeTensorBlob(zeroDelta(p.welcome).slice(1), 'float32')));
+      await refused(p.peer, 'update.shape_mismatch');
     });
 
     it('a duplicate update: update.duplicate, and neither is applied', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      const manifest = outbox.offer(
-        unwrap(encodeTensorBlob(zeroDelta(welcome), 'float32')),
-        64 * 1024,
-      );
-      peer.send(updateMessage(welcome, start.round, start.modelVersion, manifest));
-      peer.send(updateMessage(welcome, start.round, start.modelVersion, manifest));
-      await refused(peer, 'update.duplicate');
+      const p = await participate();
+      const manifest = announce(p, zeroBytes(p));
+      p.peer.send(updateMessage(p.welcome, p.start.round, p.start.modelVersion, manifest));
+      await refused(p.peer, 'update.duplicate');
     });
 
     it('an update for a round not yet open: update.stale_round', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      const manifest = outbox.offer(
-        unwrap(encodeTensorBlob(zeroDelta(welcome), 'float32')),
-        64 * 1024,
-      );
-      peer.send(updateMessage(welcome, start.round + 1, start.modelVersion, manifest));
-      await refused(peer, 'update.stale_round');
+      const p = await participate();
+      announce(p, zeroBytes(p), p.start.round + 1);
+      await refused(p.peer, 'update.stale_round');
     });
 
     it('an update blob far larger than the model: blob.too_large', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      peer.send(
-        updateMessage(
-          welcome,
-          start.round,
-          start.modelVersion,
-          outbox.offer(new Uint8Array(200_000), 64 * 1024),
-        ),
-      );
-      await refused(peer, 'blob.too_large');
+      const p = await participate();
+      announce(p, new Uint8Array(200_000));
+      await refused(p.peer, 'blob.too_large');
     });
 
     it('a corrupted update chunk: blob.hash_mismatch', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      serve(peer, outbox, true);
-      peer.send(
-        updateMessage(
-          welcome,
-          start.round,
-          start.modelVersion,
-          outbox.offer(unwrap(encodeTensorBlob(zeroDelta(welcome), 'float32')), 64 * 1024),
-        ),
-      );
-      await refused(peer, 'blob.hash_mismatch');
+      const p = await participate();
+      serve(p.peer, p.outbox, true);
+      announce(p, zeroBytes(p));
+      await refused(p.peer, 'blob.hash_mismatch');
     });
 
     it('an update blob that is not a tensor list: schema.malformed', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      serve(peer, outbox);
-      peer.send(
-        updateMessage(
-          welcome,
-          start.round,
-          start.modelVersion,
-          outbox.offer(new Uint8Array([0xc1]), 64 * 1024),
-        ),
-      );
-      await refused(peer, 'schema.malformed');
+      const p = await participate();
+      serve(p.peer, p.outbox);
+      announce(p, new Uint8Array([0xc1]));
+      await refused(p.peer, 'schema.malformed');
     });
 
     it('an update for a round already closed: update.stale_round (after one honest round)', async () => {
-      const { peer, welcome, start, outbox } = await participate();
-      serve(peer, outbox);
-      const manifest = outbox.offer(
-        unwrap(encodeTensorBlob(zeroDelta(welcome), 'float32')),
-        64 * 1024,
-      );
-      peer.send(updateMessage(welcome, start.round, start.modelVersion, manifest));
-      await peer.nextOf('update.accepted');
-      const next = await peer.nextOf('round.start');
-      assert.equal(next.round, start.round + 1);
-      peer.send(
-        updateMessage(
-          welcome,
-          start.round,
-          start.modelVersion,
-          outbox.offer(new Uint8Array(16), 1024),
-        ),
-      );
-      await refused(peer, 'update.stale_round');
+      const p = await participate();
+      serve(p.peer, p.outbox);
+      announce(p, zeroBytes(p));
+      await p.peer.nextOf('update.accepted');
+      const next = await p.peer.nextOf('round.start');
+      assert.equal(next.round, p.start.round + 1);
+      announce(p, new Uint8Array(16), p.start.round);
+      await refused(p.peer, 'update.stale_round');
     });
   });
 
