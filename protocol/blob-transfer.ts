@@ -147,7 +147,7 @@ export class BlobAssembler {
 
   /** The whole blob, once complete and matching the announced hash. */
   result(): Result<Uint8Array> {
-    if (!this.complete) return fail('blob.unrequested', 'the blob is not complete');
+    if (!this.complete) throw new Error('result() before every chunk arrived');
     if (!this.sodium.memcmp(contentHash(this.sodium, this.buffer), this.manifest.hash)) {
       return fail('blob.hash_mismatch', 'the blob does not match its announced hash');
     }

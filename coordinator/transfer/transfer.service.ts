@@ -111,25 +111,31 @@ export class TransferService {
     try {
       return await new Promise<Result<Uint8Array>>((resolve) => {
         const assembler = new BlobAssembler(this.setup.sodium, manifest);
+        const key = toHex(manifest.hash);
         let pulls = this.incoming.get(channel);
+        const first = !pulls;
         if (!pulls) {
           pulls = new Map();
           this.incoming.set(channel, pulls);
-          channel.onClose(() => {
-            for (const pull of this.incoming.get(channel)?.values() ?? []) {
-              pull.done(fail('session.closed', 'the site left before its blob arrived'));
-            }
-            this.incoming.delete(channel);
-          });
         }
-        const key = toHex(manifest.hash);
-        pulls.set(key, {
+        const registry = pulls;
+        registry.set(key, {
           assembler,
           done: (result) => {
-            pulls.delete(key);
+            registry.delete(key);
             resolve(result);
           },
         });
+        // Registered after the pull, so a site that left while it waited for a slot is
+        // answered at once (onClose runs immediately on a closed channel).
+        if (first) {
+          channel.onClose(() => {
+            this.incoming.delete(channel);
+            for (const pull of [...registry.values()]) {
+              pull.done(fail('session.closed', 'the site left before its blob arrived'));
+            }
+          });
+        }
         this.requestNext(channel, assembler);
       });
     } finally {
