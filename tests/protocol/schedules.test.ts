@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { distillationAt, distillationScheduleSchema, scheduleValue } from '../../protocol/index.js';
+import {
+  distillationAt,
+  distillationScheduleSchema,
+  scheduleValue,
+  type ScalarSchedule,
+} from '../../protocol/index.js';
 
 describe('schedules', () => {
   const linear = { kind: 'linear', from: 5, to: 1 } as const;
@@ -33,6 +38,51 @@ describe('schedules', () => {
     );
     assert.equal(
       distillationScheduleSchema.safeParse({ alpha: { kind: 'constant', value: 1.5 } }).success,
+      false,
+    );
+  });
+});
+
+describe('more schedules, against hand-computed values', () => {
+  it('cosine from 5 to 1 over 5 rounds: 5, 1 + 4(1 + cos(pi/4))/2 = 4.4142, 3, 1.5858, 1', () => {
+    const cosine = { kind: 'cosine', from: 5, to: 1 } as const;
+    const expected = [5, 4.414214, 3, 1.585786, 1];
+    expected.forEach((v, i) =>
+      assert.ok(Math.abs(scheduleValue(cosine, i + 1, 5) - v) < 1e-6, `${i + 1}`),
+    );
+  });
+
+  it('step holds each value for `every` rounds, then keeps the last', () => {
+    const step: ScalarSchedule = { kind: 'step', values: [5, 3, 1], every: 2 };
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map((r) => scheduleValue(step, r, 7)),
+      [5, 5, 3, 3, 1, 1, 1],
+    );
+  });
+
+  it('two-stage alpha: distillation only for 3 rounds, then a linear decay from 1 to 0.2 over the other 5', () => {
+    const alpha = {
+      kind: 'two-stage',
+      rounds: 3,
+      first: 1,
+      then: { kind: 'linear', from: 1, to: 0.2 },
+    } as const;
+    // Rounds 4..8 are rounds 1..5 of the decay: 1, 0.8, 0.6, 0.4, 0.2.
+    const values = [1, 2, 3, 4, 5, 6, 7, 8].map((r) => scheduleValue(alpha, r, 8));
+    [1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2].forEach((v, i) =>
+      assert.ok(Math.abs(values[i]! - v) < 1e-12, `${i + 1}: ${values[i]}`),
+    );
+  });
+
+  it('refuses a two-stage or step schedule that leaves the allowed range', () => {
+    const bad = {
+      alpha: { kind: 'two-stage', rounds: 2, first: 1.2, then: { kind: 'constant', value: 0.5 } },
+    };
+    assert.equal(distillationScheduleSchema.safeParse(bad).success, false);
+    assert.equal(
+      distillationScheduleSchema.safeParse({
+        temperature: { kind: 'step', values: [4, 0.5], every: 1 },
+      }).success,
       false,
     );
   });
