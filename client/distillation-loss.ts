@@ -21,6 +21,8 @@ export interface DistillationBatch {
   readonly privateLabels: tf.Tensor2D;
   readonly temperature: number;
   readonly alpha: number;
+  /** Label smoothing epsilon for the hard term (Szegedy et al. 2016); 0 for none. */
+  readonly labelSmoothing?: number;
 }
 
 /** Mean over the batch of KL(softmax(teacher/T) || softmax(student/T)), in nats. */
@@ -36,11 +38,32 @@ export function softenedKl(
   });
 }
 
-/** Mean over the batch of -sum(y * log softmax(logits)), in nats. */
-export function crossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(
-    () => tf.neg(tf.mean(tf.sum(tf.mul(labels, tf.logSoftmax(logits)), -1))) as tf.Scalar,
-  );
+/**
+ * Mean over the batch of -sum(y' * log softmax(logits)), in nats, where the one-hot labels are
+ * smoothed to y' = (1 - epsilon) y + epsilon / classes.
+ */
+export function crossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D, smoothing = 0): tf.Scalar {
+  return tf.tidy(() => {
+    const classes = labels.shape[1];
+    const target =
+      smoothing > 0 ? tf.add(tf.mul(labels, 1 - smoothing), smoothing / classes) : labels;
+    return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+  });
+}
+
+/**
+ * FedProx's proximal term (Li et al. 2020, arXiv 1812.06127): (mu / 2) * ||w - w_global||^2,
+ * which keeps local training near the global model on skewed data.
+ */
+export function proximalTerm(
+  weights: readonly tf.Tensor[],
+  global: readonly tf.Tensor[],
+  mu: number,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const squares = weights.map((w, i) => tf.sum(tf.square(tf.sub(w, global[i]!))));
+    return tf.mul(tf.addN(squares), mu / 2) as tf.Scalar;
+  });
 }
 
 export function distillationLoss(batch: DistillationBatch): tf.Scalar {
@@ -50,7 +73,10 @@ export function distillationLoss(batch: DistillationBatch): tf.Scalar {
       softenedKl(batch.teacherTransferLogits, batch.studentTransferLogits, t),
       alpha * t * t,
     );
-    const hard = tf.mul(crossEntropy(batch.privateLabels, batch.studentPrivateLogits), 1 - alpha);
+    const hard = tf.mul(
+      crossEntropy(batch.privateLabels, batch.studentPrivateLogits, batch.labelSmoothing ?? 0),
+      1 - alpha,
+    );
     return tf.add(soft, hard);
   });
 }

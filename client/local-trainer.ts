@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { range, seededRandom, shuffleInPlace } from '../protocol/index.js';
-import { distillationLoss } from './distillation-loss.js';
+import { distillationLoss, proximalTerm } from './distillation-loss.js';
 
 export interface LocalData {
   /** Normalised private inputs, [rows, features]. */
@@ -20,6 +20,9 @@ export interface LocalTrainingPlan {
   readonly epochs: number;
   readonly batchSize: number;
   readonly learningRate: number;
+  readonly labelSmoothing: number;
+  /** FedProx mu; 0 leaves the proximal term out. */
+  readonly proximalMu: number;
   /** Seeds the batch order, so a round replays exactly. */
   readonly seed: number;
 }
@@ -36,6 +39,8 @@ export function trainLocally(
 ): { steps: number; meanLoss: number } {
   const optimizer = tf.train.adam(plan.learningRate);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  // The weights training starts from are the global model: the proximal term's anchor.
+  const anchor = plan.proximalMu > 0 ? variables.map((v) => tf.clone(v)) : [];
   const random = seededRandom(plan.seed);
   const privateRows = data.privateInputs.shape[0];
   const transferRows = data.transferInputs.shape[0];
@@ -61,15 +66,20 @@ export function trainLocally(
         const transX = tf.gather(data.transferInputs, tIdx);
         const teacher = tf.gather(data.teacherLogits, tIdx);
         const cost = optimizer.minimize(
-          () =>
-            distillationLoss({
+          () => {
+            const loss = distillationLoss({
               studentTransferLogits: model.apply(transX) as tf.Tensor2D,
               teacherTransferLogits: teacher,
               studentPrivateLogits: model.apply(privX) as tf.Tensor2D,
               privateLabels: privY,
               temperature: plan.temperature,
               alpha: plan.alpha,
-            }),
+              labelSmoothing: plan.labelSmoothing,
+            });
+            return plan.proximalMu > 0
+              ? tf.add(loss, proximalTerm(variables, anchor, plan.proximalMu))
+              : loss;
+          },
           true,
           variables,
         );
@@ -82,5 +92,6 @@ export function trainLocally(
     }
   }
   optimizer.dispose();
+  tf.dispose(anchor);
   return { steps, meanLoss: steps > 0 ? lossSum / steps : 0 };
 }

@@ -260,6 +260,8 @@ class SiteRun {
       epochs: start.localEpochs,
       batchSize: start.batchSize,
       learningRate: start.learningRate,
+      labelSmoothing: start.labelSmoothing,
+      proximalMu: start.proximalMu,
       seed: start.round,
     });
     const delta = weightDelta(readWeights(context.model, context.welcome.student), global.value);

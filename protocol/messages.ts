@@ -64,6 +64,10 @@ export const roundStartSchema = z
     localEpochs: z.number().int().min(1).max(1000),
     batchSize: z.number().int().min(1).max(65_536),
     learningRate: z.number().positive().max(10),
+    /** Label smoothing epsilon for the hard term. */
+    labelSmoothing: z.number().min(0).max(0.5),
+    /** FedProx proximal weight; 0 for plain local training. */
+    proximalMu: z.number().min(0).max(10),
     /** How the site must encode its update. */
     updateEncoding: tensorEncodingSchema,
     model: blobManifestSchema,

@@ -54,6 +54,9 @@ export const coordinatorConfigSchema = z
         localEpochs: z.number().int().min(1).max(1000).default(2),
         batchSize: z.number().int().min(1).max(65_536).default(32),
         learningRate: z.number().positive().max(10).default(0.01),
+        labelSmoothing: z.number().min(0).max(0.5).default(0),
+        /** FedProx's mu (arXiv 1812.06127); 0 is plain FedAvg local training. */
+        proximalMu: z.number().min(0).max(10).default(0),
         studentHidden: hidden.default([8]),
         teacher: z
           .object({

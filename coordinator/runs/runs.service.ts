@@ -222,6 +222,8 @@ export class RunsService implements OnModuleDestroy {
         localEpochs: config.run.localEpochs,
         batchSize: config.run.batchSize,
         learningRate: config.run.learningRate,
+        labelSmoothing: config.run.labelSmoothing,
+        proximalMu: config.run.proximalMu,
         updateEncoding: config.run.updateEncoding,
         model: this.globalBlob,
       });

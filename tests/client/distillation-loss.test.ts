@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { distillationLoss, softenedKl } from '../../client/distillation-loss.js';
+import {
+  crossEntropy,
+  distillationLoss,
+  proximalTerm,
+  softenedKl,
+} from '../../client/distillation-loss.js';
 import { selectBackend, unwrap } from '../../protocol/index.js';
 
 before(async () => {
@@ -77,5 +82,34 @@ describe('distillation loss', () => {
       () => softenedKl(tf.tensor2d([TEACHER]), tf.tensor2d([TEACHER]), 3).dataSync()[0]!,
     );
     assert.ok(Math.abs(kl) < 1e-6);
+  });
+});
+
+describe('label smoothing and the proximal term', () => {
+  it('label smoothing 0.1 on logits [1, 2, 3], label 2: 0.9 x 0.40761 + 0.1 x mean(2.40761, 1.40761, 0.40761)', () => {
+    // Smoothed target [1/30, 1/30, 0.9 + 1/30] against log-softmax [-2.40761, -1.40761, -0.40761].
+    const expected = 0.9 * CE + 0.1 * ((2.4076059644 + 1.4076059644 + 0.4076059644) / 3); // 0.5076059644
+    const value = tf.tidy(
+      () =>
+        crossEntropy(
+          tf.cast(tf.oneHot(tf.tensor1d([2], 'int32'), 3), 'float32') as tf.Tensor2D,
+          tf.tensor2d([[1, 2, 3]]),
+          0.1,
+        ).dataSync()[0]!,
+    );
+    assert.ok(Math.abs(value - expected) < 1e-5, `${value} vs ${expected}`);
+    assert.ok(Math.abs(value - 0.5076059644) < 1e-5);
+  });
+
+  it('the proximal term is (mu / 2) ||w - w_global||^2: mu 0.1, w [1, 2] and [[3]], global 0 -> 0.05 x 14 = 0.7', () => {
+    const value = tf.tidy(
+      () =>
+        proximalTerm(
+          [tf.tensor1d([1, 2]), tf.tensor2d([[3]])],
+          [tf.zeros([2]), tf.zeros([1, 1])],
+          0.1,
+        ).dataSync()[0]!,
+    );
+    assert.ok(Math.abs(value - 0.7) < 1e-6, `${value}`);
   });
 });
