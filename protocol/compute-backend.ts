@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { z } from 'zod';
 import { fail, ok, type Result } from './errors.js';
+import { registerWasmConv2DBackpropFilter } from './wasm-conv-backprop.js';
 
 /**
  * Both the sites (student training) and the coordinator (teacher, evaluation) compute with tfjs.
@@ -33,7 +34,10 @@ function pointWasmAtInstalledPackage(): void {
  */
 export async function selectBackend(choice: BackendChoice): Promise<Result<string>> {
   const wanted = choice === 'auto' ? 'wasm' : choice;
-  if (wanted === 'wasm') pointWasmAtInstalledPackage();
+  if (wanted === 'wasm') {
+    pointWasmAtInstalledPackage();
+    registerWasmConv2DBackpropFilter();
+  }
   if (active === wanted) return ok(wanted);
   let activated: boolean;
   try {
