@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { binarySchema, hashSchema as hash } from './binary.js';
 import { blobManifestSchema, MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST } from './blob-transfer.js';
 import { ERROR_CODES } from './errors.js';
-import { mlpSpecSchema } from './student-spec.js';
+import { studentSpecSchema } from './student-spec.js';
 import { normalizerSchema } from './tabular-data.js';
 import { tensorEncodingSchema } from './tensor-codec.js';
 import { transferSetDescriptorSchema } from './transfer-set.js';
@@ -46,7 +46,7 @@ export const runWelcomeSchema = z
     runId,
     site: z.string().min(1).max(64),
     rounds: round,
-    student: mlpSpecSchema,
+    student: studentSpecSchema,
     normalizer: normalizerSchema,
     transferSet: transferSetDescriptorSchema,
   })

@@ -4,71 +4,175 @@ import { z } from 'zod';
 import type { NamedTensor } from './tensor-codec.js';
 
 /**
- * The model both sides build from data alone: a multilayer perceptron that outputs logits
- * (no softmax), so that the temperature can be applied at the site. The coordinator uses the
- * same spec, larger, for the teacher.
+ * Models both sides build from data alone, so that a spec in a message gives identical layers
+ * and weight names at the coordinator and at every site. Every model takes flat input rows and
+ * outputs logits (no softmax), so the temperature can be applied at the site.
  */
+const classes = z.number().int().min(2).max(1000);
+const width = z.number().int().min(1).max(4096);
+
+/** A multilayer perceptron: ReLU hidden layers, then the logits layer. */
 export const mlpSpecSchema = z
   .object({
     kind: z.literal('mlp'),
     inputs: z.number().int().min(1).max(100_000),
-    hidden: z.array(z.number().int().min(1).max(4096)).max(8),
-    classes: z.number().int().min(2).max(1000),
+    hidden: z.array(width).max(8),
+    classes,
   })
   .strict();
 export type MlpSpec = z.infer<typeof mlpSpecSchema>;
+
+/**
+ * A small CNN: the flat row is reshaped to `image` (height, width, channels); each conv layer
+ * (ReLU, 'same' padding) is followed by 2x2 max pooling; then ReLU dense layers and logits.
+ */
+export const cnnSpecSchema = z
+  .object({
+    kind: z.literal('cnn'),
+    inputs: z.number().int().min(1).max(1_000_000),
+    image: z.tuple([
+      z.number().int().min(1).max(1024),
+      z.number().int().min(1).max(1024),
+      z.number().int().min(1).max(16),
+    ]),
+    conv: z
+      .array(
+        z
+          .object({
+            filters: z.number().int().min(1).max(512),
+            kernel: z.number().int().min(1).max(11),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(4),
+    dense: z.array(width).max(4),
+    classes,
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const [h, w, c] = spec.image;
+    if (spec.inputs !== h * w * c) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `inputs must be ${h} x ${w} x ${c} = ${h * w * c}`,
+        path: ['inputs'],
+      });
+    }
+    if (h >> spec.conv.length < 1 || w >> spec.conv.length < 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${spec.conv.length} poolings leave no pixels of a ${h}x${w} image`,
+        path: ['conv'],
+      });
+    }
+  });
+export type CnnSpec = z.infer<typeof cnnSpecSchema>;
+
+export const studentSpecSchema = z.discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema]);
+export type StudentSpec = z.infer<typeof studentSpecSchema>;
 
 interface WeightSlot {
   readonly name: string;
   readonly shape: readonly number[];
 }
 
-/** Names and shapes of the weights in model order; the names are the wire names. */
-export function weightLayout(spec: MlpSpec): WeightSlot[] {
-  const widths = [spec.inputs, ...spec.hidden, spec.classes];
+function denseSlots(inputs: number, hidden: readonly number[], classes: number): WeightSlot[] {
+  const widths = [inputs, ...hidden, classes];
   const slots: WeightSlot[] = [];
   for (let i = 1; i < widths.length; i++) {
-    const layer = layerName(spec, i - 1);
+    const layer = i === widths.length - 1 ? 'logits' : `hidden_${i}`;
     slots.push({ name: `${layer}/kernel`, shape: [widths[i - 1]!, widths[i]!] });
     slots.push({ name: `${layer}/bias`, shape: [widths[i]!] });
   }
   return slots;
 }
 
-function layerName(spec: MlpSpec, index: number): string {
-  return index === spec.hidden.length ? 'logits' : `hidden_${index + 1}`;
+/** Names and shapes of the weights in model order; the names are the wire names. */
+export function weightLayout(spec: StudentSpec): WeightSlot[] {
+  switch (spec.kind) {
+    case 'mlp':
+      return denseSlots(spec.inputs, spec.hidden, spec.classes);
+    case 'cnn': {
+      let [h, w, channels] = spec.image;
+      const slots: WeightSlot[] = [];
+      spec.conv.forEach((conv, i) => {
+        slots.push({
+          name: `conv_${i + 1}/kernel`,
+          shape: [conv.kernel, conv.kernel, channels, conv.filters],
+        });
+        slots.push({ name: `conv_${i + 1}/bias`, shape: [conv.filters] });
+        channels = conv.filters;
+        h = Math.floor(h / 2);
+        w = Math.floor(w / 2);
+      });
+      return [...slots, ...denseSlots(h * w * channels, spec.dense, spec.classes)];
+    }
+    default: {
+      const unreachable: never = spec;
+      return unreachable;
+    }
+  }
 }
 
-export function parameterCount(spec: MlpSpec): number {
+export function parameterCount(spec: StudentSpec): number {
   return weightLayout(spec).reduce((n, slot) => n + slot.shape.reduce((a, b) => a * b, 1), 0);
 }
 
-/** Builds the model with Glorot-uniform kernels drawn from `seed`, so a run is reproducible. */
-export function buildModel(spec: MlpSpec, seed: number): tfl.Sequential {
-  const model = tfl.sequential();
-  spec.hidden.forEach((units, i) => {
+function addDense(
+  model: tfl.Sequential,
+  hidden: readonly number[],
+  classes: number,
+  seed: number,
+  inputShape?: number[],
+): void {
+  [...hidden, classes].forEach((units, i) => {
+    const last = i === hidden.length;
     model.add(
       tfl.layers.dense({
         units,
-        activation: 'relu',
-        name: layerName(spec, i),
+        activation: last ? 'linear' : 'relu',
+        name: last ? 'logits' : `hidden_${i + 1}`,
         kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + i }),
-        ...(i === 0 ? { inputShape: [spec.inputs] } : {}),
+        ...(i === 0 && inputShape ? { inputShape } : {}),
       }),
     );
   });
-  model.add(
-    tfl.layers.dense({
-      units: spec.classes,
-      name: layerName(spec, spec.hidden.length),
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + spec.hidden.length }),
-      ...(spec.hidden.length === 0 ? { inputShape: [spec.inputs] } : {}),
-    }),
-  );
-  return model;
 }
 
-export function readWeights(model: tfl.LayersModel, spec: MlpSpec): NamedTensor[] {
+/** Builds the model with Glorot-uniform kernels drawn from `seed`, so a run is reproducible. */
+export function buildModel(spec: StudentSpec, seed: number): tfl.Sequential {
+  const model = tfl.sequential();
+  switch (spec.kind) {
+    case 'mlp':
+      addDense(model, spec.hidden, spec.classes, seed, [spec.inputs]);
+      return model;
+    case 'cnn':
+      model.add(tfl.layers.reshape({ targetShape: [...spec.image], inputShape: [spec.inputs] }));
+      spec.conv.forEach((conv, i) => {
+        model.add(
+          tfl.layers.conv2d({
+            filters: conv.filters,
+            kernelSize: conv.kernel,
+            padding: 'same',
+            activation: 'relu',
+            name: `conv_${i + 1}`,
+            kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 100 + i }),
+          }),
+        );
+        model.add(tfl.layers.maxPooling2d({ poolSize: 2, strides: 2 }));
+      });
+      model.add(tfl.layers.flatten());
+      addDense(model, spec.dense, spec.classes, seed);
+      return model;
+    default: {
+      const unreachable: never = spec;
+      return unreachable;
+    }
+  }
+}
+
+export function readWeights(model: tfl.LayersModel, spec: StudentSpec): NamedTensor[] {
   const layout = weightLayout(spec);
   const weights = model.getWeights();
   if (weights.length !== layout.length) {
