@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { range, seededRandom, shuffleInPlace } from '../protocol/index.js';
+import { range, seededRandom, shuffleInPlace, type NamedTensor } from '../protocol/index.js';
 import { distillationLoss, proximalTerm } from './distillation-loss.js';
 
 export interface LocalData {
@@ -23,6 +23,8 @@ export interface LocalTrainingPlan {
   readonly labelSmoothing: number;
   /** FedProx mu; 0 leaves the proximal term out. */
   readonly proximalMu: number;
+  /** 0/1 per weight in the model's order; weights at 0 stay exactly 0 (the pruning mask). */
+  readonly mask?: readonly NamedTensor[];
   /** Seeds the batch order, so a round replays exactly. */
   readonly seed: number;
 }
@@ -41,6 +43,13 @@ export function trainLocally(
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   // The weights training starts from are the global model: the proximal term's anchor.
   const anchor = plan.proximalMu > 0 ? variables.map((v) => tf.clone(v)) : [];
+  const masks = plan.mask?.map((m) => tf.tensor(m.values, [...m.shape]));
+  // Pruned weights are zeroed before training and again after every step, so no optimiser
+  // update (Adam's momentum included) can revive them.
+  const applyMask = (): void => {
+    if (masks) variables.forEach((v, i) => v.assign(tf.tidy(() => tf.mul(v, masks[i]!))));
+  };
+  applyMask();
   const random = seededRandom(plan.seed);
   const privateRows = data.privateInputs.shape[0];
   const transferRows = data.transferInputs.shape[0];
@@ -86,6 +95,7 @@ export function trainLocally(
         if (cost === null) throw new Error('the optimiser returned no cost');
         return cost;
       });
+      applyMask();
       lossSum += loss.dataSync()[0]!;
       loss.dispose();
       steps++;
@@ -93,5 +103,6 @@ export function trainLocally(
   }
   optimizer.dispose();
   tf.dispose(anchor);
+  if (masks) tf.dispose(masks);
   return { steps, meanLoss: steps > 0 ? lossSum / steps : 0 };
 }

@@ -26,6 +26,7 @@ import {
   type BlobManifest,
   type BlobRequest,
   type CoordinatorMessage,
+  type NamedTensor,
   type ErrorCode,
   type RoundStart,
   type RunWelcome,
@@ -37,7 +38,7 @@ import { CoordinatorConnection } from './coordinator-connection.js';
 import { trainLocally, type LocalData } from './local-trainer.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
-import { weightDelta } from './update-builder.js';
+import { clipByL2, ErrorFeedback, weightDelta } from './update-builder.js';
 
 /** Chunk size of the update blobs a site offers. */
 const UPDATE_CHUNK_BYTES = 256 * 1024;
@@ -110,6 +111,8 @@ class SiteRun {
   /** What to do with each blob being pulled, by hash, once it is complete and verified. */
   private readonly onBlob = new Map<string, (blob: Uint8Array) => Promise<void> | void>();
   private offered: BlobManifest | undefined;
+  /** What lossy update encodings dropped, carried into the next round's update. */
+  private readonly feedback = new ErrorFeedback();
   private roundsTrained = 0;
   private transferFromCache = false;
 
@@ -245,15 +248,30 @@ class SiteRun {
     if (!context || start.runId !== context.welcome.runId) {
       return this.stop('protocol.unexpected_message', 'a round started before the site was ready');
     }
-    this.pull(start.model, (bytes) => this.trainRound(context, start, bytes));
+    this.pull(start.model, (modelBytes) => {
+      if (!start.mask) return this.trainRound(context, start, modelBytes);
+      this.pull(start.mask, (maskBytes) => this.trainRound(context, start, modelBytes, maskBytes));
+    });
   }
 
-  private trainRound(context: RunContext, start: RoundStart, modelBytes: Uint8Array): void {
-    const global = decodeTensorBlob(modelBytes);
-    if (!global.ok) return this.stop(global.error.code, `global model: ${global.error.message}`);
-    const matches = checkTensorsMatch(weightLayout(context.welcome.student), global.value);
-    if (!matches.ok) return this.stop(matches.error.code, `global model: ${matches.error.message}`);
-    writeWeights(context.model, global.value);
+  /** Decodes a tensor blob the coordinator sent and checks it has the student's layout. */
+  private studentTensors(context: RunContext, bytes: Uint8Array, what: string): NamedTensor[] {
+    const tensors = decodeTensorBlob(bytes);
+    if (!tensors.ok) return this.stop(tensors.error.code, `${what}: ${tensors.error.message}`);
+    const matches = checkTensorsMatch(weightLayout(context.welcome.student), tensors.value);
+    if (!matches.ok) return this.stop(matches.error.code, `${what}: ${matches.error.message}`);
+    return tensors.value;
+  }
+
+  private trainRound(
+    context: RunContext,
+    start: RoundStart,
+    modelBytes: Uint8Array,
+    maskBytes?: Uint8Array,
+  ): void {
+    const global = this.studentTensors(context, modelBytes, 'global model');
+    const mask = maskBytes ? this.studentTensors(context, maskBytes, 'pruning mask') : undefined;
+    writeWeights(context.model, global);
     trainLocally(context.model, context.data, {
       temperature: start.temperature,
       alpha: start.alpha,
@@ -262,10 +280,16 @@ class SiteRun {
       learningRate: start.learningRate,
       labelSmoothing: start.labelSmoothing,
       proximalMu: start.proximalMu,
+      ...(mask ? { mask } : {}),
       seed: start.round,
     });
-    const delta = weightDelta(readWeights(context.model, context.welcome.student), global.value);
-    const encoded = encodeTensorBlob(delta, start.updateEncoding);
+    const raw = weightDelta(readWeights(context.model, context.welcome.student), global);
+    const delta = start.clipNorm === undefined ? raw : clipByL2(raw, start.clipNorm).delta;
+    // float32 is lossless; every other encoding carries what it dropped into the next round.
+    const encoded =
+      start.updateEncoding === 'float32'
+        ? encodeTensorBlob(delta, 'float32')
+        : this.feedback.encode(delta, start.updateEncoding, start.topkFraction);
     if (!encoded.ok) return this.stop(encoded.error.code, encoded.error.message);
     if (this.offered) this.outbox.withdraw(this.offered.hash);
     this.offered = this.outbox.offer(encoded.value, UPDATE_CHUNK_BYTES);

@@ -70,7 +70,13 @@ export const roundStartSchema = z
     proximalMu: z.number().min(0).max(10),
     /** How the site must encode its update. */
     updateEncoding: tensorEncodingSchema,
+    /** For the topk encoding: the share of values kept. */
+    topkFraction: z.number().positive().max(1),
+    /** When set, the site scales its update to at most this L2 norm. */
+    clipNorm: z.number().positive().optional(),
     model: blobManifestSchema,
+    /** When set, a tensor blob of 0/1 values in the model's layout: weights at 0 stay exactly 0. */
+    mask: blobManifestSchema.optional(),
   })
   .strict();
 

@@ -69,6 +69,10 @@ export const coordinatorConfigSchema = z
           .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
         /** How sites encode their updates (the tensor codec, PROTOCOL.md section 6). */
         updateEncoding: tensorEncodingSchema.default('float32'),
+        /** For the topk encoding: the share of each tensor's values a site sends. */
+        topkFraction: z.number().positive().max(1).default(0.1),
+        /** When set, sites clip their updates to this L2 norm. */
+        clipNorm: z.number().positive().optional(),
         /** Chunk size of the blobs the coordinator sends: the transfer set and each model. */
         blobChunkBytes: z
           .number()

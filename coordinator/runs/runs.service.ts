@@ -225,6 +225,8 @@ export class RunsService implements OnModuleDestroy {
         labelSmoothing: config.run.labelSmoothing,
         proximalMu: config.run.proximalMu,
         updateEncoding: config.run.updateEncoding,
+        topkFraction: config.run.topkFraction,
+        ...(config.run.clipNorm === undefined ? {} : { clipNorm: config.run.clipNorm }),
         model: this.globalBlob,
       });
     }

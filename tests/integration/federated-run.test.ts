@@ -119,3 +119,37 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
     }
   });
 });
+
+describe('a federated run with compressed, clipped updates (int8 per channel, then top-k with error feedback)', () => {
+  for (const encoding of ['int8-channel', 'topk'] as const) {
+    it(`${encoding}: every update is folded and the student beats the majority-class rate`, async () => {
+      const fixture = await startRunFixture({
+        sites: 3,
+        rounds: 3,
+        adjust: (config) => ({
+          ...config,
+          run: { ...config.run, updateEncoding: encoding, topkFraction: 0.5, clipNorm: 5 },
+        }),
+      });
+      try {
+        const configs = await Promise.all(
+          fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
+        );
+        const [, report] = await Promise.all([
+          Promise.all(configs.map((c) => runSite(c))),
+          fixture.coordinator.finished,
+        ]);
+        assert.deepEqual(
+          report.per_round.map((r) => r.participants),
+          [3, 3, 3],
+        );
+        assert.ok(
+          report.student_accuracy > report.majority_class_rate,
+          `${report.student_accuracy}`,
+        );
+      } finally {
+        await fixture.dispose();
+      }
+    });
+  }
+});
