@@ -3,10 +3,11 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadSiteConfig } from '../client/site-config.js';
+import { checkSite } from '../client/site-check.js';
 import { runSite } from '../client/site-client.js';
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
 import { startCoordinator } from '../coordinator/coordinator.js';
-import { FedistillError } from '../protocol/index.js';
+import { FedistillError, unwrap } from '../protocol/index.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
 import { generateKeySet, generateSiteKey } from './keys.js';
@@ -139,15 +140,42 @@ program
     process.disconnect?.();
   });
 
-program
+const site = program
   .command('site')
-  .description('run a site client until the coordinator completes the run')
-  .requiredOption('--config <file>', 'site config (JSON)')
+  .description('the site client, run inside the privacy boundary');
+
+site
+  .command('start')
+  .description('run this site until the coordinator completes the run (reconnecting if need be)')
+  .requiredOption('--config <file>', 'site config (YAML or JSON)')
   .action(async (opts: { config: string }) => {
     const config = await loadSiteConfig(opts.config);
     const summary = await runSite(config, (line) => console.log(line));
     console.log(
-      `${summary.site}: trained ${summary.roundsTrained} rounds; sent ${summary.bytesSent} bytes, received ${summary.bytesReceived}`,
+      `${summary.site}: trained ${summary.roundsTrained} rounds in ${summary.sessions} session(s); sent ${summary.bytesSent} bytes, received ${summary.bytesReceived}`,
+    );
+  });
+
+site
+  .command('check')
+  .description(
+    'validate the config, keys and private data, and summarise the data, without connecting',
+  )
+  .requiredOption('--config <file>', 'site config (YAML or JSON)')
+  .action(async (opts: { config: string }) => {
+    const checked = unwrap(await checkSite(await loadSiteConfig(opts.config)));
+    const total = checked.rows;
+    console.log(
+      `site ${checked.site}, coordinator ${checked.coordinator}: config, identity and data are valid`,
+    );
+    console.log(
+      `rows: ${total} (${checked.trainingRows} training, ${checked.validationRows} local validation)`,
+    );
+    console.log(
+      `feature columns (${checked.columns.length}): ${checked.columns.slice(0, 8).join(', ')}${checked.columns.length > 8 ? ', ...' : ''}`,
+    );
+    console.log(
+      `labels: ${[...checked.labels].map(([label, n]) => `${label}: ${n} (${((100 * n) / total).toFixed(1)}%)`).join(', ')}`,
     );
   });
 

@@ -26,6 +26,21 @@ export class BlobPulls {
     return { type: 'blob.request', hash: manifest.hash, ...assembler.nextRequest()! };
   }
 
+  /**
+   * After a reconnect: forgets the pulls of the old session except `keep`, which continues
+   * from the first chunk it lacks. Returns that request, or undefined if `keep` is not pulled.
+   */
+  resume(keep: Uint8Array): BlobRequest | undefined {
+    const key = toHex(keep);
+    const assembler = this.pulls.get(key);
+    this.pulls.clear();
+    if (!assembler) return undefined;
+    this.pulls.set(key, assembler);
+    assembler.forgetRequests();
+    const window = assembler.nextRequest();
+    return window ? { type: 'blob.request', hash: keep, ...window } : undefined;
+  }
+
   /** Takes a chunk: returns the whole blob when it completes, or the next request to send. */
   accept(chunk: BlobChunk): Result<{ blob?: Uint8Array; next?: BlobRequest }> {
     const key = toHex(chunk.hash);

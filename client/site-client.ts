@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   applyNormalizer,
   BlobOutbox,
   buildModel,
+  checkLabels,
   checkTensorsMatch,
   decodeKey,
   decodeTensorBlob,
@@ -14,10 +14,13 @@ import {
   identityFileSchema,
   identityKeyPair,
   loadSodium,
-  parseLabelledCsv,
+  parameterCount,
+  range,
   readJsonFile,
   readWeights,
+  seededRandom,
   selectBackend,
+  shuffleInPlace,
   toHex,
   unwrap,
   weightLayout,
@@ -26,8 +29,9 @@ import {
   type BlobManifest,
   type BlobRequest,
   type CoordinatorMessage,
-  type NamedTensor,
   type ErrorCode,
+  type LabelledTable,
+  type NamedTensor,
   type RoundStart,
   type RunWelcome,
   type Sodium,
@@ -35,6 +39,8 @@ import {
 } from '../protocol/index.js';
 import { BlobPulls } from './blob-pulls.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
+import { crossEntropy } from './distillation-loss.js';
+import { loadPrivateData } from './data-sources/private-data.js';
 import { trainLocally, type LocalData } from './local-trainer.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
@@ -43,30 +49,68 @@ import { clipByL2, ErrorFeedback, weightDelta } from './update-builder.js';
 /** Chunk size of the update blobs a site offers. */
 const UPDATE_CHUNK_BYTES = 256 * 1024;
 
+/** Failures after which trying again can help: the coordinator was away or restarting. */
+const RETRYABLE: readonly ErrorCode[] = ['session.closed', 'handshake.timeout'];
+
 export interface SiteRunSummary {
   readonly site: string;
   readonly runId: string;
   readonly roundsTrained: number;
   readonly backend: string;
   readonly transferFromCache: boolean;
+  readonly sessions: number;
   readonly bytesSent: number;
   readonly bytesReceived: number;
 }
 
 export type SiteLog = (line: string) => void;
 
+/** The private rows, split once into training and local validation. */
+interface PrivateSplit {
+  readonly train: LabelledTable;
+  readonly validation: LabelledTable | undefined;
+}
+
 /** Everything the site holds for one run once the transfer set is in place. */
 interface RunContext {
   readonly welcome: RunWelcome;
   readonly model: tfl.Sequential;
   readonly data: LocalData;
-  readonly privateRows: number;
+  readonly validation: { readonly inputs: tf.Tensor2D; readonly labels: tf.Tensor2D } | undefined;
 }
+
+function take(table: LabelledTable, rows: readonly number[]): LabelledTable {
+  const inputs = new Float32Array(rows.length * table.features);
+  rows.forEach((r, i) =>
+    inputs.set(
+      table.inputs.subarray(r * table.features, (r + 1) * table.features),
+      i * table.features,
+    ),
+  );
+  return {
+    ...table,
+    rows: rows.length,
+    inputs,
+    labels: Int32Array.from(rows, (r) => table.labels[r]!),
+  };
+}
+
+/** A seeded local validation split; it stays at the site and feeds only scalar metrics. */
+export function splitPrivate(table: LabelledTable, fraction: number, seed: number): PrivateSplit {
+  const count = Math.min(Math.floor(table.rows * fraction), table.rows - 1);
+  if (count < 1) return { train: table, validation: undefined };
+  const order = shuffleInPlace(range(table.rows), seededRandom(seed));
+  return { train: take(table, order.slice(count)), validation: take(table, order.slice(0, count)) };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Runs one site through one federated run: handshake, transfer-set sync, then one local
- * training per round until the coordinator says the run is complete. Private data is read
- * here and only the weight delta and the example count leave this function.
+ * training per round until the coordinator says the run is complete. When the coordinator is
+ * unreachable or the connection drops, it reconnects with exponential backoff and carries on
+ * (a transfer-set download resumes from the first chunk it lacks). Private data is read here;
+ * only weight deltas, the example count and scalar validation metrics leave this function.
  */
 export async function runSite(
   config: SiteConfig,
@@ -76,34 +120,55 @@ export async function runSite(
   const identityFile = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const backend = unwrap(await selectBackend(config.backend));
   log(`site ${identityFile.name}: compute backend ${backend}`);
-  const privateCsv = await readFile(config.privateData, 'utf8');
-  const connection = unwrap(
-    await CoordinatorConnection.open({
-      sodium,
-      url: config.coordinator.url,
-      identity: identityKeyPair(identityFile),
-      pinnedCoordinatorKey: decodeKey(config.coordinator.publicKey),
-    }),
+  const split = splitPrivate(
+    unwrap(await loadPrivateData(config.data)),
+    config.validationFraction,
+    config.seed,
   );
-  log(`site ${identityFile.name}: session established with ${config.coordinator.url}`);
   const run = new SiteRun(
     sodium,
-    connection,
+    config,
     new TransferCache(sodium, config.cacheDir),
-    privateCsv,
+    split,
     backend,
     identityFile.name,
     log,
   );
+  const { initialDelayMs, maxDelayMs, maxAttempts } = config.reconnect;
   try {
-    return await run.loop();
+    for (let failures = 0; ;) {
+      const opened = await CoordinatorConnection.open({
+        sodium,
+        url: config.coordinator.url,
+        identity: identityKeyPair(identityFile),
+        pinnedCoordinatorKey: decodeKey(config.coordinator.publicKey),
+      });
+      let error = opened.ok ? undefined : opened.error;
+      if (opened.ok) {
+        log(`site ${identityFile.name}: session established with ${config.coordinator.url}`);
+        failures = 0;
+        const outcome = await run.session(opened.value);
+        if ('summary' in outcome) return outcome.summary;
+        error = outcome.dropped;
+      }
+      if (!error || !RETRYABLE.includes(error.code) || failures >= maxAttempts) {
+        throw new FedistillError(error ?? { code: 'session.closed', message: 'the session ended' });
+      }
+      const delay =
+        Math.min(maxDelayMs, initialDelayMs * 2 ** failures) * (0.5 + Math.random() / 2);
+      failures++;
+      log(
+        `site ${identityFile.name}: ${error.message}; retrying in ${Math.round(delay)} ms (attempt ${failures} of ${maxAttempts})`,
+      );
+      await sleep(delay);
+    }
   } finally {
-    await connection.close();
     run.dispose();
   }
 }
 
 class SiteRun {
+  private connection!: CoordinatorConnection;
   private welcome: RunWelcome | undefined;
   private context: RunContext | undefined;
   private readonly pulls: BlobPulls;
@@ -115,12 +180,15 @@ class SiteRun {
   private readonly feedback = new ErrorFeedback();
   private roundsTrained = 0;
   private transferFromCache = false;
+  private sessions = 0;
+  private bytesSent = 0;
+  private bytesReceived = 0;
 
   constructor(
     private readonly sodium: Sodium,
-    private readonly connection: CoordinatorConnection,
+    private readonly config: SiteConfig,
     private readonly cache: TransferCache,
-    private readonly privateCsv: string,
+    private readonly split: PrivateSplit,
     private readonly backend: string,
     private readonly site: string,
     private readonly log: SiteLog,
@@ -129,12 +197,32 @@ class SiteRun {
     this.outbox = new BlobOutbox(sodium);
   }
 
-  async loop(): Promise<SiteRunSummary> {
-    for (;;) {
-      const next = await this.connection.next();
-      if (!next.ok) throw new FedistillError(next.error);
-      const summary = await this.handle(next.value);
-      if (summary) return summary;
+  /** One session: until the run completes (summary) or the connection drops (the reason). */
+  async session(
+    connection: CoordinatorConnection,
+  ): Promise<{ summary: SiteRunSummary } | { dropped: FedistillError }> {
+    this.connection = connection;
+    this.sessions++;
+    let welcomed = false;
+    try {
+      for (;;) {
+        const next = await connection.next();
+        if (!next.ok) {
+          if (next.error.code === 'session.closed')
+            return { dropped: new FedistillError(next.error) };
+          throw new FedistillError(next.error);
+        }
+        if (next.value.type === 'run.welcome') {
+          if (welcomed) this.stop('protocol.unexpected_message', 'a second welcome in one session');
+          welcomed = true;
+        }
+        const summary = await this.handle(next.value);
+        if (summary) return { summary };
+      }
+    } finally {
+      this.bytesSent += connection.bytesSent;
+      this.bytesReceived += connection.bytesReceived;
+      await connection.close();
     }
   }
 
@@ -171,8 +259,9 @@ class SiteRun {
           roundsTrained: this.roundsTrained,
           backend: this.backend,
           transferFromCache: this.transferFromCache,
-          bytesSent: this.connection.bytesSent,
-          bytesReceived: this.connection.bytesReceived,
+          sessions: this.sessions,
+          bytesSent: this.bytesSent + this.connection.bytesSent,
+          bytesReceived: this.bytesReceived + this.connection.bytesReceived,
         };
       default: {
         const unreachable: never = message;
@@ -187,20 +276,40 @@ class SiteRun {
   }
 
   private async onWelcome(welcome: RunWelcome): Promise<void> {
-    if (this.welcome) this.stop('protocol.unexpected_message', 'a second welcome arrived');
+    const sameRun = this.welcome?.runId === welcome.runId;
+    if (parameterCount(welcome.student) > this.config.limits.maxParameters) {
+      this.stop(
+        'site.limits_exceeded',
+        `the student has ${parameterCount(welcome.student)} parameters, the limit is ${this.config.limits.maxParameters}`,
+      );
+    }
     this.welcome = welcome;
+    if (sameRun && this.context) {
+      // Back after a dropped connection: the site is ready as it was.
+      this.sendReady(welcome);
+      return;
+    }
+    this.disposeContext();
     const cached = await this.cache.load(welcome.transferSet);
     if (cached) {
       this.transferFromCache = true;
       this.becomeReady(cached, welcome);
       return;
     }
-    this.pull(welcome.transferSet.blob, async (bytes) => {
+    const onTransferSet = async (bytes: Uint8Array): Promise<void> => {
       const set = decodeTransferSet(bytes, welcome.transferSet);
       if (!set.ok) return this.stop(set.error.code, set.error.message);
       await this.cache.store(welcome.transferSet, bytes);
       this.becomeReady(set.value, welcome);
-    });
+    };
+    const resumed = this.pulls.resume(welcome.transferSet.blob.hash);
+    if (resumed) {
+      this.log(`site ${this.site}: resuming the transfer set from chunk ${resumed.from}`);
+      this.onBlob.set(toHex(welcome.transferSet.blob.hash), onTransferSet);
+      this.connection.send(resumed);
+    } else {
+      this.pull(welcome.transferSet.blob, onTransferSet);
+    }
   }
 
   private async onChunk(chunk: BlobChunk): Promise<void> {
@@ -229,24 +338,81 @@ class SiteRun {
     }
   }
 
-  private becomeReady(set: TransferSet, welcome: RunWelcome): void {
-    this.context = prepareRun(welcome, set, this.privateCsv, (code, message) =>
-      this.stop(code, message),
-    );
+  private sendReady(welcome: RunWelcome): void {
     this.connection.send({
       type: 'site.ready',
       transferHash: welcome.transferSet.blob.hash,
       backend: this.backend,
     });
+  }
+
+  private becomeReady(set: TransferSet, welcome: RunWelcome): void {
+    this.context = this.prepareRun(welcome, set);
+    this.sendReady(welcome);
     this.log(
-      `site ${this.site}: ready, ${this.context.privateRows} private rows, ${set.rows} transfer rows`,
+      `site ${this.site}: ready, ${this.split.train.rows} training and ${this.split.validation?.rows ?? 0} validation rows, ${set.rows} transfer rows`,
     );
+  }
+
+  private prepareRun(welcome: RunWelcome, set: TransferSet): RunContext {
+    const { student, normalizer } = welcome;
+    const { train, validation } = this.split;
+    if (
+      student.inputs !== set.features ||
+      normalizer.mean.length !== set.features ||
+      student.classes !== set.classes
+    ) {
+      this.stop(
+        'schema.invalid',
+        'the student spec, normalizer and transfer set disagree on their sizes',
+      );
+    }
+    if (train.features !== student.inputs) {
+      this.stop(
+        'data.invalid',
+        `the private data has ${train.features} features, the run expects ${student.inputs}`,
+      );
+    }
+    const labels = checkLabels(train, student.classes, 'private data');
+    if (!labels.ok) this.stop(labels.error.code, labels.error.message);
+    const asTensors = (table: LabelledTable) => ({
+      inputs: tf.tensor2d(applyNormalizer(table.inputs, normalizer), [table.rows, table.features]),
+      labels: tf.tidy(() =>
+        tf.cast(tf.oneHot(tf.tensor1d(table.labels, 'int32'), student.classes), 'float32'),
+      ) as tf.Tensor2D,
+    });
+    const privateData = asTensors(train);
+    const validationData =
+      validation && checkLabels(validation, student.classes, 'validation').ok
+        ? asTensors(validation)
+        : undefined;
+    return {
+      welcome,
+      model: buildModel(student, 0),
+      data: {
+        privateInputs: privateData.inputs,
+        privateLabels: privateData.labels,
+        transferInputs: tf.tensor2d(applyNormalizer(set.inputs, normalizer), [
+          set.rows,
+          set.features,
+        ]),
+        teacherLogits: tf.tensor2d(set.logits, [set.rows, set.classes]),
+      },
+      validation: validationData,
+    };
   }
 
   private onRoundStart(start: RoundStart): void {
     const context = this.context;
     if (!context || start.runId !== context.welcome.runId) {
       return this.stop('protocol.unexpected_message', 'a round started before the site was ready');
+    }
+    const { limits } = this.config;
+    if (start.localEpochs > limits.maxLocalEpochs || start.batchSize > limits.maxBatchSize) {
+      return this.stop(
+        'site.limits_exceeded',
+        `round ${start.round} asks for ${start.localEpochs} epochs of batch ${start.batchSize}; the limits are ${limits.maxLocalEpochs} and ${limits.maxBatchSize}`,
+      );
     }
     this.pull(start.model, (modelBytes) => {
       if (!start.mask) return this.trainRound(context, start, modelBytes);
@@ -293,61 +459,48 @@ class SiteRun {
     if (!encoded.ok) return this.stop(encoded.error.code, encoded.error.message);
     if (this.offered) this.outbox.withdraw(this.offered.hash);
     this.offered = this.outbox.offer(encoded.value, UPDATE_CHUNK_BYTES);
+    const metrics = this.validate(context);
     this.connection.send({
       type: 'round.update',
       runId: start.runId,
       round: start.round,
       baseVersion: start.modelVersion,
-      numExamples: context.privateRows,
+      numExamples: this.split.train.rows,
       delta: this.offered,
+      ...(metrics ? { metrics } : {}),
     });
     this.roundsTrained++;
     this.log(
-      `site ${this.site}: round ${start.round} trained (T=${start.temperature.toFixed(2)}, alpha=${start.alpha.toFixed(2)})`,
+      `site ${this.site}: round ${start.round} trained (T=${start.temperature.toFixed(2)}, alpha=${start.alpha.toFixed(2)})` +
+        (metrics ? `, local validation accuracy ${metrics.validationAccuracy.toFixed(4)}` : ''),
     );
   }
 
-  dispose(): void {
+  /** Accuracy and cross-entropy of the locally trained model on the site's validation rows. */
+  private validate(
+    context: RunContext,
+  ): { validationAccuracy: number; validationLoss: number } | undefined {
+    const validation = context.validation;
+    if (!validation) return undefined;
+    return tf.tidy(() => {
+      const logits = context.model.predict(validation.inputs) as tf.Tensor2D;
+      const correct = tf.equal(tf.argMax(logits, -1), tf.argMax(validation.labels, -1));
+      return {
+        validationAccuracy: tf.mean(tf.cast(correct, 'float32')).dataSync()[0]!,
+        validationLoss: crossEntropy(validation.labels, logits).dataSync()[0]!,
+      };
+    });
+  }
+
+  private disposeContext(): void {
     if (!this.context) return;
     this.context.model.dispose();
     tf.dispose(Object.values(this.context.data));
+    if (this.context.validation) tf.dispose(Object.values(this.context.validation));
+    this.context = undefined;
   }
-}
 
-type Stop = (code: ErrorCode, message: string) => never;
-
-function prepareRun(
-  welcome: RunWelcome,
-  set: TransferSet,
-  privateCsv: string,
-  stop: Stop,
-): RunContext {
-  const { student, normalizer } = welcome;
-  if (
-    student.inputs !== set.features ||
-    normalizer.mean.length !== set.features ||
-    student.classes !== set.classes
-  ) {
-    stop('schema.invalid', 'the student spec, normalizer and transfer set disagree on their sizes');
+  dispose(): void {
+    this.disposeContext();
   }
-  const table = parseLabelledCsv(privateCsv, student.classes);
-  if (!table.ok) return stop(table.error.code, `private data: ${table.error.message}`);
-  if (table.value.features !== student.inputs) {
-    stop(
-      'data.invalid',
-      `private data has ${table.value.features} features, the run expects ${student.inputs}`,
-    );
-  }
-  const data: LocalData = {
-    privateInputs: tf.tensor2d(applyNormalizer(table.value.inputs, normalizer), [
-      table.value.rows,
-      student.inputs,
-    ]),
-    privateLabels: tf.tidy(() =>
-      tf.cast(tf.oneHot(tf.tensor1d(table.value.labels, 'int32'), student.classes), 'float32'),
-    ) as tf.Tensor2D,
-    transferInputs: tf.tensor2d(applyNormalizer(set.inputs, normalizer), [set.rows, set.features]),
-    teacherLogits: tf.tensor2d(set.logits, [set.rows, set.classes]),
-  };
-  return { welcome, model: buildModel(student, 0), data, privateRows: table.value.rows };
 }

@@ -1,35 +1,72 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { backendChoiceSchema, readJsonFile, unwrap } from '../protocol/index.js';
+import { backendChoiceSchema, FedistillError, parseWith, unwrap } from '../protocol/index.js';
+import { dataSourceSchema, resolveSource } from './data-sources/private-data.js';
 
-/** The one file a site engineer writes. Relative paths resolve against the file's folder. */
+/**
+ * The one file a site engineer writes (YAML, or JSON, which is YAML too). Relative paths
+ * resolve against the file's folder. Errors name the field: `data.path: Required`.
+ */
 export const siteConfigSchema = z
   .object({
     coordinator: z
       .object({
         url: z.url({ protocol: /^https?$/ }),
         /** The coordinator's Ed25519 public key (base64), pinned: no other key is accepted. */
-        publicKey: z.string().min(1),
+        publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 Ed25519 public key'),
       })
       .strict(),
-    /** This site's identity file, as written by `fedistill keys generate`. */
+    /** This site's identity file, as written by `fedistill keys generate` or `keys site`. */
     identityFile: z.string().min(1),
-    /** The private data: a CSV of feature columns and a final `label` column. */
-    privateData: z.string().min(1),
+    data: dataSourceSchema,
+    /** The share of private rows held back for local validation metrics. */
+    validationFraction: z.number().min(0).max(0.5).default(0.1),
+    /** Seeds the validation split. */
+    seed: z.number().int().min(0).default(0),
     /** Where verified transfer sets are cached between runs. */
     cacheDir: z.string().min(1),
     backend: backendChoiceSchema.default('auto'),
+    /** What this site agrees to do per round; a round asking for more is refused. */
+    limits: z
+      .object({
+        maxLocalEpochs: z.number().int().min(1).default(50),
+        maxBatchSize: z.number().int().min(1).default(4096),
+        maxParameters: z.number().int().min(1).default(50_000_000),
+      })
+      .strict()
+      .default({ maxLocalEpochs: 50, maxBatchSize: 4096, maxParameters: 50_000_000 }),
+    /** Reconnection when the coordinator is unreachable or restarts: exponential backoff. */
+    reconnect: z
+      .object({
+        initialDelayMs: z.number().int().min(10).default(500),
+        maxDelayMs: z.number().int().min(10).default(30_000),
+        maxAttempts: z.number().int().min(0).default(20),
+      })
+      .strict()
+      .default({ initialDelayMs: 500, maxDelayMs: 30_000, maxAttempts: 20 }),
   })
   .strict();
 export type SiteConfig = z.infer<typeof siteConfigSchema>;
+export type SiteConfigInput = z.input<typeof siteConfigSchema>;
 
 export async function loadSiteConfig(file: string): Promise<SiteConfig> {
-  const config = unwrap(await readJsonFile(file, siteConfigSchema));
+  let raw: unknown;
+  try {
+    raw = parseYaml(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new FedistillError({
+      code: 'config.invalid',
+      message: `${file}: ${(error as Error).message}`,
+    });
+  }
+  const config = unwrap(parseWith(siteConfigSchema, raw, 'config.invalid', file));
   const dir = path.dirname(path.resolve(file));
   return {
     ...config,
     identityFile: path.resolve(dir, config.identityFile),
-    privateData: path.resolve(dir, config.privateData),
+    data: resolveSource(config.data, dir),
     cacheDir: path.resolve(dir, config.cacheDir),
   };
 }

@@ -12,7 +12,8 @@ import {
   identityFileSchema,
   identityKeyPair,
   loadSodium,
-  parseLabelledCsv,
+  checkLabels,
+  parseCsvTable,
   readJsonFile,
   selectBackend,
   unwrap,
@@ -60,13 +61,10 @@ async function readTable(
       message: `cannot read the ${what} ${file}: ${(error as Error).message}`,
     });
   }
-  const table = parseLabelledCsv(bytes.toString('utf8'), classes);
-  if (!table.ok)
-    throw new FedistillError({
-      ...table.error,
-      message: `${what} ${file}: ${table.error.message}`,
-    });
-  return { table: table.value, bytes };
+  const source = `${what} ${file}`;
+  const table = unwrap(parseCsvTable(bytes.toString('utf8'), { label: 'label', source }));
+  unwrap(checkLabels(table, classes, source));
+  return { table, bytes };
 }
 
 /** Reads and checks everything the coordinator needs before any socket opens. */

@@ -46,6 +46,7 @@ export const ERROR_CODES = [
   'config.invalid',
   'data.invalid',
   'backend.unavailable',
+  'site.limits_exceeded',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

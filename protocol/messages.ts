@@ -110,6 +110,14 @@ export const roundUpdateSchema = z
     baseVersion: version,
     numExamples: z.number().int().min(1).max(1e9),
     delta: blobManifestSchema,
+    /** Scalar metrics on the site's own validation split, after local training. */
+    metrics: z
+      .object({
+        validationAccuracy: z.number().min(0).max(1),
+        validationLoss: z.number().min(0).max(1e6),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { fail, ok, type Result } from './errors.js';
 
 /**
- * Labelled tabular data as both sides read it: a CSV whose header names the feature columns and
- * ends with `label`; every row holds finite numbers and an integer class in [0, classes).
+ * Labelled tabular data as both sides hold it: rows of finite numbers and an integer class
+ * label per row.
  */
 export interface LabelledTable {
   readonly featureNames: readonly string[];
@@ -14,51 +14,90 @@ export interface LabelledTable {
   readonly labels: Int32Array;
 }
 
-export function parseLabelledCsv(text: string, classes: number): Result<LabelledTable> {
-  const lines = text.split('\n').filter((line) => line.trim() !== '');
-  const header = lines[0]?.split(',').map((s) => s.trim());
-  if (!header || header.length < 2 || header[header.length - 1] !== 'label') {
-    return fail(
-      'data.invalid',
-      'the first line must name the feature columns and end with "label"',
-      [0],
-    );
+export interface CsvColumns {
+  /** The label column's name. */
+  readonly label: string;
+  /** The feature columns, in this order; all other columns when absent. */
+  readonly features?: readonly string[];
+  /** Names the source in error messages (a file path). */
+  readonly source: string;
+}
+
+const unquote = (cell: string): string => cell.trim().replace(/^"(.*)"$/, '$1');
+
+/**
+ * Parses a CSV with a header row. Numbers in any JavaScript notation parse (`5e+05`); an
+ * empty or non-numeric cell, or a label that is not a non-negative integer, is an error that
+ * names the source, the line and the column.
+ */
+export function parseCsvTable(text: string, columns: CsvColumns): Result<LabelledTable> {
+  const lines = text.split(/\r?\n/);
+  const header = lines[0]?.split(',').map(unquote) ?? [];
+  const labelIndex = header.indexOf(columns.label);
+  if (labelIndex < 0) {
+    return fail('data.invalid', `${columns.source}: line 1 has no column "${columns.label}"`, [1]);
   }
-  const features = header.length - 1;
-  const rows = lines.length - 1;
-  if (rows < 1) return fail('data.invalid', 'the table has no rows');
-  const inputs = new Float32Array(rows * features);
-  const labels = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const cells = lines[r + 1]!.split(',');
-    if (cells.length !== features + 1) {
+  const featureNames = columns.features
+    ? [...columns.features]
+    : header.filter((_, i) => i !== labelIndex);
+  const featureIndex = featureNames.map((name) => header.indexOf(name));
+  const missing = featureNames.find((_, i) => featureIndex[i]! < 0);
+  if (missing !== undefined)
+    return fail('data.invalid', `${columns.source}: line 1 has no column "${missing}"`, [1]);
+  if (featureNames.length === 0)
+    return fail('data.invalid', `${columns.source}: no feature columns`, [1]);
+  const body = lines
+    .slice(1)
+    .map((line, i) => ({ line, number: i + 2 }))
+    .filter((l) => l.line.trim() !== '');
+  if (body.length === 0) return fail('data.invalid', `${columns.source}: the table has no rows`);
+  const features = featureNames.length;
+  const inputs = new Float32Array(body.length * features);
+  const labels = new Int32Array(body.length);
+  for (const [r, { line, number }] of body.entries()) {
+    const cells = line.split(',').map(unquote);
+    if (cells.length !== header.length) {
       return fail(
         'data.invalid',
-        `line ${r + 2} has ${cells.length} fields, expected ${features + 1}`,
-        [r + 1],
+        `${columns.source}: line ${number} has ${cells.length} fields, the header ${header.length}`,
+        [number],
       );
     }
     for (let c = 0; c < features; c++) {
-      const value = Number(cells[c]);
-      if (cells[c]!.trim() === '' || !Number.isFinite(value)) {
-        return fail('data.invalid', `line ${r + 2}, column ${header[c]} is not a finite number`, [
-          r + 1,
-          c,
-        ]);
+      const cell = cells[featureIndex[c]!]!;
+      const value = Number(cell);
+      if (cell === '' || !Number.isFinite(value)) {
+        return fail(
+          'data.invalid',
+          `${columns.source}: line ${number}, column ${featureNames[c]}: "${cell}" is not a finite number`,
+          [number, featureNames[c]!],
+        );
       }
       inputs[r * features + c] = value;
     }
-    const label = Number(cells[features]);
-    if (!Number.isInteger(label) || label < 0 || label >= classes) {
+    const label = Number(cells[labelIndex]);
+    if (!Number.isInteger(label) || label < 0) {
       return fail(
         'data.invalid',
-        `line ${r + 2} has label ${cells[features]}, expected 0..${classes - 1}`,
-        [r + 1, features],
+        `${columns.source}: line ${number}, column ${columns.label}: "${cells[labelIndex]}" is not a class number`,
+        [number, columns.label],
       );
     }
     labels[r] = label;
   }
-  return ok({ featureNames: header.slice(0, features), rows, features, inputs, labels });
+  return ok({ featureNames, rows: body.length, features, inputs, labels });
+}
+
+/** Every label must name one of the run's classes. */
+export function checkLabels(table: LabelledTable, classes: number, source: string): Result<true> {
+  const bad = table.labels.findIndex((label) => label >= classes);
+  return bad < 0
+    ? ok(true)
+    : fail(
+        'data.invalid',
+        `${source}: row ${bad + 1} has label ${table.labels[bad]}, the run has classes 0..${classes - 1}`,
+        [bad + 1],
+      );
 }
 
 export function formatLabelledCsv(table: LabelledTable): string {

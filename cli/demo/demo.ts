@@ -127,7 +127,7 @@ export async function runDemo(
 
     for (const site of workspace.siteNames) {
       const config = await writeSiteConfig(workspace, site, url);
-      parties.push(await spawnParty(site, ['site', '--config', config], logDir));
+      parties.push(await spawnParty(site, ['site', 'start', '--config', config], logDir));
     }
     for (const party of parties) {
       const code = await party.exited;

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatLabelledCsv } from '../../protocol/index.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
-import type { SiteConfig } from '../../client/site-config.js';
+import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
 import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
 
@@ -78,10 +78,10 @@ export async function writeSiteConfig(
   url: string,
 ): Promise<string> {
   const siteDir = path.join(workspace.dir, 'sites', site);
-  const config: SiteConfig = {
+  const config: SiteConfigInput = {
     coordinator: { url, publicKey: workspace.keys.coordinatorPublicKey },
     identityFile: workspace.keys.siteIdentities[site]!,
-    privateData: 'private.csv',
+    data: { kind: 'csv', path: 'private.csv', label: 'label' },
     cacheDir: 'cache',
     backend: 'auto',
   };

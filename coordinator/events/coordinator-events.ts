@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Injectable } from '@nestjs/common';
-import type { ErrorCode } from '../../protocol/index.js';
+import type { ErrorCode, SiteMessage } from '../../protocol/index.js';
 import type { RoundSummary, RunReport } from '../runs/run-report.js';
 
 /** One protocol event as the coordinator saw it: who, what, outcome, size. Never payload values. */
@@ -30,8 +30,15 @@ export interface AllowListChange {
   readonly revoked: number;
 }
 
+/** A validated message from an authenticated site, for in-process observers; never stored. */
+export interface SiteMessageEvent {
+  readonly site: string;
+  readonly message: SiteMessage;
+}
+
 interface EventMap {
   protocol: [ProtocolEvent];
+  siteMessage: [SiteMessageEvent];
   allowList: [AllowListChange];
   site: [SitePresence];
   round: [RoundSummary];

@@ -134,6 +134,7 @@ export class SiteSession implements SiteChannel {
     }
     const message = opened.value;
     this.record('in', message.type, byteLength(frame));
+    this.deps.events.emit('siteMessage', { site: this.site, message });
     const handled = this.deps.runs.handle(this, message);
     if (!handled.ok) return this.refuse(handled.error.code, handled.error.message);
     if (message.type === 'site.leave') {

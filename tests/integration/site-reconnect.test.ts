@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { prepareWorkspace, writeSiteConfig } from '../../cli/demo/workspace.js';
+import { runSite } from '../../client/site-client.js';
+import { loadSiteConfig } from '../../client/site-config.js';
+import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
+import { startCoordinator } from '../../coordinator/coordinator.js';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('a site whose coordinator is not up yet', () => {
+  it('retries with backoff, joins once the coordinator listens, and completes the run', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-reconnect-'));
+    try {
+      const workspace = await prepareWorkspace(dir, {
+        sites: 1,
+        rounds: 2,
+        seed: 5,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const siteConfig = await loadSiteConfig(await writeSiteConfig(workspace, 'site-1', url));
+      const lines: string[] = [];
+      const site = runSite(
+        { ...siteConfig, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 50 } },
+        (line) => lines.push(line),
+      );
+      await new Promise((r) => setTimeout(r, 700));
+      const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+      const coordinator = await startCoordinator(
+        { ...config, listen: { ...config.listen, port } },
+        { logLevels: false },
+      );
+      try {
+        const [summary, report] = await Promise.all([site, coordinator.finished]);
+        assert.equal(summary.roundsTrained, 2);
+        assert.equal(report.per_round.length, 2);
+        assert.ok(
+          lines.some((l) => /retrying in \d+ ms/.test(l)),
+          'the site never had to retry',
+        );
+      } finally {
+        await coordinator.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives up after its attempts with the reason', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-reconnect-'));
+    try {
+      const workspace = await prepareWorkspace(dir, {
+        sites: 1,
+        rounds: 1,
+        seed: 5,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const config = await loadSiteConfig(
+        await writeSiteConfig(workspace, 'site-1', `http://127.0.0.1:${await freePort()}`),
+      );
+      await assert.rejects(
+        runSite({ ...config, reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 2 } }),
+        /session\.closed: cannot reach/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
