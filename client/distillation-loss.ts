@@ -80,3 +80,49 @@ export function distillationLoss(batch: DistillationBatch): tf.Scalar {
     return tf.add(soft, hard);
   });
 }
+
+/**
+ * Hidden-state distillation (FitNets, Romero et al. 2015; TinyBERT's hidden MSE): the student's
+ * activations at a named layer, mapped by a learned linear projection to the teacher's feature
+ * width, regressed onto the teacher's features: mean over batch and features of
+ * (h_student P - h_teacher)^2. The projection is trained at the site and never sent.
+ */
+export function hiddenStateMse(
+  studentHidden: tf.Tensor2D,
+  projection: tf.Tensor2D,
+  teacherFeatures: tf.Tensor2D,
+): tf.Scalar {
+  return tf.tidy(
+    () =>
+      tf.mean(
+        tf.square(tf.sub(tf.matMul(studentHidden, projection), teacherFeatures)),
+      ) as tf.Scalar,
+  );
+}
+
+/**
+ * The class-logits mode (Jeong et al. 2018, "Federated Distillation", arXiv 1811.11479): no
+ * transfer set; each private example is distilled towards the teacher's mean logits for its
+ * true class, a C x C matrix, so the soft term is
+ * alpha * T^2 * KL(softmax(M[y] / T) || softmax(student / T)), plus (1 - alpha) * CE.
+ */
+export function classLogitsLoss(options: {
+  readonly studentLogits: tf.Tensor2D;
+  readonly labels: tf.Tensor2D;
+  readonly classLogits: tf.Tensor2D;
+  readonly temperature: number;
+  readonly alpha: number;
+  readonly labelSmoothing?: number;
+}): tf.Scalar {
+  const { studentLogits, labels, classLogits, temperature: t, alpha } = options;
+  return tf.tidy(() => {
+    // One-hot labels times the matrix pick each example's row of class-mean teacher logits.
+    const teacher = tf.matMul(labels, classLogits) as tf.Tensor2D;
+    const soft = tf.mul(softenedKl(teacher, studentLogits, t), alpha * t * t);
+    const hard = tf.mul(
+      crossEntropy(labels, studentLogits, options.labelSmoothing ?? 0),
+      1 - alpha,
+    );
+    return tf.add(soft, hard) as tf.Scalar;
+  });
+}

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  classLogitsLoss,
   crossEntropy,
   distillationLoss,
+  hiddenStateMse,
   proximalTerm,
   softenedKl,
 } from '../../client/distillation-loss.js';
@@ -111,5 +113,41 @@ describe('label smoothing and the proximal term', () => {
         ).dataSync()[0]!,
     );
     assert.ok(Math.abs(value - 0.7) < 1e-6, `${value}`);
+  });
+});
+
+describe('hidden-state MSE and the class-logits mode', () => {
+  it('hidden MSE: h [1, 2] projected by [[1, 0, 1], [0, 1, 1]] is [1, 2, 3]; against [1, 1, 1] it is (0 + 1 + 4) / 3', () => {
+    const value = tf.tidy(
+      () =>
+        hiddenStateMse(
+          tf.tensor2d([[1, 2]]),
+          tf.tensor2d([
+            [1, 0, 1],
+            [0, 1, 1],
+          ]),
+          tf.tensor2d([[1, 1, 1]]),
+        ).dataSync()[0]!,
+    );
+    assert.ok(Math.abs(value - 5 / 3) < 1e-6, `${value}`);
+  });
+
+  it('class logits: a class-2 example is pulled towards row 2 of the matrix, as in the transfer-set case', () => {
+    // Row 2 holds the T=2 teacher of the first suite, 2 ln([3, 6, 1]); the student says nothing.
+    const matrix = [[5, 0, 0], [0, 5, 0], TEACHER];
+    const value = (alpha: number) =>
+      tf.tidy(
+        () =>
+          classLogitsLoss({
+            studentLogits: tf.tensor2d([STUDENT]),
+            labels: tf.cast(tf.oneHot(tf.tensor1d([2], 'int32'), 3), 'float32') as tf.Tensor2D,
+            classLogits: tf.tensor2d(matrix),
+            temperature: 2,
+            alpha,
+          }).dataSync()[0]!,
+      );
+    // alpha = 1: 4 x KL([0.3, 0.6, 0.1] || uniform); alpha = 0: CE of a uniform student = ln 3.
+    assert.ok(Math.abs(value(1) - 4 * KL_AT_T2) < 1e-5, `${value(1)}`);
+    assert.ok(Math.abs(value(0) - Math.log(3)) < 1e-5, `${value(0)}`);
   });
 });
