@@ -69,9 +69,9 @@ async function samplesPerSecond(
     labelSmoothing: 0,
     proximalMu: 0,
   };
-  trainLocally(model, data, { ...plan, epochs: 1, seed: 0 }); // warm-up: compile kernels, grow the heap
+  await trainLocally(model, data, { ...plan, epochs: 1, seed: 0 }); // warm-up: compile kernels, grow the heap
   const start = performance.now();
-  trainLocally(model, data, { ...plan, epochs, seed: 1 });
+  await trainLocally(model, data, { ...plan, epochs, seed: 1 });
   const seconds = (performance.now() - start) / 1000;
   model.dispose();
   tf.dispose(Object.values(data));

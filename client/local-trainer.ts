@@ -34,11 +34,11 @@ export interface LocalTrainingPlan {
  * batch (soft labels); an epoch is one pass over the private data, cycling the transfer set.
  * Adam starts fresh each round: a site keeps no optimiser state between rounds.
  */
-export function trainLocally(
+export async function trainLocally(
   model: tfl.LayersModel,
   data: LocalData,
   plan: LocalTrainingPlan,
-): { steps: number; meanLoss: number } {
+): Promise<{ steps: number; meanLoss: number }> {
   const optimizer = tf.train.adam(plan.learningRate);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   // The weights training starts from are the global model: the proximal term's anchor.
@@ -96,7 +96,9 @@ export function trainLocally(
         return cost;
       });
       applyMask();
-      lossSum += loss.dataSync()[0]!;
+      // An asynchronous read: GPU backends cannot read synchronously, and the wait lets the
+      // event loop serve the connection between steps.
+      lossSum += (await loss.data())[0]!;
       loss.dispose();
       steps++;
     }

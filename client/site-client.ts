@@ -429,16 +429,16 @@ class SiteRun {
     return tensors.value;
   }
 
-  private trainRound(
+  private async trainRound(
     context: RunContext,
     start: RoundStart,
     modelBytes: Uint8Array,
     maskBytes?: Uint8Array,
-  ): void {
+  ): Promise<void> {
     const global = this.studentTensors(context, modelBytes, 'global model');
     const mask = maskBytes ? this.studentTensors(context, maskBytes, 'pruning mask') : undefined;
     writeWeights(context.model, global);
-    trainLocally(context.model, context.data, {
+    await trainLocally(context.model, context.data, {
       temperature: start.temperature,
       alpha: start.alpha,
       epochs: start.localEpochs,
@@ -449,7 +449,7 @@ class SiteRun {
       ...(mask ? { mask } : {}),
       seed: start.round,
     });
-    const raw = weightDelta(readWeights(context.model, context.welcome.student), global);
+    const raw = weightDelta(await readWeights(context.model, context.welcome.student), global);
     const delta = start.clipNorm === undefined ? raw : clipByL2(raw, start.clipNorm).delta;
     // float32 is lossless; every other encoding carries what it dropped into the next round.
     const encoded =
@@ -459,7 +459,7 @@ class SiteRun {
     if (!encoded.ok) return this.stop(encoded.error.code, encoded.error.message);
     if (this.offered) this.outbox.withdraw(this.offered.hash);
     this.offered = this.outbox.offer(encoded.value, UPDATE_CHUNK_BYTES);
-    const metrics = this.validate(context);
+    const metrics = await this.validate(context);
     this.connection.send({
       type: 'round.update',
       runId: start.runId,
@@ -477,19 +477,19 @@ class SiteRun {
   }
 
   /** Accuracy and cross-entropy of the locally trained model on the site's validation rows. */
-  private validate(
+  private async validate(
     context: RunContext,
-  ): { validationAccuracy: number; validationLoss: number } | undefined {
+  ): Promise<{ validationAccuracy: number; validationLoss: number } | undefined> {
     const validation = context.validation;
     if (!validation) return undefined;
-    return tf.tidy(() => {
+    const [accuracy, loss] = tf.tidy(() => {
       const logits = context.model.predict(validation.inputs) as tf.Tensor2D;
       const correct = tf.equal(tf.argMax(logits, -1), tf.argMax(validation.labels, -1));
-      return {
-        validationAccuracy: tf.mean(tf.cast(correct, 'float32')).dataSync()[0]!,
-        validationLoss: crossEntropy(validation.labels, logits).dataSync()[0]!,
-      };
+      return [tf.mean(tf.cast(correct, 'float32')), crossEntropy(validation.labels, logits)];
     });
+    const [validationAccuracy, validationLoss] = await Promise.all([accuracy.data(), loss.data()]);
+    tf.dispose([accuracy, loss]);
+    return { validationAccuracy: validationAccuracy[0]!, validationLoss: validationLoss[0]! };
   }
 
   private disposeContext(): void {

@@ -49,8 +49,12 @@ async function importOptional(name: string, why: string): Promise<Result<Record<
   }
 }
 
-/** Installs Dawn's WebGPU into this process and checks that it finds an adapter. */
-async function prepareWebGpu(): Promise<Result<true>> {
+/**
+ * Installs Dawn's WebGPU into this process and checks that it finds an adapter. A software
+ * adapter (Mesa lavapipe: isFallbackAdapter) is slower than wasm, so `auto` does not take it;
+ * naming `webgpu` explicitly does (that is how the webgpu path is tested without a GPU).
+ */
+async function prepareWebGpu(allowSoftware: boolean): Promise<Result<true>> {
   const dawn = await importOptional(
     'webgpu',
     'a GPU site installs webgpu and @tensorflow/tfjs-backend-webgpu',
@@ -69,11 +73,15 @@ async function prepareWebGpu(): Promise<Result<true>> {
   const gpu = (
     globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<unknown> } } }
   ).navigator.gpu;
-  if ((await gpu.requestAdapter()) === null) {
+  const adapter = (await gpu.requestAdapter()) as { info?: { isFallbackAdapter?: boolean } } | null;
+  if (adapter === null) {
     return fail(
       'backend.unavailable',
       'WebGPU found no adapter: no Vulkan driver (libvulkan1 and a GPU ICD, or Mesa lavapipe) is visible',
     );
+  }
+  if (adapter.info?.isFallbackAdapter && !allowSoftware) {
+    return fail('backend.unavailable', 'WebGPU found only a software adapter, slower than wasm');
   }
   const backend = await importOptional(
     '@tensorflow/tfjs-backend-webgpu',
@@ -83,7 +91,7 @@ async function prepareWebGpu(): Promise<Result<true>> {
 }
 
 /** Makes a backend's tfjs registration available; returns the tfjs backend name to set. */
-async function register(name: BackendName): Promise<Result<string>> {
+async function register(name: BackendName, auto: boolean): Promise<Result<string>> {
   switch (name) {
     case 'tensorflow-gpu': {
       const loaded = await importOptional(
@@ -100,7 +108,7 @@ async function register(name: BackendName): Promise<Result<string>> {
       return loaded.ok ? ok('tensorflow') : loaded;
     }
     case 'webgpu': {
-      const prepared = await prepareWebGpu();
+      const prepared = await prepareWebGpu(!auto);
       return prepared.ok ? ok('webgpu') : prepared;
     }
     case 'wasm':
@@ -121,9 +129,9 @@ async function register(name: BackendName): Promise<Result<string>> {
  * (setBackend returns false); that is reported here as an error instead, because a run ten
  * times slower than configured is a failure, not a detail.
  */
-async function activate(name: BackendName): Promise<Result<BackendName>> {
+async function activate(name: BackendName, auto = false): Promise<Result<BackendName>> {
   if (active === name) return ok(name);
-  const registered = await register(name);
+  const registered = await register(name, auto);
   if (!registered.ok) return registered;
   let activated: boolean;
   try {
@@ -147,7 +155,7 @@ export async function selectBackend(choice: BackendChoice): Promise<Result<Backe
   if (choice !== 'auto') return activate(choice);
   const reasons: string[] = [];
   for (const name of BACKEND_NAMES) {
-    const activated = await activate(name);
+    const activated = await activate(name, true);
     if (activated.ok) return activated;
     reasons.push(`${name}: ${activated.error.message}`);
   }

@@ -172,16 +172,21 @@ export function buildModel(spec: StudentSpec, seed: number): tfl.Sequential {
   }
 }
 
-export function readWeights(model: tfl.LayersModel, spec: StudentSpec): NamedTensor[] {
+/** Reads the weights asynchronously: GPU backends (webgpu) cannot read synchronously in Node. */
+export async function readWeights(
+  model: tfl.LayersModel,
+  spec: StudentSpec,
+): Promise<NamedTensor[]> {
   const layout = weightLayout(spec);
   const weights = model.getWeights();
   if (weights.length !== layout.length) {
     throw new Error(`model has ${weights.length} weights, spec says ${layout.length}`);
   }
+  const values = await Promise.all(weights.map((w) => w.data()));
   return layout.map((slot, i) => ({
     name: slot.name,
     shape: slot.shape,
-    values: new Float32Array(weights[i]!.dataSync()),
+    values: new Float32Array(values[i] as Float32Array),
   }));
 }
 

@@ -25,10 +25,10 @@ export class EvaluationService implements OnModuleDestroy {
     this.majorityClassRate = Math.max(...counts) / heldOut.rows;
   }
 
-  accuracy(model: tfl.LayersModel): number {
-    const predicted = tf.tidy(() =>
-      tf.argMax(model.predict(this.inputs) as tf.Tensor2D, -1).dataSync(),
-    );
+  async accuracy(model: tfl.LayersModel): Promise<number> {
+    const predictedTensor = tf.tidy(() => tf.argMax(model.predict(this.inputs) as tf.Tensor2D, -1));
+    const predicted = await predictedTensor.data();
+    predictedTensor.dispose();
     let correct = 0;
     for (let i = 0; i < this.rows; i++) if (predicted[i] === this.labels[i]) correct++;
     return correct / this.rows;

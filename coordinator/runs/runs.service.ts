@@ -1,7 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   buildModel,
@@ -56,14 +62,14 @@ interface OpenRound {
  * every participant has answered or the deadline passes.
  */
 @Injectable()
-export class RunsService implements OnModuleDestroy {
+export class RunsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Runs');
   private state = RunState.WaitingForSites;
   private readonly sites = new Map<string, SiteEntry>();
   private readonly backends: Record<string, string> = {};
   private readonly studentSpec: MlpSpec;
   private readonly student: tfl.Sequential;
-  private global: NamedTensor[];
+  private global: NamedTensor[] = [];
   private globalBlob: BlobManifest | undefined;
   /** The largest update blob accepted: float32 topk at full density, plus framing. */
   private readonly maxUpdateBytes: number;
@@ -91,7 +97,6 @@ export class RunsService implements OnModuleDestroy {
       classes: config.data.classes,
     };
     this.student = buildModel(this.studentSpec, config.run.seed);
-    this.global = readWeights(this.student, this.studentSpec);
     const layout = weightLayout(this.studentSpec);
     this.maxUpdateBytes = 8 * parameterCount(this.studentSpec) + 1024 * layout.length + 4096;
     this.finished = new Promise((resolve, reject) => {
@@ -100,6 +105,10 @@ export class RunsService implements OnModuleDestroy {
     });
     // Observers may never await the run; a coordinator stopped early must not crash on that.
     this.finished.catch(() => undefined);
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.global = await readWeights(this.student, this.studentSpec);
   }
 
   private get rounds(): number {
@@ -209,7 +218,7 @@ export class RunsService implements OnModuleDestroy {
       receiving: new Set(),
       answered: new Set(),
       acc: this.strategy.begin(this.global),
-      deadline: setTimeout(() => this.closeRound('deadline'), config.run.roundDeadlineMs),
+      deadline: setTimeout(() => this.closeRoundOrFail('deadline'), config.run.roundDeadlineMs),
     };
     for (const site of ready) {
       site.channel.send({
@@ -290,10 +299,18 @@ export class RunsService implements OnModuleDestroy {
   private closeRoundIfAnswered(): void {
     const open = this.open;
     if (open && [...open.participants].every((s) => open.answered.has(s)))
-      this.closeRound('answered');
+      this.closeRoundOrFail('answered');
   }
 
-  private closeRound(why: 'answered' | 'deadline'): void {
+  private closeRoundOrFail(why: 'answered' | 'deadline'): void {
+    this.closeRound(why).catch((error: Error) => {
+      this.logger.error(`closing the round failed: ${error.message}`);
+      this.rejectFinished(error);
+    });
+  }
+
+  /** Folds the round into the global model and evaluates it; the next round opens after. */
+  private async closeRound(why: 'answered' | 'deadline'): Promise<void> {
     const open = this.open;
     if (!open) return;
     clearTimeout(open.deadline);
@@ -316,7 +333,7 @@ export class RunsService implements OnModuleDestroy {
       temperature: open.temperature,
       alpha: open.alpha,
       participants: open.answered.size,
-      student_accuracy: this.evaluation.accuracy(this.student),
+      student_accuracy: await this.evaluation.accuracy(this.student),
     };
     this.perRound.push(summary);
     this.logger.log(

@@ -76,7 +76,9 @@ export class TeacherService implements OnModuleInit {
       this.logger.log(`teacher loaded from cache ${dir}`);
     }
 
-    const logits = tf.tidy(() => (model.predict(inputs) as tf.Tensor2D).dataSync() as Float32Array);
+    const logitsTensor = model.predict(inputs) as tf.Tensor2D;
+    const logits = (await logitsTensor.data()) as Float32Array;
+    logitsTensor.dispose();
     inputs.dispose();
     const set = {
       rows: publicSplit.rows,
@@ -93,7 +95,7 @@ export class TeacherService implements OnModuleInit {
         features: set.features,
         classes: set.classes,
       },
-      accuracy: this.evaluation.accuracy(model),
+      accuracy: await this.evaluation.accuracy(model),
       params: parameterCount(spec),
       fromCache,
     };

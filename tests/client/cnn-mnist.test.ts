@@ -50,7 +50,7 @@ describe('a small CNN student on MNIST, wasm backend', () => {
     assert.equal(parameterCount(SPEC), 28874);
   });
 
-  it('trains: held-out accuracy rises from chance to well above it', (t) => {
+  it('trains: held-out accuracy rises from chance to well above it', async (t) => {
     const digits = loadMnistDigits({ perDigit: 250 });
     const order = shuffleInPlace(range(digits.rows), seededRandom(3));
     const [trainRows, testRows] = [order.slice(0, 2000), order.slice(2000, 2500)];
@@ -90,9 +90,9 @@ describe('a small CNN student on MNIST, wasm backend', () => {
       proximalMu: 0,
     };
     const before = accuracy();
-    trainLocally(model, data, { ...plan, epochs: 1, seed: 1 });
+    await trainLocally(model, data, { ...plan, epochs: 1, seed: 1 });
     const afterOne = accuracy();
-    trainLocally(model, data, { ...plan, epochs: 2, seed: 2 });
+    await trainLocally(model, data, { ...plan, epochs: 2, seed: 2 });
     const afterThree = accuracy();
     t.diagnostic(
       `held-out accuracy: untrained ${before}, after 1 epoch ${afterOne}, after 3 ${afterThree}`,

@@ -59,7 +59,7 @@ describe('the update a site builds', () => {
     assert.deepEqual([...feedback.carried![0]!.values], [1, 2, 0, 0]);
   });
 
-  it('pruned weights stay exactly zero through local training', () => {
+  it('pruned weights stay exactly zero through local training', async () => {
     const spec: MlpSpec = { kind: 'mlp', inputs: 4, hidden: [6], classes: 2 };
     const model = buildModel(spec, 3);
     // Prune every other weight of every tensor.
@@ -82,8 +82,8 @@ describe('the update a site builds', () => {
       ),
       'float32',
     ) as tf.Tensor2D;
-    const before = readWeights(model, spec);
-    trainLocally(
+    const before = await readWeights(model, spec);
+    await trainLocally(
       model,
       { privateInputs: x, privateLabels: y, transferInputs: x, teacherLogits: tf.zeros([40, 2]) },
       {
@@ -98,7 +98,7 @@ describe('the update a site builds', () => {
         seed: 1,
       },
     );
-    const after = readWeights(model, spec);
+    const after = await readWeights(model, spec);
     after.forEach((t, k) => {
       t.values.forEach((v, i) => {
         if (i % 2 === 0) assert.ok(v === 0, `${t.name}[${i}] is ${v}`);
