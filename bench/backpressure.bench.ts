@@ -54,7 +54,7 @@ try {
   const peer = await RawPeer.connect(url, sodium);
   await peer.handshake(identityKeyPair(identity), decodeKey(workspace.keys.coordinatorPublicKey));
   const welcome = await peer.nextOf('run.welcome');
-  const transfer = welcome.transferSet.blob;
+  const transfer = welcome.teacher.blob;
   peer.send({
     type: 'blob.request',
     hash: transfer.hash,

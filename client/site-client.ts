@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import {
   applyNormalizer,
   BlobOutbox,
@@ -8,7 +8,7 @@ import {
   checkTensorsMatch,
   decodeKey,
   decodeTensorBlob,
-  decodeTransferSet,
+  decodeTeacherKnowledge,
   encodeTensorBlob,
   FedistillError,
   identityFileSchema,
@@ -35,13 +35,18 @@ import {
   type RoundStart,
   type RunWelcome,
   type Sodium,
-  type TransferSet,
+  type TeacherKnowledge,
 } from '../protocol/index.js';
 import { BlobPulls } from './blob-pulls.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
 import { crossEntropy } from './distillation-loss.js';
 import { loadPrivateData } from './data-sources/private-data.js';
-import { trainLocally, type LocalData } from './local-trainer.js';
+import {
+  trainLocally,
+  type HiddenStateTerm,
+  type LocalData,
+  type TeacherTensors,
+} from './local-trainer.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
 import { clipByL2, ErrorFeedback, weightDelta } from './update-builder.js';
@@ -77,6 +82,12 @@ interface RunContext {
   readonly model: tfl.Sequential;
   readonly data: LocalData;
   readonly validation: { readonly inputs: tf.Tensor2D; readonly labels: tf.Tensor2D } | undefined;
+  /** The hidden-state extractor and projection, once a round asks for them. */
+  hidden?: {
+    readonly layer: string;
+    readonly extractor: tfl.LayersModel;
+    readonly projection: tf.Variable;
+  };
 }
 
 function take(table: LabelledTable, rows: readonly number[]): LabelledTable {
@@ -290,25 +301,25 @@ class SiteRun {
       return;
     }
     this.disposeContext();
-    const cached = await this.cache.load(welcome.transferSet);
+    const cached = await this.cache.load(welcome.teacher);
     if (cached) {
       this.transferFromCache = true;
       this.becomeReady(cached, welcome);
       return;
     }
     const onTransferSet = async (bytes: Uint8Array): Promise<void> => {
-      const set = decodeTransferSet(bytes, welcome.transferSet);
-      if (!set.ok) return this.stop(set.error.code, set.error.message);
-      await this.cache.store(welcome.transferSet, bytes);
-      this.becomeReady(set.value, welcome);
+      const knowledge = decodeTeacherKnowledge(bytes, welcome.teacher);
+      if (!knowledge.ok) return this.stop(knowledge.error.code, knowledge.error.message);
+      await this.cache.store(welcome.teacher, bytes);
+      this.becomeReady(knowledge.value, welcome);
     };
-    const resumed = this.pulls.resume(welcome.transferSet.blob.hash);
+    const resumed = this.pulls.resume(welcome.teacher.blob.hash);
     if (resumed) {
       this.log(`site ${this.site}: resuming the transfer set from chunk ${resumed.from}`);
-      this.onBlob.set(toHex(welcome.transferSet.blob.hash), onTransferSet);
+      this.onBlob.set(toHex(welcome.teacher.blob.hash), onTransferSet);
       this.connection.send(resumed);
     } else {
-      this.pull(welcome.transferSet.blob, onTransferSet);
+      this.pull(welcome.teacher.blob, onTransferSet);
     }
   }
 
@@ -341,32 +352,35 @@ class SiteRun {
   private sendReady(welcome: RunWelcome): void {
     this.connection.send({
       type: 'site.ready',
-      transferHash: welcome.transferSet.blob.hash,
+      transferHash: welcome.teacher.blob.hash,
       backend: this.backend,
     });
   }
 
-  private becomeReady(set: TransferSet, welcome: RunWelcome): void {
-    this.context = this.prepareRun(welcome, set);
+  private becomeReady(knowledge: TeacherKnowledge, welcome: RunWelcome): void {
+    this.context = this.prepareRun(welcome, knowledge);
     this.sendReady(welcome);
+    const teacher =
+      knowledge.mode === 'transfer-set'
+        ? `${knowledge.rows} transfer rows`
+        : `${knowledge.classes} class-mean teacher logits`;
     this.log(
-      `site ${this.site}: ready, ${this.split.train.rows} training and ${this.split.validation?.rows ?? 0} validation rows, ${set.rows} transfer rows`,
+      `site ${this.site}: ready, ${this.split.train.rows} training and ${this.split.validation?.rows ?? 0} validation rows, ${teacher}`,
     );
   }
 
-  private prepareRun(welcome: RunWelcome, set: TransferSet): RunContext {
+  private prepareRun(welcome: RunWelcome, knowledge: TeacherKnowledge): RunContext {
     const { student, normalizer } = welcome;
     const { train, validation } = this.split;
-    if (
-      student.inputs !== set.features ||
-      normalizer.mean.length !== set.features ||
-      student.classes !== set.classes
-    ) {
+    const sizesAgree =
+      student.classes === knowledge.classes &&
+      normalizer.mean.length === student.inputs &&
+      (knowledge.mode === 'class-logits' || knowledge.features === student.inputs);
+    if (!sizesAgree)
       this.stop(
         'schema.invalid',
-        'the student spec, normalizer and transfer set disagree on their sizes',
+        'the student spec, normalizer and teacher data disagree on their sizes',
       );
-    }
     if (train.features !== student.inputs) {
       this.stop(
         'data.invalid',
@@ -386,19 +400,74 @@ class SiteRun {
       validation && checkLabels(validation, student.classes, 'validation').ok
         ? asTensors(validation)
         : undefined;
+    const teacher: TeacherTensors =
+      knowledge.mode === 'class-logits'
+        ? {
+            kind: 'class-logits',
+            matrix: tf.tensor2d(knowledge.matrix, [knowledge.classes, knowledge.classes]),
+          }
+        : {
+            kind: 'transfer-set',
+            inputs: tf.tensor2d(applyNormalizer(knowledge.inputs, normalizer), [
+              knowledge.rows,
+              knowledge.features,
+            ]),
+            logits: tf.tensor2d(knowledge.logits, [knowledge.rows, knowledge.classes]),
+            ...(knowledge.hiddenWidth > 0
+              ? { hidden: tf.tensor2d(knowledge.hidden, [knowledge.rows, knowledge.hiddenWidth]) }
+              : {}),
+          };
     return {
       welcome,
       model: buildModel(student, 0),
-      data: {
-        privateInputs: privateData.inputs,
-        privateLabels: privateData.labels,
-        transferInputs: tf.tensor2d(applyNormalizer(set.inputs, normalizer), [
-          set.rows,
-          set.features,
-        ]),
-        teacherLogits: tf.tensor2d(set.logits, [set.rows, set.classes]),
-      },
+      data: { privateInputs: privateData.inputs, privateLabels: privateData.labels, teacher },
       validation: validationData,
+    };
+  }
+
+  /**
+   * The hidden-state term for this run: an extractor sharing the student's weights up to the
+   * named layer, and a projection to the teacher's width, made once and kept across rounds.
+   */
+  private hiddenStateTerm(
+    context: RunContext,
+    spec: { layer: string; weight: number },
+  ): HiddenStateTerm {
+    const teacher = context.data.teacher;
+    if (teacher.kind !== 'transfer-set' || !teacher.hidden) {
+      return this.stop(
+        'protocol.unexpected_message',
+        'hidden-state distillation without teacher features',
+      );
+    }
+    if (!context.hidden || context.hidden.layer !== spec.layer) {
+      let layer: ReturnType<tfl.LayersModel['getLayer']>;
+      try {
+        layer = context.model.getLayer(spec.layer);
+      } catch {
+        return this.stop('schema.invalid', `the student has no layer ${spec.layer}`);
+      }
+      const output = layer.output as tfl.SymbolicTensor;
+      const width = output.shape[output.shape.length - 1]!;
+      const teacherWidth = teacher.hidden.shape[1];
+      context.hidden = {
+        layer: spec.layer,
+        extractor: tfl.model({ inputs: context.model.inputs, outputs: output }),
+        projection: tf.variable(
+          tf.randomNormal(
+            [width, teacherWidth],
+            0,
+            Math.sqrt(2 / (width + teacherWidth)),
+            'float32',
+            17,
+          ),
+        ),
+      };
+    }
+    return {
+      extractor: context.hidden.extractor,
+      projection: context.hidden.projection,
+      weight: spec.weight,
     };
   }
 
@@ -447,6 +516,9 @@ class SiteRun {
       labelSmoothing: start.labelSmoothing,
       proximalMu: start.proximalMu,
       ...(mask ? { mask } : {}),
+      ...(start.hiddenState
+        ? { hiddenState: this.hiddenStateTerm(context, start.hiddenState) }
+        : {}),
       seed: start.round,
     });
     const raw = weightDelta(await readWeights(context.model, context.welcome.student), global);
@@ -495,7 +567,19 @@ class SiteRun {
   private disposeContext(): void {
     if (!this.context) return;
     this.context.model.dispose();
-    tf.dispose(Object.values(this.context.data));
+    const { data } = this.context;
+    tf.dispose([
+      data.privateInputs,
+      data.privateLabels,
+      ...(data.teacher.kind === 'class-logits'
+        ? [data.teacher.matrix]
+        : [
+            data.teacher.inputs,
+            data.teacher.logits,
+            ...(data.teacher.hidden ? [data.teacher.hidden] : []),
+          ]),
+    ]);
+    this.context.hidden?.projection.dispose();
     if (this.context.validation) tf.dispose(Object.values(this.context.validation));
     this.context = undefined;
   }

@@ -2,11 +2,11 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   contentHash,
-  decodeTransferSet,
+  decodeTeacherKnowledge,
   toHex,
   type Sodium,
-  type TransferSet,
-  type TransferSetDescriptor,
+  type TeacherKnowledge,
+  type TeacherDescriptor,
 } from '../protocol/index.js';
 
 /**
@@ -20,11 +20,11 @@ export class TransferCache {
     private readonly dir: string,
   ) {}
 
-  private file(descriptor: TransferSetDescriptor): string {
+  private file(descriptor: TeacherDescriptor): string {
     return path.join(this.dir, `${toHex(descriptor.blob.hash)}.transfer`);
   }
 
-  async load(descriptor: TransferSetDescriptor): Promise<TransferSet | undefined> {
+  async load(descriptor: TeacherDescriptor): Promise<TeacherKnowledge | undefined> {
     let bytes: Uint8Array;
     try {
       bytes = await readFile(this.file(descriptor));
@@ -33,11 +33,11 @@ export class TransferCache {
     }
     if (!this.sodium.memcmp(contentHash(this.sodium, bytes), descriptor.blob.hash))
       return undefined;
-    const decoded = decodeTransferSet(bytes, descriptor);
+    const decoded = decodeTeacherKnowledge(bytes, descriptor);
     return decoded.ok ? decoded.value : undefined;
   }
 
-  async store(descriptor: TransferSetDescriptor, bytes: Uint8Array): Promise<void> {
+  async store(descriptor: TeacherDescriptor, bytes: Uint8Array): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const target = this.file(descriptor);
     const partial = `${target}.${process.pid}.partial`;

@@ -5,7 +5,7 @@ import { ERROR_CODES } from './errors.js';
 import { studentSpecSchema } from './student-spec.js';
 import { normalizerSchema } from './tabular-data.js';
 import { tensorEncodingSchema } from './tensor-codec.js';
-import { transferSetDescriptorSchema } from './transfer-set.js';
+import { teacherDescriptorSchema } from './transfer-set.js';
 
 /**
  * Every application message, one schema each, discriminated on `type`, with the largest
@@ -48,7 +48,7 @@ export const runWelcomeSchema = z
     rounds: round,
     student: studentSpecSchema,
     normalizer: normalizerSchema,
-    transferSet: transferSetDescriptorSchema,
+    teacher: teacherDescriptorSchema,
   })
   .strict();
 
@@ -77,6 +77,14 @@ export const roundStartSchema = z
     model: blobManifestSchema,
     /** When set, a tensor blob of 0/1 values in the model's layout: weights at 0 stay exactly 0. */
     mask: blobManifestSchema.optional(),
+    /**
+     * When set, hidden-state distillation: the named student layer, through a projection the
+     * site learns, regresses onto the teacher's features (sent with the transfer set).
+     */
+    hiddenState: z
+      .object({ layer: z.string().min(1).max(64), weight: z.number().positive().max(100) })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -67,7 +67,29 @@ export const coordinatorConfigSchema = z
           })
           .strict()
           .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
-        /** How sites encode their updates (the tensor codec, PROTOCOL.md section 6). */
+        /**
+         * What the sites distil from: the teacher's logits on a public transfer set (with its
+         * hidden features when hiddenState is set), or per-class mean logits (no shared inputs).
+         */
+        distillation: z
+          .object({
+            mode: z.enum(['transfer-set', 'class-logits']).default('transfer-set'),
+            hiddenState: z
+              .object({
+                /** The student layer whose output is regressed on the teacher's last hidden layer. */
+                studentLayer: z.string().min(1).max(64),
+                weight: z.number().positive().max(100),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .refine((d) => !(d.hiddenState && d.mode === 'class-logits'), {
+            message: 'hidden-state distillation needs the transfer-set mode',
+            path: ['hiddenState'],
+          })
+          .default({ mode: 'transfer-set' }),
+        /** How sites encode their updates (the tensor codec, PROTOCOL.md section 7). */
         updateEncoding: tensorEncodingSchema.default('float32'),
         /** For the topk encoding: the share of each tensor's values a site sends. */
         topkFraction: z.number().positive().max(1).default(0.1),

@@ -139,7 +139,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       rounds: this.rounds,
       student: this.studentSpec,
       normalizer: this.setup.normalizer,
-      transferSet: this.teacher.transferSet,
+      teacher: this.teacher.descriptor,
     });
   }
 
@@ -180,7 +180,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   private markReady(entry: SiteEntry, hash: Uint8Array, backend: string): Result<true> {
-    if (!this.setup.sodium.memcmp(hash, this.teacher.transferSet.blob.hash)) {
+    if (!this.setup.sodium.memcmp(hash, this.teacher.descriptor.blob.hash)) {
       return fail('blob.hash_mismatch', 'the site holds another transfer set');
     }
     if (entry.ready) return fail('protocol.unexpected_message', 'the site was already ready');
@@ -236,6 +236,14 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         updateEncoding: config.run.updateEncoding,
         topkFraction: config.run.topkFraction,
         ...(config.run.clipNorm === undefined ? {} : { clipNorm: config.run.clipNorm }),
+        ...(config.run.distillation.hiddenState
+          ? {
+              hiddenState: {
+                layer: config.run.distillation.hiddenState.studentLayer,
+                weight: config.run.distillation.hiddenState.weight,
+              },
+            }
+          : {}),
         model: this.globalBlob,
       });
     }

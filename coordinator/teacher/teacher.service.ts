@@ -1,15 +1,16 @@
 import path from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
 import {
   applyNormalizer,
   contentHash,
-  encodeTransferSet,
+  encodeTeacherKnowledge,
   parameterCount,
   toHex,
   type MlpSpec,
-  type TransferSetDescriptor,
+  type TeacherDescriptor,
+  type TeacherKnowledge,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
@@ -18,7 +19,7 @@ import { loadTeacher, saveTeacher } from './teacher-store.js';
 import { trainTeacher } from './teacher-trainer.js';
 
 interface PreparedTeacher {
-  readonly transferSet: TransferSetDescriptor;
+  readonly descriptor: TeacherDescriptor;
   readonly accuracy: number;
   readonly params: number;
   readonly fromCache: boolean;
@@ -76,25 +77,22 @@ export class TeacherService implements OnModuleInit {
       this.logger.log(`teacher loaded from cache ${dir}`);
     }
 
-    const logitsTensor = model.predict(inputs) as tf.Tensor2D;
-    const logits = (await logitsTensor.data()) as Float32Array;
-    logitsTensor.dispose();
+    const knowledge = await this.knowledge(model, inputs);
     inputs.dispose();
-    const set = {
-      rows: publicSplit.rows,
-      features: publicSplit.features,
-      classes: config.data.classes,
-      inputs: publicSplit.inputs,
-      logits,
-    };
-    const encoded = encodeTransferSet(set);
+    const encoded = encodeTeacherKnowledge(knowledge);
+    const blob = this.transfer.offer(encoded, config.run.blobChunkBytes);
     this.prepared = {
-      transferSet: {
-        blob: this.transfer.offer(encoded, config.run.blobChunkBytes),
-        rows: set.rows,
-        features: set.features,
-        classes: set.classes,
-      },
+      descriptor:
+        knowledge.mode === 'class-logits'
+          ? { mode: 'class-logits', blob, classes: knowledge.classes }
+          : {
+              mode: 'transfer-set',
+              blob,
+              rows: knowledge.rows,
+              features: knowledge.features,
+              classes: knowledge.classes,
+              hiddenWidth: knowledge.hiddenWidth,
+            },
       accuracy: await this.evaluation.accuracy(model),
       params: parameterCount(spec),
       fromCache,
@@ -102,8 +100,59 @@ export class TeacherService implements OnModuleInit {
     model.dispose();
     this.logger.log(
       `teacher ready: ${this.prepared.params} parameters, held-out accuracy ${this.prepared.accuracy.toFixed(4)}; ` +
-        `transfer set ${toHex(this.prepared.transferSet.blob.hash).slice(0, 16)}, ${encoded.length} bytes in ${this.prepared.transferSet.blob.chunkHashes.length} chunks`,
+        `${knowledge.mode} ${toHex(blob.hash).slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
     );
+  }
+
+  /**
+   * What the sites receive of the teacher. Transfer set: its logits on the public inputs, and
+   * its last hidden layer's features when the run distils hidden states. Class logits: the mean
+   * of its logits over the public rows of each true class.
+   */
+  private async knowledge(model: tfl.LayersModel, inputs: tf.Tensor2D): Promise<TeacherKnowledge> {
+    const { config, publicSplit } = this.setup;
+    const classes = config.data.classes;
+    const logitsTensor = model.predict(inputs) as tf.Tensor2D;
+    const logits = (await logitsTensor.data()) as Float32Array;
+    logitsTensor.dispose();
+    if (config.run.distillation.mode === 'class-logits') {
+      const matrix = new Float32Array(classes * classes);
+      const counts = new Array<number>(classes).fill(0);
+      publicSplit.labels.forEach((label, row) => {
+        counts[label]!++;
+        for (let c = 0; c < classes; c++)
+          matrix[label * classes + c]! += logits[row * classes + c]!;
+      });
+      matrix.forEach(
+        (v, i) =>
+          (matrix[i] =
+            counts[Math.floor(i / classes)]! > 0 ? v / counts[Math.floor(i / classes)]! : 0),
+      );
+      return { mode: 'class-logits', classes, matrix };
+    }
+    let hidden: Float32Array = new Float32Array(0);
+    let hiddenWidth = 0;
+    if (config.run.distillation.hiddenState) {
+      const lastHidden = model.layers[model.layers.length - 2]!;
+      const extractor = tfl.model({
+        inputs: model.inputs,
+        outputs: lastHidden.output as tfl.SymbolicTensor,
+      });
+      const features = extractor.predict(inputs) as tf.Tensor2D;
+      hiddenWidth = features.shape[1];
+      hidden = (await features.data()) as Float32Array;
+      features.dispose();
+    }
+    return {
+      mode: 'transfer-set',
+      rows: publicSplit.rows,
+      features: publicSplit.features,
+      classes,
+      inputs: publicSplit.inputs,
+      logits,
+      hiddenWidth,
+      hidden,
+    };
   }
 
   private get ready(): PreparedTeacher {
@@ -111,8 +160,8 @@ export class TeacherService implements OnModuleInit {
     return this.prepared;
   }
 
-  get transferSet(): TransferSetDescriptor {
-    return this.ready.transferSet;
+  get descriptor(): TeacherDescriptor {
+    return this.ready.descriptor;
   }
 
   get accuracy(): number {

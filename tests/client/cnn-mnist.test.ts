@@ -78,8 +78,7 @@ describe('a small CNN student on MNIST, wasm backend', () => {
         'float32',
       ) as tf.Tensor2D,
       // Cross-entropy only here (alpha = 0): the transfer term has no weight.
-      transferInputs: train.x,
-      teacherLogits: tf.zeros([trainRows.length, 10]),
+      teacher: { kind: 'transfer-set', inputs: train.x, logits: tf.zeros([trainRows.length, 10]) },
     };
     const plan = {
       temperature: 1,
@@ -101,7 +100,12 @@ describe('a small CNN student on MNIST, wasm backend', () => {
     assert.ok(afterOne > before + 0.3, `after 1 epoch ${afterOne} (from ${before})`);
     assert.ok(afterThree > afterOne, `after 3 epochs ${afterThree}, after 1 ${afterOne}`);
     assert.ok(afterThree > 0.85, `after 3 epochs ${afterThree}`);
-    tf.dispose([train.x, test.x, data.privateLabels, data.teacherLogits]);
+    tf.dispose([
+      train.x,
+      test.x,
+      data.privateLabels,
+      (data.teacher as { logits: tf.Tensor }).logits,
+    ]);
     model.dispose();
   });
 });

@@ -85,7 +85,11 @@ describe('the update a site builds', () => {
     const before = await readWeights(model, spec);
     await trainLocally(
       model,
-      { privateInputs: x, privateLabels: y, transferInputs: x, teacherLogits: tf.zeros([40, 2]) },
+      {
+        privateInputs: x,
+        privateLabels: y,
+        teacher: { kind: 'transfer-set', inputs: x, logits: tf.zeros([40, 2]) },
+      },
       {
         temperature: 2,
         alpha: 0.5,

@@ -53,7 +53,11 @@ async function trainedWeights(backend: BackendChoice, spec: StudentSpec): Promis
   const model = buildModel(spec, 5);
   await trainLocally(
     model,
-    { privateInputs: x, privateLabels: y, transferInputs: x, teacherLogits: teacher },
+    {
+      privateInputs: x,
+      privateLabels: y,
+      teacher: { kind: 'transfer-set', inputs: x, logits: teacher },
+    },
     {
       temperature: 3,
       alpha: 0.6,

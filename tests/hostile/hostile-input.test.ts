@@ -108,7 +108,7 @@ describe('hostile input at the coordinator', () => {
     const welcome = await peer.nextOf('run.welcome');
     // A valid frame (a request for the transfer set's first chunk) to replay, reorder or alter.
     const sealRequest = (): Uint8Array =>
-      peer.seal({ type: 'blob.request', hash: welcome.transferSet.blob.hash, from: 0, count: 1 });
+      peer.seal({ type: 'blob.request', hash: welcome.teacher.blob.hash, from: 0, count: 1 });
     return { peer, welcome, sealRequest };
   }
 
@@ -276,7 +276,7 @@ describe('hostile input at the coordinator', () => {
 
     it('a missing field: schema.invalid', async () => {
       const { peer, welcome } = await session();
-      peer.send({ type: 'blob.request', hash: welcome.transferSet.blob.hash, from: 0 });
+      peer.send({ type: 'blob.request', hash: welcome.teacher.blob.hash, from: 0 });
       await refused(peer, 'schema.invalid');
     });
 
@@ -284,7 +284,7 @@ describe('hostile input at the coordinator', () => {
       const { peer, welcome } = await session();
       peer.send({
         type: 'site.ready',
-        transferHash: welcome.transferSet.blob.hash,
+        transferHash: welcome.teacher.blob.hash,
         backend: 'x'.repeat(400),
       });
       await refused(peer, 'schema.too_large');
@@ -294,7 +294,7 @@ describe('hostile input at the coordinator', () => {
       const { peer, welcome } = await session();
       const message = {
         type: 'site.ready',
-        transferHash: welcome.transferSet.blob.hash,
+        transferHash: welcome.teacher.blob.hash,
         backend: 'wasm',
       };
       peer.emitFrame(peer.sealRaw(encodeMessage(message as never), true));
@@ -317,7 +317,7 @@ describe('hostile input at the coordinator', () => {
 
     it('a request past the end of a blob: blob.bad_range', async () => {
       const { peer, welcome } = await session();
-      peer.send({ type: 'blob.request', hash: welcome.transferSet.blob.hash, from: 5, count: 1 });
+      peer.send({ type: 'blob.request', hash: welcome.teacher.blob.hash, from: 5, count: 1 });
       await refused(peer, 'blob.bad_range');
     });
 
@@ -388,7 +388,7 @@ describe('hostile input at the coordinator', () => {
     outbox: BlobOutbox;
   }> {
     const { peer, welcome } = await session('site-3');
-    const blob = welcome.transferSet.blob;
+    const blob = welcome.teacher.blob;
     peer.send({ type: 'blob.request', hash: blob.hash, from: 0, count: blob.chunkHashes.length });
     for (let i = 0; i < blob.chunkHashes.length; i++) await peer.nextOf('blob.chunk');
     peer.send({ type: 'site.ready', transferHash: blob.hash, backend: 'hand' });

@@ -54,7 +54,7 @@ describe('backpressure: a site that reads slowly', () => {
     );
     assert.ok(typeof session !== 'string');
     const welcome = await peer.nextOf('run.welcome');
-    const blob = welcome.transferSet.blob;
+    const blob = welcome.teacher.blob;
     peer.send({ type: 'blob.request', hash: blob.hash, from: 0, count: blob.chunkHashes.length });
     for (let i = 0; i < blob.chunkHashes.length; i++) await peer.nextOf('blob.chunk');
     peer.send({ type: 'site.ready', transferHash: blob.hash, backend: 'hand' });

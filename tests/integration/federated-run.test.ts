@@ -153,3 +153,53 @@ describe('a federated run with compressed, clipped updates (int8 per channel, th
     });
   }
 });
+
+describe('the other distillation modes, end to end', () => {
+  const cases = [
+    {
+      name: 'class-logits (no transfer set: per-class mean teacher logits)',
+      distillation: { mode: 'class-logits' as const },
+    },
+    {
+      name: 'transfer set with hidden-state distillation (hidden_1 projected onto the teacher features)',
+      distillation: {
+        mode: 'transfer-set' as const,
+        hiddenState: { studentLayer: 'hidden_1', weight: 0.5 },
+      },
+    },
+  ];
+  for (const { name, distillation } of cases) {
+    it(`${name}: the student beats the majority-class rate`, async () => {
+      const fixture = await startRunFixture({
+        sites: 3,
+        rounds: 3,
+        adjust: (config) => ({ ...config, run: { ...config.run, distillation } }),
+      });
+      const welcomes: string[] = [];
+      fixture.coordinator.events.on(
+        'protocol',
+        (e) => e.direction === 'out' && e.kind === 'run.welcome' && welcomes.push(e.kind),
+      );
+      try {
+        const configs = await Promise.all(
+          fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
+        );
+        const [sites, report] = await Promise.all([
+          Promise.all(configs.map((c) => runSite(c))),
+          fixture.coordinator.finished,
+        ]);
+        assert.deepEqual(
+          sites.map((s) => s.roundsTrained),
+          [3, 3, 3],
+        );
+        assert.equal(welcomes.length, 3);
+        assert.ok(
+          report.student_accuracy > report.majority_class_rate,
+          `${report.student_accuracy}`,
+        );
+      } finally {
+        await fixture.dispose();
+      }
+    });
+  }
+});

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   BlobAssembler,
   decodeKey,
-  decodeTransferSet,
+  decodeTeacherKnowledge,
   identityFileSchema,
   identityKeyPair,
   loadSodium,
@@ -45,7 +45,7 @@ describe('resuming a blob after a dropped connection', () => {
   it('a new session asks only for the chunks the site lacks, and the whole verifies', async () => {
     const first = await connect();
     const welcome = await first.nextOf('run.welcome');
-    const assembler = new BlobAssembler(sodium, welcome.transferSet.blob);
+    const assembler = new BlobAssembler(sodium, welcome.teacher.blob);
     const window = assembler.nextRequest()!;
     assert.deepEqual(window, { from: 0, count: 8 });
     first.send({ type: 'blob.request', hash: assembler.manifest.hash, ...window });
@@ -60,15 +60,16 @@ describe('resuming a blob after a dropped connection', () => {
 
     const second = await connect();
     const again = await second.nextOf('run.welcome');
-    assert.deepEqual(again.transferSet.blob.hash, welcome.transferSet.blob.hash);
+    assert.deepEqual(again.teacher.blob.hash, welcome.teacher.blob.hash);
     assembler.forgetRequests();
     const resume = assembler.nextRequest()!;
     assert.deepEqual(resume, { from: 8, count: 7 });
     second.send({ type: 'blob.request', hash: assembler.manifest.hash, ...resume });
     for (let i = 0; i < 7; i++) assert.ok(assembler.accept(await second.nextOf('blob.chunk')).ok);
     const whole = unwrap(assembler.result());
-    const set = unwrap(decodeTransferSet(whole, again.transferSet));
-    assert.equal(set.rows, again.transferSet.rows);
+    const set = unwrap(decodeTeacherKnowledge(whole, again.teacher));
+    assert.ok(set.mode === 'transfer-set' && again.teacher.mode === 'transfer-set');
+    assert.equal(set.rows, again.teacher.rows);
     second.close();
   });
 });
