@@ -78,4 +78,55 @@ describe('a site whose coordinator is not up yet', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('a coordinator that restarts mid-run: the site reconnects, uses its cached teacher data, and finishes the new run', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-restart-'));
+    try {
+      const workspace = await prepareWorkspace(dir, {
+        sites: 2,
+        rounds: 2,
+        seed: 5,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const port = await freePort();
+      const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+      // Two sites are needed, only one comes: the first coordinator waits until it is stopped.
+      const first = await startCoordinator(
+        { ...config, listen: { ...config.listen, port } },
+        { logLevels: false },
+      );
+      const siteConfig = await loadSiteConfig(
+        await writeSiteConfig(workspace, 'site-1', `http://127.0.0.1:${port}`),
+      );
+      const lines: string[] = [];
+      const ready = new Promise<void>((resolve) =>
+        first.events.on(
+          'protocol',
+          (e) => e.peer === 'site-1' && e.kind === 'site.ready' && resolve(),
+        ),
+      );
+      const site = runSite(
+        { ...siteConfig, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 50 } },
+        (line) => lines.push(line),
+      );
+      await ready;
+      await first.close();
+      const second = await startCoordinator(
+        { ...config, listen: { ...config.listen, port }, run: { ...config.run, minSites: 1 } },
+        { logLevels: false },
+      );
+      try {
+        const [summary, report] = await Promise.all([site, second.finished]);
+        assert.equal(report.run_id, second.runId);
+        assert.equal(summary.runId, second.runId);
+        assert.equal(summary.roundsTrained, 2);
+        assert.ok(summary.sessions >= 2, `${summary.sessions} sessions`);
+        assert.equal(summary.transferFromCache, true);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
