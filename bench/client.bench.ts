@@ -46,7 +46,11 @@ function localData(table: LabelledTable, classes: number): LocalData {
       tf.oneHot(tf.tensor1d(table.labels, 'int32'), classes),
       'float32',
     ) as tf.Tensor2D,
-    teacher: { kind: 'transfer-set', inputs, logits: tf.randomNormal([table.rows, classes], 0, 2, 'float32', 7) as tf.Tensor2D },
+    teacher: {
+      kind: 'transfer-set',
+      inputs,
+      logits: tf.randomNormal([table.rows, classes], 0, 2, 'float32', 7) as tf.Tensor2D,
+    },
   };
 }
 
@@ -73,7 +77,11 @@ async function samplesPerSecond(
   await trainLocally(model, data, { ...plan, epochs, seed: 1 });
   const seconds = (performance.now() - start) / 1000;
   model.dispose();
-  tf.dispose([data.privateInputs, data.privateLabels, data.teacher.kind === 'transfer-set' ? data.teacher.logits : data.teacher.matrix]);
+  tf.dispose([
+    data.privateInputs,
+    data.privateLabels,
+    data.teacher.kind === 'transfer-set' ? data.teacher.logits : data.teacher.matrix,
+  ]);
   return (epochs * table.rows) / seconds;
 }
 
