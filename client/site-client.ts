@@ -48,6 +48,7 @@ import {
   type TeacherTensors,
 } from './local-trainer.js';
 import type { SiteConfig } from './site-config.js';
+import { TrainingPool } from './training-pool.js';
 import { TransferCache } from './transfer-cache.js';
 import { clipByL2, ErrorFeedback, weightDelta } from './update-builder.js';
 
@@ -83,6 +84,8 @@ interface RunContext {
   readonly data: LocalData;
   readonly validation: { readonly inputs: tf.Tensor2D; readonly labels: tf.Tensor2D } | undefined;
   /** The hidden-state extractor and projection, once a round asks for them. */
+  /** Worker threads training shards of the private data, when the site config asks for them. */
+  pool?: TrainingPool;
   hidden?: {
     readonly layer: string;
     readonly extractor: tfl.LayersModel;
@@ -304,14 +307,14 @@ class SiteRun {
     const cached = await this.cache.load(welcome.teacher);
     if (cached) {
       this.transferFromCache = true;
-      this.becomeReady(cached, welcome);
+      await this.becomeReady(cached, welcome);
       return;
     }
     const onTransferSet = async (bytes: Uint8Array): Promise<void> => {
       const knowledge = decodeTeacherKnowledge(bytes, welcome.teacher);
       if (!knowledge.ok) return this.stop(knowledge.error.code, knowledge.error.message);
       await this.cache.store(welcome.teacher, bytes);
-      this.becomeReady(knowledge.value, welcome);
+      await this.becomeReady(knowledge.value, welcome);
     };
     const resumed = this.pulls.resume(welcome.teacher.blob.hash);
     if (resumed) {
@@ -357,8 +360,9 @@ class SiteRun {
     });
   }
 
-  private becomeReady(knowledge: TeacherKnowledge, welcome: RunWelcome): void {
+  private async becomeReady(knowledge: TeacherKnowledge, welcome: RunWelcome): Promise<void> {
     this.context = this.prepareRun(welcome, knowledge);
+    this.context.pool = await this.startPool(welcome, knowledge);
     this.sendReady(welcome);
     const teacher =
       knowledge.mode === 'transfer-set'
@@ -367,6 +371,43 @@ class SiteRun {
     this.log(
       `site ${this.site}: ready, ${this.split.train.rows} training and ${this.split.validation?.rows ?? 0} validation rows, ${teacher}`,
     );
+  }
+
+  /**
+   * The worker pool, where the config asks for more than one worker and the backend is a CPU
+   * one (a GPU is not shared between threads). Each worker gets a shard of the normalised rows.
+   */
+  private async startPool(
+    welcome: RunWelcome,
+    knowledge: TeacherKnowledge,
+  ): Promise<TrainingPool | undefined> {
+    const { workers } = this.config.parallelism;
+    if (workers < 2) return undefined;
+    if (this.backend !== 'wasm' && this.backend !== 'cpu') {
+      this.log(
+        `site ${this.site}: ${workers} training workers asked for, but ${this.backend} trains on one device; using one`,
+      );
+      return undefined;
+    }
+    const { normalizer, student } = welcome;
+    const pool = await TrainingPool.start({
+      workers,
+      backend: this.backend,
+      spec: student,
+      inputs: applyNormalizer(this.split.train.inputs, normalizer),
+      labels: this.split.train.labels,
+      teacher:
+        knowledge.mode === 'class-logits'
+          ? { kind: 'class-logits', matrix: knowledge.matrix }
+          : {
+              kind: 'transfer-set',
+              inputs: applyNormalizer(knowledge.inputs, normalizer),
+              logits: knowledge.logits,
+              rows: knowledge.rows,
+            },
+    });
+    this.log(`site ${this.site}: training on ${pool.size} worker threads`);
+    return pool;
   }
 
   private prepareRun(welcome: RunWelcome, knowledge: TeacherKnowledge): RunContext {
@@ -507,7 +548,7 @@ class SiteRun {
     const global = this.studentTensors(context, modelBytes, 'global model');
     const mask = maskBytes ? this.studentTensors(context, maskBytes, 'pruning mask') : undefined;
     writeWeights(context.model, global);
-    await trainLocally(context.model, context.data, {
+    const plan = {
       temperature: start.temperature,
       alpha: start.alpha,
       epochs: start.localEpochs,
@@ -516,11 +557,19 @@ class SiteRun {
       labelSmoothing: start.labelSmoothing,
       proximalMu: start.proximalMu,
       ...(mask ? { mask } : {}),
-      ...(start.hiddenState
-        ? { hiddenState: this.hiddenStateTerm(context, start.hiddenState) }
-        : {}),
       seed: start.round,
-    });
+    };
+    if (context.pool && !start.hiddenState) {
+      // The hidden-state projection lives in this thread, so those rounds train here.
+      writeWeights(context.model, await context.pool.train(global, plan));
+    } else {
+      await trainLocally(context.model, context.data, {
+        ...plan,
+        ...(start.hiddenState
+          ? { hiddenState: this.hiddenStateTerm(context, start.hiddenState) }
+          : {}),
+      });
+    }
     const raw = weightDelta(await readWeights(context.model, context.welcome.student), global);
     const delta = start.clipNorm === undefined ? raw : clipByL2(raw, start.clipNorm).delta;
     // float32 is lossless; every other encoding carries what it dropped into the next round.
@@ -580,6 +629,7 @@ class SiteRun {
           ]),
     ]);
     this.context.hidden?.projection.dispose();
+    void this.context.pool?.close();
     if (this.context.validation) tf.dispose(Object.values(this.context.validation));
     this.context = undefined;
   }

@@ -28,6 +28,11 @@ export const siteConfigSchema = z
     /** Where verified transfer sets are cached between runs. */
     cacheDir: z.string().min(1),
     backend: backendChoiceSchema.default('auto'),
+    /** Local training on several worker threads (wasm or cpu backends), each on a shard. */
+    parallelism: z
+      .object({ workers: z.number().int().min(1).max(64).default(1) })
+      .strict()
+      .default({ workers: 1 }),
     /** What this site agrees to do per round; a round asking for more is refused. */
     limits: z
       .object({

@@ -203,3 +203,35 @@ describe('the other distillation modes, end to end', () => {
     });
   }
 });
+
+describe('sites that train on two worker threads each', () => {
+  it('every round folds all updates and the student beats the majority-class rate', async () => {
+    const fixture = await startRunFixture({ sites: 2, rounds: 3 });
+    try {
+      const configs = await Promise.all(
+        fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
+      );
+      const lines: string[] = [];
+      const [sites, report] = await Promise.all([
+        Promise.all(
+          configs.map((c) =>
+            runSite({ ...c, parallelism: { workers: 2 } }, (line) => lines.push(line)),
+          ),
+        ),
+        fixture.coordinator.finished,
+      ]);
+      assert.deepEqual(
+        sites.map((s) => s.roundsTrained),
+        [3, 3],
+      );
+      assert.equal(lines.filter((l) => l.includes('training on 2 worker threads')).length, 2);
+      assert.deepEqual(
+        report.per_round.map((r) => r.participants),
+        [2, 2, 2],
+      );
+      assert.ok(report.student_accuracy > report.majority_class_rate, `${report.student_accuracy}`);
+    } finally {
+      await fixture.dispose();
+    }
+  });
+});
