@@ -1,5 +1,6 @@
 import {
   decodeTensorBlob,
+  l2Norm,
   encodeTensorBlob,
   type NamedTensor,
   type Result,
@@ -26,13 +27,6 @@ export function weightDelta(
   global: readonly NamedTensor[],
 ): NamedTensor[] {
   return zipWith(trained, global, (t, g) => t - g);
-}
-
-/** The L2 norm over all tensors taken as one vector. */
-export function l2Norm(tensors: readonly NamedTensor[]): number {
-  let sum = 0;
-  for (const t of tensors) for (const v of t.values) sum += v * v;
-  return Math.sqrt(sum);
 }
 
 /**

@@ -22,3 +22,4 @@ export * from './parse.js';
 export * from './float16.js';
 export * from './blob-transfer.js';
 export * from './tensor-blob.js';
+export * from './tensor-math.js';

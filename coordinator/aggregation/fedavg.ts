@@ -1,36 +1,29 @@
-import { checkTensorsMatch, ok, type NamedTensor, type Result } from '../../protocol/index.js';
+import type { NamedTensor, Result } from '../../protocol/index.js';
+import { beginMean, foldMean, meanDelta, type MeanDeltaAcc } from './mean-delta.js';
 import type { AggregationStrategy, SiteUpdate } from './strategy.js';
-import { addScaledInto, cloneTensors, zerosLike } from './weighted-sum.js';
-
-interface FedAvgAcc {
-  readonly global: readonly NamedTensor[];
-  /** Sum over sites of numExamples x delta. */
-  readonly weightedSum: NamedTensor[];
-  readonly totalExamples: number;
-}
+import { addScaledInto, cloneTensors } from './weighted-sum.js';
 
 /**
  * FedAvg (McMahan et al. 2017, arXiv 1602.05629): the next model is the global model plus the
  * mean of the deltas weighted by each site's example count.
  */
-export class FedAvg implements AggregationStrategy<FedAvgAcc> {
-  readonly name = 'fedavg';
+export class FedAvg implements AggregationStrategy<MeanDeltaAcc> {
+  readonly name: string = 'fedavg';
+  readonly holdsAllUpdates = false;
 
-  begin(global: readonly NamedTensor[]): FedAvgAcc {
-    return { global, weightedSum: zerosLike(global), totalExamples: 0 };
+  begin(global: readonly NamedTensor[]): MeanDeltaAcc {
+    return beginMean(global);
   }
 
-  fold(acc: FedAvgAcc, update: SiteUpdate): Result<FedAvgAcc> {
-    const matches = checkTensorsMatch(acc.global, update.delta);
-    if (!matches.ok) return matches;
-    addScaledInto(acc.weightedSum, update.delta, update.numExamples);
-    return ok({ ...acc, totalExamples: acc.totalExamples + update.numExamples });
+  fold(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDeltaAcc> {
+    return foldMean(acc, update);
   }
 
-  close(acc: FedAvgAcc): NamedTensor[] | undefined {
-    if (acc.totalExamples === 0) return undefined;
+  close(acc: MeanDeltaAcc): NamedTensor[] | undefined {
+    const mean = meanDelta(acc);
+    if (!mean) return undefined;
     const next = cloneTensors(acc.global);
-    addScaledInto(next, acc.weightedSum, 1 / acc.totalExamples);
+    addScaledInto(next, mean, 1);
     return next;
   }
 }

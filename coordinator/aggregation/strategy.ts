@@ -8,16 +8,20 @@ export interface SiteUpdate {
 }
 
 /**
- * How a round's updates become the next global model, as a fold so that memory stays
- * O(model) however many sites report:
+ * How a round's updates become the next global model, as a fold:
  *
  *   begin(global) -> acc;  fold(acc, update) -> acc;  close(acc) -> next global | undefined
  *
  * `fold` refuses an update whose tensors do not match the global model (coded error; the
  * accumulator is unchanged). `close` returns undefined when nothing was folded: no new model.
+ * The mean family folds each update into a running sum, so memory stays O(model) however many
+ * sites report; order statistics (median, trimmed mean) cannot, and say so with
+ * `holdsAllUpdates`: their memory is O(sites x model). A strategy instance lives for one run,
+ * so server optimizers keep their moments across rounds in it.
  */
 export interface AggregationStrategy<Acc> {
   readonly name: string;
+  readonly holdsAllUpdates: boolean;
   begin(global: readonly NamedTensor[]): Acc;
   fold(acc: Acc, update: SiteUpdate): Result<Acc>;
   close(acc: Acc): NamedTensor[] | undefined;

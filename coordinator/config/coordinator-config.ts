@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
 import {
   backendChoiceSchema,
   distillationScheduleSchema,
@@ -89,6 +90,8 @@ export const coordinatorConfigSchema = z
             path: ['hiddenState'],
           })
           .default({ mode: 'transfer-set' }),
+        /** How updates become the next model: FedAvg, a server optimizer, or a robust rule. */
+        aggregation: aggregationConfigSchema,
         /** How sites encode their updates (the tensor codec, PROTOCOL.md section 7). */
         updateEncoding: tensorEncodingSchema.default('float32'),
         /** For the topk encoding: the share of each tensor's values a site sends. */

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { trainLocally } from '../../client/local-trainer.js';
-import { clipByL2, ErrorFeedback, l2Norm, weightDelta } from '../../client/update-builder.js';
+import { clipByL2, ErrorFeedback, weightDelta } from '../../client/update-builder.js';
 import {
   buildModel,
   decodeTensorBlob,
+  l2Norm,
   readWeights,
   selectBackend,
   unwrap,

@@ -5,6 +5,7 @@ import type { RunReport } from '../../coordinator/runs/run-report.js';
 import { startCoordinator } from '../../coordinator/coordinator.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { SITE_MESSAGE_TYPES, SOCKET_EVENTS } from '../../protocol/index.js';
+import { aggregationConfigSchema } from '../../coordinator/aggregation/strategy-config.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 const HANDSHAKE_KINDS: readonly string[] = [
@@ -234,4 +235,38 @@ describe('sites that train on two worker threads each', () => {
       await fixture.dispose();
     }
   });
+});
+
+describe('the aggregation strategy comes from the run config', () => {
+  for (const aggregation of [
+    { strategy: 'trimmed-mean', beta: 0.2 },
+    { strategy: 'fedadam' },
+  ] as const) {
+    it(`${aggregation.strategy}: the run completes with it and reports it`, async () => {
+      const fixture = await startRunFixture({
+        sites: 3,
+        rounds: 2,
+        adjust: (config) => ({
+          ...config,
+          run: { ...config.run, aggregation: aggregationConfigSchema.parse(aggregation) },
+        }),
+      });
+      try {
+        const configs = await Promise.all(
+          fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
+        );
+        const [, report] = await Promise.all([
+          Promise.all(configs.map((c) => runSite(c))),
+          fixture.coordinator.finished,
+        ]);
+        assert.equal(report.aggregation, aggregation.strategy);
+        assert.deepEqual(
+          report.per_round.map((r) => r.participants),
+          [3, 3],
+        );
+      } finally {
+        await fixture.dispose();
+      }
+    });
+  }
 });

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { FedAdam } from './fedadam.js';
+import { FedAvg } from './fedavg.js';
+import { FedAvgM } from './fedavgm.js';
+import { FedYogi } from './fedyogi.js';
+import { CoordinateMedian } from './median.js';
+import { NormBounded } from './norm-bounded.js';
+import type { AggregationStrategy } from './strategy.js';
+import { TrimmedMean } from './trimmed-mean.js';
+
+const adaptive = (eta: number, tau: number) => ({
+  eta: z.number().positive().max(10).default(eta),
+  beta1: z.number().min(0).max(0.9999).default(0.9),
+  beta2: z.number().min(0).max(0.9999).default(0.99),
+  tau: z.number().positive().max(1).default(tau),
+});
+
+/** The run's aggregation strategy and its parameters (defaults as in Flower's strategies). */
+export const aggregationConfigSchema = z
+  .discriminatedUnion('strategy', [
+    z.object({ strategy: z.literal('fedavg') }).strict(),
+    z
+      .object({
+        strategy: z.literal('fedavgm'),
+        serverLearningRate: z.number().positive().max(10).default(1),
+        momentum: z.number().min(0).max(0.9999).default(0.9),
+      })
+      .strict(),
+    z.object({ strategy: z.literal('fedadam'), ...adaptive(0.1, 1e-9) }).strict(),
+    z.object({ strategy: z.literal('fedyogi'), ...adaptive(0.01, 1e-3) }).strict(),
+    z.object({ strategy: z.literal('median') }).strict(),
+    z
+      .object({
+        strategy: z.literal('trimmed-mean'),
+        beta: z.number().min(0).max(0.49).default(0.2),
+      })
+      .strict(),
+    z.object({ strategy: z.literal('norm-bounded'), maxNorm: z.number().positive() }).strict(),
+  ])
+  .default({ strategy: 'fedavg' });
+export type AggregationConfig = z.infer<typeof aggregationConfigSchema>;
+
+export function createStrategy(config: AggregationConfig): AggregationStrategy<unknown> {
+  switch (config.strategy) {
+    case 'fedavg':
+      return new FedAvg();
+    case 'fedavgm':
+      return new FedAvgM(config);
+    case 'fedadam':
+      return new FedAdam(config);
+    case 'fedyogi':
+      return new FedYogi(config);
+    case 'median':
+      return new CoordinateMedian();
+    case 'trimmed-mean':
+      return new TrimmedMean(config.beta);
+    case 'norm-bounded':
+      return new NormBounded(config.maxNorm);
+    default: {
+      const unreachable: never = config;
+      return unreachable;
+    }
+  }
+}
