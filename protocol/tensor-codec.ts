@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { binarySchema } from './binary.js';
 import { fail, ok, type Result } from './errors.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { allFinite } from './tensor-math.js';
 
 /** A named float32 tensor as both sides hold it in memory. */
 export interface NamedTensor {
@@ -112,11 +113,21 @@ if (!littleEndianHost) {
 const asBytes = (view: Float32Array | Uint32Array | Uint16Array | Int8Array): Uint8Array =>
   new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 
-/** Copies bytes out of a received buffer (which need not be aligned) into a typed view. */
-function aligned<T>(bytes: Uint8Array, make: (buffer: ArrayBuffer) => T): T {
+/**
+ * A typed view of received bytes: over the same memory when the offset allows (the decoded
+ * frame is not reused), else over a copy (a typed array needs an aligned offset).
+ */
+function aligned<T>(
+  bytes: Uint8Array,
+  make: (buffer: ArrayBuffer, offset: number, length: number) => T,
+  width: number,
+): T {
+  if (bytes.byteOffset % width === 0 && bytes.buffer instanceof ArrayBuffer) {
+    return make(bytes.buffer, bytes.byteOffset, bytes.byteLength / width);
+  }
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
-  return make(copy.buffer);
+  return make(copy.buffer, 0, bytes.byteLength / width);
 }
 
 export interface EncodeOptions {
@@ -136,7 +147,7 @@ export function encodeTensor(
   options: EncodeOptions = {},
 ): Result<WireTensor> {
   const { values, name } = tensor;
-  if (!values.every(Number.isFinite)) {
+  if (!allFinite(values)) {
     return fail('update.non_finite', `tensor ${name} holds NaN or infinite values`);
   }
   const shape = [...tensor.shape];
@@ -190,19 +201,19 @@ export function encodeTensor(
 export function decodeTensor(wire: WireTensor): Result<NamedTensor> {
   const n = elementCount(wire.shape);
   const named = (values: Float32Array): Result<NamedTensor> =>
-    values.every(Number.isFinite)
+    allFinite(values)
       ? ok({ name: wire.name, shape: [...wire.shape], values })
       : fail('update.non_finite', `tensor ${wire.name} holds NaN or infinite values`);
   switch (wire.encoding) {
     case 'float32':
-      return named(aligned(wire.data, (b) => new Float32Array(b)));
+      return named(aligned(wire.data, (b, o, n) => new Float32Array(b, o, n), 4));
     case 'float16': {
-      const halves = aligned(wire.data, (b) => new Uint16Array(b));
+      const halves = aligned(wire.data, (b, o, n) => new Uint16Array(b, o, n), 2);
       return named(Float32Array.from(halves, fromFloat16Bits));
     }
     case 'int8':
     case 'int8-channel': {
-      const scales = aligned(wire.scales!, (b) => new Float32Array(b));
+      const scales = aligned(wire.scales!, (b, o, n) => new Float32Array(b, o, n), 4);
       if (!scales.every((s) => Number.isFinite(s) && s >= 0)) {
         return fail(
           'update.non_finite',
@@ -219,8 +230,8 @@ export function decodeTensor(wire: WireTensor): Result<NamedTensor> {
       return named(values);
     }
     case 'topk': {
-      const indices = aligned(wire.indices!, (b) => new Uint32Array(b));
-      const kept = aligned(wire.data, (b) => new Float32Array(b));
+      const indices = aligned(wire.indices!, (b, o, n) => new Uint32Array(b, o, n), 4);
+      const kept = aligned(wire.data, (b, o, n) => new Float32Array(b, o, n), 4);
       const values = new Float32Array(n);
       for (let j = 0; j < indices.length; j++) {
         const index = indices[j]!;
@@ -284,7 +295,7 @@ export function checkTensorsMatch(
         [i],
       );
     }
-    if (!f.values.every(Number.isFinite)) {
+    if (!allFinite(f.values)) {
       return fail('update.non_finite', `tensor ${f.name} holds NaN or infinite values`, [i]);
     }
   }

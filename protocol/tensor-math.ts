@@ -6,3 +6,16 @@ export function l2Norm(tensors: readonly NamedTensor[]): number {
   for (const t of tensors) for (const v of t.values) sum += v * v;
   return Math.sqrt(sum);
 }
+
+/**
+ * True when no value is NaN or infinite. A plain loop: `every(Number.isFinite)` costs a call per
+ * value, and this check runs over every byte of every update.
+ */
+export function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    // x - x is 0 for every finite x, and NaN for NaN and both infinities.
+    if (x - x !== 0) return false;
+  }
+  return true;
+}

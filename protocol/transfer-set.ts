@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { blobManifestSchema } from './blob-transfer.js';
 import { fail, ok, type Result } from './errors.js';
+import { allFinite } from './tensor-math.js';
 
 /**
  * What a site receives of the teacher, in one of the two distillation modes of a run:
@@ -103,8 +104,7 @@ export function decodeTeacherKnowledge(
       `the teacher blob should be ${descriptor.blob.bytes} bytes, got ${bytes.length}`,
     );
   }
-  if (!all.every(Number.isFinite))
-    return fail('data.invalid', 'the teacher blob holds NaN or infinite values');
+  if (!allFinite(all)) return fail('data.invalid', 'the teacher blob holds NaN or infinite values');
   if (descriptor.mode === 'class-logits')
     return ok({ mode: 'class-logits', classes: descriptor.classes, matrix: all });
   const { rows, features, classes, hiddenWidth } = descriptor;

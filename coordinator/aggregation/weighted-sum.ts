@@ -6,11 +6,11 @@ export function addScaledInto(
   source: readonly NamedTensor[],
   scale: number,
 ): void {
-  target.forEach((t, i) => {
+  for (let i = 0; i < target.length; i++) {
+    const v = target[i]!.values;
     const s = source[i]!.values;
-    const v = t.values;
     for (let j = 0; j < v.length; j++) v[j]! += scale * s[j]!;
-  });
+  }
 }
 
 export function zerosLike(tensors: readonly NamedTensor[]): NamedTensor[] {
