@@ -3,8 +3,10 @@ import type { z } from 'zod';
 import { MAX_FRAME_BYTES } from './constants.js';
 import { fail, type Result } from './errors.js';
 import {
+  COORDINATOR_MESSAGE_TYPES,
   coordinatorMessageSchema,
   MESSAGE_LIMITS,
+  SITE_MESSAGE_TYPES,
   siteMessageSchema,
   type CoordinatorMessage,
   type SiteMessage,
@@ -62,13 +64,10 @@ function decodeWith<S extends z.ZodType>(
   return parseWith(schema, raw, 'schema.invalid', type);
 }
 
-const SITE_TYPES = siteMessageSchema.options.map((o) => o.shape.type.value as string);
-const COORDINATOR_TYPES = coordinatorMessageSchema.options.map((o) => o.shape.type.value as string);
-
 export function decodeSiteMessage(bytes: Uint8Array): Result<SiteMessage> {
-  return decodeWith(siteMessageSchema, SITE_TYPES, bytes);
+  return decodeWith(siteMessageSchema, SITE_MESSAGE_TYPES, bytes);
 }
 
 export function decodeCoordinatorMessage(bytes: Uint8Array): Result<CoordinatorMessage> {
-  return decodeWith(coordinatorMessageSchema, COORDINATOR_TYPES, bytes);
+  return decodeWith(coordinatorMessageSchema, COORDINATOR_MESSAGE_TYPES, bytes);
 }

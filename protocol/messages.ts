@@ -158,8 +158,10 @@ export type RoundUpdate = z.infer<typeof roundUpdateSchema>;
 export type BlobChunk = z.infer<typeof blobChunkSchema>;
 export type BlobRequest = z.infer<typeof blobRequestSchema>;
 
-export const SITE_MESSAGE_TYPES = siteMessageSchema.options.map((o) => o.shape.type.value);
-export const COORDINATOR_MESSAGE_TYPES = coordinatorMessageSchema.options.map(
+export const SITE_MESSAGE_TYPES: readonly string[] = siteMessageSchema.options.map(
+  (o) => o.shape.type.value,
+);
+export const COORDINATOR_MESSAGE_TYPES: readonly string[] = coordinatorMessageSchema.options.map(
   (o) => o.shape.type.value,
 );
 

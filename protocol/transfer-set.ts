@@ -55,7 +55,6 @@ export const teacherDescriptorSchema = z.discriminatedUnion('mode', [
     }),
 ]);
 export type TeacherDescriptor = z.infer<typeof teacherDescriptorSchema>;
-export type DistillationMode = TeacherDescriptor['mode'];
 
 export interface TransferSet {
   readonly mode: 'transfer-set';

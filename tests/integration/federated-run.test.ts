@@ -64,8 +64,7 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
     for (const event of fromSites) {
       assert.equal(event.outcome, 'ok', `${event.peer} ${event.kind}: ${event.code}`);
       assert.ok(
-        HANDSHAKE_KINDS.includes(event.kind) ||
-          (SITE_MESSAGE_TYPES as readonly string[]).includes(event.kind),
+        HANDSHAKE_KINDS.includes(event.kind) || SITE_MESSAGE_TYPES.includes(event.kind),
         `unexpected ${event.kind}`,
       );
     }
