@@ -22,13 +22,7 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
   before(async () => {
     // 1 KiB chunks split the 14.6 KB transfer set into 15 chunks, two request windows.
     fixture = await startRunFixture({ sites: 3, rounds: 2, blobChunkBytes: 1024 });
-    const configs = await Promise.all(
-      fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
-    );
-    [sites, report] = await Promise.all([
-      Promise.all(configs.map((c) => runSite(c))),
-      fixture.coordinator.finished,
-    ]);
+    ({ sites, report } = await fixture.runAllSites());
   });
 
   after(async () => {
@@ -132,13 +126,7 @@ describe('a federated run with compressed, clipped updates (int8 per channel, th
         }),
       });
       try {
-        const configs = await Promise.all(
-          fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
-        );
-        const [, report] = await Promise.all([
-          Promise.all(configs.map((c) => runSite(c))),
-          fixture.coordinator.finished,
-        ]);
+        const { report } = await fixture.runAllSites();
         assert.deepEqual(
           report.per_round.map((r) => r.participants),
           [3, 3, 3],
@@ -181,13 +169,7 @@ describe('the other distillation modes, end to end', () => {
         (e) => e.direction === 'out' && e.kind === 'run.welcome' && welcomes.push(e.kind),
       );
       try {
-        const configs = await Promise.all(
-          fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
-        );
-        const [sites, report] = await Promise.all([
-          Promise.all(configs.map((c) => runSite(c))),
-          fixture.coordinator.finished,
-        ]);
+        const { sites: sites, report } = await fixture.runAllSites();
         assert.deepEqual(
           sites.map((s) => s.roundsTrained),
           [3, 3, 3],
@@ -208,18 +190,11 @@ describe('sites that train on two worker threads each', () => {
   it('every round folds all updates and the student beats the majority-class rate', async () => {
     const fixture = await startRunFixture({ sites: 2, rounds: 3 });
     try {
-      const configs = await Promise.all(
-        fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
-      );
       const lines: string[] = [];
-      const [sites, report] = await Promise.all([
-        Promise.all(
-          configs.map((c) =>
-            runSite({ ...c, parallelism: { workers: 2 } }, (line) => lines.push(line)),
-          ),
-        ),
-        fixture.coordinator.finished,
-      ]);
+      const { sites, report } = await fixture.runAllSites(
+        (c) => ({ ...c, parallelism: { workers: 2 } }),
+        (line) => lines.push(line),
+      );
       assert.deepEqual(
         sites.map((s) => s.roundsTrained),
         [3, 3],
@@ -251,13 +226,7 @@ describe('the aggregation strategy comes from the run config', () => {
         }),
       });
       try {
-        const configs = await Promise.all(
-          fixture.workspace.siteNames.map((s) => fixture.siteConfig(s)),
-        );
-        const [, report] = await Promise.all([
-          Promise.all(configs.map((c) => runSite(c))),
-          fixture.coordinator.finished,
-        ]);
+        const { report } = await fixture.runAllSites();
         assert.equal(report.aggregation, aggregation.strategy);
         assert.deepEqual(
           report.per_round.map((r) => r.participants),

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
+import { runSite, type SiteLog, type SiteRunSummary } from '../../client/site-client.js';
 import { loadSiteConfig, type SiteConfig } from '../../client/site-config.js';
 import {
   loadCoordinatorConfig,
@@ -9,6 +10,7 @@ import {
 } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
 import type { ProtocolEvent } from '../../coordinator/events/coordinator-events.js';
+import type { RunReport } from '../../coordinator/runs/run-report.js';
 
 export interface RunFixture {
   readonly workspace: DemoWorkspace;
@@ -16,6 +18,11 @@ export interface RunFixture {
   /** Every protocol event the coordinator recorded, in order. */
   readonly protocolEvents: ProtocolEvent[];
   siteConfig(site: string): Promise<SiteConfig>;
+  /** Runs every site of the workspace to the end of the run; resolves with them and the report. */
+  runAllSites(
+    adjust?: (config: SiteConfig) => SiteConfig,
+    log?: SiteLog,
+  ): Promise<{ sites: SiteRunSummary[]; report: RunReport }>;
   dispose(): Promise<void>;
 }
 
@@ -43,13 +50,22 @@ export async function startRunFixture(plan: {
     logLevels: false,
   });
   const protocolEvents: ProtocolEvent[] = [];
+  const siteConfig = async (site: string): Promise<SiteConfig> =>
+    loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url));
   coordinator.events.on('protocol', (event) => protocolEvents.push(event));
   return {
     workspace,
     coordinator,
     protocolEvents,
-    siteConfig: async (site) =>
-      loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url)),
+    siteConfig,
+    runAllSites: async (adjust = (config) => config, log) => {
+      const configs = await Promise.all(workspace.siteNames.map(siteConfig));
+      const [sites, report] = await Promise.all([
+        Promise.all(configs.map((c) => runSite(adjust(c), log))),
+        coordinator.finished,
+      ]);
+      return { sites, report };
+    },
     dispose: async () => {
       await coordinator.close();
       await rm(dir, { recursive: true, force: true });
