@@ -2,6 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from './coordinator-setup.js';
 import { EventsModule } from './events/events.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 
 @Global()
 @Module({})
@@ -10,7 +11,7 @@ export class AppModule {
   static forSetup(setup: CoordinatorSetup): DynamicModule {
     return {
       module: AppModule,
-      imports: [EventsModule, GatewayModule],
+      imports: [EventsModule, GatewayModule, MetricsModule],
       providers: [{ provide: COORDINATOR_SETUP, useValue: setup }],
       exports: [COORDINATOR_SETUP],
     };

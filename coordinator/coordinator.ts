@@ -23,6 +23,7 @@ import { AppModule } from './app.module.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
+import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
 import { TeacherService } from './teacher/teacher.service.js';
@@ -121,8 +122,9 @@ export async function startCoordinator(
 ): Promise<CoordinatorHandle> {
   const startedAt = performance.now();
   const setup = await prepareSetup(config, startedAt);
+  const levels = options.logLevels ?? ['log', 'warn', 'error'];
   const app = await NestFactory.create(AppModule.forSetup(setup), {
-    logger: options.logLevels ?? ['log', 'warn', 'error'],
+    logger: levels === false ? false : new PinoLogger(levels),
   });
   await app.listen(config.listen.port, config.listen.host);
   const teacher = app.get(TeacherService);

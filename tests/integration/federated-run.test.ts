@@ -83,6 +83,21 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
     assert.equal(report.student_params, 30 * 8 + 8 + 8 * 2 + 2);
   });
 
+  it('serves Prometheus metrics: rounds, bytes, sites, the student accuracy', async () => {
+    const response = await fetch(`${fixture.coordinator.url}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await response.text();
+    const value = (metric: string): number =>
+      Number(new RegExp(`^${metric} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.equal(value('fedistill_rounds_total'), 2);
+    assert.equal(value('fedistill_round_duration_seconds_count'), 2);
+    assert.equal(value('fedistill_student_accuracy'), report.student_accuracy);
+    assert.ok(value('fedistill_bytes_total{direction="in"}') >= report.bytes_up);
+    assert.ok(value('fedistill_bytes_total{direction="out"}') >= report.bytes_down);
+    assert.match(text, /^fedistill_sites_connected \d+$/m);
+  });
+
   it("a second run reuses the cached teacher and the site's cached, re-verified transfer set", async () => {
     const config = await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile);
     const second = await startCoordinator(
