@@ -264,6 +264,14 @@ class SiteRun {
         if (this.offered) this.outbox.withdraw(this.offered.hash);
         this.offered = undefined;
         return undefined;
+      case 'update.rejected':
+        // A straggler's update: its round closed without it. The next round starts afresh.
+        this.log(
+          `site ${this.site}: round ${message.round} closed before its update arrived (${message.code})`,
+        );
+        if (this.offered) this.outbox.withdraw(this.offered.hash);
+        this.offered = undefined;
+        return undefined;
       case 'run.complete':
         this.log(`site ${this.site}: run ${message.runId} complete after ${message.rounds} rounds`);
         await this.connection.leave('run.complete');

@@ -93,6 +93,14 @@ export const updateAcceptedSchema = z
   .object({ type: z.literal('update.accepted'), runId, round })
   .strict();
 
+/**
+ * An update that arrived after its round closed (a straggler's): not applied, and not a
+ * protocol violation, so the session goes on. The site may drop its copy.
+ */
+export const updateRejectedSchema = z
+  .object({ type: z.literal('update.rejected'), runId, round, code: z.enum(ERROR_CODES) })
+  .strict();
+
 /** The run is over. Always the coordinator's final frame (TAG_FINAL). */
 export const runCompleteSchema = z
   .object({ type: z.literal('run.complete'), runId, rounds: round })
@@ -140,6 +148,7 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   blobRequestSchema,
   blobChunkSchema,
   updateAcceptedSchema,
+  updateRejectedSchema,
   runCompleteSchema,
 ]);
 export const siteMessageSchema = z.discriminatedUnion('type', [
@@ -179,6 +188,7 @@ export const MESSAGE_LIMITS: Readonly<
   'blob.request': 128,
   'blob.chunk': MAX_CHUNK_BYTES + 256,
   'update.accepted': 256,
+  'update.rejected': 256,
   'run.complete': 256,
   'site.ready': 256,
   'site.leave': 256,

@@ -47,6 +47,11 @@ export const coordinatorConfigSchema = z
         rounds: z.number().int().min(1).max(10_000).default(10),
         /** The run starts once this many sites hold the transfer set. */
         minSites: z.number().int().min(1).default(1),
+        /**
+         * The share of ready sites asked to train each round (seeded choice), at least minSites.
+         * A round whose deadline passes with fewer than minSites updates fails and is retried.
+         */
+        participationFraction: z.number().positive().max(1).default(1),
         seed: z.number().int().min(0).default(0),
         schedule: distillationScheduleSchema.default({
           temperature: { kind: 'linear', from: 5, to: 1 },

@@ -36,8 +36,17 @@ export interface SiteMessageEvent {
   readonly message: SiteMessage;
 }
 
+/** A round closed with fewer updates than the quorum: nothing applied, the round is retried. */
+export interface RoundFailure {
+  readonly round: number;
+  readonly attempt: number;
+  readonly updates: number;
+  readonly quorum: number;
+}
+
 interface EventMap {
   protocol: [ProtocolEvent];
+  roundFailed: [RoundFailure];
   siteMessage: [SiteMessageEvent];
   allowList: [AllowListChange];
   site: [SitePresence];

@@ -13,6 +13,9 @@ import {
   buildModel,
   decodeTensorBlob,
   distillationAt,
+  range,
+  seededRandom,
+  shuffleInPlace,
   encodeTensorBlob,
   fail,
   ok,
@@ -74,6 +77,10 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   /** The largest update blob accepted: float32 topk at full density, plus framing. */
   private readonly maxUpdateBytes: number;
   private version = 0;
+  /** Attempts of the current round number; a round that fails its quorum is retried. */
+  private attempt = 0;
+  /** The last round that closed with a new model: updates for it or earlier are late. */
+  private lastClosedRound = 0;
   private nextRound = 1;
   private open: OpenRound | undefined;
   private readonly perRound: RoundSummary[] = [];
@@ -210,17 +217,21 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       const bytes = unwrap(encodeTensorBlob(this.global, 'float32'));
       this.globalBlob = this.transfer.offer(bytes, config.run.blobChunkBytes);
     }
+    const selected = this.select(ready);
     this.open = {
       round,
       temperature,
       alpha,
-      participants: new Set(ready.map((s) => s.channel.site)),
+      participants: new Set(selected.map((s) => s.channel.site)),
       receiving: new Set(),
       answered: new Set(),
       acc: this.strategy.begin(this.global),
       deadline: setTimeout(() => this.closeRoundOrFail('deadline'), config.run.roundDeadlineMs),
     };
-    for (const site of ready) {
+    this.logger.log(
+      `round ${round} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
+    );
+    for (const site of selected) {
       site.channel.send({
         type: 'round.start',
         runId: this.setup.runId,
@@ -249,10 +260,39 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
+  /**
+   * The round's participants: a seeded choice (run seed, round and attempt) of
+   * max(minSites, ceil(fraction x ready)) ready sites, so a rerun selects the same ones.
+   */
+  private select(ready: SiteEntry[]): SiteEntry[] {
+    const { minSites, participationFraction, seed } = this.setup.config.run;
+    const sorted = [...ready].sort((a, b) => a.channel.site.localeCompare(b.channel.site));
+    const count = Math.min(
+      sorted.length,
+      Math.max(minSites, Math.ceil(participationFraction * sorted.length)),
+    );
+    const order = shuffleInPlace(
+      range(sorted.length),
+      seededRandom(seed * 1_000_003 + this.nextRound * 101 + this.attempt),
+    );
+    return order.slice(0, count).map((i) => sorted[i]!);
+  }
+
   /** Checks a round.update, then pulls its blob; the fold happens when the blob is in. */
   private receiveUpdate(channel: SiteChannel, update: RoundUpdate): Result<true> {
     const open = this.open;
     const site = channel.site;
+    if (update.runId === this.setup.runId && update.round <= this.lastClosedRound) {
+      // A straggler: its round closed without it. Refused, but the session goes on.
+      channel.send({
+        type: 'update.rejected',
+        runId: this.setup.runId,
+        round: update.round,
+        code: 'update.stale_round',
+      });
+      this.logger.warn(`${site}: update for round ${update.round} arrived after the round closed`);
+      return ok(true);
+    }
     if (
       !open ||
       update.runId !== this.setup.runId ||
@@ -304,10 +344,12 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     this.closeRoundIfAnswered();
   }
 
+  /** Closes the round once no participant is still expected (all answered, or left). */
   private closeRoundIfAnswered(): void {
     const open = this.open;
-    if (open && [...open.participants].every((s) => open.answered.has(s)))
+    if (open && [...open.participants].every((s) => open.answered.has(s))) {
       this.closeRoundOrFail('answered');
+    }
   }
 
   private closeRoundOrFail(why: 'answered' | 'deadline'): void {
@@ -317,19 +359,35 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  /** Folds the round into the global model and evaluates it; the next round opens after. */
+  /**
+   * Folds the round into the global model and evaluates it; the next round opens after. With
+   * fewer than minSites updates the round fails instead: nothing is applied, and the same round
+   * is tried again (a fresh selection) once enough sites are ready.
+   */
   private async closeRound(why: 'answered' | 'deadline'): Promise<void> {
     const open = this.open;
     if (!open) return;
     clearTimeout(open.deadline);
     this.open = undefined;
-    const next = this.strategy.close(open.acc);
+    const quorum = this.setup.config.run.minSites;
+    const next = open.answered.size >= quorum ? this.strategy.close(open.acc) : undefined;
     if (!next) {
-      this.logger.warn(`round ${open.round} closed (${why}) with no update; waiting for sites`);
+      this.logger.warn(
+        `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
+      );
+      this.events.emit('roundFailed', {
+        round: open.round,
+        attempt: this.attempt + 1,
+        updates: open.answered.size,
+        quorum,
+      });
+      this.attempt++;
       this.moveTo(RunState.WaitingForSites);
       this.openRoundIfQuorum();
       return;
     }
+    this.attempt = 0;
+    this.lastClosedRound = open.round;
     this.global = next;
     this.version++;
     if (this.globalBlob) this.transfer.withdraw(this.globalBlob);

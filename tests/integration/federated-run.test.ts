@@ -253,3 +253,30 @@ describe('the aggregation strategy comes from the run config', () => {
     });
   }
 });
+
+describe('participation by fraction', () => {
+  it('half of three ready sites: two are chosen (seeded) each round, the third waits and still completes', async () => {
+    const fixture = await startRunFixture({
+      sites: 3,
+      rounds: 3,
+      adjust: (config) => ({
+        ...config,
+        run: { ...config.run, minSites: 1, participationFraction: 0.5 },
+      }),
+    });
+    try {
+      const { sites, report } = await fixture.runAllSites();
+      assert.ok(
+        report.per_round.every((r) => r.participants >= 1 && r.participants <= 2),
+        JSON.stringify(report.per_round),
+      );
+      assert.equal(
+        sites.reduce((n, s) => n + s.roundsTrained, 0),
+        report.per_round.reduce((n, r) => n + r.participants, 0),
+      );
+      assert.ok(sites.every((s) => s.runId === report.run_id));
+    } finally {
+      await fixture.dispose();
+    }
+  });
+});
