@@ -51,7 +51,7 @@ describe('hostile input at the coordinator', () => {
       rounds: ROUNDS,
       adjust: (config) => ({
         ...config,
-        listen: { ...config.listen, handshakeTimeoutMs: 400 },
+        listen: { ...config.listen, handshakeTimeoutMs: 1000 },
         run: { ...config.run, minSites: 3 },
       }),
     });
