@@ -49,6 +49,8 @@ interface EventMap {
   roundFailed: [RoundFailure];
   siteMessage: [SiteMessageEvent];
   allowList: [AllowListChange];
+  /** An edited allow-list file did not parse; the list in force stays. The reason. */
+  allowListRejected: [string];
   site: [SitePresence];
   round: [RoundSummary];
   complete: [RunReport];

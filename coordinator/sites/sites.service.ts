@@ -53,6 +53,7 @@ export class SitesService implements OnModuleDestroy {
     const list = await readJsonFile(this.setup.config.allowListFile, allowListSchema);
     if (!list.ok) {
       this.logger.error(`allow-list not reloaded, the one in force stays: ${list.error.message}`);
+      this.events.emit('allowListRejected', list.error.message);
       return list;
     }
     this.apply(list.value);

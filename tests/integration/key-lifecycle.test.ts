@@ -89,8 +89,10 @@ describe('site key lifecycle: enrol, revoke, rotate on a running coordinator', (
 
   it('a broken allow-list file is not applied: the list in force stays', async () => {
     const before = await readFile(allowList, 'utf8');
+    const rejected = once(fixture.coordinator.events, 'allowListRejected');
     await writeFile(allowList, '{ "kind": "fedistill.allow-list", "sites": [');
-    await new Promise((r) => setTimeout(r, 300));
+    const [reason] = (await rejected) as [string];
+    assert.match(reason, /not JSON/);
     const site1 = await identity(fixture.workspace.keys.siteIdentities['site-1']!);
     const { peer, outcome } = await handshake(site1);
     assert.equal(outcome, 'established');
