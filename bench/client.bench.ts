@@ -4,6 +4,7 @@ import { readBreastCancer } from '../cli/demo/demo-data.js';
 import { loadMnistDigits } from '../client/data-sources/mnist.js';
 import { trainLocally, type LocalData } from '../client/local-trainer.js';
 import { TrainingPool } from '../client/training-pool.js';
+import { SMALL_MNIST_CNN } from '../tests/support/students.js';
 import {
   applyNormalizer,
   buildModel,
@@ -23,16 +24,15 @@ import {
  * parallelism), and the peak memory. Figures only, never pass/fail.
  */
 const MLP: StudentSpec = { kind: 'mlp', inputs: 30, hidden: [8], classes: 2 };
-const CNN: StudentSpec = {
-  kind: 'cnn',
-  inputs: 784,
-  image: [28, 28, 1],
-  conv: [
-    { filters: 8, kernel: 5 },
-    { filters: 16, kernel: 5 },
-  ],
-  dense: [32],
-  classes: 10,
+const CNN: StudentSpec = SMALL_MNIST_CNN;
+/** The same local plan for every measurement: distillation with a hot teacher. */
+const PLAN = {
+  temperature: 4,
+  alpha: 0.7,
+  batchSize: 64,
+  learningRate: 0.001,
+  labelSmoothing: 0,
+  proximalMu: 0,
 };
 
 function localData(table: LabelledTable, classes: number): LocalData {
@@ -64,17 +64,9 @@ async function samplesPerSecond(
   unwrap(await selectBackend(backend));
   const data = localData(table, spec.classes);
   const model = buildModel(spec, 1);
-  const plan = {
-    temperature: 4,
-    alpha: 0.7,
-    batchSize: 64,
-    learningRate: 0.001,
-    labelSmoothing: 0,
-    proximalMu: 0,
-  };
-  await trainLocally(model, data, { ...plan, epochs: 1, seed: 0 }); // warm-up: compile kernels, grow the heap
+  await trainLocally(model, data, { ...PLAN, epochs: 1, seed: 0 }); // warm-up: compile kernels, grow the heap
   const start = performance.now();
-  await trainLocally(model, data, { ...plan, epochs, seed: 1 });
+  await trainLocally(model, data, { ...PLAN, epochs, seed: 1 });
   const seconds = (performance.now() - start) / 1000;
   model.dispose();
   tf.dispose([
@@ -109,17 +101,9 @@ async function poolSamplesPerSecond(
   const model = buildModel(spec, 1);
   const global = await readWeights(model, spec);
   model.dispose();
-  const plan = {
-    temperature: 4,
-    alpha: 0.7,
-    batchSize: 64,
-    learningRate: 0.001,
-    labelSmoothing: 0,
-    proximalMu: 0,
-  };
-  await pool.train(global, { ...plan, epochs: 1, seed: 0 }); // warm-up
+  await pool.train(global, { ...PLAN, epochs: 1, seed: 0 }); // warm-up
   const start = performance.now();
-  await pool.train(global, { ...plan, epochs, seed: 1 });
+  await pool.train(global, { ...PLAN, epochs, seed: 1 });
   const seconds = (performance.now() - start) / 1000;
   await pool.close();
   return (epochs * table.rows) / seconds;

@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadMnistDigits } from '../../client/data-sources/mnist.js';
 import { trainLocally, type LocalData } from '../../client/local-trainer.js';
+import { SMALL_MNIST_CNN } from '../support/students.js';
 import {
   buildModel,
   parameterCount,
@@ -12,20 +13,9 @@ import {
   shuffleInPlace,
   unwrap,
   weightLayout,
-  type CnnSpec,
 } from '../../protocol/index.js';
 
-const SPEC: CnnSpec = {
-  kind: 'cnn',
-  inputs: 784,
-  image: [28, 28, 1],
-  conv: [
-    { filters: 8, kernel: 5 },
-    { filters: 16, kernel: 5 },
-  ],
-  dense: [32],
-  classes: 10,
-};
+const SPEC = SMALL_MNIST_CNN;
 
 describe('a small CNN student on MNIST, wasm backend', () => {
   before(async () => {
