@@ -3,17 +3,21 @@ import { COORDINATOR_SETUP, type CoordinatorSetup } from './coordinator-setup.js
 import { EventsModule } from './events/events.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { COORDINATOR_STORE, type CoordinatorStore } from './store/store.js';
 
 @Global()
 @Module({})
 export class AppModule {
-  /** The checked setup becomes a global provider; feature modules only wire themselves. */
-  static forSetup(setup: CoordinatorSetup): DynamicModule {
+  /** The checked setup and the open store become global providers. */
+  static forSetup(setup: CoordinatorSetup, store: CoordinatorStore): DynamicModule {
     return {
       module: AppModule,
       imports: [EventsModule, GatewayModule, MetricsModule],
-      providers: [{ provide: COORDINATOR_SETUP, useValue: setup }],
-      exports: [COORDINATOR_SETUP],
+      providers: [
+        { provide: COORDINATOR_SETUP, useValue: setup },
+        { provide: COORDINATOR_STORE, useValue: store },
+      ],
+      exports: [COORDINATOR_SETUP, COORDINATOR_STORE],
     };
   }
 }

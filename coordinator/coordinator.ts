@@ -4,9 +4,10 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { NestFactory } from '@nestjs/core';
-import type { LogLevel } from '@nestjs/common';
+import type { INestApplication, LogLevel } from '@nestjs/common';
 import {
   allowListSchema,
+  contentHash,
   FedistillError,
   fitNormalizer,
   identityFileSchema,
@@ -16,8 +17,10 @@ import {
   parseCsvTable,
   readJsonFile,
   selectBackend,
+  toHex,
   unwrap,
   type LabelledTable,
+  type Sodium,
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
@@ -26,6 +29,8 @@ import { CoordinatorEvents } from './events/coordinator-events.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import type { CoordinatorStore, StoredRun } from './store/store.js';
 import { TeacherService } from './teacher/teacher.service.js';
 
 export interface CoordinatorHandle {
@@ -68,10 +73,50 @@ async function readTable(
   return { table, bytes };
 }
 
+/** What makes a run this run: its settings (not its id) and the data it is evaluated on. */
+function specHash(sodium: Sodium, config: CoordinatorConfig, publicSplit: Uint8Array): string {
+  const settings = new TextEncoder().encode(
+    JSON.stringify({ run: { ...config.run, id: undefined }, data: config.data }),
+  );
+  return toHex(
+    contentHash(sodium, new Uint8Array([...contentHash(sodium, publicSplit), ...settings])),
+  );
+}
+
+/**
+ * The run to continue from the store, if any: the one named by run.id, or else the latest
+ * unfinished run with the same settings. A named run with other settings, or one already
+ * complete, is refused rather than silently replaced.
+ */
+function runToResume(
+  store: CoordinatorStore,
+  config: CoordinatorConfig,
+  hash: string,
+): StoredRun | undefined {
+  const found = store.findRun(hash, config.run.id);
+  if (!found) return undefined;
+  if (found.specHash !== hash) {
+    throw new FedistillError({
+      code: 'config.invalid',
+      message: `the store ${config.storeFile} holds run ${found.id} with other settings; give this run another id`,
+      path: ['run', 'id'],
+    });
+  }
+  if (found.state === 'complete') {
+    throw new FedistillError({
+      code: 'config.invalid',
+      message: `run ${found.id} in ${config.storeFile} is already complete`,
+      path: ['run', 'id'],
+    });
+  }
+  return found;
+}
+
 /** Reads and checks everything the coordinator needs before any socket opens. */
 async function prepareSetup(
   config: CoordinatorConfig,
   startedAt: number,
+  store: CoordinatorStore,
 ): Promise<CoordinatorSetup> {
   const sodium = await loadSodium();
   const identity = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
@@ -100,9 +145,13 @@ async function prepareSetup(
       message: 'the public and held-out splits have different columns',
     });
   }
+  const hash = specHash(sodium, config, publicSplitBytes);
+  const resumed = runToResume(store, config, hash);
   return {
     config,
-    runId: config.run.id ?? randomUUID(),
+    runId: resumed?.id ?? config.run.id ?? randomUUID(),
+    specHash: hash,
+    ...(resumed ? { resumed } : {}),
     sodium,
     identity: identityKeyPair(identity),
     allowList,
@@ -121,12 +170,21 @@ export async function startCoordinator(
   options: CoordinatorOptions = {},
 ): Promise<CoordinatorHandle> {
   const startedAt = performance.now();
-  const setup = await prepareSetup(config, startedAt);
-  const levels = options.logLevels ?? ['log', 'warn', 'error'];
-  const app = await NestFactory.create(AppModule.forSetup(setup), {
-    logger: levels === false ? false : new PinoLogger(levels),
-  });
-  await app.listen(config.listen.port, config.listen.host);
+  const store = new SqliteStore(await loadSodium(), config.storeFile);
+  let app: INestApplication | undefined;
+  let setup: CoordinatorSetup;
+  try {
+    setup = await prepareSetup(config, startedAt, store);
+    const levels = options.logLevels ?? ['log', 'warn', 'error'];
+    app = await NestFactory.create(AppModule.forSetup(setup, store), {
+      logger: levels === false ? false : new PinoLogger(levels),
+    });
+    await app.listen(config.listen.port, config.listen.host);
+  } catch (error) {
+    await app?.close();
+    store.close();
+    throw error;
+  }
   const teacher = app.get(TeacherService);
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -136,6 +194,9 @@ export async function startCoordinator(
     events: app.get(CoordinatorEvents),
     teacher: { accuracy: teacher.accuracy, params: teacher.params, cached: teacher.fromCache },
     finished: app.get(RunsService).finished,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      store.close();
+    },
   };
 }

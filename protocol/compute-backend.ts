@@ -151,7 +151,16 @@ async function activate(name: BackendName, auto = false): Promise<Result<Backend
 }
 
 /** Activates the chosen backend, or for `auto` the first of BACKEND_NAMES that works. */
-export async function selectBackend(choice: BackendChoice): Promise<Result<BackendName>> {
+export function selectBackend(choice: BackendChoice): Promise<Result<BackendName>> {
+  // tfjs has one global engine: two selections at once (sites in one process) would race.
+  const selected = selection.then(() => select(choice));
+  selection = selected.catch(() => undefined);
+  return selected;
+}
+
+let selection: Promise<unknown> = Promise.resolve();
+
+async function select(choice: BackendChoice): Promise<Result<BackendName>> {
   if (choice !== 'auto') return activate(choice);
   const reasons: string[] = [];
   for (const name of BACKEND_NAMES) {

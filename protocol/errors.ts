@@ -47,6 +47,7 @@ export const ERROR_CODES = [
   'data.invalid',
   'backend.unavailable',
   'site.limits_exceeded',
+  'store.unavailable',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

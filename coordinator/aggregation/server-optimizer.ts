@@ -1,4 +1,4 @@
-import type { NamedTensor, Result } from '../../protocol/index.js';
+import { fail, ok, type NamedTensor, type Result } from '../../protocol/index.js';
 import { beginMean, foldMean, meanDelta, type MeanDeltaAcc } from './mean-delta.js';
 import type { AggregationStrategy, SiteUpdate } from './strategy.js';
 
@@ -42,5 +42,24 @@ export abstract class ServerOptimizer implements AggregationStrategy<MeanDeltaAc
       for (let i = 0; i < values.length; i++) values[i]! += this.step(d[i]!, slots, i);
       return { name: tensor.name, shape: tensor.shape, values };
     });
+  }
+
+  /** One tensor per weight tensor and slot, named `<weight>#<slot>`. */
+  exportState(): NamedTensor[] | undefined {
+    return this.state?.flatMap((slots, t) =>
+      slots.map((values, k) => ({ name: `${t}#${k}`, shape: [values.length], values })),
+    );
+  }
+
+  importState(state: readonly NamedTensor[]): Result<true> {
+    if (state.length % this.slots !== 0) {
+      return fail('update.shape_mismatch', `${this.name} state has ${state.length} tensors`);
+    }
+    const tensors: Float32Array[][] = [];
+    for (let i = 0; i < state.length; i += this.slots) {
+      tensors.push(state.slice(i, i + this.slots).map((s) => Float32Array.from(s.values)));
+    }
+    this.state = tensors;
+    return ok(true);
   }
 }

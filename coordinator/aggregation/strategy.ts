@@ -25,6 +25,12 @@ export interface AggregationStrategy<Acc> {
   begin(global: readonly NamedTensor[]): Acc;
   fold(acc: Acc, update: SiteUpdate): Result<Acc>;
   close(acc: Acc): NamedTensor[] | undefined;
+  /**
+   * State kept across rounds (a server optimizer's moments), so that a restarted coordinator
+   * continues exactly where it stopped. Absent for strategies that keep none.
+   */
+  exportState?(): NamedTensor[] | undefined;
+  importState?(state: readonly NamedTensor[]): Result<true>;
 }
 
 export const AGGREGATION_STRATEGY = Symbol('AGGREGATION_STRATEGY');

@@ -116,6 +116,11 @@ export const coordinatorConfigSchema = z
       .strict(),
     /** Where the trained teacher is cached, keyed by its data and settings. */
     cacheDir: z.string().min(1),
+    /**
+     * The coordinator's store (SQLite) with the run's state, rounds, updates and models; a
+     * coordinator restarted on it resumes the run where it stopped.
+     */
+    storeFile: z.string().min(1).default('coordinator.db'),
     reportFile: z.string().min(1),
     backend: backendChoiceSchema.default('auto'),
   })
@@ -149,6 +154,7 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
       heldOut: at(config.data.heldOut),
     },
     cacheDir: at(config.cacheDir),
+    storeFile: at(config.storeFile),
     reportFile: at(config.reportFile),
   };
 }

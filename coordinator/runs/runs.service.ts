@@ -21,6 +21,7 @@ import {
   ok,
   parameterCount,
   readWeights,
+  toHex,
   unwrap,
   weightLayout,
   writeWeights,
@@ -28,6 +29,7 @@ import {
   type MlpSpec,
   type NamedTensor,
   type Result,
+  type RoundStart,
   type RoundUpdate,
   type RunWelcome,
   type SiteMessage,
@@ -36,6 +38,12 @@ import { AGGREGATION_STRATEGY, type AggregationStrategy } from '../aggregation/s
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
+import {
+  COORDINATOR_STORE,
+  type CoordinatorStore,
+  type OpenRoundRecord,
+  type StoredRun,
+} from '../store/store.js';
 import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import type { RoundSummary, RunReport } from './run-report.js';
@@ -49,6 +57,7 @@ interface SiteEntry {
 
 interface OpenRound {
   readonly round: number;
+  readonly attempt: number;
   readonly temperature: number;
   readonly alpha: number;
   readonly participants: Set<string>;
@@ -63,6 +72,12 @@ interface OpenRound {
  * One federated run: admits sites, serves the transfer set, opens each round with the global
  * student and the schedule's values, folds updates as they arrive, and closes the round when
  * every participant has answered or the deadline passes.
+ *
+ * Every step is committed to the store before anyone is told of it: the round and its
+ * participants when it opens, each update before its acknowledgement, the new model with the
+ * round's summary when it closes. A coordinator restarted on the same store resumes the same
+ * round: acknowledged updates are folded again from the store, and only the participants that
+ * had not been acknowledged are asked (again) when they reconnect.
  */
 @Injectable()
 export class RunsService implements OnModuleInit, OnModuleDestroy {
@@ -73,6 +88,8 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   private readonly studentSpec: MlpSpec;
   private readonly student: tfl.Sequential;
   private global: NamedTensor[] = [];
+  /** The global model as a float32 tensor blob: stored, and offered to the round's sites. */
+  private globalBytes: Uint8Array = new Uint8Array(0);
   private globalBlob: BlobManifest | undefined;
   /** The largest update blob accepted: float32 topk at full density, plus framing. */
   private readonly maxUpdateBytes: number;
@@ -95,6 +112,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     @Inject(AGGREGATION_STRATEGY) private readonly strategy: AggregationStrategy<unknown>,
     private readonly events: CoordinatorEvents,
     private readonly transfer: TransferService,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
   ) {
     const { config, publicSplit } = setup;
     this.studentSpec = {
@@ -115,7 +133,75 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleInit(): Promise<void> {
+    const { resumed } = this.setup;
+    if (resumed) return this.restore(resumed);
     this.global = await readWeights(this.student, this.studentSpec);
+    this.globalBytes = unwrap(encodeTensorBlob(this.global, 'float32'));
+    const modelHash = await this.store.writeBlob(this.globalBytes);
+    this.store.createRun(
+      { id: this.setup.runId, specHash: this.setup.specHash, spec: this.setup.config.run },
+      { version: 0, modelHash },
+    );
+  }
+
+  /** Continues a run from the store: its model, optimizer state, closed rounds and open round. */
+  private async restore(run: StoredRun): Promise<void> {
+    const model = this.store.model(run.id, run.modelVersion);
+    this.globalBytes = await this.store.readBlob(model.modelHash);
+    this.global = unwrap(decodeTensorBlob(this.globalBytes));
+    writeWeights(this.student, this.global);
+    if (model.optimizerHash !== undefined) {
+      const state = unwrap(decodeTensorBlob(await this.store.readBlob(model.optimizerHash)));
+      unwrap(this.strategy.importState?.(state) ?? fail('config.invalid', 'no optimizer state'));
+    }
+    this.version = run.modelVersion;
+    this.nextRound = run.nextRound;
+    this.attempt = run.attempt;
+    this.lastClosedRound = run.lastClosedRound;
+    this.perRound.push(...this.store.closedRounds(run.id));
+    this.logger.log(
+      `resuming run ${run.id} at round ${run.nextRound} (attempt ${run.attempt + 1}), model version ${run.modelVersion}`,
+    );
+    if (run.lastClosedRound === this.rounds) {
+      this.moveTo(RunState.RoundOpen);
+      this.complete();
+      return;
+    }
+    const open = this.store.openRoundOf(run);
+    if (open) this.resumeRound(open);
+  }
+
+  /** Reopens a round the previous process left open, with the updates it acknowledged. */
+  private resumeRound(record: OpenRoundRecord): void {
+    let acc = this.strategy.begin(this.global);
+    for (const update of record.updates) {
+      const delta = unwrap(decodeTensorBlob(update.bytes));
+      acc = unwrap(this.strategy.fold(acc, { ...update, delta }));
+    }
+    this.moveTo(RunState.RoundOpen);
+    this.open = {
+      ...this.roundValues(record.round),
+      attempt: record.attempt,
+      participants: new Set(record.participants),
+      receiving: new Set(),
+      answered: new Set(record.updates.map((u) => u.site)),
+      acc,
+      deadline: this.armDeadline(),
+    };
+    this.logger.log(
+      `round ${record.round} resumed: ${record.updates.length} of ${record.participants.length} updates already in`,
+    );
+  }
+
+  private roundValues(round: number): { round: number; temperature: number; alpha: number } {
+    return { round, ...distillationAt(this.setup.config.run.schedule, round, this.rounds) };
+  }
+
+  private armDeadline(): NodeJS.Timeout {
+    return setTimeout(
+      () => this.closeRoundOrFail('deadline'),
+      this.setup.config.run.roundDeadlineMs,
+    );
   }
 
   private get rounds(): number {
@@ -138,6 +224,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       return fail('session.closed', 'the run is complete');
     }
     this.sites.set(channel.site, { channel, ready: false });
+    this.store.siteConnected(channel.site);
     this.events.emit('site', { site: channel.site, present: true, connected: this.sites.size });
     return ok({
       type: 'run.welcome',
@@ -195,7 +282,19 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     this.backends[entry.channel.site] = backend;
     this.logger.log(`${entry.channel.site} ready (backend ${backend})`);
     if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
+    else if (this.isAwaited(entry.channel.site)) this.startSiteRound(entry);
     return ok(true);
+  }
+
+  /** A participant of the open round the round still waits for (after a restart, say). */
+  private isAwaited(site: string): boolean {
+    const open = this.open;
+    return (
+      open !== undefined &&
+      open.participants.has(site) &&
+      !open.answered.has(site) &&
+      !open.receiving.has(site)
+    );
   }
 
   private readySites(): SiteEntry[] {
@@ -205,59 +304,56 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   private openRoundIfQuorum(): void {
     const ready = this.readySites();
     if (ready.length < this.setup.config.run.minSites) return;
-    const round = this.nextRound;
-    const { temperature, alpha } = distillationAt(
-      this.setup.config.run.schedule,
-      round,
-      this.rounds,
-    );
-    const { config } = this.setup;
     this.moveTo(RunState.RoundOpen);
-    if (!this.globalBlob) {
-      const bytes = unwrap(encodeTensorBlob(this.global, 'float32'));
-      this.globalBlob = this.transfer.offer(bytes, config.run.blobChunkBytes);
-    }
     const selected = this.select(ready);
+    const participants = selected.map((s) => s.channel.site);
+    this.store.openRound(this.setup.runId, this.nextRound, this.attempt, participants);
     this.open = {
-      round,
-      temperature,
-      alpha,
-      participants: new Set(selected.map((s) => s.channel.site)),
+      ...this.roundValues(this.nextRound),
+      attempt: this.attempt,
+      participants: new Set(participants),
       receiving: new Set(),
       answered: new Set(),
       acc: this.strategy.begin(this.global),
-      deadline: setTimeout(() => this.closeRoundOrFail('deadline'), config.run.roundDeadlineMs),
+      deadline: this.armDeadline(),
     };
     this.logger.log(
-      `round ${round} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
+      `round ${this.nextRound} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
     );
-    for (const site of selected) {
-      site.channel.send({
-        type: 'round.start',
-        runId: this.setup.runId,
-        round,
-        modelVersion: this.version,
-        temperature,
-        alpha,
-        localEpochs: config.run.localEpochs,
-        batchSize: config.run.batchSize,
-        learningRate: config.run.learningRate,
-        labelSmoothing: config.run.labelSmoothing,
-        proximalMu: config.run.proximalMu,
-        updateEncoding: config.run.updateEncoding,
-        topkFraction: config.run.topkFraction,
-        ...(config.run.clipNorm === undefined ? {} : { clipNorm: config.run.clipNorm }),
-        ...(config.run.distillation.hiddenState
-          ? {
-              hiddenState: {
-                layer: config.run.distillation.hiddenState.studentLayer,
-                weight: config.run.distillation.hiddenState.weight,
-              },
-            }
-          : {}),
-        model: this.globalBlob,
-      });
-    }
+    for (const site of selected) this.startSiteRound(site);
+  }
+
+  /** Sends the open round's start (schedule values, settings, global model) to one site. */
+  private startSiteRound(site: SiteEntry): void {
+    const open = this.open!;
+    const { config } = this.setup;
+    this.globalBlob ??= this.transfer.offer(this.globalBytes, config.run.blobChunkBytes);
+    const start: RoundStart = {
+      type: 'round.start',
+      runId: this.setup.runId,
+      round: open.round,
+      modelVersion: this.version,
+      temperature: open.temperature,
+      alpha: open.alpha,
+      localEpochs: config.run.localEpochs,
+      batchSize: config.run.batchSize,
+      learningRate: config.run.learningRate,
+      labelSmoothing: config.run.labelSmoothing,
+      proximalMu: config.run.proximalMu,
+      updateEncoding: config.run.updateEncoding,
+      topkFraction: config.run.topkFraction,
+      ...(config.run.clipNorm === undefined ? {} : { clipNorm: config.run.clipNorm }),
+      ...(config.run.distillation.hiddenState
+        ? {
+            hiddenState: {
+              layer: config.run.distillation.hiddenState.studentLayer,
+              weight: config.run.distillation.hiddenState.weight,
+            },
+          }
+        : {}),
+      model: this.globalBlob,
+    };
+    site.channel.send(start);
   }
 
   /**
@@ -339,6 +435,18 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     open.acc = folded.value;
+    // Durable before the acknowledgement; a store that cannot write stops the run.
+    try {
+      this.store.saveUpdate(this.setup.runId, open.round, open.attempt, {
+        site: channel.site,
+        numExamples: update.numExamples,
+        blobHash: toHex(update.delta.hash),
+        bytes: bytes.ok ? bytes.value : new Uint8Array(0),
+      });
+    } catch (error) {
+      this.fatal(error as Error);
+      return;
+    }
     open.answered.add(channel.site);
     channel.send({ type: 'update.accepted', runId: this.setup.runId, round: open.round });
     this.closeRoundIfAnswered();
@@ -353,10 +461,15 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   private closeRoundOrFail(why: 'answered' | 'deadline'): void {
-    this.closeRound(why).catch((error: Error) => {
-      this.logger.error(`closing the round failed: ${error.message}`);
-      this.rejectFinished(error);
-    });
+    this.closeRound(why).catch((error: Error) => this.fatal(error));
+  }
+
+  /** The run cannot go on (the store failed): stop opening rounds and end the run with it. */
+  private fatal(error: Error): void {
+    this.logger.error(`the run stops: ${error.message}`);
+    if (this.open) clearTimeout(this.open.deadline);
+    this.open = undefined;
+    this.rejectFinished(error);
   }
 
   /**
@@ -375,6 +488,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       this.logger.warn(
         `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
       );
+      this.store.failRound(this.setup.runId, open.round, open.attempt);
       this.events.emit('roundFailed', {
         round: open.round,
         attempt: this.attempt + 1,
@@ -386,13 +500,15 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       this.openRoundIfQuorum();
       return;
     }
-    this.attempt = 0;
+    // Set before any await: an update for this round arriving meanwhile is a straggler's.
     this.lastClosedRound = open.round;
-    this.global = next;
-    this.version++;
-    if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
-    this.globalBlob = undefined;
-    writeWeights(this.student, this.global);
+    const nextBytes = unwrap(encodeTensorBlob(next, 'float32'));
+    const optimizerState = this.strategy.exportState?.();
+    const [modelHash, optimizerHash] = await Promise.all([
+      this.store.writeBlob(nextBytes),
+      optimizerState && this.store.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
+    ]);
+    writeWeights(this.student, next);
     const summary: RoundSummary = {
       round: open.round,
       rounds: this.rounds,
@@ -401,6 +517,21 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       participants: open.answered.size,
       student_accuracy: await this.evaluation.accuracy(this.student),
     };
+    this.store.commitRound(
+      this.setup.runId,
+      { round: open.round, attempt: open.attempt, summary },
+      {
+        version: this.version + 1,
+        modelHash,
+        ...(optimizerHash === undefined ? {} : { optimizerHash }),
+      },
+    );
+    this.attempt = 0;
+    this.global = next;
+    this.globalBytes = nextBytes;
+    this.version++;
+    if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
+    this.globalBlob = undefined;
     this.perRound.push(summary);
     this.logger.log(
       `round ${summary.round}/${summary.rounds}: T=${summary.temperature.toFixed(2)} alpha=${summary.alpha.toFixed(2)} ` +
@@ -418,6 +549,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
 
   private complete(): void {
     this.moveTo(RunState.Complete);
+    this.store.completeRun(this.setup.runId);
     const { config } = this.setup;
     const last = this.perRound[this.perRound.length - 1]!;
     const siteNames = Object.keys(this.backends).sort();

@@ -11,6 +11,7 @@ import {
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
+import { COORDINATOR_STORE, type CoordinatorStore } from '../store/store.js';
 
 /** A pause after a change to the allow-list file, so a burst of writes is read once. */
 const RELOAD_DEBOUNCE_MS = 50;
@@ -32,6 +33,7 @@ export class SitesService implements OnModuleDestroy {
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
     private readonly events: CoordinatorEvents,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
   ) {
     this.apply(setup.allowList);
     const file = setup.config.allowListFile;
@@ -46,6 +48,18 @@ export class SitesService implements OnModuleDestroy {
   private apply(list: AllowList): void {
     this.active = new Map(list.sites.map((s) => [s.publicKey, s.name]));
     this.revoked = new Map(list.revoked.map((s) => [s.publicKey, s.name]));
+    // The registry keeps every site ever enrolled; a rotated key leaves its site enrolled.
+    const enrolled = new Set(list.sites.map((s) => s.name));
+    this.store.syncSites([
+      ...list.sites.map((s) => ({
+        name: s.name,
+        publicKey: s.publicKey,
+        state: 'enrolled' as const,
+      })),
+      ...list.revoked
+        .filter((s) => !enrolled.has(s.name))
+        .map((s) => ({ name: s.name, publicKey: s.publicKey, state: 'revoked' as const })),
+    ]);
   }
 
   /** Re-reads the allow-list file; sessions of keys no longer enrolled are then closed. */

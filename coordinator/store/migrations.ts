@@ -1,0 +1,62 @@
+/**
+ * The store's schema, as ordered migrations. `PRAGMA user_version` records how many have run;
+ * a database written by a newer coordinator (more migrations than this one knows) is refused.
+ * Never edit a migration that has shipped: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    spec_hash TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    next_round INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    last_closed_round INTEGER NOT NULL,
+    model_version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE models (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    version INTEGER NOT NULL,
+    model_hash TEXT NOT NULL,
+    optimizer_hash TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, version)
+  );
+  CREATE TABLE rounds (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    round INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    participants TEXT NOT NULL,
+    summary TEXT,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    PRIMARY KEY (run_id, round, attempt)
+  );
+  CREATE TABLE updates (
+    run_id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    num_examples INTEGER NOT NULL,
+    blob_hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    bytes BLOB,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, round, attempt, site),
+    FOREIGN KEY (run_id, round, attempt) REFERENCES rounds(run_id, round, attempt)
+  );
+  CREATE TABLE sites (
+    name TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    last_connected_at TEXT
+  );
+  `,
+];

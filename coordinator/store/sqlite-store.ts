@@ -1,0 +1,324 @@
+import { mkdirSync } from 'node:fs';
+import { open, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { contentHash, FedistillError, toHex, type Sodium } from '../../protocol/index.js';
+import type { RoundSummary } from '../runs/run-report.js';
+import { MIGRATIONS } from './migrations.js';
+import type {
+  CoordinatorStore,
+  OpenRoundRecord,
+  SiteRecord,
+  StoredModel,
+  StoredRun,
+  StoredUpdate,
+} from './store.js';
+
+interface RunRow {
+  id: string;
+  spec_hash: string;
+  state: StoredRun['state'];
+  next_round: number;
+  attempt: number;
+  last_closed_round: number;
+  model_version: number;
+}
+
+const now = (): string => new Date().toISOString();
+
+const toRun = (row: RunRow): StoredRun => ({
+  id: row.id,
+  specHash: row.spec_hash,
+  state: row.state,
+  nextRound: row.next_round,
+  attempt: row.attempt,
+  lastClosedRound: row.last_closed_round,
+  modelVersion: row.model_version,
+});
+
+/** Writes a file so that it is either whole on disk or absent, even across a crash. */
+async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const partial = `${file}.partial`;
+  const handle = await open(partial, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(partial, file);
+  const dir = await open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/**
+ * The store on SQLite (better-sqlite3): WAL so readers never block the writer, and
+ * synchronous=FULL so a commit is on disk before the call returns. Blobs live under
+ * `<db>.blobs/`, named by their BLAKE2b-256 hash.
+ */
+export class SqliteStore implements CoordinatorStore {
+  private readonly db: Database.Database;
+  private readonly blobDir: string;
+
+  constructor(
+    private readonly sodium: Sodium,
+    file: string,
+  ) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    this.blobDir = `${file}.blobs`;
+    mkdirSync(this.blobDir, { recursive: true });
+    try {
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.migrate();
+    } catch (error) {
+      throw new FedistillError({
+        code: 'store.unavailable',
+        message: `cannot open the coordinator store ${file}: ${(error as Error).message}`,
+      });
+    }
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `it is at schema version ${version}, newer than this coordinator's ${MIGRATIONS.length}`,
+      );
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  findRun(specHash: string, id?: string): StoredRun | undefined {
+    const row = (
+      id === undefined
+        ? this.db
+            .prepare(
+              `SELECT * FROM runs WHERE spec_hash = ? AND state = 'active' ORDER BY created_at DESC LIMIT 1`,
+            )
+            .get(specHash)
+        : this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id)
+    ) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  createRun(run: { id: string; specHash: string; spec: unknown }, initial: StoredModel): void {
+    const at = now();
+    this.db.transaction(() => {
+      this.db
+        .prepare(`INSERT INTO runs VALUES (?, ?, ?, 'active', 1, 0, 0, ?, ?, ?)`)
+        .run(run.id, run.specHash, JSON.stringify(run.spec), initial.version, at, at);
+      this.insertModel(run.id, initial, at);
+    })();
+  }
+
+  private insertModel(runId: string, model: StoredModel, at: string): void {
+    this.db
+      .prepare('INSERT INTO models VALUES (?, ?, ?, ?, ?)')
+      .run(runId, model.version, model.modelHash, model.optimizerHash ?? null, at);
+  }
+
+  model(runId: string, version: number): StoredModel {
+    const row = this.db
+      .prepare('SELECT model_hash, optimizer_hash FROM models WHERE run_id = ? AND version = ?')
+      .get(runId, version) as { model_hash: string; optimizer_hash: string | null } | undefined;
+    if (!row) {
+      throw new FedistillError({
+        code: 'store.unavailable',
+        message: `the store has no model version ${version} of run ${runId}`,
+      });
+    }
+    return {
+      version,
+      modelHash: row.model_hash,
+      ...(row.optimizer_hash === null ? {} : { optimizerHash: row.optimizer_hash }),
+    };
+  }
+
+  openRound(runId: string, round: number, attempt: number, participants: readonly string[]): void {
+    this.db
+      .prepare(`INSERT INTO rounds VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`)
+      .run(runId, round, attempt, JSON.stringify(participants), now());
+  }
+
+  openRoundOf(run: StoredRun): OpenRoundRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT participants FROM rounds WHERE run_id = ? AND round = ? AND attempt = ? AND state = 'open'`,
+      )
+      .get(run.id, run.nextRound, run.attempt) as { participants: string } | undefined;
+    if (!row) return undefined;
+    const updates = this.db
+      .prepare(
+        `SELECT site, num_examples, blob_hash, bytes FROM updates
+         WHERE run_id = ? AND round = ? AND attempt = ? ORDER BY seq`,
+      )
+      .all(run.id, run.nextRound, run.attempt) as {
+      site: string;
+      num_examples: number;
+      blob_hash: string;
+      bytes: Buffer;
+    }[];
+    return {
+      round: run.nextRound,
+      attempt: run.attempt,
+      participants: JSON.parse(row.participants) as string[],
+      updates: updates.map((u) => ({
+        site: u.site,
+        numExamples: u.num_examples,
+        blobHash: u.blob_hash,
+        bytes: new Uint8Array(u.bytes.buffer, u.bytes.byteOffset, u.bytes.byteLength),
+      })),
+    };
+  }
+
+  saveUpdate(runId: string, round: number, attempt: number, update: StoredUpdate): void {
+    this.db
+      .prepare(
+        `INSERT INTO updates VALUES (?, ?, ?, ?,
+           (SELECT COUNT(*) FROM updates WHERE run_id = ? AND round = ? AND attempt = ?),
+           ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        runId,
+        round,
+        attempt,
+        update.site,
+        runId,
+        round,
+        attempt,
+        update.numExamples,
+        update.blobHash,
+        update.bytes.byteLength,
+        update.bytes,
+        now(),
+      );
+  }
+
+  /** Update bytes are kept only while their round may still need them; the rows stay. */
+  private closeAttempt(runId: string, round: number, attempt: number, state: string, at: string) {
+    this.db
+      .prepare(
+        `UPDATE rounds SET state = ?, closed_at = ? WHERE run_id = ? AND round = ? AND attempt = ?`,
+      )
+      .run(state, at, runId, round, attempt);
+    this.db
+      .prepare('UPDATE updates SET bytes = NULL WHERE run_id = ? AND round = ? AND attempt = ?')
+      .run(runId, round, attempt);
+  }
+
+  failRound(runId: string, round: number, attempt: number): void {
+    const at = now();
+    this.db.transaction(() => {
+      this.closeAttempt(runId, round, attempt, 'failed', at);
+      this.db
+        .prepare('UPDATE runs SET attempt = ?, updated_at = ? WHERE id = ?')
+        .run(attempt + 1, at, runId);
+    })();
+  }
+
+  commitRound(
+    runId: string,
+    round: { round: number; attempt: number; summary: RoundSummary },
+    model: StoredModel,
+  ): void {
+    const at = now();
+    this.db.transaction(() => {
+      this.closeAttempt(runId, round.round, round.attempt, 'closed', at);
+      this.db
+        .prepare('UPDATE rounds SET summary = ? WHERE run_id = ? AND round = ? AND attempt = ?')
+        .run(JSON.stringify(round.summary), runId, round.round, round.attempt);
+      this.insertModel(runId, model, at);
+      this.db
+        .prepare(
+          `UPDATE runs SET next_round = ?, attempt = 0, last_closed_round = ?, model_version = ?,
+             updated_at = ? WHERE id = ?`,
+        )
+        .run(round.round + 1, round.round, model.version, at, runId);
+    })();
+  }
+
+  closedRounds(runId: string): RoundSummary[] {
+    const rows = this.db
+      .prepare(
+        `SELECT summary FROM rounds WHERE run_id = ? AND state = 'closed' ORDER BY round, attempt`,
+      )
+      .all(runId) as { summary: string }[];
+    return rows.map((row) => JSON.parse(row.summary) as RoundSummary);
+  }
+
+  completeRun(runId: string): void {
+    this.db
+      .prepare(`UPDATE runs SET state = 'complete', updated_at = ? WHERE id = ?`)
+      .run(now(), runId);
+  }
+
+  async writeBlob(bytes: Uint8Array): Promise<string> {
+    const hash = toHex(contentHash(this.sodium, bytes));
+    await writeDurably(path.join(this.blobDir, `${hash}.bin`), bytes);
+    return hash;
+  }
+
+  async readBlob(hash: string): Promise<Uint8Array> {
+    if (!/^[0-9a-f]{64}$/.test(hash)) {
+      throw new FedistillError({ code: 'store.unavailable', message: `bad blob hash ${hash}` });
+    }
+    const bytes = await readFile(path.join(this.blobDir, `${hash}.bin`));
+    if (toHex(contentHash(this.sodium, bytes)) !== hash) {
+      throw new FedistillError({
+        code: 'store.unavailable',
+        message: `blob ${hash} is corrupt: its content hash differs`,
+      });
+    }
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  syncSites(sites: readonly Omit<SiteRecord, 'lastConnectedAt'>[]): void {
+    const at = now();
+    const upsert = this.db.prepare(
+      `INSERT INTO sites (name, public_key, state, first_seen_at, updated_at)
+       VALUES (@name, @publicKey, @state, @at, @at)
+       ON CONFLICT (name) DO UPDATE SET public_key = @publicKey, state = @state, updated_at = @at
+       WHERE public_key != @publicKey OR state != @state`,
+    );
+    this.db.transaction(() => {
+      for (const site of sites) upsert.run({ ...site, at });
+    })();
+  }
+
+  siteConnected(name: string): void {
+    this.db.prepare('UPDATE sites SET last_connected_at = ? WHERE name = ?').run(now(), name);
+  }
+
+  sites(): SiteRecord[] {
+    const rows = this.db
+      .prepare('SELECT name, public_key, state, last_connected_at FROM sites ORDER BY name')
+      .all() as {
+      name: string;
+      public_key: string;
+      state: SiteRecord['state'];
+      last_connected_at: string | null;
+    }[];
+    return rows.map((r) => ({
+      name: r.name,
+      publicKey: r.public_key,
+      state: r.state,
+      ...(r.last_connected_at === null ? {} : { lastConnectedAt: r.last_connected_at }),
+    }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
+import type { CoordinatorIpcMessage } from '../../cli/coordinator-ipc.js';
+import { runSite, type SiteRunSummary } from '../../client/site-client.js';
+import { loadSiteConfig } from '../../client/site-config.js';
+import {
+  loadCoordinatorConfig,
+  type CoordinatorConfigInput,
+} from '../../coordinator/config/coordinator-config.js';
+import { startCoordinator } from '../../coordinator/coordinator.js';
+import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { decodeTensorBlob, loadSodium, unwrap, type NamedTensor } from '../../protocol/index.js';
+import { freePort } from '../support/free-port.js';
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
+const SITES = 3;
+const ROUNDS = 4;
+
+/** The coordinator as its own process, so that it can be killed like a crashing server. */
+async function spawnCoordinator(configFile: string, output: string[]): Promise<ChildProcess> {
+  const child = fork(CLI, ['coordinator', '--config', configFile], { silent: true });
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const listening = new Promise<void>((resolve, reject) => {
+    child.on('message', (message: CoordinatorIpcMessage) => {
+      if (message.type === 'listening') resolve();
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`coordinator exited (${code}):\n${output.join('')}`)),
+    );
+  });
+  await listening;
+  return child;
+}
+
+interface Acknowledged {
+  readonly site: string;
+  readonly blob_hash: string;
+}
+
+/** Polls the store (read-only, as WAL allows) until a round has some but not all updates in. */
+async function waitForPartialRound(
+  dbFile: string,
+  fromRound: number,
+): Promise<{ round: number; attempt: number }> {
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2));
+    let db: Database.Database;
+    try {
+      db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    } catch {
+      continue;
+    }
+    try {
+      const row = db
+        .prepare(
+          `SELECT r.round, r.attempt, COUNT(u.site) AS n FROM rounds r
+           JOIN updates u USING (run_id, round, attempt)
+           WHERE r.state = 'open' AND r.round >= ? GROUP BY r.round, r.attempt`,
+        )
+        .get(fromRound) as { round: number; attempt: number; n: number } | undefined;
+      if (row && row.n >= 1 && row.n < SITES) return row;
+    } finally {
+      db.close();
+    }
+  }
+}
+
+function acknowledged(dbFile: string, round: number, attempt: number) {
+  const db = new Database(dbFile, { readonly: true });
+  try {
+    const state = (
+      db
+        .prepare('SELECT state FROM rounds WHERE round = ? AND attempt = ?')
+        .get(round, attempt) as { state: string }
+    ).state;
+    const updates = db
+      .prepare('SELECT site, blob_hash FROM updates WHERE round = ? AND attempt = ? ORDER BY site')
+      .all(round, attempt) as Acknowledged[];
+    const attempts = (
+      db.prepare('SELECT COUNT(*) AS n FROM rounds WHERE round = ?').get(round) as { n: number }
+    ).n;
+    return { state, updates, attempts };
+  } finally {
+    db.close();
+  }
+}
+
+async function finalModel(dbFile: string): Promise<NamedTensor[]> {
+  const store = new SqliteStore(await loadSodium(), dbFile);
+  try {
+    const db = new Database(dbFile, { readonly: true });
+    const run = db.prepare('SELECT id, model_version, state FROM runs').get() as {
+      id: string;
+      model_version: number;
+      state: string;
+    };
+    db.close();
+    assert.equal(run.state, 'complete');
+    assert.equal(run.model_version, ROUNDS);
+    const model = store.model(run.id, run.model_version);
+    return unwrap(decodeTensorBlob(await store.readBlob(model.modelHash)));
+  } finally {
+    store.close();
+  }
+}
+
+async function writeConfig(
+  workspace: DemoWorkspace,
+  name: string,
+  adjust: (config: CoordinatorConfigInput) => CoordinatorConfigInput,
+): Promise<string> {
+  const base = JSON.parse(
+    await readFile(workspace.coordinatorConfigFile, 'utf8'),
+  ) as CoordinatorConfigInput;
+  const file = path.join(path.dirname(workspace.coordinatorConfigFile), name);
+  await writeFile(file, JSON.stringify(adjust(base), null, 2));
+  return file;
+}
+
+function runSites(workspace: DemoWorkspace, url: string): Promise<SiteRunSummary[]> {
+  return Promise.all(
+    workspace.siteNames.map(async (site) => {
+      const config = await loadSiteConfig(await writeSiteConfig(workspace, site, url));
+      return runSite({
+        ...config,
+        reconnect: { initialDelayMs: 50, maxDelayMs: 400, maxAttempts: 200 },
+      });
+    }),
+  );
+}
+
+describe('a coordinator killed mid-round', () => {
+  it('resumes the same round on restart, loses and repeats no acknowledged update, and ends with the uninterrupted model', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-crash-'));
+    try {
+      const workspace = await prepareWorkspace(dir, {
+        sites: SITES,
+        rounds: ROUNDS,
+        seed: 11,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const port = await freePort();
+      // FedAvgM keeps server momentum across rounds: the restart must carry it too.
+      const settings = (config: CoordinatorConfigInput): CoordinatorConfigInput => ({
+        ...config,
+        run: {
+          ...config.run,
+          id: 'crash-test',
+          localEpochs: 8,
+          aggregation: { strategy: 'fedavgm', serverLearningRate: 1, momentum: 0.5 },
+        },
+      });
+      const crashFile = await writeConfig(workspace, 'crash.json', (c) => ({
+        ...settings(c),
+        listen: { host: '127.0.0.1', port },
+        storeFile: 'crash.db',
+      }));
+      const crashDb = path.join(path.dirname(crashFile), 'crash.db');
+      const output: string[] = [];
+      let coordinator = await spawnCoordinator(crashFile, output);
+      const sites = runSites(workspace, `http://127.0.0.1:${port}`);
+
+      // Kill while a round has some of its updates acknowledged; try again on a later round
+      // if the round closed between the poll and the kill.
+      let killed: { round: number; attempt: number; before: Acknowledged[] } | undefined;
+      for (let from = 2; !killed && from < ROUNDS;) {
+        const partial = await waitForPartialRound(crashDb, from);
+        coordinator.kill('SIGKILL');
+        await once(coordinator, 'exit');
+        const after = acknowledged(crashDb, partial.round, partial.attempt);
+        if (after.state === 'open' && after.updates.length < SITES) {
+          killed = { ...partial, before: after.updates };
+        } else {
+          from = partial.round + 1;
+        }
+        coordinator = await spawnCoordinator(crashFile, output);
+      }
+      assert.ok(killed, 'no kill landed inside a round');
+      const summaries = await sites;
+      // The coordinator ends by itself once the run is complete and the sites have left.
+      if (coordinator.exitCode === null) await once(coordinator, 'exit');
+      assert.equal(coordinator.exitCode, 0, output.join(''));
+
+      // The same round attempt closed after the restart, with every acknowledged update kept
+      // (same site, same bytes) and each participant counted once.
+      const after = acknowledged(crashDb, killed.round, killed.attempt);
+      assert.equal(after.state, 'closed');
+      assert.equal(after.attempts, 1, 'the round was not retried as a new attempt');
+      assert.equal(after.updates.length, SITES);
+      for (const update of killed.before)
+        assert.ok(
+          after.updates.some((u) => u.site === update.site && u.blob_hash === update.blob_hash),
+        );
+      const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as {
+        per_round: { round: number; participants: number }[];
+      };
+      assert.deepEqual(
+        report.per_round.map((r) => [r.round, r.participants]),
+        Array.from({ length: ROUNDS }, (_, i) => [i + 1, SITES]),
+      );
+      // The sites reconnected by themselves.
+      for (const summary of summaries)
+        assert.ok(summary.sessions >= 2, `${summary.site} never reconnected`);
+
+      // The same run without the crash, in this process, on its own store.
+      const reference = await startCoordinator(
+        await loadCoordinatorConfig(
+          await writeConfig(workspace, 'reference.json', (c) => ({
+            ...settings(c),
+            storeFile: 'reference.db',
+          })),
+        ),
+        { logLevels: false },
+      );
+      try {
+        await Promise.all([runSites(workspace, reference.url), reference.finished]);
+      } finally {
+        await reference.close();
+      }
+      const crashed = await finalModel(crashDb);
+      const uninterrupted = await finalModel(path.join(path.dirname(crashFile), 'reference.db'));
+      let maxError = 0;
+      crashed.forEach((tensor, t) =>
+        tensor.values.forEach((v, i) => {
+          maxError = Math.max(maxError, Math.abs(v - uninterrupted[t]!.values[i]!));
+        }),
+      );
+      assert.ok(maxError < 1e-5, `final models differ by up to ${maxError}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
