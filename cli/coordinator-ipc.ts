@@ -5,8 +5,9 @@ export type CoordinatorIpcMessage =
   | {
       readonly type: 'listening';
       readonly url: string;
-      readonly runId: string;
-      readonly teacher: {
+      /** The run started at boot; absent when runs come by the API. */
+      readonly runId?: string;
+      readonly teacher?: {
         readonly accuracy: number;
         readonly params: number;
         readonly cached: boolean;

@@ -104,7 +104,9 @@ sites
 
 program
   .command('coordinator')
-  .description('run the coordinator for one run, then exit')
+  .description(
+    'run the coordinator: with a run in its config (or one left running in its store), until that run completes; otherwise serve the API until stopped',
+  )
   .requiredOption('--config <file>', 'coordinator config (JSON)')
   .action(async (opts: { config: string }) => {
     const config = await loadCoordinatorConfig(opts.config);
@@ -115,14 +117,29 @@ program
     let stopping = false;
     const stop = (signal: string): void => {
       stopping = true;
-      console.log(`run ${handle.runId}: stopped by ${signal} before it completed`);
+      console.log(
+        handle.runId
+          ? `run ${handle.runId}: stopped by ${signal} before it completed`
+          : `coordinator stopped by ${signal}`,
+      );
       void handle.close().then(() => process.exit(130));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    console.log(`run ${handle.runId}: listening on ${handle.url}`);
     handle.events.on('round', (summary) => tell({ type: 'round', summary }));
-    tell({ type: 'listening', url: handle.url, runId: handle.runId, teacher: handle.teacher });
+    tell({
+      type: 'listening',
+      url: handle.url,
+      ...(handle.runId ? { runId: handle.runId } : {}),
+      ...(handle.teacher ? { teacher: handle.teacher } : {}),
+    });
+    if (!handle.runId) {
+      console.log(
+        `listening on ${handle.url}; no run is active: create and start one with fedistill run create|start`,
+      );
+      return;
+    }
+    console.log(`run ${handle.runId}: listening on ${handle.url}`);
     const report = await handle.finished.catch((error: unknown) => {
       if (stopping) return new Promise<never>(() => {});
       throw error;

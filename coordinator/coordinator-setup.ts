@@ -6,16 +6,10 @@ import type {
   Sodium,
 } from '../protocol/index.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
-import type { StoredRun } from './store/store.js';
 
 /** Everything read and checked before Nest starts; injected under COORDINATOR_SETUP. */
 export interface CoordinatorSetup {
   readonly config: CoordinatorConfig;
-  readonly runId: string;
-  /** Hash of the run's settings and data: a restart resumes only a run with the same. */
-  readonly specHash: string;
-  /** The run found in the store, to continue; absent when this run starts now. */
-  readonly resumed?: StoredRun;
   readonly sodium: Sodium;
   readonly identity: IdentityKeyPair;
   readonly allowList: AllowList;

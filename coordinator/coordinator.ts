@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -7,7 +6,6 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import {
   allowListSchema,
-  contentHash,
   FedistillError,
   fitNormalizer,
   identityFileSchema,
@@ -17,10 +15,8 @@ import {
   parseCsvTable,
   readJsonFile,
   selectBackend,
-  toHex,
   unwrap,
   type LabelledTable,
-  type Sodium,
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
@@ -30,20 +26,23 @@ import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import type { CoordinatorStore, StoredRun } from './store/store.js';
-import { TeacherService } from './teacher/teacher.service.js';
 
 export interface CoordinatorHandle {
   /** The URL sites connect to. */
   readonly url: string;
-  readonly runId: string;
+  /** The run started or resumed at boot (from the config, or found running in the store). */
+  readonly runId?: string;
   readonly events: CoordinatorEvents;
-  readonly teacher: {
+  /** That run's teacher. */
+  readonly teacher?: {
     readonly accuracy: number;
     readonly params: number;
     readonly cached: boolean;
   };
-  /** Resolves with the report once the last round is evaluated and the report is written. */
+  /**
+   * Settles with the first run this coordinator starts or resumes: its report once the last
+   * round is evaluated and the report written.
+   */
   readonly finished: Promise<RunReport>;
   close(): Promise<void>;
 }
@@ -73,61 +72,14 @@ async function readTable(
   return { table, bytes };
 }
 
-/** What makes a run this run: its settings (not its id) and the data it is evaluated on. */
-function specHash(sodium: Sodium, config: CoordinatorConfig, publicSplit: Uint8Array): string {
-  const settings = new TextEncoder().encode(
-    JSON.stringify({ run: { ...config.run, id: undefined }, data: config.data }),
-  );
-  return toHex(
-    contentHash(sodium, new Uint8Array([...contentHash(sodium, publicSplit), ...settings])),
-  );
-}
-
-/**
- * The run to continue from the store, if any: the one named by run.id, or else the latest
- * unfinished run with the same settings. A named run with other settings, or one already
- * complete, is refused rather than silently replaced.
- */
-function runToResume(
-  store: CoordinatorStore,
-  config: CoordinatorConfig,
-  hash: string,
-): StoredRun | undefined {
-  const found = store.findRun(hash, config.run.id);
-  if (!found) return undefined;
-  if (found.specHash !== hash) {
-    throw new FedistillError({
-      code: 'config.invalid',
-      message: `the store ${config.storeFile} holds run ${found.id} with other settings; give this run another id`,
-      path: ['run', 'id'],
-    });
-  }
-  if (found.state === 'complete') {
-    throw new FedistillError({
-      code: 'config.invalid',
-      message: `run ${found.id} in ${config.storeFile} is already complete`,
-      path: ['run', 'id'],
-    });
-  }
-  return found;
-}
-
 /** Reads and checks everything the coordinator needs before any socket opens. */
 async function prepareSetup(
   config: CoordinatorConfig,
   startedAt: number,
-  store: CoordinatorStore,
 ): Promise<CoordinatorSetup> {
   const sodium = await loadSodium();
   const identity = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const allowList = unwrap(await readJsonFile(config.allowListFile, allowListSchema));
-  if (config.run.minSites > allowList.sites.length) {
-    throw new FedistillError({
-      code: 'config.invalid',
-      message: `run.minSites is ${config.run.minSites} but only ${allowList.sites.length} sites are enrolled`,
-      path: ['run', 'minSites'],
-    });
-  }
   const backend = unwrap(await selectBackend(config.backend));
   const { table: publicSplit, bytes: publicSplitBytes } = await readTable(
     config.data.publicSplit,
@@ -145,13 +97,8 @@ async function prepareSetup(
       message: 'the public and held-out splits have different columns',
     });
   }
-  const hash = specHash(sodium, config, publicSplitBytes);
-  const resumed = runToResume(store, config, hash);
   return {
     config,
-    runId: resumed?.id ?? config.run.id ?? randomUUID(),
-    specHash: hash,
-    ...(resumed ? { resumed } : {}),
     sodium,
     identity: identityKeyPair(identity),
     allowList,
@@ -174,7 +121,7 @@ export async function startCoordinator(
   let app: INestApplication | undefined;
   let setup: CoordinatorSetup;
   try {
-    setup = await prepareSetup(config, startedAt, store);
+    setup = await prepareSetup(config, startedAt);
     const levels = options.logLevels ?? ['log', 'warn', 'error'];
     app = await NestFactory.create(AppModule.forSetup(setup, store), {
       logger: levels === false ? false : new PinoLogger(levels),
@@ -185,15 +132,24 @@ export async function startCoordinator(
     store.close();
     throw error;
   }
-  const teacher = app.get(TeacherService);
+  const runs = app.get(RunsService);
+  const boot = runs.boot;
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    runId: setup.runId,
+    ...(boot
+      ? {
+          runId: boot.id,
+          teacher: {
+            accuracy: boot.teacher.accuracy,
+            params: boot.teacher.params,
+            cached: boot.teacher.fromCache,
+          },
+        }
+      : {}),
     events: app.get(CoordinatorEvents),
-    teacher: { accuracy: teacher.accuracy, params: teacher.params, cached: teacher.fromCache },
-    finished: app.get(RunsService).finished,
+    finished: runs.firstFinished,
     close: async () => {
       await app.close();
       store.close();

@@ -120,10 +120,12 @@ export async function runDemo(
     );
     const { url, teacher } = listening;
     print(`  coordinator listening on ${url}`);
-    print(
-      `  teacher ${teacher.cached ? 'loaded from cache' : 'trained on the public split'}: ` +
-        `${teacher.params} parameters, held-out accuracy ${teacher.accuracy.toFixed(4)}`,
-    );
+    if (teacher) {
+      print(
+        `  teacher ${teacher.cached ? 'loaded from cache' : 'trained on the public split'}: ` +
+          `${teacher.params} parameters, held-out accuracy ${teacher.accuracy.toFixed(4)}`,
+      );
+    }
 
     for (const site of workspace.siteNames) {
       const config = await writeSiteConfig(workspace, site, url);

@@ -32,5 +32,3 @@ export interface AggregationStrategy<Acc> {
   exportState?(): NamedTensor[] | undefined;
   importState?(state: readonly NamedTensor[]): Result<true>;
 }
-
-export const AGGREGATION_STRATEGY = Symbol('AGGREGATION_STRATEGY');

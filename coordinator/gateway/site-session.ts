@@ -119,7 +119,8 @@ export class SiteSession implements SiteChannel {
     this.joined = true;
     this.record('out', SOCKET_EVENTS.streamHeader, this.secure.header.length);
     this.socket.emit(SOCKET_EVENTS.streamHeader, this.secure.header);
-    this.send(joined.value);
+    // No welcome while no run is active: the site waits until one starts.
+    if (joined.value) this.send(joined.value);
   }
 
   onFrame(frame: unknown): void {

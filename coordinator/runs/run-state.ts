@@ -7,13 +7,21 @@ export enum RunState {
   /** A round is open: global model sent, updates being folded. */
   RoundOpen = 'round-open',
   Complete = 'complete',
+  /** Ended by an operator before its last round. */
+  Cancelled = 'cancelled',
 }
 
 const ALLOWED: Readonly<Record<RunState, readonly RunState[]>> = {
-  [RunState.WaitingForSites]: [RunState.RoundOpen],
+  [RunState.WaitingForSites]: [RunState.RoundOpen, RunState.Cancelled],
   // A round that closes with no update goes back to waiting; otherwise the next round opens.
-  [RunState.RoundOpen]: [RunState.RoundOpen, RunState.WaitingForSites, RunState.Complete],
+  [RunState.RoundOpen]: [
+    RunState.RoundOpen,
+    RunState.WaitingForSites,
+    RunState.Complete,
+    RunState.Cancelled,
+  ],
   [RunState.Complete]: [],
+  [RunState.Cancelled]: [],
 };
 
 export function transition(from: RunState, to: RunState): Result<RunState> {

@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
 import {
   Inject,
   Injectable,
@@ -8,588 +6,282 @@ import {
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import {
-  buildModel,
-  decodeTensorBlob,
-  distillationAt,
-  range,
-  seededRandom,
-  shuffleInPlace,
-  encodeTensorBlob,
   fail,
+  FedistillError,
   ok,
-  parameterCount,
-  readWeights,
-  toHex,
+  parseWith,
   unwrap,
-  weightLayout,
-  writeWeights,
-  type BlobManifest,
-  type MlpSpec,
-  type NamedTensor,
   type Result,
-  type RoundStart,
-  type RoundUpdate,
   type RunWelcome,
   type SiteMessage,
 } from '../../protocol/index.js';
-import { AGGREGATION_STRATEGY, type AggregationStrategy } from '../aggregation/strategy.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
-import {
-  COORDINATOR_STORE,
-  type CoordinatorStore,
-  type OpenRoundRecord,
-  type StoredRun,
-} from '../store/store.js';
+import { SitesService } from '../sites/sites.service.js';
+import { COORDINATOR_STORE, type CoordinatorStore, type StoredRun } from '../store/store.js';
 import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
-import type { RoundSummary, RunReport } from './run-report.js';
-import { RunState, transition } from './run-state.js';
+import { FederatedRun, type PreparedTeacher, type RunDeps } from './federated-run.js';
+import type { RunReport } from './run-report.js';
+import { runSpecHash, runSpecSchema, type RunSpec } from './run-spec.js';
 import type { SiteChannel } from './site-channel.js';
 
-interface SiteEntry {
-  readonly channel: SiteChannel;
-  ready: boolean;
-}
-
-interface OpenRound {
-  readonly round: number;
-  readonly attempt: number;
-  readonly temperature: number;
-  readonly alpha: number;
-  readonly participants: Set<string>;
-  /** Sites whose update is being pulled: a second round.update from them is a duplicate. */
-  readonly receiving: Set<string>;
-  readonly answered: Set<string>;
-  acc: unknown;
-  readonly deadline: NodeJS.Timeout;
+/** A run as the API shows it: what the store holds, and the live state of the active run. */
+export interface RunStatus {
+  readonly id: string;
+  readonly state: StoredRun['state'];
+  readonly spec: RunSpec;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly roundsClosed: number;
+  readonly modelVersion: number;
+  readonly live?: ReturnType<FederatedRun['status']>;
 }
 
 /**
- * One federated run: admits sites, serves the transfer set, opens each round with the global
- * student and the schedule's values, folds updates as they arrive, and closes the round when
- * every participant has answered or the deadline passes.
- *
- * Every step is committed to the store before anyone is told of it: the round and its
- * participants when it opens, each update before its acknowledgement, the new model with the
- * round's summary when it closes. A coordinator restarted on the same store resumes the same
- * round: acknowledged updates are folded again from the store, and only the participants that
- * had not been acknowledged are asked (again) when they reconnect.
+ * The coordinator's runs. One run is active at a time: sites that connect while none is wait
+ * in the lobby and are welcomed when one starts. A run comes from the config file (started at
+ * boot) or from the API (created, then started); a run the store shows as running or paused
+ * is resumed at boot, whichever way it came.
  */
 @Injectable()
 export class RunsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Runs');
-  private state = RunState.WaitingForSites;
-  private readonly sites = new Map<string, SiteEntry>();
-  private readonly backends: Record<string, string> = {};
-  private readonly studentSpec: MlpSpec;
-  private readonly student: tfl.Sequential;
-  private global: NamedTensor[] = [];
-  /** The global model as a float32 tensor blob: stored, and offered to the round's sites. */
-  private globalBytes: Uint8Array = new Uint8Array(0);
-  private globalBlob: BlobManifest | undefined;
-  /** The largest update blob accepted: float32 topk at full density, plus framing. */
-  private readonly maxUpdateBytes: number;
-  private version = 0;
-  /** Attempts of the current round number; a round that fails its quorum is retried. */
-  private attempt = 0;
-  /** The last round that closed with a new model: updates for it or earlier are late. */
-  private lastClosedRound = 0;
-  private nextRound = 1;
-  private open: OpenRound | undefined;
-  private readonly perRound: RoundSummary[] = [];
-  private resolveFinished!: (report: RunReport) => void;
-  private rejectFinished!: (error: Error) => void;
-  readonly finished: Promise<RunReport>;
+  private active: FederatedRun | undefined;
+  private starting = false;
+  /** Sessions waiting for a run to start. */
+  private readonly lobby = new Set<SiteChannel>();
+  /** The run each session was welcomed into. */
+  private readonly sessionRun = new WeakMap<SiteChannel, FederatedRun>();
+  private readonly deps: RunDeps;
+  private resolveFirst!: (report: RunReport) => void;
+  private rejectFirst!: (error: Error) => void;
+  /** Settles with the first run this process starts or resumes. */
+  readonly firstFinished: Promise<RunReport>;
+  /** The run started or resumed at boot, if any, and its teacher (the CLI prints its figures). */
+  boot: { id: string; teacher: PreparedTeacher } | undefined;
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
-    private readonly teacher: TeacherService,
-    private readonly evaluation: EvaluationService,
-    @Inject(AGGREGATION_STRATEGY) private readonly strategy: AggregationStrategy<unknown>,
-    private readonly events: CoordinatorEvents,
-    private readonly transfer: TransferService,
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+    private readonly teacher: TeacherService,
+    private readonly sitesService: SitesService,
+    evaluation: EvaluationService,
+    events: CoordinatorEvents,
+    transfer: TransferService,
   ) {
-    const { config, publicSplit } = setup;
-    this.studentSpec = {
-      kind: 'mlp',
-      inputs: publicSplit.features,
-      hidden: config.run.studentHidden,
-      classes: config.data.classes,
-    };
-    this.student = buildModel(this.studentSpec, config.run.seed);
-    const layout = weightLayout(this.studentSpec);
-    this.maxUpdateBytes = 8 * parameterCount(this.studentSpec) + 1024 * layout.length + 4096;
-    this.finished = new Promise((resolve, reject) => {
-      this.resolveFinished = resolve;
-      this.rejectFinished = reject;
+    this.deps = { setup, evaluation, events, transfer, store };
+    this.firstFinished = new Promise((resolve, reject) => {
+      this.resolveFirst = resolve;
+      this.rejectFirst = reject;
     });
-    // Observers may never await the run; a coordinator stopped early must not crash on that.
-    this.finished.catch(() => undefined);
+    this.firstFinished.catch(() => undefined);
   }
 
   async onModuleInit(): Promise<void> {
-    const { resumed } = this.setup;
-    if (resumed) return this.restore(resumed);
-    this.global = await readWeights(this.student, this.studentSpec);
-    this.globalBytes = unwrap(encodeTensorBlob(this.global, 'float32'));
-    const modelHash = await this.store.writeBlob(this.globalBytes);
-    this.store.createRun(
-      { id: this.setup.runId, specHash: this.setup.specHash, spec: this.setup.config.run },
-      { version: 0, modelHash },
-    );
-  }
-
-  /** Continues a run from the store: its model, optimizer state, closed rounds and open round. */
-  private async restore(run: StoredRun): Promise<void> {
-    const model = this.store.model(run.id, run.modelVersion);
-    this.globalBytes = await this.store.readBlob(model.modelHash);
-    this.global = unwrap(decodeTensorBlob(this.globalBytes));
-    writeWeights(this.student, this.global);
-    if (model.optimizerHash !== undefined) {
-      const state = unwrap(decodeTensorBlob(await this.store.readBlob(model.optimizerHash)));
-      unwrap(this.strategy.importState?.(state) ?? fail('config.invalid', 'no optimizer state'));
-    }
-    this.version = run.modelVersion;
-    this.nextRound = run.nextRound;
-    this.attempt = run.attempt;
-    this.lastClosedRound = run.lastClosedRound;
-    this.perRound.push(...this.store.closedRounds(run.id));
-    this.logger.log(
-      `resuming run ${run.id} at round ${run.nextRound} (attempt ${run.attempt + 1}), model version ${run.modelVersion}`,
-    );
-    if (run.lastClosedRound === this.rounds) {
-      this.moveTo(RunState.RoundOpen);
-      this.complete();
+    const configured = this.setup.config.run;
+    const active = this.store.activeRun();
+    const hash = configured && this.hash(configured);
+    if (active) {
+      if (configured && (active.specHash !== hash || (configured.id ?? active.id) !== active.id)) {
+        throw new FedistillError({
+          code: 'config.invalid',
+          message: `the store ${this.setup.config.storeFile} has run ${active.id} still ${active.state}, with other settings than the config's run; cancel it (fedistill run cancel) or use another store`,
+          path: ['run'],
+        });
+      }
+      this.logger.log(`run ${active.id} was ${active.state} when the coordinator stopped`);
+      this.boot = { id: active.id, teacher: await this.launch(active, active) };
       return;
     }
-    const open = this.store.openRoundOf(run);
-    if (open) this.resumeRound(open);
+    if (!configured) return;
+    const created = unwrap(this.create(configured));
+    this.boot = { id: created.id, teacher: await this.launch(created) };
   }
 
-  /** Reopens a round the previous process left open, with the updates it acknowledged. */
-  private resumeRound(record: OpenRoundRecord): void {
-    let acc = this.strategy.begin(this.global);
-    for (const update of record.updates) {
-      const delta = unwrap(decodeTensorBlob(update.bytes));
-      acc = unwrap(this.strategy.fold(acc, { ...update, delta }));
+  private hash(spec: RunSpec): string {
+    const { sodium, config, publicSplitBytes } = this.setup;
+    return runSpecHash(sodium, spec, config.data, publicSplitBytes);
+  }
+
+  /** Checks a run spec and stores the run, not started. */
+  create(input: unknown): Result<StoredRun> {
+    const parsed = parseWith(runSpecSchema, input, 'config.invalid', 'run spec');
+    if (!parsed.ok) return parsed;
+    const spec = parsed.value;
+    const enrolled = this.sitesService.enrolledCount;
+    if (spec.minSites > enrolled) {
+      return fail(
+        'config.invalid',
+        `minSites is ${spec.minSites} but only ${enrolled} sites are enrolled`,
+        ['minSites'],
+      );
     }
-    this.moveTo(RunState.RoundOpen);
-    this.open = {
-      ...this.roundValues(record.round),
-      attempt: record.attempt,
-      participants: new Set(record.participants),
-      receiving: new Set(),
-      answered: new Set(record.updates.map((u) => u.site)),
-      acc,
-      deadline: this.armDeadline(),
-    };
-    this.logger.log(
-      `round ${record.round} resumed: ${record.updates.length} of ${record.participants.length} updates already in`,
-    );
+    const id = spec.id ?? randomUUID();
+    if (this.store.run(id)) return fail('config.invalid', `a run ${id} exists already`, ['id']);
+    this.store.createRun({ id, specHash: this.hash(spec), spec });
+    return ok(this.store.run(id)!);
   }
 
-  private roundValues(round: number): { round: number; temperature: number; alpha: number } {
-    return { round, ...distillationAt(this.setup.config.run.schedule, round, this.rounds) };
+  /** Starts a created run: its teacher is prepared, then waiting sites are welcomed. */
+  async start(id: string): Promise<Result<RunStatus>> {
+    const stored = this.store.run(id);
+    if (!stored) return fail('run.unknown', `no run ${id}`);
+    if (stored.state !== 'created') {
+      return fail('run.illegal_transition', `run ${id} is ${stored.state}, not created`);
+    }
+    if (this.active || this.starting) {
+      return fail(
+        'run.illegal_transition',
+        `run ${this.active?.id ?? 'another'} is active; one run at a time`,
+      );
+    }
+    await this.launch(stored);
+    return ok(this.status(id)!);
   }
 
-  private armDeadline(): NodeJS.Timeout {
-    return setTimeout(
-      () => this.closeRoundOrFail('deadline'),
-      this.setup.config.run.roundDeadlineMs,
-    );
+  private async launch(stored: StoredRun, resumed?: StoredRun): Promise<PreparedTeacher> {
+    this.starting = true;
+    try {
+      const spec = unwrap(parseWith(runSpecSchema, stored.spec, 'config.invalid', 'stored run'));
+      const teacher = await this.teacher.prepare(spec);
+      const bootRun = this.setup.config.run !== undefined && this.active === undefined;
+      const run = new FederatedRun(
+        this.deps,
+        {
+          id: stored.id,
+          specHash: stored.specHash,
+          ...(bootRun ? { reportFile: this.setup.config.reportFile } : {}),
+        },
+        spec,
+        teacher,
+      );
+      await run.start(resumed);
+      this.active = run;
+      const ended = (): void => {
+        if (this.active === run) this.active = undefined;
+        run.dispose();
+      };
+      run.finished.then(
+        (report) => {
+          ended();
+          this.resolveFirst(report);
+        },
+        (error: Error) => {
+          ended();
+          this.rejectFirst(error);
+        },
+      );
+      for (const channel of [...this.lobby]) this.welcome(run, channel);
+      return teacher;
+    } finally {
+      this.starting = false;
+    }
   }
 
-  private get rounds(): number {
-    return this.setup.config.run.rounds;
+  private welcome(run: FederatedRun, channel: SiteChannel): void {
+    this.lobby.delete(channel);
+    const joined = this.join(run, channel);
+    if (!joined.ok) channel.refuse(joined.error.code, joined.error.message);
+    else channel.send(joined.value);
   }
 
-  private moveTo(next: RunState): void {
-    this.state = unwrap(transition(this.state, next));
+  private join(run: FederatedRun, channel: SiteChannel): Result<RunWelcome> {
+    const joined = run.siteJoined(channel);
+    if (joined.ok) this.sessionRun.set(channel, run);
+    return joined;
   }
 
   /**
-   * An authenticated site joins. Returns the welcome for the gateway to send once the site's
-   * stream is open; the site then fetches the transfer set.
+   * An authenticated site joins: the welcome of the active run for the gateway to send, or
+   * undefined while no run is active (the site waits; the welcome comes when one starts).
    */
-  siteJoined(channel: SiteChannel): Result<RunWelcome> {
-    if (this.sites.has(channel.site)) {
-      return fail('session.duplicate', `${channel.site} already has an open session`);
-    }
-    if (this.state === RunState.Complete) {
-      return fail('session.closed', 'the run is complete');
-    }
-    this.sites.set(channel.site, { channel, ready: false });
-    this.store.siteConnected(channel.site);
-    this.events.emit('site', { site: channel.site, present: true, connected: this.sites.size });
-    return ok({
-      type: 'run.welcome',
-      runId: this.setup.runId,
-      site: channel.site,
-      rounds: this.rounds,
-      student: this.studentSpec,
-      normalizer: this.setup.normalizer,
-      teacher: this.teacher.descriptor,
-    });
+  siteJoined(channel: SiteChannel): Result<RunWelcome | undefined> {
+    if (this.active && !this.active.ended) return this.join(this.active, channel);
+    this.lobby.add(channel);
+    return ok(undefined);
   }
 
   siteLeft(channel: SiteChannel): void {
-    const entry = this.sites.get(channel.site);
-    if (entry?.channel !== channel) return;
-    this.sites.delete(channel.site);
-    this.events.emit('site', { site: channel.site, present: false, connected: this.sites.size });
-    const open = this.open;
-    if (open && open.participants.delete(channel.site) && !open.answered.has(channel.site)) {
-      this.logger.warn(`round ${open.round}: ${channel.site} left before answering`);
-      this.closeRoundIfAnswered();
-    }
+    this.lobby.delete(channel);
+    this.sessionRun.get(channel)?.siteLeft(channel);
   }
 
-  /** Applies one validated message; an error ends that site's session and nothing else. */
   handle(channel: SiteChannel, message: SiteMessage): Result<true> {
-    const entry = this.sites.get(channel.site);
-    if (entry?.channel !== channel)
-      return fail('session.closed', 'the session is no longer part of the run');
-    switch (message.type) {
-      case 'blob.request':
-        return this.transfer.serve(channel, message);
-      case 'blob.chunk':
-        return this.transfer.accept(channel, message);
-      case 'site.ready':
-        return this.markReady(entry, message.transferHash, message.backend);
-      case 'round.update':
-        return this.receiveUpdate(channel, message);
-      case 'site.leave':
-        this.logger.log(`${channel.site} left: ${message.reason}`);
-        return ok(true);
-      default: {
-        const unreachable: never = message;
-        return unreachable;
-      }
+    const run = this.sessionRun.get(channel);
+    if (run) return run.handle(channel, message);
+    if (message.type === 'site.leave') return ok(true);
+    return fail('protocol.unexpected_message', `${message.type} while no run is active`);
+  }
+
+  private live(id: string): FederatedRun | undefined {
+    return this.active?.id === id ? this.active : undefined;
+  }
+
+  pause(id: string): Result<RunStatus> {
+    return this.control(id, (run) => run.pause());
+  }
+
+  resume(id: string): Result<RunStatus> {
+    return this.control(id, (run) => run.resume());
+  }
+
+  /** Cancels the active run, or a run created and not started. */
+  cancel(id: string): Result<RunStatus> {
+    const stored = this.store.run(id);
+    if (stored?.state === 'created') {
+      this.store.setRunState(id, 'cancelled');
+      return ok(this.status(id)!);
     }
+    return this.control(id, (run) => run.cancel());
   }
 
-  private markReady(entry: SiteEntry, hash: Uint8Array, backend: string): Result<true> {
-    if (!this.setup.sodium.memcmp(hash, this.teacher.descriptor.blob.hash)) {
-      return fail('blob.hash_mismatch', 'the site holds another transfer set');
-    }
-    if (entry.ready) return fail('protocol.unexpected_message', 'the site was already ready');
-    entry.ready = true;
-    this.backends[entry.channel.site] = backend;
-    this.logger.log(`${entry.channel.site} ready (backend ${backend})`);
-    if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
-    else if (this.isAwaited(entry.channel.site)) this.startSiteRound(entry);
-    return ok(true);
+  private control(id: string, act: (run: FederatedRun) => Result<true>): Result<RunStatus> {
+    const stored = this.store.run(id);
+    if (!stored) return fail('run.unknown', `no run ${id}`);
+    const run = this.live(id);
+    if (!run) return fail('run.illegal_transition', `run ${id} is ${stored.state}, not active`);
+    const done = act(run);
+    return done.ok ? ok(this.status(id)!) : done;
   }
 
-  /** A participant of the open round the round still waits for (after a restart, say). */
-  private isAwaited(site: string): boolean {
-    const open = this.open;
-    return (
-      open !== undefined &&
-      open.participants.has(site) &&
-      !open.answered.has(site) &&
-      !open.receiving.has(site)
-    );
-  }
-
-  private readySites(): SiteEntry[] {
-    return [...this.sites.values()].filter((s) => s.ready);
-  }
-
-  private openRoundIfQuorum(): void {
-    const ready = this.readySites();
-    if (ready.length < this.setup.config.run.minSites) return;
-    this.moveTo(RunState.RoundOpen);
-    const selected = this.select(ready);
-    const participants = selected.map((s) => s.channel.site);
-    this.store.openRound(this.setup.runId, this.nextRound, this.attempt, participants);
-    this.open = {
-      ...this.roundValues(this.nextRound),
-      attempt: this.attempt,
-      participants: new Set(participants),
-      receiving: new Set(),
-      answered: new Set(),
-      acc: this.strategy.begin(this.global),
-      deadline: this.armDeadline(),
+  status(id: string): RunStatus | undefined {
+    const stored = this.store.run(id);
+    if (!stored) return undefined;
+    const live = this.live(id);
+    return {
+      id: stored.id,
+      state: stored.state,
+      spec: stored.spec as RunSpec,
+      createdAt: stored.createdAt,
+      updatedAt: stored.updatedAt,
+      roundsClosed: stored.lastClosedRound,
+      modelVersion: stored.modelVersion,
+      ...(live ? { live: live.status() } : {}),
     };
-    this.logger.log(
-      `round ${this.nextRound} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
-    );
-    for (const site of selected) this.startSiteRound(site);
   }
 
-  /** Sends the open round's start (schedule values, settings, global model) to one site. */
-  private startSiteRound(site: SiteEntry): void {
-    const open = this.open!;
-    const { config } = this.setup;
-    this.globalBlob ??= this.transfer.offer(this.globalBytes, config.run.blobChunkBytes);
-    const start: RoundStart = {
-      type: 'round.start',
-      runId: this.setup.runId,
-      round: open.round,
-      modelVersion: this.version,
-      temperature: open.temperature,
-      alpha: open.alpha,
-      localEpochs: config.run.localEpochs,
-      batchSize: config.run.batchSize,
-      learningRate: config.run.learningRate,
-      labelSmoothing: config.run.labelSmoothing,
-      proximalMu: config.run.proximalMu,
-      updateEncoding: config.run.updateEncoding,
-      topkFraction: config.run.topkFraction,
-      ...(config.run.clipNorm === undefined ? {} : { clipNorm: config.run.clipNorm }),
-      ...(config.run.distillation.hiddenState
-        ? {
-            hiddenState: {
-              layer: config.run.distillation.hiddenState.studentLayer,
-              weight: config.run.distillation.hiddenState.weight,
-            },
-          }
-        : {}),
-      model: this.globalBlob,
-    };
-    site.channel.send(start);
+  list(): RunStatus[] {
+    return this.store.runs().map((run) => this.status(run.id)!);
   }
 
-  /**
-   * The round's participants: a seeded choice (run seed, round and attempt) of
-   * max(minSites, ceil(fraction x ready)) ready sites, so a rerun selects the same ones.
-   */
-  private select(ready: SiteEntry[]): SiteEntry[] {
-    const { minSites, participationFraction, seed } = this.setup.config.run;
-    const sorted = [...ready].sort((a, b) => a.channel.site.localeCompare(b.channel.site));
-    const count = Math.min(
-      sorted.length,
-      Math.max(minSites, Math.ceil(participationFraction * sorted.length)),
-    );
-    const order = shuffleInPlace(
-      range(sorted.length),
-      seededRandom(seed * 1_000_003 + this.nextRound * 101 + this.attempt),
-    );
-    return order.slice(0, count).map((i) => sorted[i]!);
+  report(id: string): unknown {
+    return this.store.report(id);
   }
 
-  /** Checks a round.update, then pulls its blob; the fold happens when the blob is in. */
-  private receiveUpdate(channel: SiteChannel, update: RoundUpdate): Result<true> {
-    const open = this.open;
-    const site = channel.site;
-    if (update.runId === this.setup.runId && update.round <= this.lastClosedRound) {
-      // A straggler: its round closed without it. Refused, but the session goes on.
-      channel.send({
-        type: 'update.rejected',
-        runId: this.setup.runId,
-        round: update.round,
-        code: 'update.stale_round',
-      });
-      this.logger.warn(`${site}: update for round ${update.round} arrived after the round closed`);
-      return ok(true);
+  /** Which sites hold a session now, and in which run. */
+  connectedSites(): Map<string, { runId?: string }> {
+    const connected = new Map<string, { runId?: string }>();
+    for (const channel of this.lobby) connected.set(channel.site, {});
+    for (const entry of this.active?.status().sites ?? []) {
+      connected.set(entry.site, { runId: this.active!.id });
     }
-    if (
-      !open ||
-      update.runId !== this.setup.runId ||
-      update.round !== open.round ||
-      update.baseVersion !== this.version
-    ) {
-      return fail(
-        'update.stale_round',
-        `an update for round ${update.round} (version ${update.baseVersion}) is not expected`,
-      );
-    }
-    if (!open.participants.has(site)) {
-      return fail('update.not_participant', `${site} is not a participant of round ${open.round}`);
-    }
-    if (open.answered.has(site) || open.receiving.has(site)) {
-      return fail('update.duplicate', `${site} already sent its update for round ${open.round}`);
-    }
-    open.receiving.add(site);
-    void this.transfer
-      .pull(channel, update.delta, this.maxUpdateBytes)
-      .then((bytes) => this.foldUpdate(channel, open, update, bytes));
-    return ok(true);
-  }
-
-  private foldUpdate(
-    channel: SiteChannel,
-    open: OpenRound,
-    update: RoundUpdate,
-    bytes: Result<Uint8Array>,
-  ): void {
-    open.receiving.delete(channel.site);
-    // The round may have closed (deadline) while the blob was in flight: nothing is applied.
-    if (this.open !== open || !open.participants.has(channel.site)) return;
-    const delta = bytes.ok ? decodeTensorBlob(bytes.value) : bytes;
-    const folded = delta.ok
-      ? this.strategy.fold(open.acc, {
-          site: channel.site,
-          delta: delta.value,
-          numExamples: update.numExamples,
-        })
-      : delta;
-    if (!folded.ok) {
-      channel.refuse(folded.error.code, folded.error.message);
-      return;
-    }
-    open.acc = folded.value;
-    // Durable before the acknowledgement; a store that cannot write stops the run.
-    try {
-      this.store.saveUpdate(this.setup.runId, open.round, open.attempt, {
-        site: channel.site,
-        numExamples: update.numExamples,
-        blobHash: toHex(update.delta.hash),
-        bytes: bytes.ok ? bytes.value : new Uint8Array(0),
-      });
-    } catch (error) {
-      this.fatal(error as Error);
-      return;
-    }
-    open.answered.add(channel.site);
-    channel.send({ type: 'update.accepted', runId: this.setup.runId, round: open.round });
-    this.closeRoundIfAnswered();
-  }
-
-  /** Closes the round once no participant is still expected (all answered, or left). */
-  private closeRoundIfAnswered(): void {
-    const open = this.open;
-    if (open && [...open.participants].every((s) => open.answered.has(s))) {
-      this.closeRoundOrFail('answered');
-    }
-  }
-
-  private closeRoundOrFail(why: 'answered' | 'deadline'): void {
-    this.closeRound(why).catch((error: Error) => this.fatal(error));
-  }
-
-  /** The run cannot go on (the store failed): stop opening rounds and end the run with it. */
-  private fatal(error: Error): void {
-    this.logger.error(`the run stops: ${error.message}`);
-    if (this.open) clearTimeout(this.open.deadline);
-    this.open = undefined;
-    this.rejectFinished(error);
-  }
-
-  /**
-   * Folds the round into the global model and evaluates it; the next round opens after. With
-   * fewer than minSites updates the round fails instead: nothing is applied, and the same round
-   * is tried again (a fresh selection) once enough sites are ready.
-   */
-  private async closeRound(why: 'answered' | 'deadline'): Promise<void> {
-    const open = this.open;
-    if (!open) return;
-    clearTimeout(open.deadline);
-    this.open = undefined;
-    const quorum = this.setup.config.run.minSites;
-    const next = open.answered.size >= quorum ? this.strategy.close(open.acc) : undefined;
-    if (!next) {
-      this.logger.warn(
-        `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
-      );
-      this.store.failRound(this.setup.runId, open.round, open.attempt);
-      this.events.emit('roundFailed', {
-        round: open.round,
-        attempt: this.attempt + 1,
-        updates: open.answered.size,
-        quorum,
-      });
-      this.attempt++;
-      this.moveTo(RunState.WaitingForSites);
-      this.openRoundIfQuorum();
-      return;
-    }
-    // Set before any await: an update for this round arriving meanwhile is a straggler's.
-    this.lastClosedRound = open.round;
-    const nextBytes = unwrap(encodeTensorBlob(next, 'float32'));
-    const optimizerState = this.strategy.exportState?.();
-    const [modelHash, optimizerHash] = await Promise.all([
-      this.store.writeBlob(nextBytes),
-      optimizerState && this.store.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
-    ]);
-    writeWeights(this.student, next);
-    const summary: RoundSummary = {
-      round: open.round,
-      rounds: this.rounds,
-      temperature: open.temperature,
-      alpha: open.alpha,
-      participants: open.answered.size,
-      student_accuracy: await this.evaluation.accuracy(this.student),
-    };
-    this.store.commitRound(
-      this.setup.runId,
-      { round: open.round, attempt: open.attempt, summary },
-      {
-        version: this.version + 1,
-        modelHash,
-        ...(optimizerHash === undefined ? {} : { optimizerHash }),
-      },
-    );
-    this.attempt = 0;
-    this.global = next;
-    this.globalBytes = nextBytes;
-    this.version++;
-    if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
-    this.globalBlob = undefined;
-    this.perRound.push(summary);
-    this.logger.log(
-      `round ${summary.round}/${summary.rounds}: T=${summary.temperature.toFixed(2)} alpha=${summary.alpha.toFixed(2)} ` +
-        `participants=${summary.participants} student accuracy=${summary.student_accuracy.toFixed(4)}`,
-    );
-    this.events.emit('round', summary);
-    if (open.round === this.rounds) {
-      this.complete();
-      return;
-    }
-    this.nextRound = open.round + 1;
-    this.moveTo(RunState.WaitingForSites);
-    this.openRoundIfQuorum();
-  }
-
-  private complete(): void {
-    this.moveTo(RunState.Complete);
-    this.store.completeRun(this.setup.runId);
-    const { config } = this.setup;
-    const last = this.perRound[this.perRound.length - 1]!;
-    const siteNames = Object.keys(this.backends).sort();
-    const report: RunReport = {
-      run_id: this.setup.runId,
-      dataset: config.data.name,
-      sites: siteNames.length,
-      site_names: siteNames,
-      site_backends: Object.fromEntries(siteNames.map((s) => [s, this.backends[s]!])),
-      rounds: this.rounds,
-      aggregation: this.strategy.name,
-      per_round: this.perRound,
-      teacher_accuracy: this.teacher.accuracy,
-      teacher_cached: this.teacher.fromCache,
-      student_accuracy: last.student_accuracy,
-      majority_class_rate: this.evaluation.majorityClassRate,
-      held_out_rows: this.evaluation.rows,
-      student_params: parameterCount(this.studentSpec),
-      teacher_params: this.teacher.params,
-      bytes_up: this.events.bytesIn,
-      bytes_down: this.events.bytesOut,
-      wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
-      backend: this.setup.backend,
-    };
-    for (const site of this.sites.values()) {
-      site.channel.send({ type: 'run.complete', runId: this.setup.runId, rounds: this.rounds });
-    }
-    this.events.emit('complete', report);
-    mkdir(path.dirname(config.reportFile), { recursive: true })
-      .then(() => writeFile(config.reportFile, JSON.stringify(report, null, 2) + '\n'))
-      .then(
-        () => this.resolveFinished(report),
-        (error: Error) => this.rejectFinished(error),
-      );
+    return connected;
   }
 
   onModuleDestroy(): void {
-    if (this.open) clearTimeout(this.open.deadline);
-    this.student.dispose();
-    if (this.state !== RunState.Complete)
-      this.rejectFinished(new Error('the coordinator stopped before the run completed'));
+    this.active?.dispose();
   }
 }

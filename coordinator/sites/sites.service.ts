@@ -89,6 +89,10 @@ export class SitesService implements OnModuleDestroy {
     return fail('handshake.unknown_site', 'the site key is not on the allow-list');
   }
 
+  get enrolledCount(): number {
+    return this.active.size;
+  }
+
   isEnrolled(publicKey: Uint8Array): boolean {
     return this.active.has(Buffer.from(publicKey).toString('base64'));
   }

@@ -10,6 +10,7 @@ export const MIGRATIONS: readonly string[] = [
     spec_hash TEXT NOT NULL,
     spec TEXT NOT NULL,
     state TEXT NOT NULL,
+    report TEXT,
     next_round INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
     last_closed_round INTEGER NOT NULL,
@@ -57,6 +58,14 @@ export const MIGRATIONS: readonly string[] = [
     first_seen_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     last_connected_at TEXT
+  );
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
   );
   `,
 ];

@@ -11,29 +11,53 @@ import type {
   SiteRecord,
   StoredModel,
   StoredRun,
+  StoredRunState,
   StoredUpdate,
+  TokenRecord,
 } from './store.js';
 
 interface RunRow {
   id: string;
   spec_hash: string;
-  state: StoredRun['state'];
+  spec: string;
+  state: StoredRunState;
   next_round: number;
   attempt: number;
   last_closed_round: number;
   model_version: number;
+  created_at: string;
+  updated_at: string;
 }
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: TokenRecord['role'];
+  created_at: string;
+  revoked_at: string | null;
+}
+
+const toToken = (row: TokenRow): TokenRecord => ({
+  id: row.id,
+  name: row.name,
+  role: row.role,
+  createdAt: row.created_at,
+  ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+});
 
 const now = (): string => new Date().toISOString();
 
 const toRun = (row: RunRow): StoredRun => ({
   id: row.id,
   specHash: row.spec_hash,
+  spec: JSON.parse(row.spec) as unknown,
   state: row.state,
   nextRound: row.next_round,
   attempt: row.attempt,
   lastClosedRound: row.last_closed_round,
   modelVersion: row.model_version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
 });
 
 /** Writes a file so that it is either whole on disk or absent, even across a crash. */
@@ -76,6 +100,8 @@ export class SqliteStore implements CoordinatorStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
+      // The CLI (tokens) may write while the coordinator runs: wait for its lock, briefly.
+      this.db.pragma('busy_timeout = 5000');
       this.migrate();
     } catch (error) {
       throw new FedistillError({
@@ -100,27 +126,47 @@ export class SqliteStore implements CoordinatorStore {
     }
   }
 
-  findRun(specHash: string, id?: string): StoredRun | undefined {
-    const row = (
-      id === undefined
-        ? this.db
-            .prepare(
-              `SELECT * FROM runs WHERE spec_hash = ? AND state = 'active' ORDER BY created_at DESC LIMIT 1`,
-            )
-            .get(specHash)
-        : this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id)
-    ) as RunRow | undefined;
+  run(id: string): StoredRun | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
     return row && toRun(row);
   }
 
-  createRun(run: { id: string; specHash: string; spec: unknown }, initial: StoredModel): void {
+  runs(): StoredRun[] {
+    const rows = this.db
+      .prepare('SELECT * FROM runs ORDER BY created_at DESC, rowid DESC')
+      .all() as RunRow[];
+    return rows.map(toRun);
+  }
+
+  activeRun(): StoredRun | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT * FROM runs WHERE state IN ('running', 'paused') ORDER BY updated_at DESC LIMIT 1`,
+      )
+      .get() as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  createRun(run: { id: string; specHash: string; spec: unknown }): void {
+    const at = now();
+    this.db
+      .prepare(
+        `INSERT INTO runs (id, spec_hash, spec, state, next_round, attempt, last_closed_round,
+           model_version, created_at, updated_at) VALUES (?, ?, ?, 'created', 1, 0, 0, 0, ?, ?)`,
+      )
+      .run(run.id, run.specHash, JSON.stringify(run.spec), at, at);
+  }
+
+  startRun(id: string, initial: StoredModel): void {
     const at = now();
     this.db.transaction(() => {
-      this.db
-        .prepare(`INSERT INTO runs VALUES (?, ?, ?, 'active', 1, 0, 0, ?, ?, ?)`)
-        .run(run.id, run.specHash, JSON.stringify(run.spec), initial.version, at, at);
-      this.insertModel(run.id, initial, at);
+      this.insertModel(id, initial, at);
+      this.setRunState(id, 'running', at);
     })();
+  }
+
+  setRunState(id: string, state: StoredRunState, at = now()): void {
+    this.db.prepare('UPDATE runs SET state = ?, updated_at = ? WHERE id = ?').run(state, at, id);
   }
 
   private insertModel(runId: string, model: StoredModel, at: string): void {
@@ -258,10 +304,16 @@ export class SqliteStore implements CoordinatorStore {
     return rows.map((row) => JSON.parse(row.summary) as RoundSummary);
   }
 
-  completeRun(runId: string): void {
+  completeRun(runId: string, report: unknown): void {
     this.db
-      .prepare(`UPDATE runs SET state = 'complete', updated_at = ? WHERE id = ?`)
-      .run(now(), runId);
+      .prepare(`UPDATE runs SET state = 'complete', report = ?, updated_at = ? WHERE id = ?`)
+      .run(JSON.stringify(report), now(), runId);
+  }
+
+  report(runId: string): unknown {
+    const row = this.db.prepare('SELECT report FROM runs WHERE id = ?').get(runId) as
+      { report: string | null } | undefined;
+    return row?.report ? (JSON.parse(row.report) as unknown) : undefined;
   }
 
   async writeBlob(bytes: Uint8Array): Promise<string> {
@@ -316,6 +368,31 @@ export class SqliteStore implements CoordinatorStore {
       state: r.state,
       ...(r.last_connected_at === null ? {} : { lastConnectedAt: r.last_connected_at }),
     }));
+  }
+
+  addToken(token: Omit<TokenRecord, 'createdAt'>, tokenHash: string): void {
+    this.db
+      .prepare('INSERT INTO tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(token.id, token.name, token.role, tokenHash, now());
+  }
+
+  tokenByHash(tokenHash: string): TokenRecord | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM tokens WHERE token_hash = ? AND revoked_at IS NULL')
+      .get(tokenHash) as TokenRow | undefined;
+    return row && toToken(row);
+  }
+
+  tokens(): TokenRecord[] {
+    const rows = this.db.prepare('SELECT * FROM tokens ORDER BY created_at').all() as TokenRow[];
+    return rows.map(toToken);
+  }
+
+  revokeToken(id: string): boolean {
+    const result = this.db
+      .prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+      .run(now(), id);
+    return result.changes === 1;
   }
 
   close(): void {

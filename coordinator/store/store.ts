@@ -1,17 +1,24 @@
 import type { RoundSummary } from '../runs/run-report.js';
 
+/** A run's lifecycle as stored; `running` and `paused` runs are resumed after a restart. */
+export type StoredRunState = 'created' | 'running' | 'paused' | 'complete' | 'cancelled';
+
 /** Where a run stands, as last committed. */
 export interface StoredRun {
   readonly id: string;
   /** Hash of the run's settings: a restart with other settings must not resume this run. */
   readonly specHash: string;
-  readonly state: 'active' | 'complete';
+  /** The run spec as given (JSON). */
+  readonly spec: unknown;
+  readonly state: StoredRunState;
   /** The round to run next (or being run). */
   readonly nextRound: number;
   /** Attempts of nextRound that failed their quorum so far. */
   readonly attempt: number;
   readonly lastClosedRound: number;
   readonly modelVersion: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
 }
 
 export interface StoredModel {
@@ -51,10 +58,24 @@ export interface SiteRecord {
  * change is durable, so what the coordinator acknowledges survives a crash. Blobs (models,
  * optimizer state) are content-addressed files beside the database.
  */
+export interface TokenRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly role: 'operator' | 'auditor';
+  readonly createdAt: string;
+  readonly revokedAt?: string;
+}
+
 export interface CoordinatorStore {
-  /** The run to continue: `id` when given, else the latest active run with these settings. */
-  findRun(specHash: string, id?: string): StoredRun | undefined;
-  createRun(run: { id: string; specHash: string; spec: unknown }, initial: StoredModel): void;
+  run(id: string): StoredRun | undefined;
+  /** Every run, newest first. */
+  runs(): StoredRun[];
+  /** The run that was running or paused, to resume after a restart. */
+  activeRun(): StoredRun | undefined;
+  createRun(run: { id: string; specHash: string; spec: unknown }): void;
+  /** The run's first model (version 0) is stored and the run is running. */
+  startRun(id: string, initial: StoredModel): void;
+  setRunState(id: string, state: StoredRunState): void;
   model(runId: string, version: number): StoredModel;
   openRound(runId: string, round: number, attempt: number, participants: readonly string[]): void;
   openRoundOf(run: StoredRun): OpenRoundRecord | undefined;
@@ -69,12 +90,18 @@ export interface CoordinatorStore {
     model: StoredModel,
   ): void;
   closedRounds(runId: string): RoundSummary[];
-  completeRun(runId: string): void;
+  completeRun(runId: string, report: unknown): void;
+  report(runId: string): unknown;
   writeBlob(bytes: Uint8Array): Promise<string>;
   readBlob(hash: string): Promise<Uint8Array>;
   syncSites(sites: readonly Omit<SiteRecord, 'lastConnectedAt'>[]): void;
   siteConnected(name: string): void;
   sites(): SiteRecord[];
+  /** Stores only the token's hash; the token itself is shown once, by the caller. */
+  addToken(token: Omit<TokenRecord, 'createdAt'>, tokenHash: string): void;
+  tokenByHash(tokenHash: string): TokenRecord | undefined;
+  tokens(): TokenRecord[];
+  revokeToken(id: string): boolean;
   close(): void;
 }
 

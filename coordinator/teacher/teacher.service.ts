@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -9,21 +9,15 @@ import {
   parameterCount,
   toHex,
   type MlpSpec,
-  type TeacherDescriptor,
   type TeacherKnowledge,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
+import type { PreparedTeacher } from '../runs/federated-run.js';
+import type { RunSpec } from '../runs/run-spec.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import { loadTeacher, saveTeacher } from './teacher-store.js';
 import { trainTeacher } from './teacher-trainer.js';
-
-interface PreparedTeacher {
-  readonly descriptor: TeacherDescriptor;
-  readonly accuracy: number;
-  readonly params: number;
-  readonly fromCache: boolean;
-}
 
 /**
  * The teacher and its soft labels. The teacher is trained once on the public split and cached
@@ -31,9 +25,10 @@ interface PreparedTeacher {
  * transfer set, announced to sites by content hash and served in chunks.
  */
 @Injectable()
-export class TeacherService implements OnModuleInit {
+export class TeacherService {
   private readonly logger = new Logger('Teacher');
-  private prepared: PreparedTeacher | undefined;
+  /** Teachers prepared so far, by cache key: runs with the same teacher share it. */
+  private readonly prepared = new Map<string, Promise<PreparedTeacher>>();
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
@@ -41,15 +36,27 @@ export class TeacherService implements OnModuleInit {
     private readonly transfer: TransferService,
   ) {}
 
-  async onModuleInit(): Promise<void> {
+  /** The run's teacher and its knowledge, offered to sites; prepared once per settings. */
+  prepare(run: RunSpec): Promise<PreparedTeacher> {
+    const key = JSON.stringify([run.teacher, run.seed, run.distillation, run.blobChunkBytes]);
+    let prepared = this.prepared.get(key);
+    if (!prepared) {
+      prepared = this.train(run);
+      this.prepared.set(key, prepared);
+      prepared.catch(() => this.prepared.delete(key));
+    }
+    return prepared;
+  }
+
+  private async train(run: RunSpec): Promise<PreparedTeacher> {
     const { config, publicSplit, normalizer, sodium } = this.setup;
     const spec: MlpSpec = {
       kind: 'mlp',
       inputs: publicSplit.features,
-      hidden: config.run.teacher.hidden,
+      hidden: run.teacher.hidden,
       classes: config.data.classes,
     };
-    const training = { ...config.run.teacher, seed: config.run.seed };
+    const training = { ...run.teacher, seed: run.seed };
     const keyMaterial = new Uint8Array([
       ...this.setup.publicSplitBytes,
       ...new TextEncoder().encode(JSON.stringify({ spec, training })),
@@ -77,11 +84,11 @@ export class TeacherService implements OnModuleInit {
       this.logger.log(`teacher loaded from cache ${dir}`);
     }
 
-    const knowledge = await this.knowledge(model, inputs);
+    const knowledge = await this.knowledge(model, inputs, run);
     inputs.dispose();
     const encoded = encodeTeacherKnowledge(knowledge);
-    const blob = this.transfer.offer(encoded, config.run.blobChunkBytes);
-    this.prepared = {
+    const blob = this.transfer.offer(encoded, run.blobChunkBytes);
+    const prepared: PreparedTeacher = {
       descriptor:
         knowledge.mode === 'class-logits'
           ? { mode: 'class-logits', blob, classes: knowledge.classes }
@@ -99,9 +106,10 @@ export class TeacherService implements OnModuleInit {
     };
     model.dispose();
     this.logger.log(
-      `teacher ready: ${this.prepared.params} parameters, held-out accuracy ${this.prepared.accuracy.toFixed(4)}; ` +
+      `teacher ready: ${prepared.params} parameters, held-out accuracy ${prepared.accuracy.toFixed(4)}; ` +
         `${knowledge.mode} ${toHex(blob.hash).slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
     );
+    return prepared;
   }
 
   /**
@@ -109,13 +117,17 @@ export class TeacherService implements OnModuleInit {
    * its last hidden layer's features when the run distils hidden states. Class logits: the mean
    * of its logits over the public rows of each true class.
    */
-  private async knowledge(model: tfl.LayersModel, inputs: tf.Tensor2D): Promise<TeacherKnowledge> {
+  private async knowledge(
+    model: tfl.LayersModel,
+    inputs: tf.Tensor2D,
+    run: RunSpec,
+  ): Promise<TeacherKnowledge> {
     const { config, publicSplit } = this.setup;
     const classes = config.data.classes;
     const logitsTensor = model.predict(inputs) as tf.Tensor2D;
     const logits = (await logitsTensor.data()) as Float32Array;
     logitsTensor.dispose();
-    if (config.run.distillation.mode === 'class-logits') {
+    if (run.distillation.mode === 'class-logits') {
       const matrix = new Float32Array(classes * classes);
       const counts = new Array<number>(classes).fill(0);
       publicSplit.labels.forEach((label, row) => {
@@ -132,7 +144,7 @@ export class TeacherService implements OnModuleInit {
     }
     let hidden: Float32Array = new Float32Array(0);
     let hiddenWidth = 0;
-    if (config.run.distillation.hiddenState) {
+    if (run.distillation.hiddenState) {
       const lastHidden = model.layers[model.layers.length - 2]!;
       const extractor = tfl.model({
         inputs: model.inputs,
@@ -153,26 +165,5 @@ export class TeacherService implements OnModuleInit {
       hiddenWidth,
       hidden,
     };
-  }
-
-  private get ready(): PreparedTeacher {
-    if (!this.prepared) throw new Error('the teacher is not prepared yet');
-    return this.prepared;
-  }
-
-  get descriptor(): TeacherDescriptor {
-    return this.ready.descriptor;
-  }
-
-  get accuracy(): number {
-    return this.ready.accuracy;
-  }
-
-  get fromCache(): boolean {
-    return this.ready.fromCache;
-  }
-
-  get params(): number {
-    return this.ready.params;
   }
 }

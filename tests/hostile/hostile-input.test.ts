@@ -52,7 +52,7 @@ describe('hostile input at the coordinator', () => {
       adjust: (config) => ({
         ...config,
         listen: { ...config.listen, handshakeTimeoutMs: 1000 },
-        run: { ...config.run, minSites: 3 },
+        run: { ...config.run!, minSites: 3 },
       }),
     });
     coordinatorKey = decodeKey(fixture.workspace.keys.coordinatorPublicKey);

@@ -42,7 +42,7 @@ describe('backpressure: a site that reads slowly', () => {
       rounds: 1,
       adjust: (config) => ({
         ...config,
-        run: { ...config.run, studentHidden: [4096, 4096], blobChunkBytes: 4 * 1024 * 1024 },
+        run: { ...config.run!, studentHidden: [4096, 4096], blobChunkBytes: 4 * 1024 * 1024 },
       }),
     });
     const file = fixture.workspace.keys.siteIdentities['site-1']!;

@@ -153,7 +153,7 @@ describe('a coordinator killed mid-round', () => {
       const settings = (config: CoordinatorConfigInput): CoordinatorConfigInput => ({
         ...config,
         run: {
-          ...config.run,
+          ...config.run!,
           id: 'crash-test',
           localEpochs: 8,
           aggregation: { strategy: 'fedavgm', serverLearningRate: 1, momentum: 0.5 },

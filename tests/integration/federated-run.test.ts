@@ -104,7 +104,7 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
       {
         ...config,
         listen: { ...config.listen, port: 0 },
-        run: { ...config.run, rounds: 1, minSites: 1 },
+        run: { ...config.run!, rounds: 1, minSites: 1 },
       },
       { logLevels: false },
     );
@@ -137,7 +137,7 @@ describe('a federated run with compressed, clipped updates (int8 per channel, th
         rounds: 3,
         adjust: (config) => ({
           ...config,
-          run: { ...config.run, updateEncoding: encoding, topkFraction: 0.5, clipNorm: 5 },
+          run: { ...config.run!, updateEncoding: encoding, topkFraction: 0.5, clipNorm: 5 },
         }),
       });
       try {
@@ -176,7 +176,7 @@ describe('the other distillation modes, end to end', () => {
       const fixture = await startRunFixture({
         sites: 3,
         rounds: 3,
-        adjust: (config) => ({ ...config, run: { ...config.run, distillation } }),
+        adjust: (config) => ({ ...config, run: { ...config.run!, distillation } }),
       });
       const welcomes: string[] = [];
       fixture.coordinator.events.on(
@@ -237,7 +237,7 @@ describe('the aggregation strategy comes from the run config', () => {
         rounds: 2,
         adjust: (config) => ({
           ...config,
-          run: { ...config.run, aggregation: aggregationConfigSchema.parse(aggregation) },
+          run: { ...config.run!, aggregation: aggregationConfigSchema.parse(aggregation) },
         }),
       });
       try {
@@ -261,7 +261,7 @@ describe('participation by fraction', () => {
       rounds: 3,
       adjust: (config) => ({
         ...config,
-        run: { ...config.run, minSites: 1, participationFraction: 0.5 },
+        run: { ...config.run!, minSites: 1, participationFraction: 0.5 },
       }),
     });
     try {

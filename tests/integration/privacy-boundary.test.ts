@@ -21,7 +21,7 @@ describe('the privacy boundary of a real site session', () => {
       blobChunkBytes: 1024,
       adjust: (config) => ({
         ...config,
-        run: { ...config.run, updateEncoding: 'topk', topkFraction: 0.3 },
+        run: { ...config.run!, updateEncoding: 'topk', topkFraction: 0.3 },
       }),
     });
     fixture.coordinator.events.on('siteMessage', (event) => seen.push(event));

@@ -104,7 +104,7 @@ describe('a site whose coordinator is not up yet', () => {
       await ready;
       await first.close();
       const second = await startCoordinator(
-        { ...config, listen: { ...config.listen, port }, run: { ...config.run, minSites: 1 } },
+        { ...config, listen: { ...config.listen, port }, run: { ...config.run!, minSites: 1 } },
         { logLevels: false },
       );
       try {

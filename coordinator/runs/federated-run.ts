@@ -1,0 +1,694 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Logger } from '@nestjs/common';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  buildModel,
+  decodeTensorBlob,
+  distillationAt,
+  range,
+  seededRandom,
+  shuffleInPlace,
+  encodeTensorBlob,
+  fail,
+  FedistillError,
+  ok,
+  parameterCount,
+  readWeights,
+  toHex,
+  unwrap,
+  weightLayout,
+  writeWeights,
+  type BlobManifest,
+  type MlpSpec,
+  type NamedTensor,
+  type TeacherDescriptor,
+  type Result,
+  type RoundStart,
+  type RoundUpdate,
+  type RunWelcome,
+  type SiteMessage,
+} from '../../protocol/index.js';
+import type { AggregationStrategy } from '../aggregation/strategy.js';
+import { createStrategy } from '../aggregation/strategy-config.js';
+import type { CoordinatorSetup } from '../coordinator-setup.js';
+import type { EvaluationService } from '../evaluation/evaluation.service.js';
+import type { CoordinatorEvents } from '../events/coordinator-events.js';
+import type { CoordinatorStore, OpenRoundRecord, StoredRun } from '../store/store.js';
+import type { TransferService } from '../transfer/transfer.service.js';
+import type { RoundSummary, RunReport } from './run-report.js';
+import type { RunSpec } from './run-spec.js';
+import { RunState, transition } from './run-state.js';
+import type { SiteChannel } from './site-channel.js';
+
+/** What a run needs of the coordinator: its setup, services and store. */
+export interface RunDeps {
+  readonly setup: CoordinatorSetup;
+  readonly evaluation: EvaluationService;
+  readonly events: CoordinatorEvents;
+  readonly transfer: TransferService;
+  readonly store: CoordinatorStore;
+}
+
+/** The teacher as prepared for a run: what sites are told, and its figures for the report. */
+export interface PreparedTeacher {
+  readonly descriptor: TeacherDescriptor;
+  readonly accuracy: number;
+  readonly params: number;
+  readonly fromCache: boolean;
+}
+
+/** A run's identity and where its report goes besides the store. */
+export interface RunIdentity {
+  readonly id: string;
+  readonly specHash: string;
+  readonly reportFile?: string;
+}
+
+interface SiteEntry {
+  readonly channel: SiteChannel;
+  ready: boolean;
+}
+
+interface OpenRound {
+  readonly round: number;
+  readonly attempt: number;
+  readonly temperature: number;
+  readonly alpha: number;
+  readonly participants: Set<string>;
+  /** Sites whose update is being pulled: a second round.update from them is a duplicate. */
+  readonly receiving: Set<string>;
+  readonly answered: Set<string>;
+  acc: unknown;
+  readonly deadline: NodeJS.Timeout;
+}
+
+/**
+ * One federated run: admits sites, serves the transfer set, opens each round with the global
+ * student and the schedule's values, folds updates as they arrive, and closes the round when
+ * every participant has answered or the deadline passes.
+ *
+ * Every step is committed to the store before anyone is told of it: the round and its
+ * participants when it opens, each update before its acknowledgement, the new model with the
+ * round's summary when it closes. A coordinator restarted on the same store resumes the same
+ * round: acknowledged updates are folded again from the store, and only the participants that
+ * had not been acknowledged are asked (again) when they reconnect.
+ */
+export class FederatedRun {
+  private readonly logger = new Logger('Runs');
+  private state = RunState.WaitingForSites;
+  /** Set by an operator: the open round may close, but no new round opens until resumed. */
+  private paused = false;
+  private readonly strategy: AggregationStrategy<unknown>;
+  private readonly sites = new Map<string, SiteEntry>();
+  private readonly backends: Record<string, string> = {};
+  private readonly studentSpec: MlpSpec;
+  private readonly student: tfl.Sequential;
+  private global: NamedTensor[] = [];
+  /** The global model as a float32 tensor blob: stored, and offered to the round's sites. */
+  private globalBytes: Uint8Array = new Uint8Array(0);
+  private globalBlob: BlobManifest | undefined;
+  /** The largest update blob accepted: float32 topk at full density, plus framing. */
+  private readonly maxUpdateBytes: number;
+  private version = 0;
+  /** Attempts of the current round number; a round that fails its quorum is retried. */
+  private attempt = 0;
+  /** The last round that closed with a new model: updates for it or earlier are late. */
+  private lastClosedRound = 0;
+  private nextRound = 1;
+  private open: OpenRound | undefined;
+  private readonly perRound: RoundSummary[] = [];
+  private resolveFinished!: (report: RunReport) => void;
+  private rejectFinished!: (error: Error) => void;
+  readonly finished: Promise<RunReport>;
+
+  private readonly setup: CoordinatorSetup;
+  private readonly evaluation: EvaluationService;
+  private readonly events: CoordinatorEvents;
+  private readonly transfer: TransferService;
+  private readonly store: CoordinatorStore;
+  readonly id: string;
+
+  constructor(
+    deps: RunDeps,
+    private readonly identity: RunIdentity,
+    private readonly spec: RunSpec,
+    private readonly teacher: PreparedTeacher,
+  ) {
+    ({
+      setup: this.setup,
+      evaluation: this.evaluation,
+      events: this.events,
+      transfer: this.transfer,
+      store: this.store,
+    } = deps);
+    this.id = identity.id;
+    this.strategy = createStrategy(spec.aggregation);
+    const { config, publicSplit } = this.setup;
+    this.studentSpec = {
+      kind: 'mlp',
+      inputs: publicSplit.features,
+      hidden: spec.studentHidden,
+      classes: config.data.classes,
+    };
+    this.student = buildModel(this.studentSpec, spec.seed);
+    const layout = weightLayout(this.studentSpec);
+    this.maxUpdateBytes = 8 * parameterCount(this.studentSpec) + 1024 * layout.length + 4096;
+    this.finished = new Promise((resolve, reject) => {
+      this.resolveFinished = resolve;
+      this.rejectFinished = reject;
+    });
+    // Observers may never await the run; a coordinator stopped early must not crash on that.
+    this.finished.catch(() => undefined);
+  }
+
+  /** Starts the run (its first model stored), or continues a run found in the store. */
+  async start(resumed?: StoredRun): Promise<void> {
+    if (resumed) return this.restore(resumed);
+    this.global = await readWeights(this.student, this.studentSpec);
+    this.globalBytes = unwrap(encodeTensorBlob(this.global, 'float32'));
+    const modelHash = await this.store.writeBlob(this.globalBytes);
+    this.store.startRun(this.id, { version: 0, modelHash });
+  }
+
+  /** Continues a run from the store: its model, optimizer state, closed rounds and open round. */
+  private async restore(run: StoredRun): Promise<void> {
+    const model = this.store.model(run.id, run.modelVersion);
+    this.globalBytes = await this.store.readBlob(model.modelHash);
+    this.global = unwrap(decodeTensorBlob(this.globalBytes));
+    writeWeights(this.student, this.global);
+    if (model.optimizerHash !== undefined) {
+      const state = unwrap(decodeTensorBlob(await this.store.readBlob(model.optimizerHash)));
+      unwrap(this.strategy.importState?.(state) ?? fail('config.invalid', 'no optimizer state'));
+    }
+    this.version = run.modelVersion;
+    this.nextRound = run.nextRound;
+    this.attempt = run.attempt;
+    this.lastClosedRound = run.lastClosedRound;
+    this.perRound.push(...this.store.closedRounds(run.id));
+    this.paused = run.state === 'paused';
+    this.logger.log(
+      `resuming run ${run.id} at round ${run.nextRound} (attempt ${run.attempt + 1}), model version ${run.modelVersion}`,
+    );
+    if (run.lastClosedRound === this.rounds) {
+      this.moveTo(RunState.RoundOpen);
+      this.complete();
+      return;
+    }
+    const open = this.store.openRoundOf(run);
+    if (open) this.resumeRound(open);
+  }
+
+  /** Reopens a round the previous process left open, with the updates it acknowledged. */
+  private resumeRound(record: OpenRoundRecord): void {
+    let acc = this.strategy.begin(this.global);
+    for (const update of record.updates) {
+      const delta = unwrap(decodeTensorBlob(update.bytes));
+      acc = unwrap(this.strategy.fold(acc, { ...update, delta }));
+    }
+    this.moveTo(RunState.RoundOpen);
+    this.open = {
+      ...this.roundValues(record.round),
+      attempt: record.attempt,
+      participants: new Set(record.participants),
+      receiving: new Set(),
+      answered: new Set(record.updates.map((u) => u.site)),
+      acc,
+      deadline: this.armDeadline(),
+    };
+    this.logger.log(
+      `round ${record.round} resumed: ${record.updates.length} of ${record.participants.length} updates already in`,
+    );
+  }
+
+  private roundValues(round: number): { round: number; temperature: number; alpha: number } {
+    return { round, ...distillationAt(this.spec.schedule, round, this.rounds) };
+  }
+
+  private armDeadline(): NodeJS.Timeout {
+    return setTimeout(() => this.closeRoundOrFail('deadline'), this.spec.roundDeadlineMs);
+  }
+
+  private get rounds(): number {
+    return this.spec.rounds;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Where the run is, for the API: state, round, attempt, model version, sites. */
+  status(): {
+    state: 'waiting-for-sites' | 'round-open' | 'paused' | 'complete' | 'cancelled';
+    round: number;
+    attempt: number;
+    modelVersion: number;
+    sites: { site: string; ready: boolean; backend?: string }[];
+    participants: string[];
+    answered: string[];
+  } {
+    return {
+      state: this.paused && this.state === RunState.WaitingForSites ? 'paused' : this.state,
+      round: this.open?.round ?? this.nextRound,
+      attempt: this.attempt + 1,
+      modelVersion: this.version,
+      sites: [...this.sites.values()].map((s) => ({
+        site: s.channel.site,
+        ready: s.ready,
+        ...(this.backends[s.channel.site] ? { backend: this.backends[s.channel.site] } : {}),
+      })),
+      participants: [...(this.open?.participants ?? [])],
+      answered: [...(this.open?.answered ?? [])],
+    };
+  }
+
+  /** No new round opens until resume; a round already open closes as usual. */
+  pause(): Result<true> {
+    if (this.state === RunState.Complete || this.state === RunState.Cancelled)
+      return fail('run.illegal_transition', `run ${this.id} is ${this.state}`);
+    if (this.paused) return fail('run.illegal_transition', `run ${this.id} is already paused`);
+    this.paused = true;
+    this.store.setRunState(this.id, 'paused');
+    this.logger.log(`run ${this.id} paused`);
+    return ok(true);
+  }
+
+  resume(): Result<true> {
+    if (!this.paused) return fail('run.illegal_transition', `run ${this.id} is not paused`);
+    this.paused = false;
+    this.store.setRunState(this.id, 'running');
+    this.logger.log(`run ${this.id} resumed`);
+    if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
+    return ok(true);
+  }
+
+  /** Ends the run now: the open round is dropped, every session is told `run.cancelled`. */
+  cancel(): Result<true> {
+    if (this.state === RunState.Complete || this.state === RunState.Cancelled)
+      return fail('run.illegal_transition', `run ${this.id} is ${this.state}`);
+    if (this.open) clearTimeout(this.open.deadline);
+    this.open = undefined;
+    this.moveTo(RunState.Cancelled);
+    this.store.setRunState(this.id, 'cancelled');
+    for (const site of this.sites.values()) site.channel.refuse('run.cancelled', 'cancelled');
+    this.logger.warn(`run ${this.id} cancelled`);
+    this.rejectFinished(
+      new FedistillError({ code: 'run.cancelled', message: `run ${this.id} was cancelled` }),
+    );
+    return ok(true);
+  }
+
+  private moveTo(next: RunState): void {
+    this.state = unwrap(transition(this.state, next));
+  }
+
+  /**
+   * An authenticated site joins. Returns the welcome for the gateway to send once the site's
+   * stream is open; the site then fetches the transfer set.
+   */
+  siteJoined(channel: SiteChannel): Result<RunWelcome> {
+    if (this.sites.has(channel.site)) {
+      return fail('session.duplicate', `${channel.site} already has an open session`);
+    }
+    if (this.state === RunState.Complete || this.state === RunState.Cancelled) {
+      return fail('session.closed', `the run is ${this.state}`);
+    }
+    this.sites.set(channel.site, { channel, ready: false });
+    this.store.siteConnected(channel.site);
+    this.events.emit('site', { site: channel.site, present: true, connected: this.sites.size });
+    return ok({
+      type: 'run.welcome',
+      runId: this.id,
+      site: channel.site,
+      rounds: this.rounds,
+      student: this.studentSpec,
+      normalizer: this.setup.normalizer,
+      teacher: this.teacher.descriptor,
+    });
+  }
+
+  siteLeft(channel: SiteChannel): void {
+    const entry = this.sites.get(channel.site);
+    if (entry?.channel !== channel) return;
+    this.sites.delete(channel.site);
+    this.events.emit('site', { site: channel.site, present: false, connected: this.sites.size });
+    const open = this.open;
+    if (open && open.participants.delete(channel.site) && !open.answered.has(channel.site)) {
+      this.logger.warn(`round ${open.round}: ${channel.site} left before answering`);
+      this.closeRoundIfAnswered();
+    }
+  }
+
+  /** Applies one validated message; an error ends that site's session and nothing else. */
+  handle(channel: SiteChannel, message: SiteMessage): Result<true> {
+    const entry = this.sites.get(channel.site);
+    if (entry?.channel !== channel)
+      return fail('session.closed', 'the session is no longer part of the run');
+    switch (message.type) {
+      case 'blob.request':
+        return this.transfer.serve(channel, message);
+      case 'blob.chunk':
+        return this.transfer.accept(channel, message);
+      case 'site.ready':
+        return this.markReady(entry, message.transferHash, message.backend);
+      case 'round.update':
+        return this.receiveUpdate(channel, message);
+      case 'site.leave':
+        this.logger.log(`${channel.site} left: ${message.reason}`);
+        return ok(true);
+      default: {
+        const unreachable: never = message;
+        return unreachable;
+      }
+    }
+  }
+
+  private markReady(entry: SiteEntry, hash: Uint8Array, backend: string): Result<true> {
+    if (!this.setup.sodium.memcmp(hash, this.teacher.descriptor.blob.hash)) {
+      return fail('blob.hash_mismatch', 'the site holds another transfer set');
+    }
+    if (entry.ready) return fail('protocol.unexpected_message', 'the site was already ready');
+    entry.ready = true;
+    this.backends[entry.channel.site] = backend;
+    this.logger.log(`${entry.channel.site} ready (backend ${backend})`);
+    if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
+    else if (this.isAwaited(entry.channel.site)) this.startSiteRound(entry);
+    return ok(true);
+  }
+
+  /** A participant of the open round the round still waits for (after a restart, say). */
+  private isAwaited(site: string): boolean {
+    const open = this.open;
+    return (
+      open !== undefined &&
+      open.participants.has(site) &&
+      !open.answered.has(site) &&
+      !open.receiving.has(site)
+    );
+  }
+
+  private readySites(): SiteEntry[] {
+    return [...this.sites.values()].filter((s) => s.ready);
+  }
+
+  private openRoundIfQuorum(): void {
+    const ready = this.readySites();
+    if (this.paused || ready.length < this.spec.minSites) return;
+    this.moveTo(RunState.RoundOpen);
+    const selected = this.select(ready);
+    const participants = selected.map((s) => s.channel.site);
+    this.store.openRound(this.id, this.nextRound, this.attempt, participants);
+    this.open = {
+      ...this.roundValues(this.nextRound),
+      attempt: this.attempt,
+      participants: new Set(participants),
+      receiving: new Set(),
+      answered: new Set(),
+      acc: this.strategy.begin(this.global),
+      deadline: this.armDeadline(),
+    };
+    this.logger.log(
+      `round ${this.nextRound} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
+    );
+    for (const site of selected) this.startSiteRound(site);
+  }
+
+  /** Sends the open round's start (schedule values, settings, global model) to one site. */
+  private startSiteRound(site: SiteEntry): void {
+    const open = this.open!;
+    const spec = this.spec;
+    this.globalBlob ??= this.transfer.offer(this.globalBytes, spec.blobChunkBytes);
+    const start: RoundStart = {
+      type: 'round.start',
+      runId: this.id,
+      round: open.round,
+      modelVersion: this.version,
+      temperature: open.temperature,
+      alpha: open.alpha,
+      localEpochs: spec.localEpochs,
+      batchSize: spec.batchSize,
+      learningRate: spec.learningRate,
+      labelSmoothing: spec.labelSmoothing,
+      proximalMu: spec.proximalMu,
+      updateEncoding: spec.updateEncoding,
+      topkFraction: spec.topkFraction,
+      ...(spec.clipNorm === undefined ? {} : { clipNorm: spec.clipNorm }),
+      ...(spec.distillation.hiddenState
+        ? {
+            hiddenState: {
+              layer: spec.distillation.hiddenState.studentLayer,
+              weight: spec.distillation.hiddenState.weight,
+            },
+          }
+        : {}),
+      model: this.globalBlob,
+    };
+    site.channel.send(start);
+  }
+
+  /**
+   * The round's participants: a seeded choice (run seed, round and attempt) of
+   * max(minSites, ceil(fraction x ready)) ready sites, so a rerun selects the same ones.
+   */
+  private select(ready: SiteEntry[]): SiteEntry[] {
+    const { minSites, participationFraction, seed } = this.spec;
+    const sorted = [...ready].sort((a, b) => a.channel.site.localeCompare(b.channel.site));
+    const count = Math.min(
+      sorted.length,
+      Math.max(minSites, Math.ceil(participationFraction * sorted.length)),
+    );
+    const order = shuffleInPlace(
+      range(sorted.length),
+      seededRandom(seed * 1_000_003 + this.nextRound * 101 + this.attempt),
+    );
+    return order.slice(0, count).map((i) => sorted[i]!);
+  }
+
+  /** Checks a round.update, then pulls its blob; the fold happens when the blob is in. */
+  private receiveUpdate(channel: SiteChannel, update: RoundUpdate): Result<true> {
+    const open = this.open;
+    const site = channel.site;
+    if (update.runId === this.id && update.round <= this.lastClosedRound) {
+      // A straggler: its round closed without it. Refused, but the session goes on.
+      channel.send({
+        type: 'update.rejected',
+        runId: this.id,
+        round: update.round,
+        code: 'update.stale_round',
+      });
+      this.logger.warn(`${site}: update for round ${update.round} arrived after the round closed`);
+      return ok(true);
+    }
+    if (
+      !open ||
+      update.runId !== this.id ||
+      update.round !== open.round ||
+      update.baseVersion !== this.version
+    ) {
+      return fail(
+        'update.stale_round',
+        `an update for round ${update.round} (version ${update.baseVersion}) is not expected`,
+      );
+    }
+    if (!open.participants.has(site)) {
+      return fail('update.not_participant', `${site} is not a participant of round ${open.round}`);
+    }
+    if (open.answered.has(site) || open.receiving.has(site)) {
+      return fail('update.duplicate', `${site} already sent its update for round ${open.round}`);
+    }
+    open.receiving.add(site);
+    void this.transfer
+      .pull(channel, update.delta, this.maxUpdateBytes)
+      .then((bytes) => this.foldUpdate(channel, open, update, bytes));
+    return ok(true);
+  }
+
+  private foldUpdate(
+    channel: SiteChannel,
+    open: OpenRound,
+    update: RoundUpdate,
+    bytes: Result<Uint8Array>,
+  ): void {
+    open.receiving.delete(channel.site);
+    // The round may have closed (deadline) while the blob was in flight: nothing is applied.
+    if (this.open !== open || !open.participants.has(channel.site)) return;
+    const delta = bytes.ok ? decodeTensorBlob(bytes.value) : bytes;
+    const folded = delta.ok
+      ? this.strategy.fold(open.acc, {
+          site: channel.site,
+          delta: delta.value,
+          numExamples: update.numExamples,
+        })
+      : delta;
+    if (!folded.ok) {
+      channel.refuse(folded.error.code, folded.error.message);
+      return;
+    }
+    open.acc = folded.value;
+    // Durable before the acknowledgement; a store that cannot write stops the run.
+    try {
+      this.store.saveUpdate(this.id, open.round, open.attempt, {
+        site: channel.site,
+        numExamples: update.numExamples,
+        blobHash: toHex(update.delta.hash),
+        bytes: bytes.ok ? bytes.value : new Uint8Array(0),
+      });
+    } catch (error) {
+      this.fatal(error as Error);
+      return;
+    }
+    open.answered.add(channel.site);
+    channel.send({ type: 'update.accepted', runId: this.id, round: open.round });
+    this.closeRoundIfAnswered();
+  }
+
+  /** Closes the round once no participant is still expected (all answered, or left). */
+  private closeRoundIfAnswered(): void {
+    const open = this.open;
+    if (open && [...open.participants].every((s) => open.answered.has(s))) {
+      this.closeRoundOrFail('answered');
+    }
+  }
+
+  private closeRoundOrFail(why: 'answered' | 'deadline'): void {
+    this.closeRound(why).catch((error: Error) => this.fatal(error));
+  }
+
+  /** The run cannot go on (the store failed): stop opening rounds and end the run with it. */
+  private fatal(error: Error): void {
+    this.logger.error(`the run stops: ${error.message}`);
+    if (this.open) clearTimeout(this.open.deadline);
+    this.open = undefined;
+    this.rejectFinished(error);
+  }
+
+  /**
+   * Folds the round into the global model and evaluates it; the next round opens after. With
+   * fewer than minSites updates the round fails instead: nothing is applied, and the same round
+   * is tried again (a fresh selection) once enough sites are ready.
+   */
+  private async closeRound(why: 'answered' | 'deadline'): Promise<void> {
+    const open = this.open;
+    if (!open) return;
+    clearTimeout(open.deadline);
+    this.open = undefined;
+    const quorum = this.spec.minSites;
+    const next = open.answered.size >= quorum ? this.strategy.close(open.acc) : undefined;
+    if (!next) {
+      this.logger.warn(
+        `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
+      );
+      this.store.failRound(this.id, open.round, open.attempt);
+      this.events.emit('roundFailed', {
+        round: open.round,
+        attempt: this.attempt + 1,
+        updates: open.answered.size,
+        quorum,
+      });
+      this.attempt++;
+      this.moveTo(RunState.WaitingForSites);
+      this.openRoundIfQuorum();
+      return;
+    }
+    // Set before any await: an update for this round arriving meanwhile is a straggler's.
+    this.lastClosedRound = open.round;
+    const nextBytes = unwrap(encodeTensorBlob(next, 'float32'));
+    const optimizerState = this.strategy.exportState?.();
+    const [modelHash, optimizerHash] = await Promise.all([
+      this.store.writeBlob(nextBytes),
+      optimizerState && this.store.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
+    ]);
+    writeWeights(this.student, next);
+    const summary: RoundSummary = {
+      round: open.round,
+      rounds: this.rounds,
+      temperature: open.temperature,
+      alpha: open.alpha,
+      participants: open.answered.size,
+      student_accuracy: await this.evaluation.accuracy(this.student),
+    };
+    // Cancelled while the model was written and evaluated: nothing more of it is committed.
+    if (this.ended) return;
+    this.store.commitRound(
+      this.id,
+      { round: open.round, attempt: open.attempt, summary },
+      {
+        version: this.version + 1,
+        modelHash,
+        ...(optimizerHash === undefined ? {} : { optimizerHash }),
+      },
+    );
+    this.attempt = 0;
+    this.global = next;
+    this.globalBytes = nextBytes;
+    this.version++;
+    if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
+    this.globalBlob = undefined;
+    this.perRound.push(summary);
+    this.logger.log(
+      `round ${summary.round}/${summary.rounds}: T=${summary.temperature.toFixed(2)} alpha=${summary.alpha.toFixed(2)} ` +
+        `participants=${summary.participants} student accuracy=${summary.student_accuracy.toFixed(4)}`,
+    );
+    this.events.emit('round', summary);
+    if (open.round === this.rounds) {
+      this.complete();
+      return;
+    }
+    this.nextRound = open.round + 1;
+    this.moveTo(RunState.WaitingForSites);
+    this.openRoundIfQuorum();
+  }
+
+  private complete(): void {
+    this.moveTo(RunState.Complete);
+    const { config } = this.setup;
+    const last = this.perRound[this.perRound.length - 1]!;
+    const siteNames = Object.keys(this.backends).sort();
+    const report: RunReport = {
+      run_id: this.id,
+      dataset: config.data.name,
+      sites: siteNames.length,
+      site_names: siteNames,
+      site_backends: Object.fromEntries(siteNames.map((s) => [s, this.backends[s]!])),
+      rounds: this.rounds,
+      aggregation: this.strategy.name,
+      per_round: this.perRound,
+      teacher_accuracy: this.teacher.accuracy,
+      teacher_cached: this.teacher.fromCache,
+      student_accuracy: last.student_accuracy,
+      majority_class_rate: this.evaluation.majorityClassRate,
+      held_out_rows: this.evaluation.rows,
+      student_params: parameterCount(this.studentSpec),
+      teacher_params: this.teacher.params,
+      bytes_up: this.events.bytesIn,
+      bytes_down: this.events.bytesOut,
+      wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
+      backend: this.setup.backend,
+    };
+    for (const site of this.sites.values()) {
+      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
+    }
+    this.store.completeRun(this.id, report);
+    this.events.emit('complete', report);
+    const file = this.identity.reportFile;
+    if (!file) return this.resolveFinished(report);
+    mkdir(path.dirname(file), { recursive: true })
+      .then(() => writeFile(file, JSON.stringify(report, null, 2) + '\n'))
+      .then(
+        () => this.resolveFinished(report),
+        (error: Error) => this.rejectFinished(error),
+      );
+  }
+
+  get ended(): boolean {
+    return this.state === RunState.Complete || this.state === RunState.Cancelled;
+  }
+
+  dispose(): void {
+    if (this.open) clearTimeout(this.open.deadline);
+    this.student.dispose();
+    if (!this.ended)
+      this.rejectFinished(new Error('the coordinator stopped before the run completed'));
+  }
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
+import {
+  contentHash,
+  distillationScheduleSchema,
+  MAX_CHUNK_BYTES,
+  MIN_CHUNK_BYTES,
+  tensorEncodingSchema,
+  toHex,
+  type Sodium,
+} from '../../protocol/index.js';
+
+const hidden = z.array(z.number().int().min(1).max(4096)).max(8);
+
+/**
+ * What one run is: the student, the teacher and how its knowledge is distilled, the schedules,
+ * rounds, participation and quorum, the aggregation and the update encoding. A run comes from
+ * the coordinator's config file or from the REST API; both are checked by this schema.
+ */
+export const runSpecSchema = z
+  .object({
+    id: z.string().min(1).max(64).optional(),
+    rounds: z.number().int().min(1).max(10_000).default(10),
+    /** The run starts once this many sites hold the transfer set. */
+    minSites: z.number().int().min(1).default(1),
+    /**
+     * The share of ready sites asked to train each round (seeded choice), at least minSites.
+     * A round whose deadline passes with fewer than minSites updates fails and is retried.
+     */
+    participationFraction: z.number().positive().max(1).default(1),
+    seed: z.number().int().min(0).default(0),
+    schedule: distillationScheduleSchema.default({
+      temperature: { kind: 'linear', from: 5, to: 1 },
+      alpha: { kind: 'constant', value: 0.5 },
+    }),
+    localEpochs: z.number().int().min(1).max(1000).default(2),
+    batchSize: z.number().int().min(1).max(65_536).default(32),
+    learningRate: z.number().positive().max(10).default(0.01),
+    labelSmoothing: z.number().min(0).max(0.5).default(0),
+    /** FedProx's mu (arXiv 1812.06127); 0 is plain FedAvg local training. */
+    proximalMu: z.number().min(0).max(10).default(0),
+    studentHidden: hidden.default([8]),
+    teacher: z
+      .object({
+        hidden: hidden.default([64, 32]),
+        epochs: z.number().int().min(1).max(10_000).default(150),
+        batchSize: z.number().int().min(1).max(65_536).default(32),
+        learningRate: z.number().positive().max(10).default(0.005),
+      })
+      .strict()
+      .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
+    /**
+     * What the sites distil from: the teacher's logits on a public transfer set (with its
+     * hidden features when hiddenState is set), or per-class mean logits (no shared inputs).
+     */
+    distillation: z
+      .object({
+        mode: z.enum(['transfer-set', 'class-logits']).default('transfer-set'),
+        hiddenState: z
+          .object({
+            /** The student layer whose output is regressed on the teacher's last hidden layer. */
+            studentLayer: z.string().min(1).max(64),
+            weight: z.number().positive().max(100),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .refine((d) => !(d.hiddenState && d.mode === 'class-logits'), {
+        message: 'hidden-state distillation needs the transfer-set mode',
+        path: ['hiddenState'],
+      })
+      .default({ mode: 'transfer-set' }),
+    /** How updates become the next model: FedAvg, a server optimizer, or a robust rule. */
+    aggregation: aggregationConfigSchema,
+    /** How sites encode their updates (the tensor codec, PROTOCOL.md section 7). */
+    updateEncoding: tensorEncodingSchema.default('float32'),
+    /** For the topk encoding: the share of each tensor's values a site sends. */
+    topkFraction: z.number().positive().max(1).default(0.1),
+    /** When set, sites clip their updates to this L2 norm. */
+    clipNorm: z.number().positive().optional(),
+    /** Chunk size of the blobs the coordinator sends: the transfer set and each model. */
+    blobChunkBytes: z
+      .number()
+      .int()
+      .min(MIN_CHUNK_BYTES)
+      .max(MAX_CHUNK_BYTES)
+      .default(64 * 1024),
+    /** A round closes when every participant has answered or this much time has passed. */
+    roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
+  })
+  .strict();
+
+export type RunSpec = z.infer<typeof runSpecSchema>;
+export type RunSpecInput = z.input<typeof runSpecSchema>;
+
+/**
+ * What makes a run this run: its settings (not its id) and the data it is evaluated on. A
+ * restart resumes a stored run only when this matches.
+ */
+export function runSpecHash(
+  sodium: Sodium,
+  spec: RunSpec,
+  data: unknown,
+  publicSplit: Uint8Array,
+): string {
+  const settings = new TextEncoder().encode(
+    JSON.stringify({ run: { ...spec, id: undefined }, data }),
+  );
+  return toHex(
+    contentHash(sodium, new Uint8Array([...contentHash(sodium, publicSplit), ...settings])),
+  );
+}
