@@ -1,6 +1,21 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateIdentity, loadSodium, publicPart, type AllowList } from '../protocol/index.js';
+import type { EnrolledSite } from '../coordinator/sites/allow-list-file.js';
+import {
+  generateIdentity,
+  loadSodium,
+  publicKeyFileSchema,
+  publicPart,
+  readJsonFile,
+  unwrap,
+  type AllowList,
+} from '../protocol/index.js';
+
+/** A site's NAME.pub, as the allow-list takes it. */
+export async function readPublicKey(file: string): Promise<EnrolledSite> {
+  const key = unwrap(await readJsonFile(file, publicKeyFileSchema));
+  return { name: key.name, publicKey: key.publicKey };
+}
 
 /** Writes one site identity (NAME.key, NAME.pub) into `dir`, for enrolment or rotation. */
 export async function generateSiteKey(

@@ -10,8 +10,10 @@ import { startCoordinator } from '../coordinator/coordinator.js';
 import { FedistillError, unwrap } from '../protocol/index.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
-import { generateKeySet, generateSiteKey } from './keys.js';
-import { enrolSite, revokeSite, rotateSiteKey } from './sites.js';
+import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
+import { ApiError } from './api-client.js';
+import { generateKeySet, generateSiteKey, readPublicKey } from './keys.js';
+import { addRunCommands, addSiteRegistryCommands, addTokenCommands } from './operator-commands.js';
 
 const SITE_DRAIN_MS = 5_000;
 
@@ -80,7 +82,7 @@ sites
   .requiredOption('--allow-list <file>', 'the coordinator allow-list')
   .requiredOption('--key <file>', "the site's NAME.pub")
   .action(async (opts: { allowList: string; key: string }) => {
-    const list = await enrolSite(opts.allowList, opts.key);
+    const list = await enrolSite(opts.allowList, await readPublicKey(opts.key));
     console.log(`enrolled; ${list.sites.length} sites enrolled`);
   });
 
@@ -98,7 +100,7 @@ sites
   .requiredOption('--allow-list <file>', 'the coordinator allow-list')
   .requiredOption('--key <file>', "the site's new NAME.pub")
   .action(async (opts: { allowList: string; key: string }) => {
-    await rotateSiteKey(opts.allowList, opts.key);
+    await rotateSiteKey(opts.allowList, await readPublicKey(opts.key));
     console.log('key rotated; the old key is revoked');
   });
 
@@ -159,7 +161,9 @@ program
 
 const site = program
   .command('site')
-  .description('the site client, run inside the privacy boundary');
+  .description(
+    "a site: its client inside the privacy boundary (start, check), and the coordinator's registry of sites (enrol, revoke, list)",
+  );
 
 site
   .command('start')
@@ -196,6 +200,10 @@ site
     );
   });
 
+addSiteRegistryCommands(site);
+addRunCommands(program);
+addTokenCommands(program);
+
 program
   .command('demo')
   .description(
@@ -226,7 +234,8 @@ program
   );
 
 program.parseAsync().catch((error: unknown) => {
-  if (error instanceof FedistillError) console.error(`fedistill: ${error.message}`);
+  if (error instanceof FedistillError || error instanceof ApiError)
+    console.error(`fedistill: ${error.message}`);
   else console.error(error);
   process.exit(1);
 });

@@ -1,4 +1,5 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { ApiModule } from './api/api.module.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from './coordinator-setup.js';
 import { EventsModule } from './events/events.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
@@ -12,7 +13,7 @@ export class AppModule {
   static forSetup(setup: CoordinatorSetup, store: CoordinatorStore): DynamicModule {
     return {
       module: AppModule,
-      imports: [EventsModule, GatewayModule, MetricsModule],
+      imports: [ApiModule, EventsModule, GatewayModule, MetricsModule],
       providers: [
         { provide: COORDINATOR_SETUP, useValue: setup },
         { provide: COORDINATOR_STORE, useValue: store },

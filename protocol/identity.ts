@@ -30,7 +30,10 @@ export const publicKeyFileSchema = z
   .object({ kind: z.literal('fedistill.public-key'), name, publicKey: base64Key(PUBLIC_KEY_BYTES) })
   .strict();
 
-const enrolledSite = z.object({ name, publicKey: base64Key(PUBLIC_KEY_BYTES) }).strict();
+/** A site on the allow-list: its name and Ed25519 public key. */
+export const enrolledSiteSchema = z
+  .object({ name, publicKey: base64Key(PUBLIC_KEY_BYTES) })
+  .strict();
 
 /**
  * The coordinator's allow-list: the enrolled sites, and the keys revoked from them (kept so a
@@ -39,8 +42,10 @@ const enrolledSite = z.object({ name, publicKey: base64Key(PUBLIC_KEY_BYTES) }).
 export const allowListSchema = z
   .object({
     kind: z.literal('fedistill.allow-list'),
-    sites: z.array(enrolledSite),
-    revoked: z.array(enrolledSite.extend({ revokedAt: z.iso.datetime() }).strict()).default([]),
+    sites: z.array(enrolledSiteSchema),
+    revoked: z
+      .array(enrolledSiteSchema.extend({ revokedAt: z.iso.datetime() }).strict())
+      .default([]),
   })
   .strict()
   .superRefine((list, ctx) => {
@@ -98,4 +103,11 @@ export function identityKeyPair(identity: IdentityFile): IdentityKeyPair {
 
 export function decodeKey(base64: string): Uint8Array {
   return new Uint8Array(Buffer.from(base64, 'base64'));
+}
+
+/** A short, stable name for a public key (first 8 bytes of its BLAKE2b hash, hex), for logs. */
+export function keyFingerprint(sodium: Sodium, publicKey: string): string {
+  return Buffer.from(sodium.crypto_generichash(32, Buffer.from(publicKey, 'base64'), null))
+    .subarray(0, 8)
+    .toString('hex');
 }

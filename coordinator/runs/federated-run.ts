@@ -100,6 +100,7 @@ export class FederatedRun {
   private state = RunState.WaitingForSites;
   /** Set by an operator: the open round may close, but no new round opens until resumed. */
   private paused = false;
+  private disposed = false;
   private readonly strategy: AggregationStrategy<unknown>;
   private readonly sites = new Map<string, SiteEntry>();
   private readonly backends: Record<string, string> = {};
@@ -116,6 +117,11 @@ export class FederatedRun {
   private attempt = 0;
   /** The last round that closed with a new model: updates for it or earlier are late. */
   private lastClosedRound = 0;
+  /**
+   * Per site, the failed attempts of the open round it was sent and did not answer. A site
+   * answers each round.start in turn, so its next updates for this round are those late answers.
+   */
+  private readonly lateAnswers = new Map<string, number>();
   private nextRound = 1;
   private open: OpenRound | undefined;
   private readonly perRound: RoundSummary[] = [];
@@ -332,6 +338,7 @@ export class FederatedRun {
     const entry = this.sites.get(channel.site);
     if (entry?.channel !== channel) return;
     this.sites.delete(channel.site);
+    this.lateAnswers.delete(channel.site);
     this.events.emit('site', { site: channel.site, present: false, connected: this.sites.size });
     const open = this.open;
     if (open && open.participants.delete(channel.site) && !open.answered.has(channel.site)) {
@@ -465,12 +472,23 @@ export class FederatedRun {
     return order.slice(0, count).map((i) => sorted[i]!);
   }
 
+  /** Counts off one of the site's unanswered failed attempts of the open round, if any. */
+  private takeLateAnswer(site: string): boolean {
+    const late = this.lateAnswers.get(site) ?? 0;
+    if (late > 0) this.lateAnswers.set(site, late - 1);
+    return late > 0;
+  }
+
   /** Checks a round.update, then pulls its blob; the fold happens when the blob is in. */
   private receiveUpdate(channel: SiteChannel, update: RoundUpdate): Result<true> {
     const open = this.open;
     const site = channel.site;
-    if (update.runId === this.id && update.round <= this.lastClosedRound) {
-      // A straggler: its round closed without it. Refused, but the session goes on.
+    if (
+      update.runId === this.id &&
+      (update.round <= this.lastClosedRound ||
+        (update.round === open?.round && this.takeLateAnswer(site)))
+    ) {
+      // A straggler: its round (or attempt) closed without it. Refused, but the session goes on.
       channel.send({
         type: 'update.rejected',
         runId: this.id,
@@ -586,6 +604,10 @@ export class FederatedRun {
         updates: open.answered.size,
         quorum,
       });
+      for (const site of open.participants) {
+        if (!open.answered.has(site) && !open.receiving.has(site))
+          this.lateAnswers.set(site, (this.lateAnswers.get(site) ?? 0) + 1);
+      }
       this.attempt++;
       this.moveTo(RunState.WaitingForSites);
       this.openRoundIfQuorum();
@@ -620,6 +642,7 @@ export class FederatedRun {
       },
     );
     this.attempt = 0;
+    this.lateAnswers.clear();
     this.global = next;
     this.globalBytes = nextBytes;
     this.version++;
@@ -685,7 +708,10 @@ export class FederatedRun {
     return this.state === RunState.Complete || this.state === RunState.Cancelled;
   }
 
+  /** Frees the run's tensors; safe to call again (the run's end and the coordinator's stop). */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     if (this.open) clearTimeout(this.open.deadline);
     this.student.dispose();
     if (!this.ended)

@@ -93,12 +93,12 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         });
       }
       this.logger.log(`run ${active.id} was ${active.state} when the coordinator stopped`);
-      this.boot = { id: active.id, teacher: await this.launch(active, active) };
+      this.boot = { id: active.id, teacher: await this.launch(active, active, true) };
       return;
     }
     if (!configured) return;
     const created = unwrap(this.create(configured));
-    this.boot = { id: created.id, teacher: await this.launch(created) };
+    this.boot = { id: created.id, teacher: await this.launch(created, undefined, true) };
   }
 
   private hash(spec: RunSpec): string {
@@ -142,18 +142,22 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     return ok(this.status(id)!);
   }
 
-  private async launch(stored: StoredRun, resumed?: StoredRun): Promise<PreparedTeacher> {
+  /** Runs one run; the run started at boot also writes the config's report file. */
+  private async launch(
+    stored: StoredRun,
+    resumed?: StoredRun,
+    atBoot = false,
+  ): Promise<PreparedTeacher> {
     this.starting = true;
     try {
       const spec = unwrap(parseWith(runSpecSchema, stored.spec, 'config.invalid', 'stored run'));
       const teacher = await this.teacher.prepare(spec);
-      const bootRun = this.setup.config.run !== undefined && this.active === undefined;
       const run = new FederatedRun(
         this.deps,
         {
           id: stored.id,
           specHash: stored.specHash,
-          ...(bootRun ? { reportFile: this.setup.config.reportFile } : {}),
+          ...(atBoot ? { reportFile: this.setup.config.reportFile } : {}),
         },
         spec,
         teacher,
@@ -267,8 +271,21 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     return this.store.runs().map((run) => this.status(run.id)!);
   }
 
-  report(id: string): unknown {
-    return this.store.report(id);
+  get(id: string): Result<RunStatus> {
+    const status = this.status(id);
+    return status ? ok(status) : fail('run.unknown', `no run ${id}`);
+  }
+
+  report(id: string): Result<unknown> {
+    const run = this.store.run(id);
+    if (!run) return fail('run.unknown', `no run ${id}`);
+    const report = this.store.report(id);
+    return report === undefined
+      ? fail(
+          'run.illegal_transition',
+          `run ${id} is ${run.state}; a report comes when it completes`,
+        )
+      : ok(report);
   }
 
   /** Which sites hold a session now, and in which run. */

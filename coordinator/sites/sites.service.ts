@@ -12,6 +12,7 @@ import {
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { COORDINATOR_STORE, type CoordinatorStore } from '../store/store.js';
+import { enrolSite, revokeSite, type EnrolledSite } from './allow-list-file.js';
 
 /** A pause after a change to the allow-list file, so a burst of writes is read once. */
 const RELOAD_DEBOUNCE_MS = 50;
@@ -77,6 +78,25 @@ export class SitesService implements OnModuleDestroy {
     for (const listener of this.listeners) listener();
     this.events.emit('allowList', { enrolled: this.active.size, revoked: this.revoked.size });
     return ok(true);
+  }
+
+  /** Enrols a site by editing the allow-list file, and applies it at once. */
+  async enrol(site: EnrolledSite): Promise<Result<true>> {
+    return this.editFile(() => enrolSite(this.setup.config.allowListFile, site));
+  }
+
+  /** Revokes a site: its key is refused from now on and its live session is closed. */
+  async revoke(name: string): Promise<Result<true>> {
+    return this.editFile(() => revokeSite(this.setup.config.allowListFile, name));
+  }
+
+  private async editFile(edit: () => Promise<unknown>): Promise<Result<true>> {
+    try {
+      await edit();
+    } catch (error) {
+      return fail('config.invalid', (error as Error).message);
+    }
+    return this.reload();
   }
 
   /** Admits an enrolled key by name; refuses a revoked or unknown one with its code. */

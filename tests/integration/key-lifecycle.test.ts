@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateSiteKey } from '../../cli/keys.js';
-import { enrolSite, revokeSite, rotateSiteKey } from '../../cli/sites.js';
+import { readPublicKey } from '../../cli/keys.js';
+import { enrolSite, revokeSite, rotateSiteKey } from '../../coordinator/sites/allow-list-file.js';
 import {
   decodeKey,
   identityFileSchema,
@@ -57,7 +58,7 @@ describe('site key lifecycle: enrol, revoke, rotate on a running coordinator', (
     const written = await generateSiteKey(keyDir, 'site-9');
     const key = await identity(written.identity);
     assert.equal((await handshake(key)).outcome, 'handshake.unknown_site');
-    await applied(enrolSite(allowList, written.publicKey));
+    await applied(enrolSite(allowList, await readPublicKey(written.publicKey)));
     const { peer, outcome } = await handshake(key);
     assert.equal(outcome, 'established');
     assert.equal((await peer.nextOf('run.welcome')).site, 'site-9');
@@ -79,7 +80,7 @@ describe('site key lifecycle: enrol, revoke, rotate on a running coordinator', (
     const live = await handshake(oldKey);
     assert.equal(live.outcome, 'established');
     const rotated = await generateSiteKey(path.join(keyDir, 'rotated'), 'site-2');
-    await applied(rotateSiteKey(allowList, rotated.publicKey));
+    await applied(rotateSiteKey(allowList, await readPublicKey(rotated.publicKey)));
     assert.equal(await live.peer.refusal, 'site.revoked');
     assert.equal((await handshake(oldKey)).outcome, 'site.revoked');
     const fresh = await handshake(await identity(rotated.identity));
@@ -102,7 +103,10 @@ describe('site key lifecycle: enrol, revoke, rotate on a running coordinator', (
 
   it('the sites CLI refuses to enrol a name twice or revoke an unknown site', async () => {
     const again = await generateSiteKey(path.join(keyDir, 'again'), 'site-1');
-    await assert.rejects(enrolSite(allowList, again.publicKey), /already enrolled/);
+    await assert.rejects(
+      enrolSite(allowList, await readPublicKey(again.publicKey)),
+      /already enrolled/,
+    );
     await assert.rejects(revokeSite(allowList, 'site-77'), /not enrolled/);
   });
 });

@@ -103,8 +103,14 @@ describe('a site whose coordinator is not up yet', () => {
       );
       await ready;
       await first.close();
+      // Other settings make another run; the first one's store would refuse them, so a new store.
       const second = await startCoordinator(
-        { ...config, listen: { ...config.listen, port }, run: { ...config.run!, minSites: 1 } },
+        {
+          ...config,
+          listen: { ...config.listen, port },
+          run: { ...config.run!, minSites: 1 },
+          storeFile: path.join(dir, 'second.db'),
+        },
         { logLevels: false },
       );
       try {

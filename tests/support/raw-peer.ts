@@ -132,14 +132,23 @@ export class RawPeer {
   }
 
   /** Takes the first message of `type` that arrived, waiting for one if need be. */
-  async nextOf<T extends CoordinatorMessage['type']>(
+  nextOf<T extends CoordinatorMessage['type']>(
     type: T,
   ): Promise<Extract<CoordinatorMessage, { type: T }>> {
+    return this.nextOfAny([type]);
+  }
+
+  /** Takes the first message of any of `types` that arrived, waiting for one if need be. */
+  async nextOfAny<T extends CoordinatorMessage['type']>(
+    types: readonly T[],
+  ): Promise<Extract<CoordinatorMessage, { type: T }>> {
+    const wanted: readonly string[] = types;
     for (;;) {
-      const at = this.messages.findIndex((m) => m.type === type);
+      const at = this.messages.findIndex((m) => wanted.includes(m.type));
       if (at >= 0)
         return this.messages.splice(at, 1)[0] as Extract<CoordinatorMessage, { type: T }>;
-      if (!this.socket.connected) throw new Error(`the session ended before a ${type} arrived`);
+      if (!this.socket.connected)
+        throw new Error(`the session ended before a ${types.join(' or ')} arrived`);
       await new Promise((r) => setTimeout(r, 5));
     }
   }

@@ -3,16 +3,22 @@ import {
   allowListSchema,
   FedistillError,
   parseWith,
-  publicKeyFileSchema,
   readJsonFile,
   unwrap,
   type AllowList,
-} from '../protocol/index.js';
+} from '../../protocol/index.js';
+
+/** A site as enrolled: its name and its Ed25519 public key (base64). */
+export interface EnrolledSite {
+  readonly name: string;
+  readonly publicKey: string;
+}
 
 /**
  * The operator's edits of the allow-list: enrol a site's public key, revoke a site, rotate its
  * key. Each reads the file, checks the result against the schema and replaces the file in one
- * rename, which a running coordinator notices and applies at once.
+ * rename, which a running coordinator notices and applies at once. The CLI calls these on the
+ * file directly; the coordinator's API calls them on its own file.
  */
 async function edit(file: string, change: (list: AllowList) => AllowList): Promise<AllowList> {
   const next = unwrap(
@@ -29,17 +35,11 @@ async function edit(file: string, change: (list: AllowList) => AllowList): Promi
   return next;
 }
 
-async function readPublicKey(file: string): Promise<{ name: string; publicKey: string }> {
-  const key = unwrap(await readJsonFile(file, publicKeyFileSchema));
-  return { name: key.name, publicKey: key.publicKey };
-}
-
 function notEnrolled(name: string): never {
   throw new FedistillError({ code: 'config.invalid', message: `${name} is not enrolled` });
 }
 
-export async function enrolSite(allowListFile: string, publicKeyFile: string): Promise<AllowList> {
-  const site = await readPublicKey(publicKeyFile);
+export async function enrolSite(allowListFile: string, site: EnrolledSite): Promise<AllowList> {
   return edit(allowListFile, (list) => {
     if (list.sites.some((s) => s.name === site.name)) {
       throw new FedistillError({
@@ -69,10 +69,9 @@ export async function revokeSite(
 /** Replaces a site's key: the old key is revoked in the same edit, so no moment admits both. */
 export async function rotateSiteKey(
   allowListFile: string,
-  publicKeyFile: string,
+  next: EnrolledSite,
   at = new Date(),
 ): Promise<AllowList> {
-  const next = await readPublicKey(publicKeyFile);
   return edit(allowListFile, (list) => {
     const old = list.sites.find((s) => s.name === next.name) ?? notEnrolled(next.name);
     return {

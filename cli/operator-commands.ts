@@ -1,0 +1,215 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { generateToken, hashToken, ROLES, type Role } from '../coordinator/api/tokens.js';
+import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
+import type { RunStatus } from '../coordinator/runs/runs.service.js';
+import { SqliteStore } from '../coordinator/store/sqlite-store.js';
+import type { SiteStatus } from '../coordinator/api/api-schemas.js';
+import { FedistillError, loadSodium } from '../protocol/index.js';
+import { callApi, type ApiTarget } from './api-client.js';
+import { readPublicKey } from './keys.js';
+
+interface ApiOptions {
+  coordinator: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** --coordinator, --token (or FEDISTILL_TOKEN, which keeps it out of the process list) and --json. */
+function withApi(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--coordinator <url>', "the coordinator's URL")
+        .env('FEDISTILL_COORDINATOR')
+        .makeOptionMandatory(),
+    )
+    .addOption(new Option('--token <token>', 'an operator or auditor token').env('FEDISTILL_TOKEN'))
+    .option('--json', 'print the answer as JSON');
+}
+
+function target(opts: ApiOptions): ApiTarget {
+  if (!opts.token) {
+    throw new FedistillError({
+      code: 'config.invalid',
+      message:
+        'no API token: pass --token or set FEDISTILL_TOKEN (fedistill token create makes one)',
+    });
+  }
+  return { url: opts.coordinator, token: opts.token };
+}
+
+function printRun(run: RunStatus): void {
+  const live = run.live
+    ? `; ${run.live.state}, round ${run.live.round} (attempt ${run.live.attempt}), ${run.live.sites.length} sites connected`
+    : '';
+  console.log(
+    `${run.id}  ${run.state}  ${run.roundsClosed}/${run.spec.rounds} rounds, model v${run.modelVersion}${live}`,
+  );
+}
+
+function printSites(sites: SiteStatus[]): void {
+  for (const site of sites) {
+    console.log(
+      `${site.name.padEnd(24)} ${site.state.padEnd(9)} ${site.fingerprint}  ${site.connected ? `connected${site.runId ? ` to run ${site.runId}` : ' (waiting for a run)'}` : 'not connected'}`,
+    );
+  }
+}
+
+/** Calls the API and prints the answer as JSON or with `human`. */
+async function show<T>(
+  opts: ApiOptions,
+  call: (api: ApiTarget) => Promise<unknown>,
+  human: (value: T) => void,
+): Promise<void> {
+  const value = (await call(target(opts))) as T;
+  if (opts.json) console.log(JSON.stringify(value, null, 2));
+  else human(value);
+}
+
+async function readSpec(file: string): Promise<unknown> {
+  const text = await readFile(file, 'utf8');
+  try {
+    return /\.ya?ml$/i.test(file) ? (parseYaml(text) as unknown) : (JSON.parse(text) as unknown);
+  } catch (error) {
+    throw new FedistillError({
+      code: 'config.invalid',
+      message: `${file} is not a readable run spec: ${(error as Error).message}`,
+    });
+  }
+}
+
+/** `fedistill run ...`: the operator's side of the REST API for runs. */
+export function addRunCommands(program: Command): void {
+  const run = program
+    .command('run')
+    .description("manage the coordinator's runs through its REST API");
+  withApi(run.command('create').description('create a run from a run spec (JSON or YAML)'))
+    .requiredOption('--spec <file>', "the run spec: the coordinator config's run section")
+    .action(async (opts: ApiOptions & { spec: string }) => {
+      const spec = await readSpec(opts.spec);
+      await show<RunStatus>(opts, (api) => callApi(api, 'POST', '/api/runs', spec), printRun);
+    });
+  withApi(run.command('status').description("a run's status, or every run's without an id"))
+    .argument('[id]')
+    .action(async (id: string | undefined, opts: ApiOptions) => {
+      if (id) {
+        await show<RunStatus>(
+          opts,
+          (api) => callApi(api, 'GET', `/api/runs/${encodeURIComponent(id)}`),
+          printRun,
+        );
+      } else {
+        await show<RunStatus[]>(
+          opts,
+          (api) => callApi(api, 'GET', '/api/runs'),
+          (runs) => runs.forEach(printRun),
+        );
+      }
+    });
+  for (const [verb, what] of [
+    ['start', 'start a created run'],
+    ['pause', 'open no new round until resumed'],
+    ['resume', 'resume a paused run'],
+    ['cancel', 'cancel a run; its sites are told'],
+  ] as const) {
+    withApi(run.command(verb).description(what))
+      .argument('<id>')
+      .action(async (id: string, opts: ApiOptions) => {
+        await show<RunStatus>(
+          opts,
+          (api) => callApi(api, 'POST', `/api/runs/${encodeURIComponent(id)}/${verb}`),
+          printRun,
+        );
+      });
+  }
+}
+
+/** `fedistill site enrol|revoke|list`: the site registry through the REST API. */
+export function addSiteRegistryCommands(site: Command): void {
+  withApi(site.command('enrol').description("enrol a site's public key with the coordinator"))
+    .requiredOption('--key <file>', "the site's NAME.pub")
+    .action(async (opts: ApiOptions & { key: string }) => {
+      const key = await readPublicKey(opts.key);
+      await show<SiteStatus[]>(opts, (api) => callApi(api, 'POST', '/api/sites', key), printSites);
+    });
+  withApi(
+    site.command('revoke').description('revoke a site: its key is refused, its session closed'),
+  )
+    .argument('<name>')
+    .action(async (name: string, opts: ApiOptions) => {
+      await show<SiteStatus[]>(
+        opts,
+        (api) => callApi(api, 'POST', `/api/sites/${encodeURIComponent(name)}/revoke`),
+        printSites,
+      );
+    });
+  withApi(
+    site.command('list').description('the site registry: state, key fingerprint, connection'),
+  ).action(async (opts: ApiOptions) => {
+    await show<SiteStatus[]>(opts, (api) => callApi(api, 'GET', '/api/sites'), printSites);
+  });
+}
+
+/** `fedistill token ...`: API tokens, written to the coordinator's store on this machine. */
+export function addTokenCommands(program: Command): void {
+  const token = program
+    .command('token')
+    .description("API tokens for operators and auditors, kept (hashed) in the coordinator's store");
+  const withStore = async <T>(config: string, use: (store: SqliteStore) => T): Promise<T> => {
+    const store = new SqliteStore(
+      await loadSodium(),
+      (await loadCoordinatorConfig(config)).storeFile,
+    );
+    try {
+      return use(store);
+    } finally {
+      store.close();
+    }
+  };
+  token
+    .command('create')
+    .description('make a token; it is printed once and only its hash is kept')
+    .requiredOption('--config <file>', 'the coordinator config (for its store)')
+    .addOption(
+      new Option('--role <role>', 'operator or auditor').choices(ROLES).makeOptionMandatory(),
+    )
+    .requiredOption('--name <who>', 'whom the token is for')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { config: string; role: Role; name: string; json?: boolean }) => {
+      const secret = generateToken();
+      const id = `tok-${hashToken(secret).slice(0, 12)}`;
+      await withStore(opts.config, (store) =>
+        store.addToken({ id, name: opts.name, role: opts.role }, hashToken(secret)),
+      );
+      if (opts.json)
+        console.log(JSON.stringify({ id, name: opts.name, role: opts.role, token: secret }));
+      else
+        console.log(
+          `${opts.role} token ${id} for ${opts.name} (shown once, keep it secret):\n${secret}`,
+        );
+    });
+  token
+    .command('list')
+    .requiredOption('--config <file>', 'the coordinator config (for its store)')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const tokens = await withStore(opts.config, (store) => store.tokens());
+      if (opts.json) console.log(JSON.stringify(tokens, null, 2));
+      else
+        for (const t of tokens)
+          console.log(
+            `${t.id}  ${t.role.padEnd(8)} ${t.name}  ${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}`,
+          );
+    });
+  token
+    .command('revoke')
+    .argument('<id>')
+    .requiredOption('--config <file>', 'the coordinator config (for its store)')
+    .action(async (id: string, opts: { config: string }) => {
+      const revoked = await withStore(opts.config, (store) => store.revokeToken(id));
+      if (!revoked)
+        throw new FedistillError({ code: 'config.invalid', message: `no active token ${id}` });
+      console.log(`${id} revoked`);
+    });
+}

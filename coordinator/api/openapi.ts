@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import {
+  apiErrorSchema,
+  enrolSiteSchema,
+  runSpecBodySchema,
+  runStatusSchema,
+  siteStatusSchema,
+} from './api-schemas.js';
+import type { Role } from './tokens.js';
+
+interface ApiRoute {
+  readonly method: 'get' | 'post';
+  readonly path: string;
+  readonly summary: string;
+  /** Who may call it: operators only, or any token (operators and auditors). */
+  readonly role: Role | 'any';
+  readonly body?: z.ZodType;
+  readonly response: z.ZodType;
+  readonly status?: number;
+}
+
+const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const nameParameter = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+
+/** The API as served; a test checks that every controller route is listed here and no more. */
+export const API_ROUTES: readonly ApiRoute[] = [
+  {
+    method: 'get',
+    path: '/api/runs',
+    summary: 'List runs, newest first',
+    role: 'any',
+    response: z.array(runStatusSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/runs',
+    summary: 'Create a run from a run spec (not started)',
+    role: 'operator',
+    body: runSpecBodySchema,
+    response: runStatusSchema,
+    status: 201,
+  },
+  {
+    method: 'get',
+    path: '/api/runs/{id}',
+    summary: "A run's status (live state while active)",
+    role: 'any',
+    response: runStatusSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/runs/{id}/report',
+    summary: "A completed run's report",
+    role: 'any',
+    response: z.record(z.string(), z.unknown()),
+  },
+  {
+    method: 'post',
+    path: '/api/runs/{id}/start',
+    summary: 'Start a created run (one run is active at a time)',
+    role: 'operator',
+    response: runStatusSchema,
+  },
+  {
+    method: 'post',
+    path: '/api/runs/{id}/pause',
+    summary: 'Open no new round until resumed; an open round closes as usual',
+    role: 'operator',
+    response: runStatusSchema,
+  },
+  {
+    method: 'post',
+    path: '/api/runs/{id}/resume',
+    summary: 'Resume a paused run',
+    role: 'operator',
+    response: runStatusSchema,
+  },
+  {
+    method: 'post',
+    path: '/api/runs/{id}/cancel',
+    summary: 'Cancel a run: the open round is dropped and sites are told',
+    role: 'operator',
+    response: runStatusSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/sites',
+    summary: 'The site registry: enrolled and revoked sites, connected or not',
+    role: 'any',
+    response: z.array(siteStatusSchema),
+  },
+  {
+    method: 'post',
+    path: '/api/sites',
+    summary: "Enrol a site's public key",
+    role: 'operator',
+    body: enrolSiteSchema,
+    response: z.array(siteStatusSchema),
+    status: 201,
+  },
+  {
+    method: 'post',
+    path: '/api/sites/{name}/revoke',
+    summary: 'Revoke a site: its key is refused and its session closed',
+    role: 'operator',
+    response: z.array(siteStatusSchema),
+  },
+];
+
+const json = (schema: z.ZodType, io: 'input' | 'output') => ({
+  'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) },
+});
+
+/** The OpenAPI 3.1 document of the REST API, built from the same zod schemas that check it. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  const error = (description: string) => ({ description, content: json(apiErrorSchema, 'output') });
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of API_ROUTES) {
+    const parameters = [
+      ...(route.path.includes('{id}') ? [idParameter] : []),
+      ...(route.path.includes('{name}') ? [nameParameter] : []),
+    ];
+    (paths[route.path] ??= {})[route.method] = {
+      summary: route.summary,
+      ...(route.role === 'operator' ? { description: 'Operators only.' } : {}),
+      ...(parameters.length ? { parameters } : {}),
+      ...(route.body
+        ? { requestBody: { required: true, content: json(route.body, 'input') } }
+        : {}),
+      responses: {
+        [String(route.status ?? 200)]: {
+          description: 'OK',
+          content: json(route.response, 'output'),
+        },
+        '400': error('The request is invalid (code, message, path)'),
+        '401': error('No token, or an unknown or revoked one'),
+        ...(route.role === 'operator' ? { '403': error('An auditor token') } : {}),
+        ...(route.path.includes('{id}') ? { '404': error('No such run') } : {}),
+        ...(route.method === 'post' && route.path.includes('{id}')
+          ? { '409': error("Not allowed in the run's state") }
+          : {}),
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'fedistill coordinator',
+      version,
+      description:
+        'Runs and sites of a federated distillation. Authenticate with "Authorization: Bearer <token>" (fedistill token create); auditor tokens read, operator tokens also change.',
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}

@@ -1,0 +1,57 @@
+import {
+  ForbiddenException,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { COORDINATOR_STORE, type CoordinatorStore, type TokenRecord } from '../store/store.js';
+import { REQUIRED_ROLE } from './roles.decorator.js';
+import { hashToken, type Role } from './tokens.js';
+
+interface TokenRequest {
+  headers: Record<string, string | string[] | undefined>;
+  token?: TokenRecord;
+}
+
+/**
+ * Bearer tokens, checked against their hashes in the store. A missing, unknown or revoked token
+ * is 401; an auditor's token on an operator's handler is 403.
+ */
+@Injectable()
+export class TokenGuard implements CanActivate {
+  constructor(
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<TokenRequest>();
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer (\S+)$/.exec(header) : null;
+    if (!match) {
+      throw new UnauthorizedException({
+        code: 'auth.missing_token',
+        message: 'send an operator or auditor token as "Authorization: Bearer <token>"',
+      });
+    }
+    const token = this.store.tokenByHash(hashToken(match[1]!));
+    if (!token) {
+      throw new UnauthorizedException({
+        code: 'auth.bad_token',
+        message: 'the token is unknown or revoked',
+      });
+    }
+    const required = this.reflector.get<Role | undefined>(REQUIRED_ROLE, context.getHandler());
+    if (required && token.role !== required) {
+      throw new ForbiddenException({
+        code: 'auth.forbidden',
+        message: `this needs an ${required} token; ${token.name} is an ${token.role}`,
+      });
+    }
+    request.token = token;
+    return true;
+  }
+}

@@ -1,0 +1,157 @@
+import { readFile } from 'node:fs/promises';
+import {
+  BlobOutbox,
+  decodeKey,
+  encodeTensorBlob,
+  identityFileSchema,
+  identityKeyPair,
+  unwrap,
+  weightLayout,
+  type CoordinatorMessage,
+  type RoundStart,
+  type RoundUpdate,
+  type RunWelcome,
+  type Sodium,
+} from '../../protocol/index.js';
+import { RawPeer } from './raw-peer.js';
+import type { RunFixture } from './run-fixture.js';
+
+/** The value of every weight of a hand site's delta: finite, and far from zero. */
+export const HAND_DELTA_VALUE = 0.01;
+
+/**
+ * A site driven by hand over the real protocol (handshake, encrypted frames, blob pulls). It
+ * fetches the transfer set like an honest site, then says ready and answers each round only
+ * when and how a test tells it to, so a test can make it a straggler, a dropout, or the sender
+ * of an update the coordinator must refuse. It serves the coordinator's pulls of its updates.
+ */
+export class HandSite {
+  private readonly outbox: BlobOutbox;
+
+  private constructor(
+    readonly name: string,
+    readonly peer: RawPeer,
+    readonly welcome: RunWelcome,
+    private readonly fixture: RunFixture,
+    sodium: Sodium,
+  ) {
+    this.outbox = new BlobOutbox(sodium);
+    void this.serve();
+  }
+
+  /** A new session for `name`, with the transfer set fetched and verified; not yet ready. */
+  static async join(fixture: RunFixture, sodium: Sodium, name: string): Promise<HandSite> {
+    const { keys } = fixture.workspace;
+    const identity = identityKeyPair(
+      identityFileSchema.parse(JSON.parse(await readFile(keys.siteIdentities[name]!, 'utf8'))),
+    );
+    const peer = await RawPeer.connect(fixture.coordinator.url, sodium);
+    const session = await peer.handshake(identity, decodeKey(keys.coordinatorPublicKey));
+    if (typeof session === 'string') throw new Error(`${name}: handshake refused: ${session}`);
+    const welcome = await peer.nextOf('run.welcome');
+    const blob = welcome.teacher.blob;
+    // The default chunk size makes the transfer set one chunk, well inside one request window.
+    peer.send({ type: 'blob.request', hash: blob.hash, from: 0, count: blob.chunkHashes.length });
+    for (let i = 0; i < blob.chunkHashes.length; i++) await peer.nextOf('blob.chunk');
+    return new HandSite(name, peer, welcome, fixture, sodium);
+  }
+
+  /** Says ready; resolves once the coordinator has acted on it (a round may have opened). */
+  async ready(): Promise<void> {
+    const { events } = this.fixture.coordinator;
+    const seen = new Promise<void>((resolve) => {
+      const check = (e: { peer: string; direction: string; kind: string }): void => {
+        if (e.peer !== this.name || e.direction !== 'in' || e.kind !== 'site.ready') return;
+        events.off('protocol', check);
+        // The coordinator handles the message synchronously right after recording it, so
+        // whoever awaits this resumes after the coordinator has acted on it.
+        resolve();
+      };
+      events.on('protocol', check);
+    });
+    this.peer.send({
+      type: 'site.ready',
+      transferHash: this.welcome.teacher.blob.hash,
+      backend: 'hand',
+    });
+    await seen;
+  }
+
+  /** The next round.start this session received. */
+  nextStart(): Promise<RoundStart> {
+    return this.peer.nextOf('round.start');
+  }
+
+  nextOf<T extends CoordinatorMessage['type']>(
+    type: T,
+  ): Promise<Extract<CoordinatorMessage, { type: T }>> {
+    return this.peer.nextOf(type);
+  }
+
+  /**
+   * Answers `start` with a delta of HAND_DELTA_VALUE everywhere, as an honest site would;
+   * `fields` replaces what an honest site would put in the update.
+   */
+  answer(
+    start: RoundStart,
+    fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
+  ): void {
+    const delta = weightLayout(this.welcome.student).map((slot) => ({
+      name: slot.name,
+      shape: slot.shape,
+      values: new Float32Array(slot.shape.reduce((a, b) => a * b, 1)).fill(HAND_DELTA_VALUE),
+    }));
+    const manifest = this.outbox.offer(unwrap(encodeTensorBlob(delta, 'float32')), 64 * 1024);
+    this.peer.send({
+      type: 'round.update',
+      runId: start.runId,
+      round: start.round,
+      baseVersion: start.modelVersion,
+      numExamples: 10,
+      delta: manifest,
+      ...fields,
+    });
+  }
+
+  /**
+   * What the coordinator said to this site's oldest update not yet looked at: 'accepted', the
+   * code of an update.rejected, or 'refused: <code>' when it ended the session instead.
+   */
+  async verdict(): Promise<string> {
+    try {
+      const reply = await this.peer.nextOfAny(['update.accepted', 'update.rejected']);
+      return reply.type === 'update.accepted' ? 'accepted' : reply.code;
+    } catch {
+      // The refusal arrives before the disconnect, so it has settled by now if there was one.
+      return Promise.race([
+        this.peer.refusal.then((code) => `refused: ${code}`),
+        this.peer.disconnected.then(() => 'disconnected'),
+      ]);
+    }
+  }
+
+  /** The connection drops without a farewell, as a crashed site's would. */
+  async drop(): Promise<void> {
+    this.peer.close();
+    await this.peer.disconnected;
+  }
+
+  get connected(): boolean {
+    return this.peer.socket.connected;
+  }
+
+  /** Answers the coordinator's pulls of this site's updates until the session ends. */
+  private async serve(): Promise<void> {
+    try {
+      for (;;) {
+        const request = await this.peer.nextOf('blob.request');
+        for (const index of unwrap(this.outbox.plan(request.hash, request.from, request.count))) {
+          const data = this.outbox.chunk(request.hash, index)!;
+          this.peer.send({ type: 'blob.chunk', hash: request.hash, index, data });
+        }
+      }
+    } catch {
+      // The session ended: nothing more to serve.
+    }
+  }
+}
