@@ -7,6 +7,7 @@ import {
   MAX_TENSOR_ELEMENTS,
   MAX_TENSORS,
   wireTensorListSchema,
+  type DecodeOptions,
   type EncodeOptions,
   type NamedTensor,
   type TensorEncoding,
@@ -30,7 +31,10 @@ const decoder = new Decoder({
   maxExtLength: 0,
 });
 
-export function decodeTensorBlob(bytes: Uint8Array): Result<NamedTensor[]> {
+export function decodeTensorBlob(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): Result<NamedTensor[]> {
   let raw: unknown;
   try {
     raw = decoder.decode(bytes);
@@ -41,5 +45,5 @@ export function decodeTensorBlob(bytes: Uint8Array): Result<NamedTensor[]> {
     );
   }
   const wire = parseWith(wireTensorListSchema, raw, 'schema.invalid', 'tensor blob');
-  return wire.ok ? decodeTensors(wire.value) : wire;
+  return wire.ok ? decodeTensors(wire.value, options) : wire;
 }
