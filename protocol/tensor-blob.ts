@@ -1,6 +1,7 @@
-import { Decoder, encode } from '@msgpack/msgpack';
+import { Decoder } from '@msgpack/msgpack';
 import { fail, ok, type Result } from './errors.js';
 import { parseWith } from './parse.js';
+import { writeTensorBlob } from './tensor-blob-writer.js';
 import {
   decodeTensors,
   encodeTensors,
@@ -13,14 +14,14 @@ import {
   type TensorEncoding,
 } from './tensor-codec.js';
 
-/** A model or an update as a blob: a MessagePack array of wire tensors. */
+/** A model or an update as a blob: a MessagePack array of wire tensors, `data` 4-byte aligned. */
 export function encodeTensorBlob(
   tensors: readonly NamedTensor[],
   encoding: TensorEncoding,
   options: EncodeOptions = {},
 ): Result<Uint8Array> {
   const wire = encodeTensors(tensors, encoding, options);
-  return wire.ok ? ok(encode(wire.value)) : wire;
+  return wire.ok ? ok(writeTensorBlob(wire.value)) : wire;
 }
 
 const decoder = new Decoder({
