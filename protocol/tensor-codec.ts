@@ -197,11 +197,20 @@ export function encodeTensor(
   }
 }
 
+export interface DecodeOptions {
+  /**
+   * Who refuses NaN and infinities: the decoder (the default), or the caller, which must then
+   * check every value itself. The coordinator's folds check in the same pass as their sum, so a
+   * check here too would read every byte of every update once more.
+   */
+  readonly finiteCheck?: 'decoder' | 'caller';
+}
+
 /** Decodes one validated wire tensor to float32; refuses NaN, Inf and out-of-range codes. */
-export function decodeTensor(wire: WireTensor): Result<NamedTensor> {
+export function decodeTensor(wire: WireTensor, options: DecodeOptions = {}): Result<NamedTensor> {
   const n = elementCount(wire.shape);
   const named = (values: Float32Array): Result<NamedTensor> =>
-    allFinite(values)
+    options.finiteCheck === 'caller' || allFinite(values)
       ? ok({ name: wire.name, shape: [...wire.shape], values })
       : fail('update.non_finite', `tensor ${wire.name} holds NaN or infinite values`);
   switch (wire.encoding) {
@@ -270,12 +279,15 @@ export function encodeTensors(
   return collect(tensors, (t) => encodeTensor(t, encoding, options));
 }
 
-export function decodeTensors(wire: readonly WireTensor[]): Result<NamedTensor[]> {
-  return collect(wire, decodeTensor);
+export function decodeTensors(
+  wire: readonly WireTensor[],
+  options: DecodeOptions = {},
+): Result<NamedTensor[]> {
+  return collect(wire, (w) => decodeTensor(w, options));
 }
 
-/** Checks that `found` has the same tensor names, order and shapes as `expected`, and no NaN/Inf. */
-export function checkTensorsMatch(
+/** Checks that `found` has the same tensor names, order and shapes as `expected`. */
+export function checkTensorShapes(
   expected: readonly { readonly name: string; readonly shape: readonly number[] }[],
   found: readonly NamedTensor[],
 ): Result<true> {
@@ -295,6 +307,19 @@ export function checkTensorsMatch(
         [i],
       );
     }
+  }
+  return ok(true);
+}
+
+/** Checks that `found` has the same tensor names, order and shapes as `expected`, and no NaN/Inf. */
+export function checkTensorsMatch(
+  expected: readonly { readonly name: string; readonly shape: readonly number[] }[],
+  found: readonly NamedTensor[],
+): Result<true> {
+  const shapes = checkTensorShapes(expected, found);
+  if (!shapes.ok) return shapes;
+  for (let i = 0; i < found.length; i++) {
+    const f = found[i]!;
     if (!allFinite(f.values)) {
       return fail('update.non_finite', `tensor ${f.name} holds NaN or infinite values`, [i]);
     }

@@ -1,23 +1,33 @@
-import { checkTensorsMatch, ok, type NamedTensor, type Result } from '../../protocol/index.js';
+import { checkTensorShapes, ok, type NamedTensor, type Result } from '../../protocol/index.js';
 import type { SiteUpdate } from './strategy.js';
-import { addScaledInto, zerosLike } from './weighted-sum.js';
+import { addScaledInto, zerosLike } from './tensor-arithmetic.js';
+import type { WeightedSum, WeightedSumMemory } from './weighted-sum.js';
 
 /** The running state of the mean family: sum over sites of numExamples x delta. */
 export interface MeanDeltaAcc {
   readonly global: readonly NamedTensor[];
-  readonly weightedSum: NamedTensor[];
+  readonly weightedSum: WeightedSum;
   readonly totalExamples: number;
 }
 
-export function beginMean(global: readonly NamedTensor[]): MeanDeltaAcc {
-  return { global, weightedSum: zerosLike(global), totalExamples: 0 };
+export function beginMean(global: readonly NamedTensor[], memory: WeightedSumMemory): MeanDeltaAcc {
+  return { global, weightedSum: memory.start(global), totalExamples: 0 };
 }
 
-/** Folds one update in place (one pass over memory); refuses a mismatched update first. */
-export function foldMean(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDeltaAcc> {
-  const matches = checkTensorsMatch(acc.global, update.delta);
+/**
+ * Folds one update in, in one pass over memory: refuses a mismatched update first, and NaN or
+ * infinities in the same pass as the sum, leaving the accumulator unchanged. `deltaScale`
+ * multiplies the delta as it is folded (norm bounding), so no scaled copy is made.
+ */
+export function foldMean(
+  acc: MeanDeltaAcc,
+  update: SiteUpdate,
+  { deltaScale = 1 }: { readonly deltaScale?: number } = {},
+): Result<MeanDeltaAcc> {
+  const matches = checkTensorShapes(acc.global, update.delta);
   if (!matches.ok) return matches;
-  addScaledInto(acc.weightedSum, update.delta, update.numExamples);
+  const added = acc.weightedSum.add(update.delta, update.numExamples * deltaScale);
+  if (!added.ok) return added;
   return ok({ ...acc, totalExamples: acc.totalExamples + update.numExamples });
 }
 
@@ -25,6 +35,6 @@ export function foldMean(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDelt
 export function meanDelta(acc: MeanDeltaAcc): NamedTensor[] | undefined {
   if (acc.totalExamples === 0) return undefined;
   const mean = zerosLike(acc.global);
-  addScaledInto(mean, acc.weightedSum, 1 / acc.totalExamples);
+  addScaledInto(mean, acc.weightedSum.tensors(), 1 / acc.totalExamples);
   return mean;
 }

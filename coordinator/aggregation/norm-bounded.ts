@@ -1,4 +1,4 @@
-import { l2Norm, type NamedTensor, type Result } from '../../protocol/index.js';
+import { l2Norm, type Result } from '../../protocol/index.js';
 import { FedAvg } from './fedavg.js';
 import { foldMean, type MeanDeltaAcc } from './mean-delta.js';
 import type { SiteUpdate } from './strategy.js';
@@ -16,13 +16,9 @@ export class NormBounded extends FedAvg {
   }
 
   override fold(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDeltaAcc> {
+    // A NaN norm scales by 1 and an infinite one by 0, and 0 x Infinity is NaN: foldMean
+    // refuses both.
     const norm = l2Norm(update.delta);
-    if (!Number.isFinite(norm) || norm <= this.maxNorm) return foldMean(acc, update);
-    const scale = this.maxNorm / norm;
-    const clipped: NamedTensor[] = update.delta.map((t) => ({
-      ...t,
-      values: t.values.map((v) => v * scale),
-    }));
-    return foldMean(acc, { ...update, delta: clipped });
+    return foldMean(acc, update, { deltaScale: norm > this.maxNorm ? this.maxNorm / norm : 1 });
   }
 }

@@ -1,6 +1,7 @@
 import { fail, ok, type NamedTensor, type Result } from '../../protocol/index.js';
 import { beginMean, foldMean, meanDelta, type MeanDeltaAcc } from './mean-delta.js';
 import type { AggregationStrategy, SiteUpdate } from './strategy.js';
+import { WeightedSumMemory } from './weighted-sum.js';
 
 /**
  * The FedOpt family (Reddi et al. 2021, "Adaptive Federated Optimization", arXiv 2003.00295):
@@ -13,9 +14,10 @@ export abstract class ServerOptimizer implements AggregationStrategy<MeanDeltaAc
   readonly holdsAllUpdates = false;
   /** Per-tensor optimizer state, created on the first close. */
   protected state: Float32Array[][] | undefined;
+  private readonly sums = new WeightedSumMemory();
 
   begin(global: readonly NamedTensor[]): MeanDeltaAcc {
-    return beginMean(global);
+    return beginMean(global, this.sums);
   }
 
   fold(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDeltaAcc> {

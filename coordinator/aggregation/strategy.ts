@@ -12,12 +12,14 @@ export interface SiteUpdate {
  *
  *   begin(global) -> acc;  fold(acc, update) -> acc;  close(acc) -> next global | undefined
  *
- * `fold` refuses an update whose tensors do not match the global model (coded error; the
- * accumulator is unchanged). `close` returns undefined when nothing was folded: no new model.
- * The mean family folds each update into a running sum, so memory stays O(model) however many
- * sites report; order statistics (median, trimmed mean) cannot, and say so with
+ * `fold` refuses an update whose tensors do not match the global model or hold NaN or
+ * infinities (coded error; the accumulator is unchanged): the coordinator decodes updates
+ * without checking values and relies on this. `close` returns undefined when nothing was folded:
+ * no new model. The mean family folds each update into a running sum, so memory stays O(model)
+ * however many sites report; order statistics (median, trimmed mean) cannot, and say so with
  * `holdsAllUpdates`: their memory is O(sites x model). A strategy instance lives for one run,
- * so server optimizers keep their moments across rounds in it.
+ * so server optimizers keep their moments across rounds in it, and the mean family its sum's
+ * memory: an instance folds one round at a time, and `begin` voids the accumulator before.
  */
 export interface AggregationStrategy<Acc> {
   readonly name: string;

@@ -531,7 +531,8 @@ export class FederatedRun {
     open.receiving.delete(channel.site);
     // The round may have closed (deadline) while the blob was in flight: nothing is applied.
     if (this.open !== open || !open.participants.has(channel.site)) return;
-    const delta = bytes.ok ? decodeTensorBlob(bytes.value) : bytes;
+    // Every strategy's fold refuses NaN and infinities; the mean family in its summing pass.
+    const delta = bytes.ok ? decodeTensorBlob(bytes.value, { finiteCheck: 'caller' }) : bytes;
     const folded = delta.ok
       ? this.strategy.fold(open.acc, {
           site: channel.site,

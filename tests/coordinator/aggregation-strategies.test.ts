@@ -98,6 +98,14 @@ describe('aggregation strategies, against hand-computed values', () => {
     );
   });
 
+  it('norm-bounded refuses an update holding Infinity (its norm is infinite)', () => {
+    const strategy = createStrategy(
+      aggregationConfigSchema.parse({ strategy: 'norm-bounded', maxNorm: 1 }),
+    );
+    const refused = strategy.fold(strategy.begin(t([0, 0])), update('a', [Infinity, 0]));
+    assert.equal(!refused.ok && refused.error.code, 'update.non_finite');
+  });
+
   it('median of an even count is the mean of the middle two', () => {
     close(
       rounds(

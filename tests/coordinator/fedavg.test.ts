@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FedAvg } from '../../coordinator/aggregation/fedavg.js';
-import type { NamedTensor } from '../../protocol/index.js';
+import { unwrap, type NamedTensor } from '../../protocol/index.js';
 
 const tensor = (name: string, shape: number[], values: number[]): NamedTensor => ({
   name,
@@ -57,6 +57,34 @@ describe('FedAvg', () => {
     assert.equal(refused.ok, false);
     assert.equal(!refused.ok && refused.error.code, 'update.shape_mismatch');
     assert.match(!refused.ok ? refused.error.message : '', /expected w \[2, 2\], found w \[4\]/);
+  });
+
+  it('refuses an update holding Infinity and folds the next ones as if it had never come', () => {
+    const fedavg = new FedAvg();
+    let acc = fedavg.begin(global);
+    const a = {
+      site: 'a',
+      numExamples: 1,
+      delta: [tensor('w', [2, 2], [1, 1, 1, 1]), tensor('b', [2], [4, 0])],
+    };
+    const bad = {
+      site: 'x',
+      numExamples: 5,
+      delta: [tensor('w', [2, 2], [9, 9, 9, 9]), tensor('b', [2], [1, -Infinity])],
+    };
+    const b = {
+      site: 'b',
+      numExamples: 3,
+      delta: [tensor('w', [2, 2], [4, -2, 0, 2]), tensor('b', [2], [0, 8])],
+    };
+    acc = unwrap(fedavg.fold(acc, a));
+    const refused = fedavg.fold(acc, bad);
+    assert.equal(!refused.ok && refused.error.code, 'update.non_finite');
+    acc = unwrap(fedavg.fold(acc, b));
+    // As in the first test: the refused site's w (summed before its b was met) left no trace.
+    const next = fedavg.close(acc);
+    assert.deepEqual([...next![0]!.values], [4.25, 0.75, 3.25, 5.75]);
+    assert.deepEqual([...next![1]!.values], [1, 6]);
   });
 
   it('refuses an update holding NaN', () => {

@@ -152,6 +152,13 @@ describe('tensor codec refusals', () => {
     assert.equal(!int8.ok && int8.error.code, 'update.non_finite');
   });
 
+  it('leaves NaN and Inf to a caller that checks them itself (the coordinator folds)', () => {
+    const nan = new Uint8Array(new Float32Array([1, NaN]).buffer);
+    const decoded = decodeTensor(wire({ data: nan }) as WireTensor, { finiteCheck: 'caller' });
+    assert.ok(decoded.ok);
+    assert.deepEqual([...decoded.value.values], [1, NaN]);
+  });
+
   it('refuses data whose length does not fit shape and encoding', () => {
     assert.equal(wireTensorSchema.safeParse(wire({ data: new Uint8Array(7) })).success, false);
     assert.equal(
