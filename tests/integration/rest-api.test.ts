@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { RequestMethod } from '@nestjs/common';
+import { PATH_METADATA, METHOD_METADATA } from '@nestjs/common/constants.js';
+import Database from 'better-sqlite3';
+import { generateSiteKey } from '../../cli/keys.js';
+import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
+import { runSite, type SiteRunSummary } from '../../client/site-client.js';
+import { loadSiteConfig } from '../../client/site-config.js';
+import { runStatusSchema, siteStatusSchema } from '../../coordinator/api/api-schemas.js';
+import { API_ROUTES } from '../../coordinator/api/openapi.js';
+import { RunsController } from '../../coordinator/api/runs.controller.js';
+import { SitesController } from '../../coordinator/api/sites.controller.js';
+import { hashToken } from '../../coordinator/api/tokens.js';
+import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
+import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
+import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
+import type { FedistillError } from '../../protocol/index.js';
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
+const run = promisify(execFile);
+
+/** The CLI as an operator runs it; --json output parsed. */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<unknown> {
+  const { stdout } = await run(process.execPath, [CLI, ...args, '--json'], {
+    env: { ...process.env, ...env },
+  });
+  return JSON.parse(stdout) as unknown;
+}
+
+async function cliFails(args: string[], env: Record<string, string>): Promise<string> {
+  const failed = await run(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+  }).then(
+    () => undefined,
+    (error: { stderr: string; code: number }) => error,
+  );
+  assert.ok(failed, `fedistill ${args.join(' ')} succeeded`);
+  assert.equal(failed.code, 1);
+  return failed.stderr;
+}
+
+describe('the REST API and its CLI', () => {
+  let dir: string;
+  let workspace: DemoWorkspace;
+  let coordinator: CoordinatorHandle;
+  let operator: string;
+  let auditor: string;
+  const http = async (
+    method: string,
+    route: string,
+    token?: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown }> => {
+    const response = await fetch(new URL(route, coordinator.url), {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  };
+  const spec = (id: string, rounds = 2): RunSpecInput => ({
+    id,
+    rounds,
+    minSites: 2,
+    seed: 3,
+    localEpochs: 1,
+    teacher: { hidden: [16], epochs: 20, batchSize: 32, learningRate: 0.01 },
+  });
+  const env = (): Record<string, string> => ({
+    FEDISTILL_COORDINATOR: coordinator.url,
+    FEDISTILL_TOKEN: operator,
+  });
+  const sites = (): Promise<SiteRunSummary>[] =>
+    workspace.siteNames.map(async (site) =>
+      runSite(await loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url))),
+    );
+  /** Polls the run's status until both sites hold a session in it. */
+  const joined = async (id: string): Promise<void> => {
+    for (;;) {
+      const status = runStatusSchema.parse((await http('GET', `/api/runs/${id}`, auditor)).body);
+      if (status.live?.sites.length === 2) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'fedistill-api-'));
+    workspace = await prepareWorkspace(dir, {
+      sites: 2,
+      rounds: 2,
+      seed: 3,
+      cacheDir: path.join(dir, 'cache'),
+    });
+    // No run in the config: runs come by the API.
+    const { run: _unused, ...config } = await loadCoordinatorConfig(
+      workspace.coordinatorConfigFile,
+    );
+    void _unused;
+    coordinator = await startCoordinator(config, { logLevels: false });
+    // The token commands write to the store while the coordinator holds it open.
+    const configFile = workspace.coordinatorConfigFile;
+    operator = (
+      (await cli([
+        'token',
+        'create',
+        '--config',
+        configFile,
+        '--role',
+        'operator',
+        '--name',
+        'ops',
+      ])) as { token: string }
+    ).token;
+    auditor = (
+      (await cli([
+        'token',
+        'create',
+        '--config',
+        configFile,
+        '--role',
+        'auditor',
+        '--name',
+        'audit',
+      ])) as { token: string }
+    ).token;
+  });
+
+  after(async () => {
+    await coordinator.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps only token hashes, and refuses missing, unknown and under-privileged tokens', async () => {
+    const db = new Database(path.join(dir, 'coordinator', 'coordinator.db'), { readonly: true });
+    const rows = db.prepare('SELECT role, token_hash FROM tokens ORDER BY role').all() as {
+      role: string;
+      token_hash: string;
+    }[];
+    db.close();
+    assert.deepEqual(rows, [
+      { role: 'auditor', token_hash: hashToken(auditor) },
+      { role: 'operator', token_hash: hashToken(operator) },
+    ]);
+    assert.ok(!JSON.stringify(rows).includes(operator.slice(4)));
+
+    assert.equal((await http('GET', '/api/runs')).status, 401);
+    const bad = await http('GET', '/api/runs', 'fdt_not-a-token');
+    assert.equal(bad.status, 401);
+    assert.equal((bad.body as { code: string }).code, 'auth.bad_token');
+    assert.equal((await http('GET', '/api/runs', auditor)).status, 200);
+    const forbidden = await http('POST', '/api/runs', auditor, spec('by-auditor'));
+    assert.equal(forbidden.status, 403);
+    assert.equal((forbidden.body as { code: string }).code, 'auth.forbidden');
+    assert.equal((await http('POST', '/api/sites/site-1/revoke', auditor)).status, 403);
+    assert.equal((await http('GET', '/api/runs/by-auditor', auditor)).status, 404);
+  });
+
+  it('serves an OpenAPI document listing exactly the routes the controllers serve', async () => {
+    const docs = await http('GET', '/api/docs');
+    assert.equal(docs.status, 200);
+    const document = docs.body as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
+    assert.equal(document.openapi, '3.1.0');
+    const served: string[] = [];
+    for (const controller of [RunsController, SitesController]) {
+      const base = Reflect.getMetadata(PATH_METADATA, controller) as string;
+      for (const key of Object.getOwnPropertyNames(controller.prototype)) {
+        const handler = (controller.prototype as unknown as Record<string, unknown>)[key];
+        if (key === 'constructor' || typeof handler !== 'function') continue;
+        const sub = Reflect.getMetadata(PATH_METADATA, handler) as string;
+        const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod;
+        const route = `/${base}${sub === '/' ? '' : `/${sub}`}`.replace(/:(\w+)/g, '{$1}');
+        served.push(`${RequestMethod[method].toLowerCase()} ${route}`);
+      }
+    }
+    const documented = Object.entries(document.paths).flatMap(([route, methods]) =>
+      Object.keys(methods).map((m) => `${m} ${route}`),
+    );
+    assert.deepEqual(documented.sort(), served.sort());
+    assert.equal(API_ROUTES.length, served.length);
+    const body = document.paths['/api/runs']!.post as {
+      requestBody: { content: { 'application/json': { schema: { properties: object } } } };
+    };
+    assert.ok('minSites' in body.requestBody.content['application/json'].schema.properties);
+  });
+
+  it('refuses a bad run spec with the field at fault, and creates nothing', async () => {
+    const refused = await http('POST', '/api/runs', operator, { rounds: 0, minSites: 1 });
+    assert.equal(refused.status, 400);
+    const error = refused.body as { code: string; message: string; path: string[] };
+    assert.equal(error.code, 'config.invalid');
+    assert.deepEqual(error.path, ['rounds']);
+    const tooMany = await http('POST', '/api/runs', operator, { minSites: 3 });
+    assert.equal(tooMany.status, 400);
+    assert.match((tooMany.body as { message: string }).message, /only 2 sites are enrolled/);
+    assert.deepEqual((await http('GET', '/api/runs', operator)).body, []);
+  });
+
+  it('creates and starts a run from the CLI; sites waiting for it join and complete it', async () => {
+    const specFile = path.join(dir, 'spec.json');
+    await writeFile(specFile, JSON.stringify(spec('first')));
+    const created = runStatusSchema.parse(await cli(['run', 'create', '--spec', specFile], env()));
+    assert.equal(created.state, 'created');
+    const waiting = sites();
+    // The sites are connected and wait in the lobby: no run is active yet.
+    for (;;) {
+      const listed = siteStatusSchema.array().parse(await cli(['site', 'list'], env()));
+      if (listed.filter((s) => s.connected && !s.runId).length === 2) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const started = runStatusSchema.parse(await cli(['run', 'start', 'first'], env()));
+    assert.equal(started.state, 'running');
+    assert.match(await cliFails(['run', 'start', 'first'], env()), /run\.illegal_transition/);
+    await Promise.all(waiting);
+    const done = runStatusSchema.parse(await cli(['run', 'status', 'first'], env()));
+    assert.equal(done.state, 'complete');
+    assert.equal(done.roundsClosed, 2);
+    const report = await http('GET', '/api/runs/first/report', auditor);
+    assert.equal((report.body as { per_round: unknown[] }).per_round.length, 2);
+  });
+
+  it('pauses between rounds and resumes; cancelling tells the sites', async () => {
+    assert.equal((await http('POST', '/api/runs', operator, spec('second', 3))).status, 201);
+    const rounds: number[] = [];
+    coordinator.events.on('round', (summary) => rounds.push(summary.round));
+    const finished = sites();
+    assert.equal((await http('POST', '/api/runs/second/start', operator)).status, 200);
+    assert.equal((await http('POST', '/api/runs/second/pause', operator)).status, 200);
+    assert.equal((await http('POST', '/api/runs/second/pause', operator)).status, 409);
+    // A round that was open when paused may close; no round opens after it.
+    await new Promise((r) => setTimeout(r, 1500));
+    const paused = runStatusSchema.parse((await http('GET', '/api/runs/second', auditor)).body);
+    assert.equal(paused.state, 'paused');
+    assert.ok(rounds.length <= 1, `rounds ${rounds.join(', ')} closed while paused`);
+    assert.equal(paused.live?.state, 'paused');
+    assert.equal((await http('POST', '/api/runs/second/resume', operator)).status, 200);
+    await Promise.all(finished);
+    assert.deepEqual(rounds, [1, 2, 3]);
+
+    assert.equal((await http('POST', '/api/runs', operator, spec('third', 50))).status, 201);
+    // Settled at once: a rejection must not go unhandled while the test awaits the API.
+    const cancelled = sites().map((site) =>
+      site.then(
+        () => undefined,
+        (error: FedistillError) => error,
+      ),
+    );
+    assert.equal((await http('POST', '/api/runs/third/start', operator)).status, 200);
+    await joined('third');
+    const status = runStatusSchema.parse(await cli(['run', 'cancel', 'third'], env()));
+    assert.equal(status.state, 'cancelled');
+    for (const outcome of await Promise.all(cancelled))
+      assert.equal(outcome?.code, 'run.cancelled');
+    assert.equal((await http('POST', '/api/runs/third/resume', operator)).status, 409);
+  });
+
+  it('enrols and revokes sites', async () => {
+    const key = await generateSiteKey(path.join(dir, 'new-keys'), 'site-9');
+    const enrolled = siteStatusSchema
+      .array()
+      .parse(await cli(['site', 'enrol', '--key', key.publicKey], env()));
+    assert.deepEqual(
+      enrolled.map((s) => [s.name, s.state]),
+      [
+        ['site-1', 'enrolled'],
+        ['site-2', 'enrolled'],
+        ['site-9', 'enrolled'],
+      ],
+    );
+    assert.match(
+      await cliFails(['site', 'enrol', '--key', key.publicKey], env()),
+      /already enrolled/,
+    );
+    const revoked = siteStatusSchema.array().parse(await cli(['site', 'revoke', 'site-9'], env()));
+    assert.equal(revoked.find((s) => s.name === 'site-9')?.state, 'revoked');
+    assert.match(
+      await cliFails(['site', 'list'], { ...env(), FEDISTILL_TOKEN: 'fdt_wrong' }),
+      /auth\.bad_token/,
+    );
+  });
+});
