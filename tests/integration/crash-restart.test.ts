@@ -234,7 +234,10 @@ describe('a coordinator killed mid-round', () => {
           maxError = Math.max(maxError, Math.abs(v - uninterrupted[t]!.values[i]!));
         }),
       );
-      assert.ok(maxError < 1e-5, `final models differ by up to ${maxError}`);
+      // Updates fold in arrival order, so float32 sums differ in their last bits between runs and
+      // later rounds' training carries that on (about 1e-5 here); one update lost or applied
+      // twice moves weights by about 0.1.
+      assert.ok(maxError < 1e-4, `final models differ by up to ${maxError}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
