@@ -103,37 +103,15 @@ describe('the REST API and its CLI', () => {
       cacheDir: path.join(dir, 'cache'),
     });
     // No run in the config: runs come by the API.
-    const { run: _unused, ...config } = await loadCoordinatorConfig(
-      workspace.coordinatorConfigFile,
-    );
-    void _unused;
-    coordinator = await startCoordinator(config, { logLevels: false });
+    const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+    coordinator = await startCoordinator({ ...config, run: undefined }, { logLevels: false });
     // The token commands write to the store while the coordinator holds it open.
-    const configFile = workspace.coordinatorConfigFile;
-    operator = (
-      (await cli([
-        'token',
-        'create',
-        '--config',
-        configFile,
-        '--role',
-        'operator',
-        '--name',
-        'ops',
-      ])) as { token: string }
-    ).token;
-    auditor = (
-      (await cli([
-        'token',
-        'create',
-        '--config',
-        configFile,
-        '--role',
-        'auditor',
-        '--name',
-        'audit',
-      ])) as { token: string }
-    ).token;
+    const token = async (role: string, name: string): Promise<string> => {
+      const args = ['--config', workspace.coordinatorConfigFile, '--role', role, '--name', name];
+      return ((await cli(['token', 'create', ...args])) as { token: string }).token;
+    };
+    operator = await token('operator', 'ops');
+    auditor = await token('auditor', 'audit');
   });
 
   after(async () => {
