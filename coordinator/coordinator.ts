@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { NestFactory } from '@nestjs/core';
@@ -12,32 +11,26 @@ import {
   identityFileSchema,
   identityKeyPair,
   loadSodium,
-  checkLabels,
-  parseCsvTable,
   readJsonFile,
   selectBackend,
   unwrap,
-  type LabelledTable,
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
+import { readSplit } from './config/read-split.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
-import { TeacherService } from './teacher/teacher.service.js';
+import { TeacherService, type TeacherSummary } from './teacher/teacher.service.js';
 
 export interface CoordinatorHandle {
   /** The URL sites connect to. */
   readonly url: string;
   readonly runId: string;
   readonly events: CoordinatorEvents;
-  readonly teacher: {
-    readonly accuracy: number;
-    readonly params: number;
-    readonly cached: boolean;
-  };
+  readonly teacher: TeacherSummary;
   /** Resolves with the report once the last round is evaluated and the report is written. */
   readonly finished: Promise<RunReport>;
   close(): Promise<void>;
@@ -46,26 +39,6 @@ export interface CoordinatorHandle {
 export interface CoordinatorOptions {
   /** Nest log levels; false silences the coordinator (tests). */
   readonly logLevels?: LogLevel[] | false;
-}
-
-async function readTable(
-  file: string,
-  classes: number,
-  what: string,
-): Promise<{ table: LabelledTable; bytes: Uint8Array }> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    throw new FedistillError({
-      code: 'config.invalid',
-      message: `cannot read the ${what} ${file}: ${(error as Error).message}`,
-    });
-  }
-  const source = `${what} ${file}`;
-  const table = unwrap(parseCsvTable(bytes.toString('utf8'), { label: 'label', source }));
-  unwrap(checkLabels(table, classes, source));
-  return { table, bytes };
 }
 
 /** Reads and checks everything the coordinator needs before any socket opens. */
@@ -84,12 +57,12 @@ async function prepareSetup(
     });
   }
   const backend = unwrap(await selectBackend(config.backend));
-  const { table: publicSplit, bytes: publicSplitBytes } = await readTable(
+  const { table: publicSplit, bytes: publicSplitBytes } = await readSplit(
     config.data.publicSplit,
     config.data.classes,
     'public split',
   );
-  const { table: heldOut } = await readTable(
+  const { table: heldOut } = await readSplit(
     config.data.heldOut,
     config.data.classes,
     'held-out split',
@@ -126,15 +99,19 @@ export async function startCoordinator(
   const app = await NestFactory.create(AppModule.forSetup(setup), {
     logger: levels === false ? false : new PinoLogger(levels),
   });
-  await app.listen(config.listen.port, config.listen.host);
-  const teacher = app.get(TeacherService);
+  // Modules prepare (the teacher among them) as the app starts; one that fails must not leave
+  // the others' watchers and timers running.
+  await app.listen(config.listen.port, config.listen.host).catch(async (error: unknown) => {
+    await app.close();
+    throw error;
+  });
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
     runId: setup.runId,
     events: app.get(CoordinatorEvents),
-    teacher: { accuracy: teacher.accuracy, params: teacher.params, cached: teacher.fromCache },
+    teacher: app.get(TeacherService).summary,
     finished: app.get(RunsService).finished,
     close: () => app.close(),
   };

@@ -12,6 +12,11 @@ import {
   readJsonFile,
   unwrap,
 } from '../../protocol/index.js';
+import {
+  refuseHiddenStateWithoutModel,
+  resolveTeacherPaths,
+  teacherConfigSchema,
+} from '../teacher/teacher-config.js';
 
 const hidden = z.array(z.number().int().min(1).max(4096)).max(8);
 
@@ -64,15 +69,8 @@ export const coordinatorConfigSchema = z
         /** FedProx's mu (arXiv 1812.06127); 0 is plain FedAvg local training. */
         proximalMu: z.number().min(0).max(10).default(0),
         studentHidden: hidden.default([8]),
-        teacher: z
-          .object({
-            hidden: hidden.default([64, 32]),
-            epochs: z.number().int().min(1).max(10_000).default(150),
-            batchSize: z.number().int().min(1).max(65_536).default(32),
-            learningRate: z.number().positive().max(10).default(0.005),
-          })
-          .strict()
-          .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
+        /** A teacher model trained here (the default) or imported logits (LOGITS-FORMAT.md). */
+        teacher: teacherConfigSchema,
         /**
          * What the sites distil from: the teacher's logits on a public transfer set (with its
          * hidden features when hiddenState is set), or per-class mean logits (no shared inputs).
@@ -113,7 +111,8 @@ export const coordinatorConfigSchema = z
         /** A round closes when every participant has answered or this much time has passed. */
         roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
       })
-      .strict(),
+      .strict()
+      .superRefine(refuseHiddenStateWithoutModel),
     /** Where the trained teacher is cached, keyed by its data and settings. */
     cacheDir: z.string().min(1),
     reportFile: z.string().min(1),
@@ -148,6 +147,7 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
       publicSplit: at(config.data.publicSplit),
       heldOut: at(config.data.heldOut),
     },
+    run: { ...config.run, teacher: resolveTeacherPaths(config.run.teacher, at) },
     cacheDir: at(config.cacheDir),
     reportFile: at(config.reportFile),
   };

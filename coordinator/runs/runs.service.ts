@@ -38,7 +38,7 @@ import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
-import type { RoundSummary, RunReport } from './run-report.js';
+import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
 import { RunState, transition } from './run-state.js';
 import type { SiteChannel } from './site-channel.js';
 
@@ -430,13 +430,11 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       rounds: this.rounds,
       aggregation: this.strategy.name,
       per_round: this.perRound,
-      teacher_accuracy: this.teacher.accuracy,
-      teacher_cached: this.teacher.fromCache,
+      ...teacherFigures(this.teacher.summary),
       student_accuracy: last.student_accuracy,
       majority_class_rate: this.evaluation.majorityClassRate,
       held_out_rows: this.evaluation.rows,
       student_params: parameterCount(this.studentSpec),
-      teacher_params: this.teacher.params,
       bytes_up: this.events.bytesIn,
       bytes_down: this.events.bytesOut,
       wall_seconds: (performance.now() - this.setup.startedAt) / 1000,

@@ -1,39 +1,52 @@
-import path from 'node:path';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import {
-  applyNormalizer,
-  contentHash,
   encodeTeacherKnowledge,
   parameterCount,
   toHex,
-  type MlpSpec,
+  unwrap,
   type TeacherDescriptor,
-  type TeacherKnowledge,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
-import { loadTeacher, saveTeacher } from './teacher-store.js';
-import { trainTeacher } from './teacher-trainer.js';
+import { obtainTeacherModel, teacherOutputs, type TeacherOutputs } from './model-teacher.js';
+import type { ImportedTeacherConfig, ModelTeacherConfig } from './teacher-config.js';
+import { labelAgreement, teacherKnowledge } from './teacher-knowledge.js';
+import { readTeacherLogits } from './teacher-logits.js';
 
-interface PreparedTeacher {
-  readonly descriptor: TeacherDescriptor;
-  readonly accuracy: number;
-  readonly params: number;
-  readonly fromCache: boolean;
-}
+/** Where the soft labels came from, and what could be measured of it. */
+export type TeacherSource =
+  | {
+      readonly source: 'model';
+      /** Held-out accuracy of the teacher model. */
+      readonly accuracy: number;
+      readonly params: number;
+      /** True when the model was loaded from the on-disk cache instead of trained. */
+      readonly cached: boolean;
+    }
+  | {
+      /** Imported logits: there is no model to run on the held-out split. */
+      readonly source: 'logits';
+      readonly file: string;
+    };
+
+/** What the run's teacher was, as far as this process measured it. */
+export type TeacherSummary = TeacherSource & {
+  /** Share of public-split rows whose largest teacher logit is at their label. */
+  readonly transferAccuracy: number;
+  /** Content hash (hex) of the soft labels the sites receive. */
+  readonly transferHash: string;
+};
 
 /**
- * The teacher and its soft labels. The teacher is trained once on the public split and cached
- * on disk under a key of its data and settings; its logits on the public inputs form the
- * transfer set, announced to sites by content hash and served in chunks.
+ * The teacher's soft labels: a model's logits on the public split (trained once and cached),
+ * or logits imported from a file. They are announced to sites by content hash and served in
+ * chunks.
  */
 @Injectable()
 export class TeacherService implements OnModuleInit {
   private readonly logger = new Logger('Teacher');
-  private prepared: PreparedTeacher | undefined;
+  private prepared: { descriptor: TeacherDescriptor; summary: TeacherSummary } | undefined;
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
@@ -42,45 +55,25 @@ export class TeacherService implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const { config, publicSplit, normalizer, sodium } = this.setup;
-    const spec: MlpSpec = {
-      kind: 'mlp',
-      inputs: publicSplit.features,
-      hidden: config.run.teacher.hidden,
-      classes: config.data.classes,
-    };
-    const training = { ...config.run.teacher, seed: config.run.seed };
-    const keyMaterial = new Uint8Array([
-      ...this.setup.publicSplitBytes,
-      ...new TextEncoder().encode(JSON.stringify({ spec, training })),
-    ]);
-    const dir = path.join(
-      config.cacheDir,
-      `teacher-${toHex(contentHash(sodium, keyMaterial)).slice(0, 32)}`,
-    );
-    const inputs = tf.tensor2d(applyNormalizer(publicSplit.inputs, normalizer), [
-      publicSplit.rows,
-      publicSplit.features,
-    ]);
-
-    let model: tfl.LayersModel | undefined = await loadTeacher(dir);
-    const fromCache = model !== undefined;
-    if (!model) {
-      this.logger.log(
-        `training the teacher on ${publicSplit.rows} public rows (${training.epochs} epochs)`,
-      );
-      model = trainTeacher(spec, inputs, publicSplit.labels, training);
-      await saveTeacher(model, dir).catch((error: Error) =>
-        this.logger.warn(`teacher not cached: ${error.message}`),
-      );
-    } else {
-      this.logger.log(`teacher loaded from cache ${dir}`);
-    }
-
-    const knowledge = await this.knowledge(model, inputs);
-    inputs.dispose();
+    const { config, publicSplit } = this.setup;
+    const { teacher, distillation } = config.run;
+    const classes = config.data.classes;
+    const { outputs, source } =
+      teacher.source === 'model' ? await this.fromModel(teacher) : await this.fromFile(teacher);
+    const knowledge = teacherKnowledge({
+      mode: distillation.mode,
+      publicSplit,
+      classes,
+      logits: outputs.logits,
+      features: outputs.features,
+    });
     const encoded = encodeTeacherKnowledge(knowledge);
     const blob = this.transfer.offer(encoded, config.run.blobChunkBytes);
+    const summary: TeacherSummary = {
+      ...source,
+      transferAccuracy: labelAgreement(outputs.logits, publicSplit.labels, classes),
+      transferHash: toHex(blob.hash),
+    };
     this.prepared = {
       descriptor:
         knowledge.mode === 'class-logits'
@@ -93,69 +86,46 @@ export class TeacherService implements OnModuleInit {
               classes: knowledge.classes,
               hiddenWidth: knowledge.hiddenWidth,
             },
-      accuracy: await this.evaluation.accuracy(model),
-      params: parameterCount(spec),
-      fromCache,
+      summary,
     };
-    model.dispose();
+    const what =
+      summary.source === 'model'
+        ? `${summary.params} parameters, held-out accuracy ${summary.accuracy.toFixed(4)}`
+        : `logits imported from ${summary.file}`;
     this.logger.log(
-      `teacher ready: ${this.prepared.params} parameters, held-out accuracy ${this.prepared.accuracy.toFixed(4)}; ` +
-        `${knowledge.mode} ${toHex(blob.hash).slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
+      `teacher ready: ${what}, public-split agreement ${summary.transferAccuracy.toFixed(4)}; ` +
+        `${knowledge.mode} ${summary.transferHash.slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
     );
   }
 
-  /**
-   * What the sites receive of the teacher. Transfer set: its logits on the public inputs, and
-   * its last hidden layer's features when the run distils hidden states. Class logits: the mean
-   * of its logits over the public rows of each true class.
-   */
-  private async knowledge(model: tfl.LayersModel, inputs: tf.Tensor2D): Promise<TeacherKnowledge> {
-    const { config, publicSplit } = this.setup;
-    const classes = config.data.classes;
-    const logitsTensor = model.predict(inputs) as tf.Tensor2D;
-    const logits = (await logitsTensor.data()) as Float32Array;
-    logitsTensor.dispose();
-    if (config.run.distillation.mode === 'class-logits') {
-      const matrix = new Float32Array(classes * classes);
-      const counts = new Array<number>(classes).fill(0);
-      publicSplit.labels.forEach((label, row) => {
-        counts[label]!++;
-        for (let c = 0; c < classes; c++)
-          matrix[label * classes + c]! += logits[row * classes + c]!;
-      });
-      matrix.forEach(
-        (v, i) =>
-          (matrix[i] =
-            counts[Math.floor(i / classes)]! > 0 ? v / counts[Math.floor(i / classes)]! : 0),
-      );
-      return { mode: 'class-logits', classes, matrix };
-    }
-    let hidden: Float32Array = new Float32Array(0);
-    let hiddenWidth = 0;
-    if (config.run.distillation.hiddenState) {
-      const lastHidden = model.layers[model.layers.length - 2]!;
-      const extractor = tfl.model({
-        inputs: model.inputs,
-        outputs: lastHidden.output as tfl.SymbolicTensor,
-      });
-      const features = extractor.predict(inputs) as tf.Tensor2D;
-      hiddenWidth = features.shape[1];
-      hidden = (await features.data()) as Float32Array;
-      features.dispose();
-    }
+  private async fromModel(
+    teacher: ModelTeacherConfig,
+  ): Promise<{ outputs: TeacherOutputs; source: TeacherSource }> {
+    const { model, spec, fromCache } = await obtainTeacherModel(this.setup, teacher, (line) =>
+      this.logger.log(line),
+    );
+    const outputs = await teacherOutputs(this.setup, model, {
+      withFeatures: this.setup.config.run.distillation.hiddenState !== undefined,
+    });
+    const accuracy = await this.evaluation.accuracy(model);
+    model.dispose();
     return {
-      mode: 'transfer-set',
-      rows: publicSplit.rows,
-      features: publicSplit.features,
-      classes,
-      inputs: publicSplit.inputs,
-      logits,
-      hiddenWidth,
-      hidden,
+      outputs,
+      source: { source: 'model', accuracy, params: parameterCount(spec), cached: fromCache },
     };
   }
 
-  private get ready(): PreparedTeacher {
+  private async fromFile(
+    teacher: ImportedTeacherConfig,
+  ): Promise<{ outputs: TeacherOutputs; source: TeacherSource }> {
+    const { publicSplit, config } = this.setup;
+    const logits = unwrap(
+      await readTeacherLogits(teacher, { rows: publicSplit.rows, classes: config.data.classes }),
+    );
+    return { outputs: { logits }, source: { source: 'logits', file: teacher.file } };
+  }
+
+  private get ready(): { descriptor: TeacherDescriptor; summary: TeacherSummary } {
     if (!this.prepared) throw new Error('the teacher is not prepared yet');
     return this.prepared;
   }
@@ -164,15 +134,7 @@ export class TeacherService implements OnModuleInit {
     return this.ready.descriptor;
   }
 
-  get accuracy(): number {
-    return this.ready.accuracy;
-  }
-
-  get fromCache(): boolean {
-    return this.ready.fromCache;
-  }
-
-  get params(): number {
-    return this.ready.params;
+  get summary(): TeacherSummary {
+    return this.ready.summary;
   }
 }
