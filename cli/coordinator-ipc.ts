@@ -1,4 +1,5 @@
 import type { RoundSummary } from '../coordinator/runs/run-report.js';
+import type { TeacherSummary } from '../coordinator/teacher/teacher.service.js';
 
 /** What a coordinator process started by the demo tells its parent over Node's IPC channel. */
 export type CoordinatorIpcMessage =
@@ -7,10 +8,6 @@ export type CoordinatorIpcMessage =
       readonly url: string;
       /** The run started at boot; absent when runs come by the API. */
       readonly runId?: string;
-      readonly teacher?: {
-        readonly accuracy: number;
-        readonly params: number;
-        readonly cached: boolean;
-      };
+      readonly teacher?: TeacherSummary;
     }
   | { readonly type: 'round'; readonly summary: RoundSummary };

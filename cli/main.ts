@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 import { once } from 'node:events';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadSiteConfig } from '../client/site-config.js';
 import { checkSite } from '../client/site-check.js';
 import { runSite } from '../client/site-client.js';
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
 import { startCoordinator } from '../coordinator/coordinator.js';
+import { LOGITS_DTYPES, type LogitsDtype } from '../coordinator/teacher/logits-binary.js';
+import { exportTeacherLogits } from '../coordinator/teacher/logits-export.js';
+import {
+  LOGITS_FORMATS,
+  logitsFormatOf,
+  type LogitsFormat,
+} from '../coordinator/teacher/teacher-config.js';
 import { FedistillError, unwrap } from '../protocol/index.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
@@ -158,6 +165,49 @@ program
     await handle.close();
     process.disconnect?.();
   });
+
+const teacher = program.command('teacher').description("the teacher's soft labels");
+
+teacher
+  .command('export-logits')
+  .description(
+    "write the trained teacher's logits on the public split in the format run.teacher imports (coordinator/teacher/LOGITS-FORMAT.md)",
+  )
+  .requiredOption(
+    '--config <file>',
+    'coordinator config (JSON); its teacher is trained if not cached',
+  )
+  .requiredOption('--out <file>', 'the logits file: .jsonl or .ndjson, or .bin (binary matrix)')
+  .addOption(
+    new Option('--format <format>', 'default: from the extension of --out').choices(LOGITS_FORMATS),
+  )
+  .addOption(
+    new Option('--dtype <dtype>', 'value type of the binary format (default float32)').choices(
+      LOGITS_DTYPES,
+    ),
+  )
+  .action(
+    async (opts: { config: string; out: string; format?: LogitsFormat; dtype?: LogitsDtype }) => {
+      const format = opts.format ?? logitsFormatOf(opts.out);
+      if (!format || (format === 'jsonl' && opts.dtype)) {
+        throw new FedistillError({
+          code: 'config.invalid',
+          message: format
+            ? '--dtype applies to the binary format only'
+            : `cannot tell the format of ${opts.out} from its extension; give --format`,
+        });
+      }
+      const file = path.resolve(opts.out);
+      const written = await exportTeacherLogits(
+        await loadCoordinatorConfig(opts.config),
+        format === 'jsonl' ? { file, format } : { file, format, dtype: opts.dtype ?? 'float32' },
+        (line) => console.log(line),
+      );
+      console.log(
+        `wrote ${written.rows} x ${written.classes} teacher logits to ${file} (${format}${format === 'binary' ? `, ${opts.dtype ?? 'float32'}` : ''})`,
+      );
+    },
+  );
 
 const site = program
   .command('site')

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { NestFactory } from '@nestjs/core';
@@ -11,21 +10,20 @@ import {
   identityFileSchema,
   identityKeyPair,
   loadSodium,
-  checkLabels,
-  parseCsvTable,
   readJsonFile,
   selectBackend,
   unwrap,
-  type LabelledTable,
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
+import { readSplit } from './config/read-split.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import type { TeacherSummary } from './teacher/teacher.service.js';
 
 export interface CoordinatorHandle {
   /** The URL sites connect to. */
@@ -34,11 +32,7 @@ export interface CoordinatorHandle {
   readonly runId?: string;
   readonly events: CoordinatorEvents;
   /** That run's teacher. */
-  readonly teacher?: {
-    readonly accuracy: number;
-    readonly params: number;
-    readonly cached: boolean;
-  };
+  readonly teacher?: TeacherSummary;
   /**
    * Settles with the first run this coordinator starts or resumes: its report once the last
    * round is evaluated and the report written.
@@ -52,26 +46,6 @@ export interface CoordinatorOptions {
   readonly logLevels?: LogLevel[] | false;
 }
 
-async function readTable(
-  file: string,
-  classes: number,
-  what: string,
-): Promise<{ table: LabelledTable; bytes: Uint8Array }> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    throw new FedistillError({
-      code: 'config.invalid',
-      message: `cannot read the ${what} ${file}: ${(error as Error).message}`,
-    });
-  }
-  const source = `${what} ${file}`;
-  const table = unwrap(parseCsvTable(bytes.toString('utf8'), { label: 'label', source }));
-  unwrap(checkLabels(table, classes, source));
-  return { table, bytes };
-}
-
 /** Reads and checks everything the coordinator needs before any socket opens. */
 async function prepareSetup(
   config: CoordinatorConfig,
@@ -81,12 +55,12 @@ async function prepareSetup(
   const identity = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const allowList = unwrap(await readJsonFile(config.allowListFile, allowListSchema));
   const backend = unwrap(await selectBackend(config.backend));
-  const { table: publicSplit, bytes: publicSplitBytes } = await readTable(
+  const { table: publicSplit, bytes: publicSplitBytes } = await readSplit(
     config.data.publicSplit,
     config.data.classes,
     'public split',
   );
-  const { table: heldOut } = await readTable(
+  const { table: heldOut } = await readSplit(
     config.data.heldOut,
     config.data.classes,
     'held-out split',
@@ -141,11 +115,7 @@ export async function startCoordinator(
     ...(boot
       ? {
           runId: boot.id,
-          teacher: {
-            accuracy: boot.teacher.accuracy,
-            params: boot.teacher.params,
-            cached: boot.teacher.fromCache,
-          },
+          teacher: boot.teacher.summary,
         }
       : {}),
     events: app.get(CoordinatorEvents),

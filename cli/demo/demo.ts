@@ -122,8 +122,10 @@ export async function runDemo(
     print(`  coordinator listening on ${url}`);
     if (teacher) {
       print(
-        `  teacher ${teacher.cached ? 'loaded from cache' : 'trained on the public split'}: ` +
-          `${teacher.params} parameters, held-out accuracy ${teacher.accuracy.toFixed(4)}`,
+        teacher.source === 'model'
+          ? `  teacher ${teacher.cached ? 'loaded from cache' : 'trained on the public split'}: ` +
+              `${teacher.params} parameters, held-out accuracy ${teacher.accuracy.toFixed(4)}`
+          : `  teacher logits imported from ${teacher.file}`,
       );
     }
 
@@ -142,7 +144,9 @@ export async function runDemo(
   const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
   print('');
   print(
-    `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`,
+    report.teacher_source === 'model'
+      ? `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`
+      : `  teacher agreement     ${report.teacher_transfer_accuracy.toFixed(4)}  (imported logits vs public labels; no held-out figure)`,
   );
   print(
     `  student accuracy      ${report.student_accuracy.toFixed(4)}  (${report.student_params} parameters, federated)`,

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { runSpecSchema } from '../runs/run-spec.js';
+import { resolveTeacherPaths } from '../teacher/teacher-config.js';
 import {
   backendChoiceSchema,
   HANDSHAKE_TIMEOUT_MS,
@@ -76,6 +77,9 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
       publicSplit: at(config.data.publicSplit),
       heldOut: at(config.data.heldOut),
     },
+    ...(config.run
+      ? { run: { ...config.run, teacher: resolveTeacherPaths(config.run.teacher, at) } }
+      : {}),
     cacheDir: at(config.cacheDir),
     storeFile: at(config.storeFile),
     reportFile: at(config.reportFile),

@@ -37,7 +37,8 @@ import type { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { CoordinatorEvents } from '../events/coordinator-events.js';
 import type { CoordinatorStore, OpenRoundRecord, StoredRun } from '../store/store.js';
 import type { TransferService } from '../transfer/transfer.service.js';
-import type { RoundSummary, RunReport } from './run-report.js';
+import type { TeacherSummary } from '../teacher/teacher.service.js';
+import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
 import type { RunSpec } from './run-spec.js';
 import { RunState, transition } from './run-state.js';
 import type { SiteChannel } from './site-channel.js';
@@ -54,9 +55,7 @@ export interface RunDeps {
 /** The teacher as prepared for a run: what sites are told, and its figures for the report. */
 export interface PreparedTeacher {
   readonly descriptor: TeacherDescriptor;
-  readonly accuracy: number;
-  readonly params: number;
-  readonly fromCache: boolean;
+  readonly summary: TeacherSummary;
 }
 
 /** A run's identity and where its report goes besides the store. */
@@ -678,13 +677,11 @@ export class FederatedRun {
       rounds: this.rounds,
       aggregation: this.strategy.name,
       per_round: this.perRound,
-      teacher_accuracy: this.teacher.accuracy,
-      teacher_cached: this.teacher.fromCache,
+      ...teacherFigures(this.teacher.summary),
       student_accuracy: last.student_accuracy,
       majority_class_rate: this.evaluation.majorityClassRate,
       held_out_rows: this.evaluation.rows,
       student_params: parameterCount(this.studentSpec),
-      teacher_params: this.teacher.params,
       bytes_up: this.events.bytesIn,
       bytes_down: this.events.bytesOut,
       wall_seconds: (performance.now() - this.setup.startedAt) / 1000,

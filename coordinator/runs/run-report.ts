@@ -1,3 +1,5 @@
+import type { TeacherSummary } from '../teacher/teacher.service.js';
+
 /** What one closed round looked like; also the per-round entry of the report. */
 export interface RoundSummary {
   readonly round: number;
@@ -10,8 +12,55 @@ export interface RoundSummary {
   readonly student_accuracy: number;
 }
 
+/**
+ * What the report says of the teacher. A teacher model is measured on the held-out split;
+ * imported logits have no model to run there, so those figures are null and only the logits'
+ * agreement with the public split's labels is known.
+ */
+export type TeacherFigures = {
+  /** Share of public-split rows whose largest teacher logit is at their label. */
+  readonly teacher_transfer_accuracy: number;
+} & (
+  | {
+      readonly teacher_source: 'model';
+      readonly teacher_accuracy: number;
+      /** True when the teacher was loaded from the on-disk cache instead of trained by this run. */
+      readonly teacher_cached: boolean;
+      readonly teacher_params: number;
+    }
+  | {
+      readonly teacher_source: 'logits';
+      readonly teacher_accuracy: null;
+      readonly teacher_cached: false;
+      readonly teacher_params: null;
+      readonly teacher_logits_file: string;
+    }
+);
+
+export function teacherFigures(teacher: TeacherSummary): TeacherFigures {
+  const teacher_transfer_accuracy = teacher.transferAccuracy;
+  return teacher.source === 'model'
+    ? {
+        teacher_source: 'model',
+        teacher_accuracy: teacher.accuracy,
+        teacher_cached: teacher.cached,
+        teacher_params: teacher.params,
+        teacher_transfer_accuracy,
+      }
+    : {
+        teacher_source: 'logits',
+        teacher_accuracy: null,
+        teacher_cached: false,
+        teacher_params: null,
+        teacher_logits_file: teacher.file,
+        teacher_transfer_accuracy,
+      };
+}
+
 /** The run's report, written as JSON at the end; every number is measured by this process. */
-export interface RunReport {
+export type RunReport = RunFigures & TeacherFigures;
+
+interface RunFigures {
   readonly run_id: string;
   readonly dataset: string;
   readonly sites: number;
@@ -20,14 +69,10 @@ export interface RunReport {
   readonly rounds: number;
   readonly aggregation: string;
   readonly per_round: readonly RoundSummary[];
-  readonly teacher_accuracy: number;
-  /** True when the teacher was loaded from the on-disk cache instead of trained by this run. */
-  readonly teacher_cached: boolean;
   readonly student_accuracy: number;
   readonly majority_class_rate: number;
   readonly held_out_rows: number;
   readonly student_params: number;
-  readonly teacher_params: number;
   /** Bytes the coordinator received from sites: handshake messages and encrypted frames. */
   readonly bytes_up: number;
   /** Bytes the coordinator sent to sites: handshake messages and encrypted frames. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
+import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/teacher-config.js';
 import {
   contentHash,
   distillationScheduleSchema,
@@ -40,15 +41,8 @@ export const runSpecSchema = z
     /** FedProx's mu (arXiv 1812.06127); 0 is plain FedAvg local training. */
     proximalMu: z.number().min(0).max(10).default(0),
     studentHidden: hidden.default([8]),
-    teacher: z
-      .object({
-        hidden: hidden.default([64, 32]),
-        epochs: z.number().int().min(1).max(10_000).default(150),
-        batchSize: z.number().int().min(1).max(65_536).default(32),
-        learningRate: z.number().positive().max(10).default(0.005),
-      })
-      .strict()
-      .default({ hidden: [64, 32], epochs: 150, batchSize: 32, learningRate: 0.005 }),
+    /** A teacher model trained here (the default) or imported logits (LOGITS-FORMAT.md). */
+    teacher: teacherConfigSchema,
     /**
      * What the sites distil from: the teacher's logits on a public transfer set (with its
      * hidden features when hiddenState is set), or per-class mean logits (no shared inputs).
@@ -89,7 +83,8 @@ export const runSpecSchema = z
     /** A round closes when every participant has answered or this much time has passed. */
     roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
   })
-  .strict();
+  .strict()
+  .superRefine(refuseHiddenStateWithoutModel);
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
 export type RunSpecInput = z.input<typeof runSpecSchema>;

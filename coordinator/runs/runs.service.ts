@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import {
   Inject,
   Injectable,
@@ -111,6 +112,14 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     const parsed = parseWith(runSpecSchema, input, 'config.invalid', 'run spec');
     if (!parsed.ok) return parsed;
     const spec = parsed.value;
+    // A config's paths are resolved against its folder; an API spec has no folder to speak of.
+    if (spec.teacher.source === 'logits' && !path.isAbsolute(spec.teacher.file)) {
+      return fail(
+        'config.invalid',
+        `teacher.file must be an absolute path on the coordinator's machine, not ${spec.teacher.file}`,
+        ['teacher', 'file'],
+      );
+    }
     const enrolled = this.sitesService.enrolledCount;
     if (spec.minSites > enrolled) {
       return fail(

@@ -1,33 +1,48 @@
-import path from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
-import {
-  applyNormalizer,
-  contentHash,
-  encodeTeacherKnowledge,
-  parameterCount,
-  toHex,
-  type MlpSpec,
-  type TeacherKnowledge,
-} from '../../protocol/index.js';
+import { encodeTeacherKnowledge, parameterCount, toHex, unwrap } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { PreparedTeacher } from '../runs/federated-run.js';
 import type { RunSpec } from '../runs/run-spec.js';
 import { TransferService } from '../transfer/transfer.service.js';
-import { loadTeacher, saveTeacher } from './teacher-store.js';
-import { trainTeacher } from './teacher-trainer.js';
+import { obtainTeacherModel, teacherOutputs, type TeacherOutputs } from './model-teacher.js';
+import type { ImportedTeacherConfig, ModelTeacherConfig } from './teacher-config.js';
+import { labelAgreement, teacherKnowledge } from './teacher-knowledge.js';
+import { readTeacherLogits } from './teacher-logits.js';
+
+/** Where the soft labels came from, and what could be measured of it. */
+export type TeacherSource =
+  | {
+      readonly source: 'model';
+      /** Held-out accuracy of the teacher model. */
+      readonly accuracy: number;
+      readonly params: number;
+      /** True when the model was loaded from the on-disk cache instead of trained. */
+      readonly cached: boolean;
+    }
+  | {
+      /** Imported logits: there is no model to run on the held-out split. */
+      readonly source: 'logits';
+      readonly file: string;
+    };
+
+/** What the run's teacher was, as far as this process measured it. */
+export type TeacherSummary = TeacherSource & {
+  /** Share of public-split rows whose largest teacher logit is at their label. */
+  readonly transferAccuracy: number;
+  /** Content hash (hex) of the soft labels the sites receive. */
+  readonly transferHash: string;
+};
 
 /**
- * The teacher and its soft labels. The teacher is trained once on the public split and cached
- * on disk under a key of its data and settings; its logits on the public inputs form the
- * transfer set, announced to sites by content hash and served in chunks.
+ * The teacher's soft labels: a model's logits on the public split (trained once and cached),
+ * or logits imported from a file. They are announced to sites by content hash and served in
+ * chunks. Each run's teacher is prepared when the run starts; runs with the same teacher
+ * settings share it.
  */
 @Injectable()
 export class TeacherService {
   private readonly logger = new Logger('Teacher');
-  /** Teachers prepared so far, by cache key: runs with the same teacher share it. */
   private readonly prepared = new Map<string, Promise<PreparedTeacher>>();
 
   constructor(
@@ -41,53 +56,35 @@ export class TeacherService {
     const key = JSON.stringify([run.teacher, run.seed, run.distillation, run.blobChunkBytes]);
     let prepared = this.prepared.get(key);
     if (!prepared) {
-      prepared = this.train(run);
+      prepared = this.build(run);
       this.prepared.set(key, prepared);
       prepared.catch(() => this.prepared.delete(key));
     }
     return prepared;
   }
 
-  private async train(run: RunSpec): Promise<PreparedTeacher> {
-    const { config, publicSplit, normalizer, sodium } = this.setup;
-    const spec: MlpSpec = {
-      kind: 'mlp',
-      inputs: publicSplit.features,
-      hidden: run.teacher.hidden,
-      classes: config.data.classes,
-    };
-    const training = { ...run.teacher, seed: run.seed };
-    const keyMaterial = new Uint8Array([
-      ...this.setup.publicSplitBytes,
-      ...new TextEncoder().encode(JSON.stringify({ spec, training })),
-    ]);
-    const dir = path.join(
-      config.cacheDir,
-      `teacher-${toHex(contentHash(sodium, keyMaterial)).slice(0, 32)}`,
-    );
-    const inputs = tf.tensor2d(applyNormalizer(publicSplit.inputs, normalizer), [
-      publicSplit.rows,
-      publicSplit.features,
-    ]);
-
-    let model: tfl.LayersModel | undefined = await loadTeacher(dir);
-    const fromCache = model !== undefined;
-    if (!model) {
-      this.logger.log(
-        `training the teacher on ${publicSplit.rows} public rows (${training.epochs} epochs)`,
-      );
-      model = trainTeacher(spec, inputs, publicSplit.labels, training);
-      await saveTeacher(model, dir).catch((error: Error) =>
-        this.logger.warn(`teacher not cached: ${error.message}`),
-      );
-    } else {
-      this.logger.log(`teacher loaded from cache ${dir}`);
-    }
-
-    const knowledge = await this.knowledge(model, inputs, run);
-    inputs.dispose();
+  private async build(run: RunSpec): Promise<PreparedTeacher> {
+    const { config, publicSplit } = this.setup;
+    const { teacher, distillation } = run;
+    const classes = config.data.classes;
+    const { outputs, source } =
+      teacher.source === 'model'
+        ? await this.fromModel(teacher, run)
+        : await this.fromFile(teacher);
+    const knowledge = teacherKnowledge({
+      mode: distillation.mode,
+      publicSplit,
+      classes,
+      logits: outputs.logits,
+      features: outputs.features,
+    });
     const encoded = encodeTeacherKnowledge(knowledge);
     const blob = this.transfer.offer(encoded, run.blobChunkBytes);
+    const summary: TeacherSummary = {
+      ...source,
+      transferAccuracy: labelAgreement(outputs.logits, publicSplit.labels, classes),
+      transferHash: toHex(blob.hash),
+    };
     const prepared: PreparedTeacher = {
       descriptor:
         knowledge.mode === 'class-logits'
@@ -100,70 +97,47 @@ export class TeacherService {
               classes: knowledge.classes,
               hiddenWidth: knowledge.hiddenWidth,
             },
-      accuracy: await this.evaluation.accuracy(model),
-      params: parameterCount(spec),
-      fromCache,
+      summary,
     };
-    model.dispose();
+    const what =
+      summary.source === 'model'
+        ? `${summary.params} parameters, held-out accuracy ${summary.accuracy.toFixed(4)}`
+        : `logits imported from ${summary.file}`;
     this.logger.log(
-      `teacher ready: ${prepared.params} parameters, held-out accuracy ${prepared.accuracy.toFixed(4)}; ` +
-        `${knowledge.mode} ${toHex(blob.hash).slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
+      `teacher ready: ${what}, public-split agreement ${summary.transferAccuracy.toFixed(4)}; ` +
+        `${knowledge.mode} ${summary.transferHash.slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
     );
     return prepared;
   }
 
-  /**
-   * What the sites receive of the teacher. Transfer set: its logits on the public inputs, and
-   * its last hidden layer's features when the run distils hidden states. Class logits: the mean
-   * of its logits over the public rows of each true class.
-   */
-  private async knowledge(
-    model: tfl.LayersModel,
-    inputs: tf.Tensor2D,
+  private async fromModel(
+    teacher: ModelTeacherConfig,
     run: RunSpec,
-  ): Promise<TeacherKnowledge> {
-    const { config, publicSplit } = this.setup;
-    const classes = config.data.classes;
-    const logitsTensor = model.predict(inputs) as tf.Tensor2D;
-    const logits = (await logitsTensor.data()) as Float32Array;
-    logitsTensor.dispose();
-    if (run.distillation.mode === 'class-logits') {
-      const matrix = new Float32Array(classes * classes);
-      const counts = new Array<number>(classes).fill(0);
-      publicSplit.labels.forEach((label, row) => {
-        counts[label]!++;
-        for (let c = 0; c < classes; c++)
-          matrix[label * classes + c]! += logits[row * classes + c]!;
-      });
-      matrix.forEach(
-        (v, i) =>
-          (matrix[i] =
-            counts[Math.floor(i / classes)]! > 0 ? v / counts[Math.floor(i / classes)]! : 0),
-      );
-      return { mode: 'class-logits', classes, matrix };
-    }
-    let hidden: Float32Array = new Float32Array(0);
-    let hiddenWidth = 0;
-    if (run.distillation.hiddenState) {
-      const lastHidden = model.layers[model.layers.length - 2]!;
-      const extractor = tfl.model({
-        inputs: model.inputs,
-        outputs: lastHidden.output as tfl.SymbolicTensor,
-      });
-      const features = extractor.predict(inputs) as tf.Tensor2D;
-      hiddenWidth = features.shape[1];
-      hidden = (await features.data()) as Float32Array;
-      features.dispose();
-    }
+  ): Promise<{ outputs: TeacherOutputs; source: TeacherSource }> {
+    const { model, spec, fromCache } = await obtainTeacherModel(
+      this.setup,
+      teacher,
+      run.seed,
+      (line) => this.logger.log(line),
+    );
+    const outputs = await teacherOutputs(this.setup, model, {
+      withFeatures: run.distillation.hiddenState !== undefined,
+    });
+    const accuracy = await this.evaluation.accuracy(model);
+    model.dispose();
     return {
-      mode: 'transfer-set',
-      rows: publicSplit.rows,
-      features: publicSplit.features,
-      classes,
-      inputs: publicSplit.inputs,
-      logits,
-      hiddenWidth,
-      hidden,
+      outputs,
+      source: { source: 'model', accuracy, params: parameterCount(spec), cached: fromCache },
     };
+  }
+
+  private async fromFile(
+    teacher: ImportedTeacherConfig,
+  ): Promise<{ outputs: TeacherOutputs; source: TeacherSource }> {
+    const { publicSplit, config } = this.setup;
+    const logits = unwrap(
+      await readTeacherLogits(teacher, { rows: publicSplit.rows, classes: config.data.classes }),
+    );
+    return { outputs: { logits }, source: { source: 'logits', file: teacher.file } };
   }
 }

@@ -45,7 +45,9 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
       'sites',
       'rounds',
       'per_round',
+      'teacher_source',
       'teacher_accuracy',
+      'teacher_transfer_accuracy',
       'student_accuracy',
       'majority_class_rate',
       'student_params',
@@ -72,6 +74,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
       assert.equal(r.round, i + 1);
       assert.equal(r.participants, 3);
     }
+    assert.ok(report.teacher_source === 'model', 'the demo trains its teacher');
     assert.ok(report.teacher_params > report.student_params);
     assert.ok(report.bytes_up > 0 && report.bytes_down > 0 && report.wall_seconds > 0);
   });

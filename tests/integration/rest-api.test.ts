@@ -184,6 +184,11 @@ describe('the REST API and its CLI', () => {
     const tooMany = await http('POST', '/api/runs', operator, { minSites: 3 });
     assert.equal(tooMany.status, 400);
     assert.match((tooMany.body as { message: string }).message, /only 2 sites are enrolled/);
+    const relative = await http('POST', '/api/runs', operator, {
+      teacher: { source: 'logits', file: 'logits.jsonl' },
+    });
+    assert.equal(relative.status, 400);
+    assert.deepEqual((relative.body as { path: string[] }).path, ['teacher', 'file']);
     assert.deepEqual((await http('GET', '/api/runs', operator)).body, []);
   });
 

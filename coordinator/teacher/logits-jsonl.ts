@@ -1,0 +1,112 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import { allFinite, fail, ok, parseWith, type Result } from '../../protocol/index.js';
+import { denseFromTopK } from './sparse-logits.js';
+import type { LogitsShape } from './teacher-logits.js';
+
+const finite = z.number({ error: 'must be a finite number' });
+
+/** One JSONL line: the public split's row `id`, and either all its logits or its top k. */
+const lineSchema = z
+  .object({
+    id: z.number().int().min(0),
+    logits: z.array(finite).optional(),
+    topk: z
+      .array(z.tuple([z.number().int().min(0), finite]))
+      .min(1)
+      .optional(),
+  })
+  .strict()
+  .refine((line) => (line.logits === undefined) !== (line.topk === undefined), {
+    message: 'give exactly one of "logits" and "topk"',
+  });
+
+const MISSING_IDS_NAMED = 5;
+
+/**
+ * Reads a JSONL logits file line by line (it may be large): every row of the public split
+ * exactly once, in any order. An error names the file and the line.
+ */
+export async function readJsonlLogits(
+  file: string,
+  shape: LogitsShape,
+): Promise<Result<Float32Array>> {
+  const { rows, classes } = shape;
+  const values = new Float32Array(rows * classes);
+  // The line that gave each id, 0 while none has.
+  const lineOf = new Int32Array(rows);
+  const stream = createReadStream(file, 'utf8');
+  const at = (line: number): string => `${file} line ${line}`;
+  try {
+    let number = 0;
+    for await (const text of createInterface({ input: stream, crlfDelay: Infinity })) {
+      number++;
+      if (text.trim() === '') continue;
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch (error) {
+        return fail('data.invalid', `${at(number)} is not JSON: ${(error as Error).message}`, [
+          number,
+        ]);
+      }
+      const parsed = parseWith(lineSchema, raw, 'data.invalid', at(number));
+      if (!parsed.ok) return parsed;
+      const { id, logits, topk } = parsed.value;
+      if (id >= rows) {
+        return fail(
+          'data.invalid',
+          `${at(number)}: id ${id} is outside the public split's rows 0..${rows - 1}`,
+          [number],
+        );
+      }
+      if (lineOf[id]! > 0) {
+        return fail(
+          'data.invalid',
+          `${at(number)}: id ${id} was already given on line ${lineOf[id]}`,
+          [number],
+        );
+      }
+      lineOf[id] = number;
+      if (logits && logits.length !== classes) {
+        return fail(
+          'data.invalid',
+          `${at(number)}: ${logits.length} logits, the run has ${classes} classes`,
+          [number],
+        );
+      }
+      const dense = logits ? ok(logits) : denseFromTopK(topk!, classes);
+      if (!dense.ok) return fail('data.invalid', `${at(number)}: ${dense.error.message}`, [number]);
+      values.set(dense.value, id * classes);
+      if (!allFinite(values.subarray(id * classes, (id + 1) * classes))) {
+        return fail('data.invalid', `${at(number)}: a logit is beyond float32's range`, [number]);
+      }
+    }
+  } catch (error) {
+    return fail('config.invalid', `cannot read ${file}: ${(error as Error).message}`);
+  } finally {
+    stream.destroy();
+  }
+  const missing = [...lineOf.keys()].filter((id) => lineOf[id] === 0);
+  if (missing.length > 0) {
+    const named = missing.slice(0, MISSING_IDS_NAMED).join(', ');
+    const more =
+      missing.length > MISSING_IDS_NAMED ? ` and ${missing.length - MISSING_IDS_NAMED} more` : '';
+    return fail(
+      'data.invalid',
+      `${file}: no line for id ${named}${more}; the public split has rows 0..${rows - 1}`,
+    );
+  }
+  return ok(values);
+}
+
+/** One line per row, in row order, with every logit (float32 values round-trip exactly). */
+export function formatJsonlLogits(values: Float32Array, shape: LogitsShape): string {
+  const lines: string[] = [];
+  for (let id = 0; id < shape.rows; id++) {
+    const logits = Array.from(values.subarray(id * shape.classes, (id + 1) * shape.classes));
+    lines.push(JSON.stringify({ id, logits }));
+  }
+  return lines.join('\n') + '\n';
+}
