@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
+import { pruningConfigSchema, refuseUnreachablePruning } from '../compression/pruning-config.js';
 import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/teacher-config.js';
 import {
   contentHash,
@@ -82,9 +83,12 @@ export const runSpecSchema = z
       .default(64 * 1024),
     /** A round closes when every participant has answered or this much time has passed. */
     roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
+    /** What the coordinator does to each aggregated model besides storing it. */
+    compression: z.object({ pruning: pruningConfigSchema.optional() }).strict().default({}),
   })
   .strict()
-  .superRefine(refuseHiddenStateWithoutModel);
+  .superRefine(refuseHiddenStateWithoutModel)
+  .superRefine(refuseUnreachablePruning);
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
 export type RunSpecInput = z.input<typeof runSpecSchema>;
