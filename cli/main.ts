@@ -40,6 +40,12 @@ function seed(value: string): number {
   return n;
 }
 
+function sparsity(value: string): number {
+  const s = Number(value);
+  if (!(s >= 0 && s < 1)) throw new InvalidArgumentError('expected a number in [0, 1)');
+  return s;
+}
+
 const program = new Command()
   .name('fedistill')
   .description(
@@ -264,8 +270,21 @@ program
   .option('--seed <n>', 'seed for the split, initial weights and batch order', seed, 42)
   .option('--out <dir>', 'workspace folder (default runs/<timestamp>)')
   .option('--cache <dir>', 'teacher cache shared between runs', 'runs/cache')
+  .option(
+    '--sparsity <s>',
+    "the student's final sparsity: kernel weights pruned by magnitude over the middle rounds",
+    sparsity,
+    0,
+  )
   .action(
-    async (opts: { rounds: number; sites: number; seed: number; out?: string; cache: string }) => {
+    async (opts: {
+      rounds: number;
+      sites: number;
+      seed: number;
+      out?: string;
+      cache: string;
+      sparsity: number;
+    }) => {
       const out = path.resolve(
         opts.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
       );
@@ -276,6 +295,7 @@ program
           seed: opts.seed,
           out,
           cacheDir: path.resolve(opts.cache),
+          sparsity: opts.sparsity,
           timeoutMs: 10 * 60_000,
         },
         (line) => console.log(line),

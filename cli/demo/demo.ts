@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
 import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
 import type { CoordinatorIpcMessage } from '../coordinator-ipc.js';
 import { prepareWorkspace, writeSiteConfig } from './workspace.js';
@@ -13,6 +14,8 @@ export interface DemoOptions {
   readonly seed: number;
   readonly out: string;
   readonly cacheDir: string;
+  /** The student's final sparsity, reached on the recommended schedule; 0 keeps it dense. */
+  readonly sparsity: number;
   /** The whole demo is stopped, and fails, after this long. */
   readonly timeoutMs: number;
 }
@@ -55,11 +58,14 @@ async function describeFailure(party: Party, code: number): Promise<Error> {
   );
 }
 
-function progressLine(s: RoundSummary): string {
+const percent = (share: number): string => `${(100 * share).toFixed(1)}%`;
+
+function progressLine(s: RoundSummary, pruning: boolean): string {
   const width = String(s.rounds).length;
   return (
     `  round ${String(s.round).padStart(width)}/${s.rounds}  T=${s.temperature.toFixed(2)}  ` +
-    `alpha=${s.alpha.toFixed(2)}  sites=${s.participants}  student accuracy ${s.student_accuracy.toFixed(4)}`
+    `alpha=${s.alpha.toFixed(2)}  sites=${s.participants}  student accuracy ${s.student_accuracy.toFixed(4)}` +
+    (pruning ? `  sparsity ${percent(s.sparsity)}` : '')
   );
 }
 
@@ -77,6 +83,9 @@ export async function runDemo(
     rounds: options.rounds,
     seed: options.seed,
     cacheDir: options.cacheDir,
+    ...(options.sparsity > 0
+      ? { pruning: { schedule: recommendedSchedule(options.rounds, options.sparsity) } }
+      : {}),
   });
   const logDir = path.join(options.out, 'logs');
   await mkdir(logDir, { recursive: true });
@@ -111,7 +120,7 @@ export async function runDemo(
       (resolve, reject) => {
         coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
           if (message.type === 'listening') resolve(message);
-          if (message.type === 'round') print(progressLine(message.summary));
+          if (message.type === 'round') print(progressLine(message.summary, options.sparsity > 0));
         });
         void coordinator.exited.then(async (code) =>
           reject(await describeFailure(coordinator, code)),
@@ -151,6 +160,10 @@ export async function runDemo(
   print(
     `  student accuracy      ${report.student_accuracy.toFixed(4)}  (${report.student_params} parameters, federated)`,
   );
+  if (options.sparsity > 0) {
+    const last = report.per_round[report.per_round.length - 1]!;
+    print(`  student sparsity      ${percent(last.sparsity)}  (kernel weights exactly zero)`);
+  }
   print(
     `  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`,
   );

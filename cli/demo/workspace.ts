@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatLabelledCsv } from '../../protocol/index.js';
+import type { PruningConfigInput } from '../../coordinator/compression/pruning-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
@@ -13,6 +14,8 @@ export interface WorkspacePlan {
   /** Teacher cache, shared between runs. */
   readonly cacheDir: string;
   readonly blobChunkBytes?: number;
+  /** The run's `compression.pruning`; without it the student stays dense. */
+  readonly pruning?: PruningConfigInput;
 }
 
 export interface DemoWorkspace {
@@ -56,6 +59,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
       minSites: plan.sites,
       seed: plan.seed,
       ...(plan.blobChunkBytes ? { blobChunkBytes: plan.blobChunkBytes } : {}),
+      ...(plan.pruning ? { compression: { pruning: plan.pruning } } : {}),
     },
     cacheDir: plan.cacheDir,
     reportFile,

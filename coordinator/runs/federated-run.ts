@@ -32,6 +32,8 @@ import {
 } from '../../protocol/index.js';
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy } from '../aggregation/strategy-config.js';
+import { kernelSparsity } from '../compression/pruning-mask.js';
+import { pruneRound } from '../compression/round-pruning.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { CoordinatorEvents } from '../events/coordinator-events.js';
@@ -68,6 +70,14 @@ export interface RunIdentity {
 interface SiteEntry {
   readonly channel: SiteChannel;
   ready: boolean;
+}
+
+/** The pruning mask of the global model: stored, and offered to the round's sites with it. */
+interface PruningMask {
+  readonly tensors: NamedTensor[];
+  /** A float16 tensor blob: 0 and 1 are exact in it, at half the bytes of float32. */
+  readonly bytes: Uint8Array;
+  blob?: BlobManifest;
 }
 
 interface OpenRound {
@@ -109,6 +119,8 @@ export class FederatedRun {
   /** The global model as a float32 tensor blob: stored, and offered to the round's sites. */
   private globalBytes: Uint8Array = new Uint8Array(0);
   private globalBlob: BlobManifest | undefined;
+  /** Set once run.compression.pruning has pruned anything; it only ever grows. */
+  private mask: PruningMask | undefined;
   /** The largest update blob accepted: float32 topk at full density, plus framing. */
   private readonly maxUpdateBytes: number;
   private version = 0;
@@ -186,6 +198,10 @@ export class FederatedRun {
     if (model.optimizerHash !== undefined) {
       const state = unwrap(decodeTensorBlob(await this.store.readBlob(model.optimizerHash)));
       unwrap(this.strategy.importState?.(state) ?? fail('config.invalid', 'no optimizer state'));
+    }
+    if (model.maskHash !== undefined) {
+      const bytes = await this.store.readBlob(model.maskHash);
+      this.mask = { tensors: unwrap(decodeTensorBlob(bytes)), bytes };
     }
     this.version = run.modelVersion;
     this.nextRound = run.nextRound;
@@ -420,11 +436,13 @@ export class FederatedRun {
     for (const site of selected) this.startSiteRound(site);
   }
 
-  /** Sends the open round's start (schedule values, settings, global model) to one site. */
+  /** Sends the open round's start (schedule values, settings, global model, mask) to one site. */
   private startSiteRound(site: SiteEntry): void {
     const open = this.open!;
     const spec = this.spec;
     this.globalBlob ??= this.transfer.offer(this.globalBytes, spec.blobChunkBytes);
+    const mask =
+      this.mask && (this.mask.blob ??= this.transfer.offer(this.mask.bytes, spec.blobChunkBytes));
     const start: RoundStart = {
       type: 'round.start',
       runId: this.id,
@@ -449,6 +467,7 @@ export class FederatedRun {
           }
         : {}),
       model: this.globalBlob,
+      ...(mask ? { mask } : {}),
     };
     site.channel.send(start);
   }
@@ -582,9 +601,10 @@ export class FederatedRun {
   }
 
   /**
-   * Folds the round into the global model and evaluates it; the next round opens after. With
-   * fewer than minSites updates the round fails instead: nothing is applied, and the same round
-   * is tried again (a fresh selection) once enough sites are ready.
+   * Folds the round into the global model, prunes it to the round's sparsity when the run prunes,
+   * and evaluates it; the next round opens after. With fewer than minSites updates the round
+   * fails instead: nothing is applied, and the same round is tried again (a fresh selection) once
+   * enough sites are ready.
    */
   private async closeRound(why: 'answered' | 'deadline'): Promise<void> {
     const open = this.open;
@@ -592,8 +612,8 @@ export class FederatedRun {
     clearTimeout(open.deadline);
     this.open = undefined;
     const quorum = this.spec.minSites;
-    const next = open.answered.size >= quorum ? this.strategy.close(open.acc) : undefined;
-    if (!next) {
+    const aggregated = open.answered.size >= quorum ? this.strategy.close(open.acc) : undefined;
+    if (!aggregated) {
       this.logger.warn(
         `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
       );
@@ -615,11 +635,19 @@ export class FederatedRun {
     }
     // Set before any await: an update for this round arriving meanwhile is a straggler's.
     this.lastClosedRound = open.round;
+    const pruning = this.spec.compression.pruning;
+    const pruned = pruning && pruneRound(aggregated, pruning, open.round, this.mask?.tensors);
+    const next = pruned?.model ?? aggregated;
+    const mask: PruningMask | undefined = pruned?.mask && {
+      tensors: pruned.mask,
+      bytes: unwrap(encodeTensorBlob(pruned.mask, 'float16')),
+    };
     const nextBytes = unwrap(encodeTensorBlob(next, 'float32'));
     const optimizerState = this.strategy.exportState?.();
-    const [modelHash, optimizerHash] = await Promise.all([
+    const [modelHash, optimizerHash, maskHash] = await Promise.all([
       this.store.writeBlob(nextBytes),
       optimizerState && this.store.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
+      mask && this.store.writeBlob(mask.bytes),
     ]);
     writeWeights(this.student, next);
     const summary: RoundSummary = {
@@ -629,6 +657,7 @@ export class FederatedRun {
       alpha: open.alpha,
       participants: open.answered.size,
       student_accuracy: await this.evaluation.accuracy(this.student),
+      sparsity: kernelSparsity(next),
     };
     // Cancelled while the model was written and evaluated: nothing more of it is committed.
     if (this.ended) return;
@@ -639,6 +668,7 @@ export class FederatedRun {
         version: this.version + 1,
         modelHash,
         ...(optimizerHash === undefined ? {} : { optimizerHash }),
+        ...(maskHash === undefined ? {} : { maskHash }),
       },
     );
     this.attempt = 0;
@@ -648,10 +678,15 @@ export class FederatedRun {
     this.version++;
     if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
     this.globalBlob = undefined;
+    if (this.mask?.blob) this.transfer.withdraw(this.mask.blob);
+    this.mask = mask;
     this.perRound.push(summary);
     this.logger.log(
       `round ${summary.round}/${summary.rounds}: T=${summary.temperature.toFixed(2)} alpha=${summary.alpha.toFixed(2)} ` +
-        `participants=${summary.participants} student accuracy=${summary.student_accuracy.toFixed(4)}`,
+        `participants=${summary.participants} student accuracy=${summary.student_accuracy.toFixed(4)}` +
+        (pruned
+          ? ` sparsity=${summary.sparsity.toFixed(4)} (target ${pruned.target.toFixed(4)})`
+          : ''),
     );
     this.events.emit('round', summary);
     if (open.round === this.rounds) {

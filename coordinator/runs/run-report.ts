@@ -10,6 +10,8 @@ export interface RoundSummary {
   readonly participants: number;
   /** Held-out accuracy of the global student after this round. */
   readonly student_accuracy: number;
+  /** Share of the global student's kernel weights that are exactly zero after this round. */
+  readonly sparsity: number;
 }
 
 /**

@@ -68,4 +68,6 @@ export const MIGRATIONS: readonly string[] = [
     revoked_at TEXT
   );
   `,
+  // The pruning mask the sites train the model version under (run.compression.pruning).
+  `ALTER TABLE models ADD COLUMN mask_hash TEXT;`,
 ];

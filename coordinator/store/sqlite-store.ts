@@ -171,14 +171,27 @@ export class SqliteStore implements CoordinatorStore {
 
   private insertModel(runId: string, model: StoredModel, at: string): void {
     this.db
-      .prepare('INSERT INTO models VALUES (?, ?, ?, ?, ?)')
-      .run(runId, model.version, model.modelHash, model.optimizerHash ?? null, at);
+      .prepare(
+        `INSERT INTO models (run_id, version, model_hash, optimizer_hash, mask_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        runId,
+        model.version,
+        model.modelHash,
+        model.optimizerHash ?? null,
+        model.maskHash ?? null,
+        at,
+      );
   }
 
   model(runId: string, version: number): StoredModel {
     const row = this.db
-      .prepare('SELECT model_hash, optimizer_hash FROM models WHERE run_id = ? AND version = ?')
-      .get(runId, version) as { model_hash: string; optimizer_hash: string | null } | undefined;
+      .prepare(
+        'SELECT model_hash, optimizer_hash, mask_hash FROM models WHERE run_id = ? AND version = ?',
+      )
+      .get(runId, version) as
+      { model_hash: string; optimizer_hash: string | null; mask_hash: string | null } | undefined;
     if (!row) {
       throw new FedistillError({
         code: 'store.unavailable',
@@ -189,6 +202,7 @@ export class SqliteStore implements CoordinatorStore {
       version,
       modelHash: row.model_hash,
       ...(row.optimizer_hash === null ? {} : { optimizerHash: row.optimizer_hash }),
+      ...(row.mask_hash === null ? {} : { maskHash: row.mask_hash }),
     };
   }
 

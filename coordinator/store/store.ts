@@ -27,6 +27,8 @@ export interface StoredModel {
   readonly modelHash: string;
   /** Content hash of the server optimizer's state after this version, when it keeps one. */
   readonly optimizerHash?: string;
+  /** Content hash of the pruning mask that goes with this version, once anything is pruned. */
+  readonly maskHash?: string;
 }
 
 /** A round attempt that was opened and neither closed nor failed: the one to resume. */

@@ -68,9 +68,12 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         'participants',
         'round',
         'rounds',
+        'sparsity',
         'student_accuracy',
         'temperature',
       ]);
+      // The demo's student stays dense unless --sparsity is given.
+      assert.equal(r.sparsity, 0);
       assert.equal(r.round, i + 1);
       assert.equal(r.participants, 3);
     }

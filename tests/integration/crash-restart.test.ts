@@ -23,6 +23,13 @@ import { freePort } from '../support/free-port.js';
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
 const SITES = 3;
 const ROUNDS = 4;
+const PRUNING = {
+  kind: 'polynomial',
+  initial: 0.25,
+  final: 0.5,
+  beginRound: 1,
+  endRound: 3,
+} as const;
 
 /** The coordinator as its own process, so that it can be killed like a crashing server. */
 async function spawnCoordinator(configFile: string, output: string[]): Promise<ChildProcess> {
@@ -149,7 +156,8 @@ describe('a coordinator killed mid-round', () => {
         cacheDir: path.join(dir, 'cache'),
       });
       const port = await freePort();
-      // FedAvgM keeps server momentum across rounds: the restart must carry it too.
+      // FedAvgM keeps server momentum across rounds, and the pruning mask grows from round 1
+      // on (25%, 46.875%, 50%, 50%): the restart must carry both.
       const settings = (config: CoordinatorConfigInput): CoordinatorConfigInput => ({
         ...config,
         run: {
@@ -157,6 +165,7 @@ describe('a coordinator killed mid-round', () => {
           id: 'crash-test',
           localEpochs: 8,
           aggregation: { strategy: 'fedavgm', serverLearningRate: 1, momentum: 0.5 },
+          compression: { pruning: { schedule: PRUNING } },
         },
       });
       const crashFile = await writeConfig(workspace, 'crash.json', (c) => ({
@@ -228,6 +237,14 @@ describe('a coordinator killed mid-round', () => {
       }
       const crashed = await finalModel(crashDb);
       const uninterrupted = await finalModel(path.join(path.dirname(crashFile), 'reference.db'));
+      // Both are pruned alike: the restarted coordinator sent the stored mask with the resumed
+      // round; without it the sites would have trained the pruned weights.
+      const zeros = (model: NamedTensor[]): string[] =>
+        model.flatMap((t) =>
+          [...t.values.keys()].filter((i) => t.values[i] === 0).map((i) => `${t.name}[${i}]`),
+        );
+      assert.equal(zeros(crashed).length, 128, '50% of the 256 kernel weights');
+      assert.deepEqual(zeros(crashed), zeros(uninterrupted));
       let maxError = 0;
       crashed.forEach((tensor, t) =>
         tensor.values.forEach((v, i) => {
