@@ -420,11 +420,18 @@ export class FederatedRun {
     for (const site of selected) this.startSiteRound(site);
   }
 
+  /** The fake-quantization scheme of a round in the quantization-aware tail of the run. */
+  private quantizationAware(round: number): 'int8' | 'int8-channel' | undefined {
+    const qat = this.spec.compression.quantizationAware;
+    return qat && round > this.rounds - qat.finalRounds ? qat.scheme : undefined;
+  }
+
   /** Sends the open round's start (schedule values, settings, global model) to one site. */
   private startSiteRound(site: SiteEntry): void {
     const open = this.open!;
     const spec = this.spec;
     this.globalBlob ??= this.transfer.offer(this.globalBytes, spec.blobChunkBytes);
+    const fakeQuant = this.quantizationAware(open.round);
     const start: RoundStart = {
       type: 'round.start',
       runId: this.id,
@@ -449,6 +456,7 @@ export class FederatedRun {
           }
         : {}),
       model: this.globalBlob,
+      ...(fakeQuant ? { fakeQuant } : {}),
     };
     site.channel.send(start);
   }
