@@ -31,3 +31,19 @@ export async function latencyPerExample(
     inputs.dispose();
   }
 }
+
+/** Milliseconds per example at batch 1 and at batch 256, as the report gives them. */
+export interface LatencyFigures {
+  readonly batch_1: number;
+  readonly batch_256: number;
+}
+
+export async function measureLatency(
+  model: tfl.LayersModel,
+  features: number,
+): Promise<LatencyFigures> {
+  return {
+    batch_1: await latencyPerExample(model, features, 1),
+    batch_256: await latencyPerExample(model, features, 256),
+  };
+}

@@ -63,6 +63,8 @@ export interface RunIdentity {
   readonly id: string;
   readonly specHash: string;
   readonly reportFile?: string;
+  /** Where the final student is exported (student/ and student-fp32/). */
+  readonly exportDir: string;
 }
 
 interface SiteEntry {

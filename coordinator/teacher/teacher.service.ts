@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { encodeTeacherKnowledge, parameterCount, toHex, unwrap } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import { measureLatency, type LatencyFigures } from '../compression/inference-latency.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { PreparedTeacher } from '../runs/federated-run.js';
 import type { RunSpec } from '../runs/run-spec.js';
@@ -14,9 +15,12 @@ import { readTeacherLogits } from './teacher-logits.js';
 export type TeacherSource =
   | {
       readonly source: 'model';
-      /** Held-out accuracy of the teacher model. */
+      /** Held-out accuracy of the teacher model, and AUC for two classes. */
       readonly accuracy: number;
+      readonly auc?: number;
       readonly params: number;
+      /** Inference time per example on this coordinator's backend. */
+      readonly latency: LatencyFigures;
       /** True when the model was loaded from the on-disk cache instead of trained. */
       readonly cached: boolean;
     }
@@ -123,11 +127,18 @@ export class TeacherService {
     const outputs = await teacherOutputs(this.setup, model, {
       withFeatures: run.distillation.hiddenState !== undefined,
     });
-    const accuracy = await this.evaluation.accuracy(model);
+    const measured = await this.evaluation.measure(model);
+    const latency = await measureLatency(model, this.setup.publicSplit.features);
     model.dispose();
     return {
       outputs,
-      source: { source: 'model', accuracy, params: parameterCount(spec), cached: fromCache },
+      source: {
+        source: 'model',
+        ...measured,
+        params: parameterCount(spec),
+        latency,
+        cached: fromCache,
+      },
     };
   }
 
