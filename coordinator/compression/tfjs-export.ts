@@ -32,6 +32,7 @@ export async function tfjsModelFiles(
   spec: StudentSpec,
   weights: readonly NamedTensor[],
   format: ExportFormat,
+  metadata?: Record<string, unknown>,
 ): Promise<Result<ModelFile[]>> {
   const matches = checkTensorsMatch(weightLayout(spec), weights);
   if (!matches.ok) return matches;
@@ -58,6 +59,8 @@ export async function tfjsModelFiles(
     generatedBy: `fedistill (${format}); topology by TensorFlow.js tfjs-layers v${tfl.version_layers}`,
     modelTopology: await layersTopology(spec),
     weightsManifest: [{ paths: shards.map((s) => s.name), weights: stored.map((w) => w.entry) }],
+    // ModelJSON's own field for what a user of the model needs besides its weights.
+    ...(metadata ? { userDefinedMetadata: metadata } : {}),
   };
   const json = new TextEncoder().encode(JSON.stringify(modelJson));
   return ok([{ name: MODEL_JSON_FILE, bytes: json }, ...shards]);
@@ -91,8 +94,9 @@ export async function exportTfjsModel(
   spec: StudentSpec,
   weights: readonly NamedTensor[],
   format: ExportFormat,
+  metadata?: Record<string, unknown>,
 ): Promise<Result<ExportedModel>> {
-  const files = await tfjsModelFiles(spec, weights, format);
+  const files = await tfjsModelFiles(spec, weights, format, metadata);
   if (!files.ok) return files;
   await mkdir(dir, { recursive: true });
   for (const file of files.value) await writeFile(path.join(dir, file.name), file.bytes);

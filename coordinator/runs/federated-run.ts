@@ -32,6 +32,7 @@ import {
 } from '../../protocol/index.js';
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy } from '../aggregation/strategy-config.js';
+import { compressStudent } from '../compression/compression-report.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { CoordinatorEvents } from '../events/coordinator-events.js';
@@ -56,6 +57,8 @@ export interface RunDeps {
 export interface PreparedTeacher {
   readonly descriptor: TeacherDescriptor;
   readonly summary: TeacherSummary;
+  /** The teacher model again, for a teacher that is one (not imported logits). */
+  readonly loadModel?: () => Promise<tfl.LayersModel>;
 }
 
 /** A run's identity and where its report goes besides the store. */
@@ -200,7 +203,7 @@ export class FederatedRun {
     );
     if (run.lastClosedRound === this.rounds) {
       this.moveTo(RunState.RoundOpen);
-      this.complete();
+      await this.complete();
       return;
     }
     const open = this.store.openRoundOf(run);
@@ -665,7 +668,7 @@ export class FederatedRun {
     );
     this.events.emit('round', summary);
     if (open.round === this.rounds) {
-      this.complete();
+      await this.complete();
       return;
     }
     this.nextRound = open.round + 1;
@@ -673,11 +676,27 @@ export class FederatedRun {
     this.openRoundIfQuorum();
   }
 
-  private complete(): void {
+  /**
+   * The last round closed: the sites are told, the final student is exported (int8 and
+   * float32) and measured, and the report is stored and written.
+   */
+  private async complete(): Promise<void> {
     this.moveTo(RunState.Complete);
+    for (const site of this.sites.values()) {
+      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
+    }
     const { config } = this.setup;
     const last = this.perRound[this.perRound.length - 1]!;
     const siteNames = Object.keys(this.backends).sort();
+    const compression = await compressStudent({
+      dir: this.identity.exportDir,
+      spec: this.studentSpec,
+      weights: this.global,
+      student: this.student,
+      evaluation: this.evaluation,
+      teacher: this.teacher,
+      normalizer: this.setup.normalizer,
+    });
     const report: RunReport = {
       run_id: this.id,
       dataset: config.data.name,
@@ -696,20 +715,16 @@ export class FederatedRun {
       bytes_down: this.events.bytesOut,
       wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
       backend: this.setup.backend,
+      compression,
     };
-    for (const site of this.sites.values()) {
-      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
-    }
     this.store.completeRun(this.id, report);
     this.events.emit('complete', report);
     const file = this.identity.reportFile;
-    if (!file) return this.resolveFinished(report);
-    mkdir(path.dirname(file), { recursive: true })
-      .then(() => writeFile(file, JSON.stringify(report, null, 2) + '\n'))
-      .then(
-        () => this.resolveFinished(report),
-        (error: Error) => this.rejectFinished(error),
-      );
+    if (file) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify(report, null, 2) + '\n');
+    }
+    this.resolveFinished(report);
   }
 
   get ended(): boolean {

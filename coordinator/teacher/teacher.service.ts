@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { encodeTeacherKnowledge, parameterCount, toHex, unwrap } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
-import { measureLatency, type LatencyFigures } from '../compression/inference-latency.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { PreparedTeacher } from '../runs/federated-run.js';
 import type { RunSpec } from '../runs/run-spec.js';
@@ -19,8 +18,6 @@ export type TeacherSource =
       readonly accuracy: number;
       readonly auc?: number;
       readonly params: number;
-      /** Inference time per example on this coordinator's backend. */
-      readonly latency: LatencyFigures;
       /** True when the model was loaded from the on-disk cache instead of trained. */
       readonly cached: boolean;
     }
@@ -102,6 +99,13 @@ export class TeacherService {
               hiddenWidth: knowledge.hiddenWidth,
             },
       summary,
+      ...(teacher.source === 'model'
+        ? {
+            // From the on-disk cache it was saved to: the report times it beside the student.
+            loadModel: async () =>
+              (await obtainTeacherModel(this.setup, teacher, run.seed, () => undefined)).model,
+          }
+        : {}),
     };
     const what =
       summary.source === 'model'
@@ -128,17 +132,10 @@ export class TeacherService {
       withFeatures: run.distillation.hiddenState !== undefined,
     });
     const measured = await this.evaluation.measure(model);
-    const latency = await measureLatency(model, this.setup.publicSplit.features);
     model.dispose();
     return {
       outputs,
-      source: {
-        source: 'model',
-        ...measured,
-        params: parameterCount(spec),
-        latency,
-        cached: fromCache,
-      },
+      source: { source: 'model', ...measured, params: parameterCount(spec), cached: fromCache },
     };
   }
 
