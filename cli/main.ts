@@ -9,6 +9,7 @@ import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.
 import { startCoordinator } from '../coordinator/coordinator.js';
 import { LOGITS_DTYPES, type LogitsDtype } from '../coordinator/teacher/logits-binary.js';
 import { exportTeacherLogits } from '../coordinator/teacher/logits-export.js';
+import { formatInspection, inspectTfjsModel } from '../coordinator/compression/model-inspect.js';
 import {
   LOGITS_FORMATS,
   logitsFormatOf,
@@ -214,6 +215,24 @@ teacher
       );
     },
   );
+
+const model = program
+  .command('model')
+  .description('an exported student (a TensorFlow.js layers model)');
+
+model
+  .command('inspect')
+  .description(
+    'print its layers, parameters, storage (dtype and quantization), sparsity after dequantization, and file bytes',
+  )
+  .argument('<dir>', 'the folder holding model.json and its .bin shards')
+  .option('--json', 'print as JSON')
+  .action(async (dir: string, opts: { json?: boolean }) => {
+    const inspection = unwrap(await inspectTfjsModel(path.resolve(dir)));
+    console.log(
+      opts.json ? JSON.stringify(inspection, null, 2) : formatInspection(inspection).join('\n'),
+    );
+  });
 
 const site = program
   .command('site')

@@ -7,6 +7,7 @@ import {
   hiddenStateMse,
   proximalTerm,
 } from './distillation-loss.js';
+import { fakeQuantize, type FakeQuantScheme } from './fake-quant.js';
 
 /** The teacher's knowledge as tensors, in the run's distillation mode. */
 export type TeacherTensors =
@@ -54,6 +55,11 @@ export interface LocalTrainingPlan {
   /** 0/1 per weight in the model's order; weights at 0 stay exactly 0 (the pruning mask). */
   readonly mask?: readonly NamedTensor[];
   readonly hiddenState?: HiddenStateTerm;
+  /**
+   * Quantization-aware training: the forward pass sees the weights marked in `kernels`
+   * fake-quantized; each step's change is applied to float copies (straight-through).
+   */
+  readonly fakeQuant?: { readonly scheme: FakeQuantScheme; readonly kernels: readonly boolean[] };
   /** Seeds the batch order, so a round replays exactly. */
   readonly seed: number;
 }
@@ -80,8 +86,14 @@ export async function trainLocally(
   const masks = plan.mask?.map((m) => tf.tensor(m.values, [...m.shape]));
   // Pruned weights are zeroed before training and again after every step, so no optimiser
   // update (Adam's momentum included) can revive them.
+  const fakeQuant = plan.fakeQuant;
+  // The float kernels of quantization-aware training; the model's own hold the quantized ones
+  // during a step.
+  const floats = weights.map((v, i) => (fakeQuant?.kernels[i] ? tf.variable(v, false) : undefined));
   const applyMask = (): void => {
-    if (masks) weights.forEach((v, i) => v.assign(tf.tidy(() => tf.mul(v, masks[i]!))));
+    if (!masks) return;
+    weights.forEach((v, i) => v.assign(tf.tidy(() => tf.mul(v, masks[i]!))));
+    floats.forEach((f, i) => f?.assign(tf.tidy(() => tf.mul(f, masks[i]!))));
   };
   applyMask();
   const random = seededRandom(plan.seed);
@@ -138,6 +150,12 @@ export async function trainLocally(
         transferIdx.push(transferOrder[transferCursor]!);
         transferCursor = (transferCursor + 1) % transferRows;
       }
+      const quantized = floats.map((f, i) => {
+        if (!f) return undefined;
+        const q = fakeQuantize(f, fakeQuant!.scheme);
+        weights[i]!.assign(q);
+        return q;
+      });
       const loss = tf.tidy((): tf.Scalar => {
         const pIdx = tf.tensor1d(privateIdx, 'int32');
         const privX = tf.gather(data.privateInputs, pIdx);
@@ -156,6 +174,11 @@ export async function trainLocally(
         if (cost === null) throw new Error('the optimiser returned no cost');
         return cost;
       });
+      // Straight-through: the optimiser's step, taken at the quantized point, moves the floats.
+      floats.forEach((f, i) => {
+        if (f) f.assign(tf.tidy(() => tf.add(f, tf.sub(weights[i]!, quantized[i]!))));
+      });
+      tf.dispose(quantized.filter((q) => q !== undefined));
       applyMask();
       // An asynchronous read: GPU backends cannot read synchronously, and the wait lets the
       // event loop serve the connection between steps.
@@ -164,6 +187,10 @@ export async function trainLocally(
       steps++;
     }
   }
+  floats.forEach((f, i) => {
+    if (f) weights[i]!.assign(f);
+  });
+  tf.dispose(floats.filter((f) => f !== undefined));
   optimizer.dispose();
   tf.dispose(anchor);
   if (masks) tf.dispose(masks);

@@ -565,6 +565,14 @@ class SiteRun {
       labelSmoothing: start.labelSmoothing,
       proximalMu: start.proximalMu,
       ...(mask ? { mask } : {}),
+      ...(start.fakeQuant
+        ? {
+            fakeQuant: {
+              scheme: start.fakeQuant,
+              kernels: weightLayout(context.welcome.student).map((s) => s.name.endsWith('/kernel')),
+            },
+          }
+        : {}),
       seed: start.round,
     };
     if (context.pool && !start.hiddenState) {
@@ -600,7 +608,8 @@ class SiteRun {
     });
     this.roundsTrained++;
     this.log(
-      `site ${this.site}: round ${start.round} trained (T=${start.temperature.toFixed(2)}, alpha=${start.alpha.toFixed(2)})` +
+      `site ${this.site}: round ${start.round} trained (T=${start.temperature.toFixed(2)}, alpha=${start.alpha.toFixed(2)}` +
+        (start.fakeQuant ? `, kernels fake-quantized ${start.fakeQuant})` : ')') +
         (metrics ? `, local validation accuracy ${metrics.validationAccuracy.toFixed(4)}` : ''),
     );
   }

@@ -85,6 +85,12 @@ export const roundStartSchema = z
       .object({ layer: z.string().min(1).max(64), weight: z.number().positive().max(100) })
       .strict()
       .optional(),
+    /**
+     * When set, quantization-aware training: the forward pass uses the kernels fake-quantized to
+     * symmetric int8 (per tensor, or per output channel), gradients pass straight through to the
+     * float kernels, and the update stays float.
+     */
+    fakeQuant: z.enum(['int8', 'int8-channel']).optional(),
   })
   .strict();
 

@@ -167,6 +167,26 @@ export async function runDemo(
   print(
     `  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`,
   );
+  const { compression: c } = report;
+  const int8 = c.exports.tfjs.int8;
+  const fp32 = c.exports.tfjs.float32;
+  const ms = (figures: { batch_1: number; batch_256: number } | null): string =>
+    figures
+      ? `${figures.batch_1.toFixed(3)} ms at batch 1, ${(figures.batch_256 * 1000).toFixed(1)} us at batch 256`
+      : 'n/a';
+  print(
+    `  exported int8 student ${c.accuracy.student_int8.toFixed(4)}  (fp32 ${c.accuracy.student_fp32.toFixed(4)}` +
+      (c.auc
+        ? `; AUC int8 ${c.auc.student_int8.toFixed(4)}, fp32 ${c.auc.student_fp32.toFixed(4)}`
+        : '') +
+      `; ${(100 * c.sparsity).toFixed(0)}% of kernel weights pruned)`,
+  );
+  print(
+    `  student weights       int8 ${int8.weights_bytes} B (gzip ${int8.weights_gzip_bytes}), fp32 ${fp32.weights_bytes} B (gzip ${fp32.weights_gzip_bytes})`,
+  );
+  print(`  inference / example   student ${ms(c.latency_ms_per_example.student)}`);
+  print(`                        teacher ${ms(c.latency_ms_per_example.teacher)}`);
+  print(`  exported              ${c.files.int8} (int8), ${c.files.fp32} (fp32)`);
   print(`  bytes up / down       ${report.bytes_up} / ${report.bytes_down}`);
   print(
     `  backends              coordinator ${report.backend}; ${Object.entries(report.site_backends)

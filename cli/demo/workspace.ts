@@ -63,6 +63,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     },
     cacheDir: plan.cacheDir,
     reportFile,
+    exportDir: dir,
     backend: 'auto',
   };
   const coordinatorConfigFile = path.join(coordinatorDir, 'config.json');

@@ -46,6 +46,12 @@ export const coordinatorConfigSchema = z
      */
     storeFile: z.string().min(1).default('coordinator.db'),
     reportFile: z.string().min(1),
+    /**
+     * Where the run started at boot writes its final student: `student/` (int8) and
+     * `student-fp32/`, TensorFlow.js layers models. Runs from the API write under
+     * `exports/<run id>/` beside the store.
+     */
+    exportDir: z.string().min(1).optional(),
     backend: backendChoiceSchema.default('auto'),
   })
   .strict();
@@ -83,5 +89,6 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
     cacheDir: at(config.cacheDir),
     storeFile: at(config.storeFile),
     reportFile: at(config.reportFile),
+    ...(config.exportDir ? { exportDir: at(config.exportDir) } : {}),
   };
 }

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { applyNormalizer } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import { binaryAuc } from './binary-auc.js';
 
 /** Accuracy on the held-out split, which never leaves the coordinator. */
 @Injectable()
@@ -11,10 +12,12 @@ export class EvaluationService implements OnModuleDestroy {
   private readonly labels: Int32Array;
   readonly rows: number;
   readonly majorityClassRate: number;
+  private readonly classes: number;
 
   constructor(@Inject(COORDINATOR_SETUP) setup: CoordinatorSetup) {
     const { heldOut, normalizer, config } = setup;
     this.rows = heldOut.rows;
+    this.classes = config.data.classes;
     this.labels = heldOut.labels;
     this.inputs = tf.tensor2d(applyNormalizer(heldOut.inputs, normalizer), [
       heldOut.rows,
@@ -26,12 +29,23 @@ export class EvaluationService implements OnModuleDestroy {
   }
 
   async accuracy(model: tfl.LayersModel): Promise<number> {
-    const predictedTensor = tf.tidy(() => tf.argMax(model.predict(this.inputs) as tf.Tensor2D, -1));
-    const predicted = await predictedTensor.data();
-    predictedTensor.dispose();
+    return (await this.measure(model)).accuracy;
+  }
+
+  /** Accuracy, and for two classes the AUC of the class-1 probability, on the held-out split. */
+  async measure(model: tfl.LayersModel): Promise<{ accuracy: number; auc?: number }> {
+    const [predictedTensor, probabilities] = tf.tidy(() => {
+      const logits = model.predict(this.inputs) as tf.Tensor2D;
+      return [tf.argMax(logits, -1), tf.softmax(logits)];
+    });
+    const [predicted, probs] = await Promise.all([predictedTensor.data(), probabilities.data()]);
+    tf.dispose([predictedTensor, probabilities]);
     let correct = 0;
     for (let i = 0; i < this.rows; i++) if (predicted[i] === this.labels[i]) correct++;
-    return correct / this.rows;
+    const accuracy = correct / this.rows;
+    if (this.classes !== 2) return { accuracy };
+    const positive = Float64Array.from({ length: this.rows }, (_, i) => probs[2 * i + 1]!);
+    return { accuracy, auc: binaryAuc(positive, this.labels) };
   }
 
   onModuleDestroy(): void {

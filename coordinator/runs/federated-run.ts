@@ -32,6 +32,7 @@ import {
 } from '../../protocol/index.js';
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy } from '../aggregation/strategy-config.js';
+import { compressStudent } from '../compression/compression-report.js';
 import { kernelSparsity } from '../compression/pruning-mask.js';
 import { pruneRound } from '../compression/round-pruning.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
@@ -58,6 +59,8 @@ export interface RunDeps {
 export interface PreparedTeacher {
   readonly descriptor: TeacherDescriptor;
   readonly summary: TeacherSummary;
+  /** The teacher model again, for a teacher that is one (not imported logits). */
+  readonly loadModel?: () => Promise<tfl.LayersModel>;
 }
 
 /** A run's identity and where its report goes besides the store. */
@@ -65,6 +68,8 @@ export interface RunIdentity {
   readonly id: string;
   readonly specHash: string;
   readonly reportFile?: string;
+  /** Where the final student is exported (student/ and student-fp32/). */
+  readonly exportDir: string;
 }
 
 interface SiteEntry {
@@ -214,7 +219,7 @@ export class FederatedRun {
     );
     if (run.lastClosedRound === this.rounds) {
       this.moveTo(RunState.RoundOpen);
-      this.complete();
+      await this.complete();
       return;
     }
     const open = this.store.openRoundOf(run);
@@ -436,6 +441,12 @@ export class FederatedRun {
     for (const site of selected) this.startSiteRound(site);
   }
 
+  /** The fake-quantization scheme of a round in the quantization-aware tail of the run. */
+  private quantizationAware(round: number): 'int8' | 'int8-channel' | undefined {
+    const qat = this.spec.compression.quantizationAware;
+    return qat && round > this.rounds - qat.finalRounds ? qat.scheme : undefined;
+  }
+
   /** Sends the open round's start (schedule values, settings, global model, mask) to one site. */
   private startSiteRound(site: SiteEntry): void {
     const open = this.open!;
@@ -443,6 +454,7 @@ export class FederatedRun {
     this.globalBlob ??= this.transfer.offer(this.globalBytes, spec.blobChunkBytes);
     const mask =
       this.mask && (this.mask.blob ??= this.transfer.offer(this.mask.bytes, spec.blobChunkBytes));
+    const fakeQuant = this.quantizationAware(open.round);
     const start: RoundStart = {
       type: 'round.start',
       runId: this.id,
@@ -468,6 +480,7 @@ export class FederatedRun {
         : {}),
       model: this.globalBlob,
       ...(mask ? { mask } : {}),
+      ...(fakeQuant ? { fakeQuant } : {}),
     };
     site.channel.send(start);
   }
@@ -690,7 +703,7 @@ export class FederatedRun {
     );
     this.events.emit('round', summary);
     if (open.round === this.rounds) {
-      this.complete();
+      await this.complete();
       return;
     }
     this.nextRound = open.round + 1;
@@ -698,11 +711,28 @@ export class FederatedRun {
     this.openRoundIfQuorum();
   }
 
-  private complete(): void {
+  /**
+   * The last round closed: the sites are told, the final student is exported (int8 and
+   * float32) and measured, and the report is stored and written.
+   */
+  private async complete(): Promise<void> {
     this.moveTo(RunState.Complete);
+    for (const site of this.sites.values()) {
+      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
+    }
     const { config } = this.setup;
     const last = this.perRound[this.perRound.length - 1]!;
     const siteNames = Object.keys(this.backends).sort();
+    const compression = await compressStudent({
+      dir: this.identity.exportDir,
+      spec: this.studentSpec,
+      weights: this.global,
+      student: this.student,
+      evaluation: this.evaluation,
+      teacher: this.teacher,
+      normalizer: this.setup.normalizer,
+      ...(this.spec.compression.pruning ? { sparsity: last.sparsity } : {}),
+    });
     const report: RunReport = {
       run_id: this.id,
       dataset: config.data.name,
@@ -721,20 +751,16 @@ export class FederatedRun {
       bytes_down: this.events.bytesOut,
       wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
       backend: this.setup.backend,
+      compression,
     };
-    for (const site of this.sites.values()) {
-      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
-    }
     this.store.completeRun(this.id, report);
     this.events.emit('complete', report);
     const file = this.identity.reportFile;
-    if (!file) return this.resolveFinished(report);
-    mkdir(path.dirname(file), { recursive: true })
-      .then(() => writeFile(file, JSON.stringify(report, null, 2) + '\n'))
-      .then(
-        () => this.resolveFinished(report),
-        (error: Error) => this.rejectFinished(error),
-      );
+    if (file) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify(report, null, 2) + '\n');
+    }
+    this.resolveFinished(report);
   }
 
   get ended(): boolean {

@@ -1,3 +1,4 @@
+import type { CompressionReport } from '../compression/compression-report.js';
 import type { TeacherSummary } from '../teacher/teacher.service.js';
 
 /** What one closed round looked like; also the per-round entry of the report. */
@@ -83,4 +84,6 @@ interface RunFigures {
   readonly wall_seconds: number;
   /** The coordinator's tfjs backend (teacher training and evaluation). */
   readonly backend: string;
+  /** The exported student against the float32 one and the teacher: accuracy, size, speed. */
+  readonly compression: CompressionReport;
 }

@@ -83,8 +83,27 @@ export const runSpecSchema = z
       .default(64 * 1024),
     /** A round closes when every participant has answered or this much time has passed. */
     roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
-    /** What the coordinator does to each aggregated model besides storing it. */
-    compression: z.object({ pruning: pruningConfigSchema.optional() }).strict().default({}),
+    /**
+     * What makes the student small: pruning after each round's aggregation, and
+     * quantization-aware training in the final rounds.
+     */
+    compression: z
+      .object({
+        pruning: pruningConfigSchema.optional(),
+        /**
+         * In the last `finalRounds` rounds the sites train with their kernels fake-quantized
+         * to the int8 grid of the export (per tensor, or per output channel).
+         */
+        quantizationAware: z
+          .object({
+            finalRounds: z.number().int().min(1),
+            scheme: z.enum(['int8', 'int8-channel']).default('int8'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine(refuseHiddenStateWithoutModel)

@@ -167,6 +167,9 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
           id: stored.id,
           specHash: stored.specHash,
           ...(atBoot ? { reportFile: this.setup.config.reportFile } : {}),
+          exportDir:
+            (atBoot ? this.setup.config.exportDir : undefined) ??
+            path.join(path.dirname(this.setup.config.storeFile), 'exports', stored.id),
         },
         spec,
         teacher,

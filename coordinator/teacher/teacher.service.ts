@@ -14,8 +14,9 @@ import { readTeacherLogits } from './teacher-logits.js';
 export type TeacherSource =
   | {
       readonly source: 'model';
-      /** Held-out accuracy of the teacher model. */
+      /** Held-out accuracy of the teacher model, and AUC for two classes. */
       readonly accuracy: number;
+      readonly auc?: number;
       readonly params: number;
       /** True when the model was loaded from the on-disk cache instead of trained. */
       readonly cached: boolean;
@@ -98,6 +99,13 @@ export class TeacherService {
               hiddenWidth: knowledge.hiddenWidth,
             },
       summary,
+      ...(teacher.source === 'model'
+        ? {
+            // From the on-disk cache it was saved to: the report times it beside the student.
+            loadModel: async () =>
+              (await obtainTeacherModel(this.setup, teacher, run.seed, () => undefined)).model,
+          }
+        : {}),
     };
     const what =
       summary.source === 'model'
@@ -123,11 +131,11 @@ export class TeacherService {
     const outputs = await teacherOutputs(this.setup, model, {
       withFeatures: run.distillation.hiddenState !== undefined,
     });
-    const accuracy = await this.evaluation.accuracy(model);
+    const measured = await this.evaluation.measure(model);
     model.dispose();
     return {
       outputs,
-      source: { source: 'model', accuracy, params: parameterCount(spec), cached: fromCache },
+      source: { source: 'model', ...measured, params: parameterCount(spec), cached: fromCache },
     };
   }
 

@@ -201,6 +201,36 @@ describe('the other distillation modes, end to end', () => {
   }
 });
 
+describe('quantization-aware training in the final rounds', () => {
+  it('the last two of three rounds ask for fake-quantized kernels; the student beats the majority-class rate', async () => {
+    const fixture = await startRunFixture({
+      sites: 3,
+      rounds: 3,
+      adjust: (config) => ({
+        ...config,
+        run: {
+          ...config.run!,
+          compression: { quantizationAware: { finalRounds: 2, scheme: 'int8' } },
+        },
+      }),
+    });
+    // What each site was asked, as its own log says.
+    const lines: string[] = [];
+    try {
+      const { report } = await fixture.runAllSites(undefined, (line) => lines.push(line));
+      const trained = lines.filter((l) => / round \d trained /.test(l));
+      assert.equal(trained.length, 9);
+      for (const line of trained) {
+        const round = Number(/ round (\d) /.exec(line)![1]);
+        assert.equal(line.includes('kernels fake-quantized int8'), round >= 2, line);
+      }
+      assert.ok(report.student_accuracy > report.majority_class_rate, `${report.student_accuracy}`);
+    } finally {
+      await fixture.dispose();
+    }
+  });
+});
+
 describe('sites that train on two worker threads each', () => {
   it('every round folds all updates and the student beats the majority-class rate', async () => {
     const fixture = await startRunFixture({ sites: 2, rounds: 3 });

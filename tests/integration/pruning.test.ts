@@ -101,6 +101,8 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
     const final = versions[ROUNDS]!.model;
     assert.ok(zerosOf(final) >= KERNEL_WEIGHTS / 2, `${zerosOf(final)} zeros`);
     for (const t of final.filter((t) => !isKernel(t))) assert.ok(!t.values.includes(0), t.name);
+    // The report's compression section gives the run's final kernel sparsity.
+    assert.equal(report.compression.sparsity, report.per_round[ROUNDS - 1]!.sparsity);
   });
 
   it('a mask is stored from the first round that prunes; it only grows, and each model is zero wherever its mask is', () => {
