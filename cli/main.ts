@@ -291,9 +291,9 @@ program
   .option('--cache <dir>', 'teacher cache shared between runs', 'runs/cache')
   .option(
     '--sparsity <s>',
-    "the student's final sparsity: kernel weights pruned by magnitude over the middle rounds",
+    "the student's final sparsity: kernel weights pruned by magnitude over the middle rounds (0 keeps it dense)",
     sparsity,
-    0,
+    0.5,
   )
   .action(
     async (opts: {

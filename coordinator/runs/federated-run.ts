@@ -717,6 +717,12 @@ export class FederatedRun {
    */
   private async complete(): Promise<void> {
     this.moveTo(RunState.Complete);
+    // The run's traffic and time end here; the sites' farewells and the export come after.
+    const traffic = {
+      bytes_up: this.events.bytesIn,
+      bytes_down: this.events.bytesOut,
+      wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
+    };
     for (const site of this.sites.values()) {
       site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
     }
@@ -747,9 +753,7 @@ export class FederatedRun {
       majority_class_rate: this.evaluation.majorityClassRate,
       held_out_rows: this.evaluation.rows,
       student_params: parameterCount(this.studentSpec),
-      bytes_up: this.events.bytesIn,
-      bytes_down: this.events.bytesOut,
-      wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
+      ...traffic,
       backend: this.setup.backend,
       compression,
     };

@@ -141,7 +141,8 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     if (stored.state !== 'created') {
       return fail('run.illegal_transition', `run ${id} is ${stored.state}, not created`);
     }
-    if (this.active || this.starting) {
+    // A run that is complete and only exporting its student no longer holds the coordinator.
+    if ((this.active && !this.active.ended) || this.starting) {
       return fail(
         'run.illegal_transition',
         `run ${this.active?.id ?? 'another'} is active; one run at a time`,

@@ -72,14 +72,50 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         'student_accuracy',
         'temperature',
       ]);
-      // The demo's student stays dense unless --sparsity is given.
-      assert.equal(r.sparsity, 0);
       assert.equal(r.round, i + 1);
       assert.equal(r.participants, 3);
     }
+    // Pruned by default, on the recommended schedule (0 -> 50% over rounds 3..8).
+    assert.deepEqual(
+      report.per_round.map((r) => r.sparsity >= 0.5),
+      [false, false, false, false, false, false, false, true, true, true],
+    );
     assert.ok(report.teacher_source === 'model', 'the demo trains its teacher');
     assert.ok(report.teacher_params > report.student_params);
     assert.ok(report.bytes_up > 0 && report.bytes_down > 0 && report.wall_seconds > 0);
+  });
+
+  it('exports the int8 student, 50% pruned, within 1 point of the dense fp32 student (a second, dense run)', async () => {
+    const dense = path.join(dir, 'dense');
+    await run(
+      process.execPath,
+      [MAIN, 'demo', '--out', dense, '--cache', path.join(dir, 'cache'), '--sparsity', '0'],
+      { timeout: 9 * 60_000 },
+    );
+    const denseReport = JSON.parse(
+      await readFile(path.join(dense, 'report.json'), 'utf8'),
+    ) as RunReport;
+    const c = report.compression;
+    assert.ok(c.sparsity >= 0.5, `sparsity ${c.sparsity}`);
+    assert.equal(denseReport.compression.sparsity, 0);
+    const denseFp32 = denseReport.compression.accuracy.student_fp32;
+    assert.ok(
+      c.accuracy.student_int8 >= denseFp32 - 0.01,
+      `int8 pruned ${c.accuracy.student_int8} against dense fp32 ${denseFp32}`,
+    );
+    assert.ok(c.auc && c.auc.student_int8 > 0.9, `AUC ${c.auc?.student_int8}`);
+    assert.ok(c.exports.tfjs.int8.weights_bytes < c.exports.tfjs.float32.weights_bytes / 3);
+    assert.ok(
+      c.exports.tfjs.int8.weights_gzip_bytes <
+        denseReport.compression.exports.tfjs.int8.weights_gzip_bytes,
+    );
+    for (const figures of [c.latency_ms_per_example.student, c.latency_ms_per_example.teacher!]) {
+      assert.ok(figures.batch_1 > 0 && figures.batch_256 > 0);
+    }
+    const out = path.join(dir, 'run');
+    assert.equal(c.files.int8, path.join(out, 'student'));
+    assert.ok((await readdir(c.files.int8)).includes('model.json'));
+    assert.ok((await readdir(path.join(out, 'student-fp32'))).includes('model.json'));
   });
 
   it('prints live progress for each round and a final summary', () => {
