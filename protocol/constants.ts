@@ -10,6 +10,8 @@ export const SERVER_SIGNATURE_LABEL = 'fedistill/1 coordinator signs';
 export const CLIENT_SIGNATURE_LABEL = 'fedistill/1 site signs';
 export const SERVER_MAC_LABEL = 'fedistill/1 coordinator mac';
 export const CLIENT_MAC_LABEL = 'fedistill/1 site mac';
+/** What the coordinator's Ed25519 key signs over a tree head of the audit log (PROTOCOL.md 10.4). */
+export const TREE_HEAD_SIGNATURE_LABEL = 'fedistill/1 audit tree head';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;

@@ -50,6 +50,15 @@ export const ERROR_CODES = [
   'backend.unavailable',
   'site.limits_exceeded',
   'store.unavailable',
+  'json.unencodable',
+  'audit.malformed',
+  'audit.bad_range',
+  'audit.bad_proof',
+  'audit.bad_signature',
+  'audit.head_order',
+  'audit.bad_sequence',
+  'audit.root_mismatch',
+  'audit.truncated',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

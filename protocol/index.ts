@@ -23,3 +23,7 @@ export * from './float16.js';
 export * from './blob-transfer.js';
 export * from './tensor-blob.js';
 export * from './tensor-math.js';
+export * from './merkle.js';
+export * from './canonical-json.js';
+export * from './tree-head.js';
+export * from './audit-verify.js';
