@@ -20,6 +20,7 @@ import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
 import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
 import { ApiError } from './api-client.js';
+import { addAuditCommands } from './audit-commands.js';
 import { generateKeySet, generateSiteKey, readPublicKey } from './keys.js';
 import { addRunCommands, addSiteRegistryCommands, addTokenCommands } from './operator-commands.js';
 
@@ -278,6 +279,7 @@ site
 addSiteRegistryCommands(site);
 addRunCommands(program);
 addTokenCommands(program);
+addAuditCommands(program);
 
 program
   .command('demo')

@@ -1,3 +1,5 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -36,6 +38,8 @@ import {
   type RunWelcome,
   type Sodium,
   type TeacherKnowledge,
+  type SignedTreeHead,
+  verifyTreeHead,
 } from '../protocol/index.js';
 import { BlobPulls } from './blob-pulls.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
@@ -116,6 +120,9 @@ export function splitPrivate(table: LabelledTable, fraction: number, seed: numbe
   const order = shuffleInPlace(range(table.rows), seededRandom(seed));
   return { train: take(table, order.slice(count)), validation: take(table, order.slice(0, count)) };
 }
+
+/** The signed audit-log heads the coordinator sent, one JSON per line, in the cache folder. */
+export const TREE_HEADS_FILE = 'tree-heads.jsonl';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -272,6 +279,9 @@ class SiteRun {
         if (this.offered) this.outbox.withdraw(this.offered.hash);
         this.offered = undefined;
         return undefined;
+      case 'audit.tree_head':
+        await this.keepTreeHead(message.head);
+        return undefined;
       case 'run.complete':
         this.log(`site ${this.site}: run ${message.runId} complete after ${message.rounds} rounds`);
         await this.connection.leave('run.complete');
@@ -290,6 +300,21 @@ class SiteRun {
         return unreachable;
       }
     }
+  }
+
+  /**
+   * Keeps a signed head of the coordinator's audit log, once its signature checks against the
+   * pinned coordinator key: the site's own record of the history it was shown.
+   */
+  private async keepTreeHead(head: SignedTreeHead): Promise<void> {
+    const verified = verifyTreeHead(
+      this.sodium,
+      decodeKey(this.config.coordinator.publicKey),
+      head,
+    );
+    if (!verified.ok) return this.stop(verified.error.code, verified.error.message);
+    await mkdir(this.config.cacheDir, { recursive: true });
+    await appendFile(path.join(this.config.cacheDir, TREE_HEADS_FILE), JSON.stringify(head) + '\n');
   }
 
   private pull(manifest: BlobManifest, then: (blob: Uint8Array) => Promise<void> | void): void {

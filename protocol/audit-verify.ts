@@ -86,12 +86,22 @@ export function verifyAuditLog(
   const heads = checked.value;
 
   const tree = new MerkleTree();
+  // roots[k]: the recomputed root of the first k entries, to compare with entry k's prevRoot.
+  const roots = [toHex(unwrap(tree.root()))];
   let next = 0; // the first head not yet compared
   let trusted = 0; // entries [0, trusted) are as the last matching head signed them
   const compareDueHeads = (): Result<true> => {
     for (; next < heads.length && heads[next]!.size === tree.size; next += 1) {
       if (toHex(unwrap(tree.root())) !== heads[next]!.root) {
-        return rootMismatch(next, heads[next]!, trusted);
+        const changed = locateChange(entries, roots, trusted, heads[next]!.size);
+        return changed === undefined
+          ? rootMismatch(next, heads[next]!, trusted)
+          : fail(
+              'audit.root_mismatch',
+              `entry seq ${changed} is not the one tree head ${next} (size ${heads[next]!.size}) signed: ` +
+                'it was changed, or put in place of another',
+              ['entries', changed],
+            );
       }
       trusted = tree.size;
     }
@@ -105,6 +115,7 @@ export function verifyAuditLog(
     const leaf = auditLeaf(entry);
     if (!leaf.ok) return within(['entries', position], leaf.error);
     tree.append(leaf.value);
+    roots.push(toHex(unwrap(tree.root())));
   }
   const due = compareDueHeads();
   if (!due.ok) return due;
@@ -149,6 +160,24 @@ function checkTreeHeads(
     heads.push(head.value);
   }
   return ok(heads);
+}
+
+/**
+ * Names the changed entry among [from, to) when the entries carry `prevRoot` (the root of the
+ * log before them, as the coordinator's AuditService writes it): the first entry whose prevRoot
+ * differs from the recomputed root follows the changed one; if all agree, the last one changed.
+ * Undefined when the entries carry no prevRoot. A locator only: the signed head is the proof.
+ */
+function locateChange(
+  entries: readonly AuditEntry[],
+  roots: readonly string[],
+  from: number,
+  to: number,
+): number | undefined {
+  if (to <= from) return undefined;
+  if (!entries.slice(from, to).every((e) => typeof e.event.prevRoot === 'string')) return undefined;
+  for (let k = from + 1; k < to; k++) if (entries[k]!.event.prevRoot !== roots[k]) return k - 1;
+  return to - 1;
 }
 
 function rootMismatch(index: number, head: SignedTreeHead, trusted: number): Result<never> {

@@ -6,6 +6,7 @@ import { studentSpecSchema } from './student-spec.js';
 import { normalizerSchema } from './tabular-data.js';
 import { tensorEncodingSchema } from './tensor-codec.js';
 import { teacherDescriptorSchema } from './transfer-set.js';
+import { signedTreeHeadSchema } from './tree-head.js';
 
 /**
  * Every application message, one schema each, discriminated on `type`, with the largest
@@ -112,6 +113,14 @@ export const runCompleteSchema = z
   .object({ type: z.literal('run.complete'), runId, rounds: round })
   .strict();
 
+/**
+ * A signed head of the coordinator's audit log (PROTOCOL.md section 10), sent at every round's
+ * end: the site keeps it, so it can later prove what history it was shown.
+ */
+export const auditTreeHeadSchema = z
+  .object({ type: z.literal('audit.tree_head'), head: signedTreeHeadSchema })
+  .strict();
+
 // site -> coordinator
 
 /** The site holds the verified transfer set and can train; it says which backend it runs. */
@@ -156,6 +165,7 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   updateAcceptedSchema,
   updateRejectedSchema,
   runCompleteSchema,
+  auditTreeHeadSchema,
 ]);
 export const siteMessageSchema = z.discriminatedUnion('type', [
   blobRequestSchema,
@@ -196,6 +206,7 @@ export const MESSAGE_LIMITS: Readonly<
   'update.accepted': 256,
   'update.rejected': 256,
   'run.complete': 256,
+  'audit.tree_head': 512,
   'site.ready': 256,
   'site.leave': 256,
 };

@@ -1,10 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
 import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
+import { formatJsonl, readAuditLog } from '../audit-commands.js';
 import type { CoordinatorIpcMessage } from '../coordinator-ipc.js';
 import { prepareWorkspace, writeSiteConfig } from './workspace.js';
 
@@ -151,6 +152,13 @@ export async function runDemo(
     stopAll();
   }
   const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
+  // What an auditor is handed: the log with its signed heads, and the key that signed them.
+  const auditFile = path.join(workspace.dir, 'audit.jsonl');
+  await writeFile(auditFile, formatJsonl(await readAuditLog(workspace.coordinatorConfigFile)));
+  await copyFile(
+    path.join(path.dirname(workspace.keys.allowList), 'coordinator.pub'),
+    path.join(workspace.dir, 'coordinator.pub'),
+  );
   print('');
   print(
     report.teacher_source === 'model'
@@ -195,5 +203,8 @@ export async function runDemo(
   );
   print(`  wall time             ${report.wall_seconds.toFixed(1)} s (coordinator)`);
   print(`  report                ${workspace.reportFile}`);
+  print(
+    `  audit log             ${auditFile} (verify: fedistill audit verify ${auditFile} --coordinator-key ${path.join(workspace.dir, 'coordinator.pub')})`,
+  );
   return report;
 }

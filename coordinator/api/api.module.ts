@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { RunsModule } from '../runs/runs.module.js';
 import { SitesModule } from '../sites/sites.module.js';
+import { AuditController } from './audit.controller.js';
 import { DocsController } from './docs.controller.js';
 import { RunsController } from './runs.controller.js';
 import { SitesController } from './sites.controller.js';
@@ -9,7 +10,7 @@ import { TokenGuard } from './token.guard.js';
 /** The REST API for operators and auditors, under /api. */
 @Module({
   imports: [RunsModule, SitesModule],
-  controllers: [DocsController, RunsController, SitesController],
+  controllers: [AuditController, DocsController, RunsController, SitesController],
   providers: [TokenGuard],
 })
 export class ApiModule {}

@@ -6,6 +6,11 @@ import {
   runStatusSchema,
   siteStatusSchema,
 } from './api-schemas.js';
+import {
+  auditEntrySchema,
+  auditLogExportSchema,
+  signedTreeHeadSchema,
+} from '../../protocol/index.js';
 import type { Role } from './tokens.js';
 
 interface ApiRoute {
@@ -21,6 +26,7 @@ interface ApiRoute {
 
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const nameParameter = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+const seqParameter = { name: 'seq', in: 'path', required: true, schema: { type: 'integer' } };
 
 /** The API as served; a test checks that every controller route is listed here and no more. */
 export const API_ROUTES: readonly ApiRoute[] = [
@@ -99,6 +105,33 @@ export const API_ROUTES: readonly ApiRoute[] = [
     status: 201,
   },
   {
+    method: 'get',
+    path: '/api/audit',
+    summary: 'The audit log: every entry and signed tree head',
+    role: 'any',
+    response: auditLogExportSchema,
+  },
+  {
+    method: 'post',
+    path: '/api/audit/tree-heads',
+    summary: 'Sign the log as it stands now',
+    role: 'any',
+    response: signedTreeHeadSchema,
+    status: 201,
+  },
+  {
+    method: 'get',
+    path: '/api/audit/proof/{seq}',
+    summary: 'An entry with its inclusion proof under the latest signed tree head',
+    role: 'any',
+    response: z.object({
+      entry: auditEntrySchema,
+      leafHash: z.string(),
+      treeHead: signedTreeHeadSchema,
+      proof: z.array(z.string()),
+    }),
+  },
+  {
     method: 'post',
     path: '/api/sites/{name}/revoke',
     summary: 'Revoke a site: its key is refused and its session closed',
@@ -119,6 +152,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     const parameters = [
       ...(route.path.includes('{id}') ? [idParameter] : []),
       ...(route.path.includes('{name}') ? [nameParameter] : []),
+      ...(route.path.includes('{seq}') ? [seqParameter] : []),
     ];
     (paths[route.path] ??= {})[route.method] = {
       summary: route.summary,
@@ -135,7 +169,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
         '400': error('The request is invalid (code, message, path)'),
         '401': error('No token, or an unknown or revoked one'),
         ...(route.role === 'operator' ? { '403': error('An auditor token') } : {}),
-        ...(route.path.includes('{id}') ? { '404': error('No such run') } : {}),
+        ...(route.path.includes('{id}') || route.path.includes('{seq}')
+          ? { '404': error('No such run or entry') }
+          : {}),
         ...(route.method === 'post' && route.path.includes('{id}')
           ? { '409': error("Not allowed in the run's state") }
           : {}),

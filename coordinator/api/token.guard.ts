@@ -1,5 +1,6 @@
 import {
   ForbiddenException,
+  HttpException,
   Inject,
   Injectable,
   UnauthorizedException,
@@ -7,12 +8,16 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { COORDINATOR_STORE, type CoordinatorStore, type TokenRecord } from '../store/store.js';
 import { REQUIRED_ROLE } from './roles.decorator.js';
 import { hashToken, type Role } from './tokens.js';
 
 interface TokenRequest {
   headers: Record<string, string | string[] | undefined>;
+  method: string;
+  /** The route as declared (`/api/runs/:id`), not the URL: no query string reaches the log. */
+  route?: { path?: string };
   token?: TokenRecord;
 }
 
@@ -25,10 +30,30 @@ export class TokenGuard implements CanActivate {
   constructor(
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     private readonly reflector: Reflector,
+    private readonly events: CoordinatorEvents,
   ) {}
 
+  /** Every use of the API is an operator or auditor event in the audit log, refused or not. */
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<TokenRequest>();
+    const where = { method: request.method, route: request.route?.path ?? '' };
+    try {
+      const token = this.authenticate(context, request);
+      this.events.emit('audit', {
+        event: 'operator.access',
+        token: token.id,
+        role: token.role,
+        ...where,
+      });
+      return true;
+    } catch (error) {
+      const code = ((error as HttpException).getResponse() as { code?: string }).code;
+      this.events.emit('audit', { event: 'operator.refused', code, ...where });
+      throw error;
+    }
+  }
+
+  private authenticate(context: ExecutionContext, request: TokenRequest): TokenRecord {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer (\S+)$/.exec(header) : null;
     if (!match) {
@@ -52,6 +77,6 @@ export class TokenGuard implements CanActivate {
       });
     }
     request.token = token;
-    return true;
+    return token;
   }
 }

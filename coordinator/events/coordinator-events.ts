@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Injectable } from '@nestjs/common';
-import type { ErrorCode, SiteMessage } from '../../protocol/index.js';
+import type { ErrorCode, SignedTreeHead, SiteMessage } from '../../protocol/index.js';
 import type { RoundSummary, RunReport } from '../runs/run-report.js';
 
 /** One protocol event as the coordinator saw it: who, what, outcome, size. Never payload values. */
@@ -54,6 +54,20 @@ interface EventMap {
   site: [SitePresence];
   round: [RoundSummary];
   complete: [RunReport];
+  /** Something the audit log records (AuditService appends it). */
+  audit: [AuditEvent];
+  /** A signed head of the audit log, for every connected site. */
+  treeHead: [SignedTreeHead];
+}
+
+/**
+ * An audit log event: what happened (`event`), to what (run, round, site code, hashes, sizes,
+ * codes). Never data values, labels, logits, weights, deltas, per-site metrics, example counts
+ * or IP addresses.
+ */
+export interface AuditEvent {
+  readonly event: string;
+  readonly [field: string]: string | number | boolean | null | undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
@@ -24,6 +24,7 @@ import {
   type MlpSpec,
   type NamedTensor,
   type TeacherDescriptor,
+  type CoordinatorMessage,
   type Result,
   type RoundStart,
   type RoundUpdate,
@@ -37,7 +38,7 @@ import { kernelSparsity } from '../compression/pruning-mask.js';
 import { pruneRound } from '../compression/round-pruning.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
-import type { CoordinatorEvents } from '../events/coordinator-events.js';
+import type { AuditEvent, CoordinatorEvents } from '../events/coordinator-events.js';
 import type { CoordinatorStore, OpenRoundRecord, StoredRun } from '../store/store.js';
 import type { TransferService } from '../transfer/transfer.service.js';
 import type { TeacherSummary } from '../teacher/teacher.service.js';
@@ -256,6 +257,27 @@ export class FederatedRun {
     return setTimeout(() => this.closeRoundOrFail('deadline'), this.spec.roundDeadlineMs);
   }
 
+  /** One BLAKE2b-256 over an exported model's files in name order (model.json and shards). */
+  private async hashFiles(dir: string): Promise<string> {
+    const state = this.setup.sodium.crypto_generichash_init(null, 32);
+    for (const name of (await readdir(dir)).sort()) {
+      this.setup.sodium.crypto_generichash_update(state, await readFile(path.join(dir, name)));
+    }
+    return toHex(this.setup.sodium.crypto_generichash_final(state, 32));
+  }
+
+  /** Sends one message to every site with a session in this run. */
+  broadcast(message: CoordinatorMessage): void {
+    // After run.complete (the final frame) nothing more goes to the run's sites.
+    if (this.ended) return;
+    for (const site of this.sites.values()) site.channel.send(message);
+  }
+
+  /** Records an event of this run in the audit log. */
+  private audit(event: AuditEvent): void {
+    this.events.emit('audit', { ...event, run: this.id });
+  }
+
   private get rounds(): number {
     return this.spec.rounds;
   }
@@ -363,6 +385,7 @@ export class FederatedRun {
     const open = this.open;
     if (open && open.participants.delete(channel.site) && !open.answered.has(channel.site)) {
       this.logger.warn(`round ${open.round}: ${channel.site} left before answering`);
+      this.audit({ event: 'site.dropped', round: open.round, site: channel.site });
       this.closeRoundIfAnswered();
     }
   }
@@ -399,6 +422,8 @@ export class FederatedRun {
     entry.ready = true;
     this.backends[entry.channel.site] = backend;
     this.logger.log(`${entry.channel.site} ready (backend ${backend})`);
+    // The site holds the soft labels it pulled (each chunk verified): logged by their hash.
+    this.audit({ event: 'softlabels.served', site: entry.channel.site, softLabels: toHex(hash) });
     if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
     else if (this.isAwaited(entry.channel.site)) this.startSiteRound(entry);
     return ok(true);
@@ -438,6 +463,15 @@ export class FederatedRun {
     this.logger.log(
       `round ${this.nextRound} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
     );
+    this.audit({
+      event: 'round.started',
+      round: this.nextRound,
+      attempt: this.attempt + 1,
+      participants: selected.length,
+      temperature: this.open.temperature,
+      alpha: this.open.alpha,
+      model: toHex(this.setup.sodium.crypto_generichash(32, this.globalBytes, null)),
+    });
     for (const site of selected) this.startSiteRound(site);
   }
 
@@ -527,6 +561,12 @@ export class FederatedRun {
         code: 'update.stale_round',
       });
       this.logger.warn(`${site}: update for round ${update.round} arrived after the round closed`);
+      this.audit({
+        event: 'update.rejected',
+        round: update.round,
+        site,
+        code: 'update.stale_round',
+      });
       return ok(true);
     }
     if (
@@ -572,6 +612,14 @@ export class FederatedRun {
         })
       : delta;
     if (!folded.ok) {
+      this.audit({
+        event: 'update.refused',
+        round: open.round,
+        site: channel.site,
+        code: folded.error.code,
+        update: toHex(update.delta.hash),
+        bytes: update.delta.bytes,
+      });
       channel.refuse(folded.error.code, folded.error.message);
       return;
     }
@@ -589,6 +637,14 @@ export class FederatedRun {
       return;
     }
     open.answered.add(channel.site);
+    this.audit({
+      event: 'update.received',
+      round: open.round,
+      attempt: open.attempt + 1,
+      site: channel.site,
+      update: toHex(update.delta.hash),
+      bytes: update.delta.bytes,
+    });
     channel.send({ type: 'update.accepted', runId: this.id, round: open.round });
     this.closeRoundIfAnswered();
   }
@@ -631,6 +687,13 @@ export class FederatedRun {
         `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
       );
       this.store.failRound(this.id, open.round, open.attempt);
+      this.audit({
+        event: 'round.failed',
+        round: open.round,
+        attempt: open.attempt + 1,
+        updates: open.answered.size,
+        quorum,
+      });
       this.events.emit('roundFailed', {
         round: open.round,
         attempt: this.attempt + 1,
@@ -684,6 +747,14 @@ export class FederatedRun {
         ...(maskHash === undefined ? {} : { maskHash }),
       },
     );
+    this.audit({
+      event: 'aggregate.committed',
+      round: open.round,
+      version: this.version + 1,
+      modelBefore: toHex(this.setup.sodium.crypto_generichash(32, this.globalBytes, null)),
+      modelAfter: modelHash,
+      ...(maskHash === undefined ? {} : { mask: maskHash, sparsity: summary.sparsity }),
+    });
     this.attempt = 0;
     this.lateAnswers.clear();
     this.global = next;
@@ -758,6 +829,9 @@ export class FederatedRun {
       compression,
     };
     this.store.completeRun(this.id, report);
+    for (const [format, dir] of Object.entries(compression.files)) {
+      this.audit({ event: 'student.exported', format, model: await this.hashFiles(dir) });
+    }
     this.events.emit('complete', report);
     const file = this.identity.reportFile;
     if (file) {

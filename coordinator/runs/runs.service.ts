@@ -70,10 +70,16 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     private readonly teacher: TeacherService,
     private readonly sitesService: SitesService,
     evaluation: EvaluationService,
-    events: CoordinatorEvents,
+    private readonly events: CoordinatorEvents,
     transfer: TransferService,
   ) {
     this.deps = { setup, evaluation, events, transfer, store };
+    // Every signed head of the audit log goes to every site with a session, in a run or not.
+    events.on('treeHead', (head) => {
+      const message = { type: 'audit.tree_head', head } as const;
+      for (const channel of this.lobby) channel.send(message);
+      this.active?.broadcast(message);
+    });
     this.firstFinished = new Promise((resolve, reject) => {
       this.resolveFirst = resolve;
       this.rejectFirst = reject;
@@ -131,6 +137,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     const id = spec.id ?? randomUUID();
     if (this.store.run(id)) return fail('config.invalid', `a run ${id} exists already`, ['id']);
     this.store.createRun({ id, specHash: this.hash(spec), spec });
+    this.events.emit('audit', { event: 'run.created', run: id, spec: this.hash(spec) });
     return ok(this.store.run(id)!);
   }
 
@@ -177,6 +184,10 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       );
       await run.start(resumed);
       this.active = run;
+      this.events.emit('audit', {
+        event: resumed ? 'run.resumed_after_restart' : 'run.started',
+        run: stored.id,
+      });
       const ended = (): void => {
         if (this.active === run) this.active = undefined;
         run.dispose();
@@ -238,11 +249,11 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   pause(id: string): Result<RunStatus> {
-    return this.control(id, (run) => run.pause());
+    return this.control(id, 'run.paused', (run) => run.pause());
   }
 
   resume(id: string): Result<RunStatus> {
-    return this.control(id, (run) => run.resume());
+    return this.control(id, 'run.resumed', (run) => run.resume());
   }
 
   /** Cancels the active run, or a run created and not started. */
@@ -250,18 +261,25 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     const stored = this.store.run(id);
     if (stored?.state === 'created') {
       this.store.setRunState(id, 'cancelled');
+      this.events.emit('audit', { event: 'run.cancelled', run: id });
       return ok(this.status(id)!);
     }
-    return this.control(id, (run) => run.cancel());
+    return this.control(id, 'run.cancelled', (run) => run.cancel());
   }
 
-  private control(id: string, act: (run: FederatedRun) => Result<true>): Result<RunStatus> {
+  private control(
+    id: string,
+    event: string,
+    act: (run: FederatedRun) => Result<true>,
+  ): Result<RunStatus> {
     const stored = this.store.run(id);
     if (!stored) return fail('run.unknown', `no run ${id}`);
     const run = this.live(id);
     if (!run) return fail('run.illegal_transition', `run ${id} is ${stored.state}, not active`);
     const done = act(run);
-    return done.ok ? ok(this.status(id)!) : done;
+    if (!done.ok) return done;
+    this.events.emit('audit', { event, run: id });
+    return ok(this.status(id)!);
   }
 
   status(id: string): RunStatus | undefined {

@@ -1,9 +1,16 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import {
   allowListSchema,
   fail,
+  keyFingerprint,
   ok,
   readJsonFile,
   type AllowList,
@@ -23,7 +30,7 @@ const RELOAD_DEBOUNCE_MS = 50;
  * A file that does not parse is reported and the list in force is kept.
  */
 @Injectable()
-export class SitesService implements OnModuleDestroy {
+export class SitesService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Sites');
   private active = new Map<string, string>();
   private revoked = new Map<string, string>();
@@ -36,7 +43,6 @@ export class SitesService implements OnModuleDestroy {
     private readonly events: CoordinatorEvents,
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
   ) {
-    this.apply(setup.allowList);
     const file = setup.config.allowListFile;
     // Watch the folder, not the file: an atomic rewrite replaces the file's inode.
     this.watcher = watch(path.dirname(file), (_event, changed) => {
@@ -51,7 +57,7 @@ export class SitesService implements OnModuleDestroy {
     this.revoked = new Map(list.revoked.map((s) => [s.publicKey, s.name]));
     // The registry keeps every site ever enrolled; a rotated key leaves its site enrolled.
     const enrolled = new Set(list.sites.map((s) => s.name));
-    this.store.syncSites([
+    const next = [
       ...list.sites.map((s) => ({
         name: s.name,
         publicKey: s.publicKey,
@@ -60,7 +66,19 @@ export class SitesService implements OnModuleDestroy {
       ...list.revoked
         .filter((s) => !enrolled.has(s.name))
         .map((s) => ({ name: s.name, publicKey: s.publicKey, state: 'revoked' as const })),
-    ]);
+    ];
+    // What changed since the registry last saw the list goes to the audit log, by fingerprint.
+    const before = new Map(this.store.sites().map((s) => [s.name, s]));
+    for (const site of next) {
+      const was = before.get(site.name);
+      if (was?.state === site.state && was.publicKey === site.publicKey) continue;
+      this.events.emit('audit', {
+        event: site.state === 'enrolled' ? 'site.enrolled' : 'site.revoked',
+        site: site.name,
+        key: keyFingerprint(this.setup.sodium, site.publicKey),
+      });
+    }
+    this.store.syncSites(next);
   }
 
   /** Re-reads the allow-list file; sessions of keys no longer enrolled are then closed. */
@@ -120,6 +138,11 @@ export class SitesService implements OnModuleDestroy {
   /** Called after every successful reload. */
   onChange(listener: () => void): void {
     this.listeners.push(listener);
+  }
+
+  /** After every provider exists, so that the audit log hears of the first enrolments too. */
+  onModuleInit(): void {
+    this.apply(this.setup.allowList);
   }
 
   onModuleDestroy(): void {

@@ -70,4 +70,15 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // The pruning mask the sites train the model version under (run.compression.pruning).
   `ALTER TABLE models ADD COLUMN mask_hash TEXT;`,
+  // The tamper-evident audit log (protocol/PROTOCOL.md section 10): entries and signed heads.
+  `
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY,
+    event TEXT NOT NULL
+  );
+  CREATE TABLE tree_heads (
+    size INTEGER NOT NULL,
+    head TEXT NOT NULL
+  );
+  `,
 ];

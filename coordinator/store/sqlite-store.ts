@@ -2,7 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { contentHash, FedistillError, toHex, type Sodium } from '../../protocol/index.js';
+import {
+  contentHash,
+  FedistillError,
+  toHex,
+  type SignedTreeHead,
+  type Sodium,
+} from '../../protocol/index.js';
 import type { RoundSummary } from '../runs/run-report.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
@@ -407,6 +413,34 @@ export class SqliteStore implements CoordinatorStore {
       .prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
       .run(now(), id);
     return result.changes === 1;
+  }
+
+  appendAudit(seq: number, event: Record<string, unknown>): void {
+    // The primary key refuses a seq used before: nothing is overwritten.
+    this.db
+      .prepare('INSERT INTO audit_log (seq, event) VALUES (?, ?)')
+      .run(seq, JSON.stringify(event));
+  }
+
+  auditEntries(): { seq: number; event: Record<string, unknown> }[] {
+    const rows = this.db.prepare('SELECT seq, event FROM audit_log ORDER BY seq').all() as {
+      seq: number;
+      event: string;
+    }[];
+    return rows.map((r) => ({ seq: r.seq, event: JSON.parse(r.event) as Record<string, unknown> }));
+  }
+
+  addTreeHead(head: SignedTreeHead): void {
+    this.db
+      .prepare('INSERT INTO tree_heads (size, head) VALUES (?, ?)')
+      .run(head.size, JSON.stringify(head));
+  }
+
+  treeHeads(): SignedTreeHead[] {
+    const rows = this.db.prepare('SELECT head FROM tree_heads ORDER BY rowid').all() as {
+      head: string;
+    }[];
+    return rows.map((r) => JSON.parse(r.head) as SignedTreeHead);
   }
 
   close(): void {

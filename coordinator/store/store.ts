@@ -1,3 +1,4 @@
+import type { SignedTreeHead } from '../../protocol/index.js';
 import type { RoundSummary } from '../runs/run-report.js';
 
 /** A run's lifecycle as stored; `running` and `paused` runs are resumed after a restart. */
@@ -104,6 +105,11 @@ export interface CoordinatorStore {
   tokenByHash(tokenHash: string): TokenRecord | undefined;
   tokens(): TokenRecord[];
   revokeToken(id: string): boolean;
+  /** Appends an audit entry; `seq` must be the next one (the log is append-only). */
+  appendAudit(seq: number, event: Record<string, unknown>): void;
+  auditEntries(): { seq: number; event: Record<string, unknown> }[];
+  addTreeHead(head: SignedTreeHead): void;
+  treeHeads(): SignedTreeHead[];
   close(): void;
 }
 

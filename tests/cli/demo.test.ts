@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -116,6 +116,149 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     assert.equal(c.files.int8, path.join(out, 'student'));
     assert.ok((await readdir(c.files.int8)).includes('model.json'));
     assert.ok((await readdir(path.join(out, 'student-fp32'))).includes('model.json'));
+  });
+
+  it('writes an audit log that verifies, refuses a tampered copy by naming the entry, and holds no private value or weight', async () => {
+    const out = path.join(dir, 'run');
+    const log = path.join(out, 'audit.jsonl');
+    const key = path.join(out, 'coordinator.pub');
+    const verified = await run(process.execPath, [
+      MAIN,
+      'audit',
+      'verify',
+      log,
+      '--coordinator-key',
+      key,
+    ]);
+    assert.match(
+      verified.stdout,
+      /^verified: (\d+) entries, \d+ signed tree heads; the last head covers \1$/m,
+    );
+
+    const lines = (await readFile(log, 'utf8')).trimEnd().split('\n');
+    const tampered = lines.map((line) =>
+      line.includes('"seq":5,') ? line.replace(/"site":"site-\d"/, '"site":"site-9"') : line,
+    );
+    assert.notDeepEqual(tampered, lines);
+    const copy = path.join(dir, 'tampered.jsonl');
+    await writeFile(copy, tampered.join('\n') + '\n');
+    const refused = await run(process.execPath, [
+      MAIN,
+      'audit',
+      'verify',
+      copy,
+      '--coordinator-key',
+      key,
+    ]).then(
+      () => undefined,
+      (error: { stderr: string }) => error.stderr,
+    );
+    assert.ok(refused, 'a tampered log verified');
+    assert.match(refused, /entries\.5|seq 5|entry 5/);
+
+    // Every fractional value of every private row (as written in the CSVs), and every weight of
+    // the exported student, must be absent from the log's text. (Whole numbers are left out:
+    // short ones occur by chance in sizes and hex hashes.)
+    const text = lines.join('\n');
+    const privateValues = new Set<string>();
+    for (const site of ['site-1', 'site-2', 'site-3']) {
+      const rows = (await readFile(path.join(out, 'sites', site, 'private.csv'), 'utf8'))
+        .trim()
+        .split('\n')
+        .slice(1);
+      for (const row of rows)
+        for (const cell of row.split(',')) if (cell.includes('.')) privateValues.add(cell);
+    }
+    assert.ok(privateValues.size > 1000);
+    // As a whole number in the text: 11.5 must not match the 11.523 of a timestamp.
+    const appears = (value: string): boolean =>
+      new RegExp(`(?<![\\d.])${value.replace(/[.+-]/g, '\\$&')}(?![\\d])`).test(text);
+    for (const value of privateValues) {
+      assert.ok(!appears(value), `private value ${value} in the log`);
+    }
+    const shard = await readFile(path.join(out, 'student-fp32', 'group1-shard1of1.bin'));
+    const weights = new Float32Array(shard.buffer, shard.byteOffset, shard.byteLength / 4);
+    let checked = 0;
+    for (const w of weights) {
+      if (w === 0) continue;
+      checked++;
+      assert.ok(!appears(String(w)), `weight ${w} in the log`);
+    }
+    assert.ok(checked > 100);
+  });
+
+  it('proves an entry, exports CSV, and every site kept the signed heads it was sent', async () => {
+    const out = path.join(dir, 'run');
+    const config = path.join(out, 'coordinator', 'config.json');
+    const key = path.join(out, 'coordinator.pub');
+    const proof = await run(process.execPath, [
+      MAIN,
+      'audit',
+      'prove',
+      '--config',
+      config,
+      '--seq',
+      '3',
+    ]);
+    const proofFile = path.join(dir, 'proof.json');
+    await writeFile(proofFile, proof.stdout);
+    const checked = await run(process.execPath, [
+      MAIN,
+      'audit',
+      'verify',
+      proofFile,
+      '--proof',
+      '--coordinator-key',
+      key,
+    ]);
+    assert.match(checked.stdout, /^entry 3 is in the log of \d+ entries/);
+    const forged = JSON.parse(proof.stdout) as { entry: { event: Record<string, unknown> } };
+    forged.entry.event.at = '2000-01-01T00:00:00.000Z';
+    await writeFile(proofFile, JSON.stringify(forged));
+    await assert.rejects(
+      run(process.execPath, [
+        MAIN,
+        'audit',
+        'verify',
+        proofFile,
+        '--proof',
+        '--coordinator-key',
+        key,
+      ]),
+      /audit\.bad_proof/,
+    );
+
+    const csv = await run(process.execPath, [
+      MAIN,
+      'audit',
+      'export',
+      '--config',
+      config,
+      '--format',
+      'csv',
+      '--run',
+      report.run_id,
+    ]);
+    const rows = csv.stdout.trim().split('\n');
+    assert.equal(rows[0], 'seq,at,event,run,round,site,code,details');
+    assert.ok(rows.slice(1).every((row) => row.split(',')[3] === report.run_id));
+
+    const exported = (await readFile(path.join(out, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { treeHead?: { root: string } });
+    const signed = new Set(exported.flatMap((l) => (l.treeHead ? [l.treeHead.root] : [])));
+    for (const site of ['site-1', 'site-2', 'site-3']) {
+      const kept = (
+        await readFile(path.join(out, 'sites', site, 'cache', 'tree-heads.jsonl'), 'utf8')
+      )
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { root: string });
+      assert.equal(kept.length, 10, `${site} kept ${kept.length} heads`);
+      for (const head of kept)
+        assert.ok(signed.has(head.root), `${site} holds a head the log lacks`);
+    }
   });
 
   it('prints live progress for each round and a final summary', () => {

@@ -15,13 +15,29 @@ import { runSite, type SiteRunSummary } from '../../client/site-client.js';
 import { loadSiteConfig } from '../../client/site-config.js';
 import { runStatusSchema, siteStatusSchema } from '../../coordinator/api/api-schemas.js';
 import { API_ROUTES } from '../../coordinator/api/openapi.js';
+import { AuditController } from '../../coordinator/api/audit.controller.js';
 import { RunsController } from '../../coordinator/api/runs.controller.js';
 import { SitesController } from '../../coordinator/api/sites.controller.js';
 import { hashToken } from '../../coordinator/api/tokens.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
-import type { FedistillError } from '../../protocol/index.js';
+import {
+  auditLeaf,
+  decodeKey,
+  hashLeaf,
+  loadSodium,
+  publicKeyFileSchema,
+  readJsonFile,
+  unwrap,
+  verifyAuditLog,
+  verifyInclusion,
+  verifyTreeHead,
+  type AuditEntry,
+  type AuditLogExport,
+  type FedistillError,
+  type SignedTreeHead,
+} from '../../protocol/index.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
 const run = promisify(execFile);
@@ -153,7 +169,7 @@ describe('the REST API and its CLI', () => {
     };
     assert.equal(document.openapi, '3.1.0');
     const served: string[] = [];
-    for (const controller of [RunsController, SitesController]) {
+    for (const controller of [AuditController, RunsController, SitesController]) {
       const base = Reflect.getMetadata(PATH_METADATA, controller) as string;
       for (const key of Object.getOwnPropertyNames(controller.prototype)) {
         const handler = (controller.prototype as unknown as Record<string, unknown>)[key];
@@ -248,6 +264,60 @@ describe('the REST API and its CLI', () => {
     for (const outcome of await Promise.all(cancelled))
       assert.equal(outcome?.code, 'run.cancelled');
     assert.equal((await http('POST', '/api/runs/third/resume', operator)).status, 409);
+  });
+
+  it('serves the audit log to auditors: it verifies, proofs check, and it holds every API use but no token', async () => {
+    const sodium = await loadSodium();
+    const key = decodeKey(
+      unwrap(
+        await readJsonFile(
+          path.join(workspace.dir, 'keys', 'coordinator.pub'),
+          publicKeyFileSchema,
+        ),
+      ).publicKey,
+    );
+    const fresh = await http('POST', '/api/audit/tree-heads', auditor);
+    assert.equal(fresh.status, 201);
+    const log = (await http('GET', '/api/audit', auditor)).body as AuditLogExport;
+    const report = unwrap(verifyAuditLog(sodium, key, log));
+    assert.equal(report.coveredSize, (fresh.body as { size: number }).size);
+    const events = log.entries.map((e) => e.event.event);
+    for (const expected of [
+      'site.enrolled',
+      'run.created',
+      'run.started',
+      'run.paused',
+      'run.resumed',
+      'run.cancelled',
+      'round.started',
+      'update.received',
+      'aggregate.committed',
+      'operator.access',
+      'operator.refused',
+      'student.exported',
+      'run.completed',
+    ]) {
+      assert.ok(events.includes(expected), `no ${expected} in the log`);
+    }
+    const text = JSON.stringify(log);
+    assert.ok(!text.includes(operator) && !text.includes(auditor), 'a token is in the log');
+    const proved = (await http('GET', '/api/audit/proof/3', auditor)).body as {
+      entry: AuditEntry;
+      treeHead: SignedTreeHead;
+      proof: string[];
+    };
+    const head = unwrap(verifyTreeHead(sodium, key, proved.treeHead));
+    const claim = {
+      index: 3,
+      size: head.size,
+      leafHash: hashLeaf(unwrap(auditLeaf(proved.entry))),
+      proof: proved.proof.map((p) => Buffer.from(p, 'hex')),
+      root: Buffer.from(head.root, 'hex'),
+    };
+    unwrap(verifyInclusion(claim));
+    assert.equal(verifyInclusion({ ...claim, index: 4 }).ok, false);
+    assert.equal((await http('GET', '/api/audit/proof/99999', auditor)).status, 404);
+    assert.equal((await http('GET', '/api/audit')).status, 401);
   });
 
   it('enrols and revokes sites', async () => {

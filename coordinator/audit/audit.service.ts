@@ -1,0 +1,126 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import {
+  auditLeaf,
+  fail,
+  hashLeaf,
+  MerkleTree,
+  ok,
+  signTreeHead,
+  toHex,
+  unwrap,
+  type AuditEntry,
+  type AuditLogExport,
+  type Result,
+  type SignedTreeHead,
+} from '../../protocol/index.js';
+import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import { CoordinatorEvents, type AuditEvent } from '../events/coordinator-events.js';
+import { COORDINATOR_STORE, type CoordinatorStore } from '../store/store.js';
+
+/**
+ * The tamper-evident protocol log (PROTOCOL.md section 10): every event the coordinator and its
+ * operators cause becomes a leaf (canonical JSON of {seq, event}) of an RFC 6962 Merkle tree,
+ * persisted before anything else happens; a signed tree head closes every round and the run,
+ * and goes to every connected site. Events carry names, codes, hashes and sizes only.
+ */
+@Injectable()
+export class AuditService {
+  private readonly logger = new Logger('Audit');
+  private readonly tree = new MerkleTree();
+
+  constructor(
+    @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
+    @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
+    private readonly events: CoordinatorEvents,
+  ) {
+    for (const entry of store.auditEntries()) this.tree.append(unwrap(auditLeaf(entry)));
+    events.on('audit', (event) => this.record(event));
+    events.on('site', (p) =>
+      this.record({ event: p.present ? 'session.opened' : 'session.closed', site: p.site }),
+    );
+    events.on('protocol', (e) => {
+      if (e.outcome !== 'refused') return;
+      // Before authentication the peer is a socket id, not an address: no IP is logged.
+      this.record({ event: 'session.refused', peer: e.peer, step: e.kind, code: e.code });
+    });
+    // A head closes every round (the sites receive it) and the run.
+    events.on('round', () => this.signHead());
+    events.on('complete', (report) => {
+      this.record({ event: 'run.completed', run: report.run_id, rounds: report.rounds });
+      this.signHead();
+    });
+    events.on('allowList', (change) =>
+      this.record({
+        event: 'allow_list.applied',
+        enrolled: change.enrolled,
+        revoked: change.revoked,
+      }),
+    );
+  }
+
+  /** Appends one event; it is in the store before this returns. */
+  record(event: AuditEvent): number {
+    const seq = this.tree.size;
+    // prevRoot lets a verifier name a changed entry, not just the span a head covers.
+    const entry = {
+      seq,
+      event: {
+        ...dropUndefined(event),
+        at: new Date().toISOString(),
+        prevRoot: toHex(unwrap(this.tree.root())),
+      },
+    };
+    const leaf = unwrap(auditLeaf(entry));
+    this.store.appendAudit(seq, entry.event);
+    this.tree.append(leaf);
+    return seq;
+  }
+
+  /** Signs the log as it stands, keeps the head and sends it to every connected site. */
+  signHead(): SignedTreeHead {
+    const head = signTreeHead(this.setup.sodium, this.setup.identity.privateKey, {
+      size: this.tree.size,
+      root: unwrap(this.tree.root()),
+      time: new Date(),
+    });
+    this.store.addTreeHead(head);
+    this.events.emit('treeHead', head);
+    this.logger.log(`tree head ${head.size} ${head.root.slice(0, 16)}`);
+    return head;
+  }
+
+  /** Everything an auditor needs to verify offline: the entries and every head issued. */
+  export(): AuditLogExport {
+    return { entries: this.store.auditEntries(), treeHeads: this.store.treeHeads() };
+  }
+
+  /** An entry with its inclusion proof under the latest head (a new head when none covers it). */
+  proveLatest(seq: number): Result<{
+    entry: AuditEntry;
+    leafHash: string;
+    treeHead: SignedTreeHead;
+    proof: string[];
+  }> {
+    const entry = this.store.auditEntries()[seq];
+    if (!entry) return fail('run.unknown', `no audit entry ${seq}`);
+    const heads = this.store.treeHeads();
+    const last = heads[heads.length - 1];
+    const treeHead = last && last.size > seq ? last : this.signHead();
+    const proof = this.tree.inclusionProof(seq, treeHead.size);
+    if (!proof.ok) return proof;
+    const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+    return ok({
+      entry,
+      leafHash: hex(hashLeaf(unwrap(auditLeaf(entry)))),
+      treeHead,
+      proof: proof.value.map(hex),
+    });
+  }
+}
+
+function dropUndefined(event: AuditEvent): Record<string, string | number | boolean | null> {
+  return Object.fromEntries(Object.entries(event).filter(([, v]) => v !== undefined)) as Record<
+    string,
+    string | number | boolean | null
+  >;
+}
