@@ -167,32 +167,63 @@ export function addAuditCommands(program: Command): void {
     .argument('<file>', 'a jsonl export, or with --proof a proof from `audit prove`')
     .requiredOption('--coordinator-key <file>', "the coordinator's public key (coordinator.pub)")
     .option('--proof', 'the file is an inclusion proof')
-    .action(async (file: string, opts: { coordinatorKey: string; proof?: boolean }) => {
-      const sodium = await loadSodium();
-      const key = await coordinatorKey(opts.coordinatorKey);
-      const text = await readFile(file, 'utf8');
-      if (opts.proof) {
-        const claim = unwrap(parseWith(proofSchema, JSON.parse(text), 'audit.malformed', file));
-        const head = unwrap(verifyTreeHead(sodium, key, claim.treeHead));
-        unwrap(
-          verifyInclusion({
-            index: claim.entry.seq,
-            size: head.size,
-            leafHash: hashLeaf(unwrap(auditLeaf(claim.entry))),
-            proof: claim.proof.map((p) => Buffer.from(p, 'hex')),
-            root: Buffer.from(head.root, 'hex'),
-          }),
-        );
+    .option(
+      '--site-heads <file>',
+      "a site's tree-heads.jsonl: each head it was sent must sign a prefix of this log, or the coordinator showed it another history",
+    )
+    .action(
+      async (
+        file: string,
+        opts: { coordinatorKey: string; proof?: boolean; siteHeads?: string },
+      ) => {
+        const sodium = await loadSodium();
+        const key = await coordinatorKey(opts.coordinatorKey);
+        const text = await readFile(file, 'utf8');
+        if (opts.proof) {
+          const claim = unwrap(parseWith(proofSchema, JSON.parse(text), 'audit.malformed', file));
+          const head = unwrap(verifyTreeHead(sodium, key, claim.treeHead));
+          unwrap(
+            verifyInclusion({
+              index: claim.entry.seq,
+              size: head.size,
+              leafHash: hashLeaf(unwrap(auditLeaf(claim.entry))),
+              proof: claim.proof.map((p) => Buffer.from(p, 'hex')),
+              root: Buffer.from(head.root, 'hex'),
+            }),
+          );
+          console.log(
+            `entry ${claim.entry.seq} is in the log of ${head.size} entries signed at ${head.time}`,
+          );
+          return;
+        }
+        const log = parseJsonl(text, file);
+        const report = unwrap(verifyAuditLog(sodium, key, log));
         console.log(
-          `entry ${claim.entry.seq} is in the log of ${head.size} entries signed at ${head.time}`,
+          `verified: ${report.entries} entries, ${report.treeHeads} signed tree heads; the last head covers ${report.coveredSize}`,
         );
-        return;
-      }
-      const report = unwrap(verifyAuditLog(sodium, key, parseJsonl(text, file)));
-      console.log(
-        `verified: ${report.entries} entries, ${report.treeHeads} signed tree heads; the last head covers ${report.coveredSize}`,
-      );
-    });
+        if (opts.siteHeads) {
+          const heads = (await readFile(opts.siteHeads, 'utf8'))
+            .split('\n')
+            .filter((l) => l.trim());
+          const tree = new MerkleTree();
+          const roots = [Buffer.from(unwrap(tree.root())).toString('hex')];
+          for (const entry of log.entries) {
+            tree.append(unwrap(auditLeaf(entry)));
+            roots.push(Buffer.from(unwrap(tree.root())).toString('hex'));
+          }
+          heads.forEach((line, i) => {
+            const head = unwrap(verifyTreeHead(sodium, key, JSON.parse(line)));
+            if (roots[head.size] !== head.root) {
+              throw new FedistillError({
+                code: 'audit.root_mismatch',
+                message: `${opts.siteHeads} line ${i + 1}: the site was sent a head of ${head.size} entries (${head.time}) that this log does not have: the coordinator showed it another history`,
+              });
+            }
+          });
+          console.log(`the site's ${heads.length} heads all sign prefixes of this log`);
+        }
+      },
+    );
 
   audit
     .command('prove')

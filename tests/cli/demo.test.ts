@@ -256,6 +256,17 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         .split('\n')
         .map((line) => JSON.parse(line) as { root: string });
       assert.equal(kept.length, 10, `${site} kept ${kept.length} heads`);
+      const siteCheck = await run(process.execPath, [
+        MAIN,
+        'audit',
+        'verify',
+        path.join(out, 'audit.jsonl'),
+        '--coordinator-key',
+        path.join(out, 'coordinator.pub'),
+        '--site-heads',
+        path.join(out, 'sites', site, 'cache', 'tree-heads.jsonl'),
+      ]);
+      assert.match(siteCheck.stdout, /the site's 10 heads all sign prefixes of this log/);
       for (const head of kept)
         assert.ok(signed.has(head.root), `${site} holds a head the log lacks`);
     }
