@@ -10,6 +10,8 @@ import type { RunReport } from '../../coordinator/runs/run-report.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const run = promisify(execFile);
+/** The CLI as a user runs it. */
+const fedistill = (...args: string[]) => run(process.execPath, [MAIN, ...args]);
 
 describe('fedistill demo with its defaults (separate processes on loopback)', () => {
   let dir: string;
@@ -122,14 +124,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     const out = path.join(dir, 'run');
     const log = path.join(out, 'audit.jsonl');
     const key = path.join(out, 'coordinator.pub');
-    const verified = await run(process.execPath, [
-      MAIN,
-      'audit',
-      'verify',
-      log,
-      '--coordinator-key',
-      key,
-    ]);
+    const verified = await fedistill('audit', 'verify', log, '--coordinator-key', key);
     assert.match(
       verified.stdout,
       /^verified: (\d+) entries, \d+ signed tree heads; the last head covers \1$/m,
@@ -142,14 +137,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     assert.notDeepEqual(tampered, lines);
     const copy = path.join(dir, 'tampered.jsonl');
     await writeFile(copy, tampered.join('\n') + '\n');
-    const refused = await run(process.execPath, [
-      MAIN,
-      'audit',
-      'verify',
-      copy,
-      '--coordinator-key',
-      key,
-    ]).then(
+    const refused = await fedistill('audit', 'verify', copy, '--coordinator-key', key).then(
       () => undefined,
       (error: { stderr: string }) => error.stderr,
     );
@@ -191,45 +179,27 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     const out = path.join(dir, 'run');
     const config = path.join(out, 'coordinator', 'config.json');
     const key = path.join(out, 'coordinator.pub');
-    const proof = await run(process.execPath, [
-      MAIN,
-      'audit',
-      'prove',
-      '--config',
-      config,
-      '--seq',
-      '3',
-    ]);
+    const proof = await fedistill('audit', 'prove', '--config', config, '--seq', '3');
     const proofFile = path.join(dir, 'proof.json');
     await writeFile(proofFile, proof.stdout);
-    const checked = await run(process.execPath, [
-      MAIN,
+    const checked = await fedistill(
       'audit',
       'verify',
       proofFile,
       '--proof',
       '--coordinator-key',
       key,
-    ]);
+    );
     assert.match(checked.stdout, /^entry 3 is in the log of \d+ entries/);
     const forged = JSON.parse(proof.stdout) as { entry: { event: Record<string, unknown> } };
     forged.entry.event.at = '2000-01-01T00:00:00.000Z';
     await writeFile(proofFile, JSON.stringify(forged));
     await assert.rejects(
-      run(process.execPath, [
-        MAIN,
-        'audit',
-        'verify',
-        proofFile,
-        '--proof',
-        '--coordinator-key',
-        key,
-      ]),
+      fedistill('audit', 'verify', proofFile, '--proof', '--coordinator-key', key),
       /audit\.bad_proof/,
     );
 
-    const csv = await run(process.execPath, [
-      MAIN,
+    const csv = await fedistill(
       'audit',
       'export',
       '--config',
@@ -238,7 +208,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
       'csv',
       '--run',
       report.run_id,
-    ]);
+    );
     const rows = csv.stdout.trim().split('\n');
     assert.equal(rows[0], 'seq,at,event,run,round,site,code,details');
     assert.ok(rows.slice(1).every((row) => row.split(',')[3] === report.run_id));
@@ -256,8 +226,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         .split('\n')
         .map((line) => JSON.parse(line) as { root: string });
       assert.equal(kept.length, 10, `${site} kept ${kept.length} heads`);
-      const siteCheck = await run(process.execPath, [
-        MAIN,
+      const siteCheck = await fedistill(
         'audit',
         'verify',
         path.join(out, 'audit.jsonl'),
@@ -265,7 +234,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         path.join(out, 'coordinator.pub'),
         '--site-heads',
         path.join(out, 'sites', site, 'cache', 'tree-heads.jsonl'),
-      ]);
+      );
       assert.match(siteCheck.stdout, /the site's 10 heads all sign prefixes of this log/);
       for (const head of kept)
         assert.ok(signed.has(head.root), `${site} holds a head the log lacks`);
