@@ -44,6 +44,11 @@ export interface AuditReport {
   readonly coveredSize: number;
   /** Root of the whole log, hex: what the next tree head signs if the log is not changed. */
   readonly root: string;
+  /**
+   * prefixRoots[k]: the root of the first k entries, hex; a head of size k that a site holds
+   * belongs to this history exactly when it signs prefixRoots[k].
+   */
+  readonly prefixRoots: readonly string[];
 }
 
 function within(prefix: readonly (string | number)[], issue: FedistillIssue): Result<never> {
@@ -133,6 +138,7 @@ export function verifyAuditLog(
     treeHeads: heads.length,
     coveredSize: heads.at(-1)?.size ?? 0,
     root: toHex(unwrap(tree.root())),
+    prefixRoots: roots,
   });
 }
 

@@ -124,6 +124,8 @@ export class FederatedRun {
   private global: NamedTensor[] = [];
   /** The global model as a float32 tensor blob: stored, and offered to the round's sites. */
   private globalBytes: Uint8Array = new Uint8Array(0);
+  /** Its content hash (hex), as the store named it: the audit log's model identity. */
+  private globalHash = '';
   private globalBlob: BlobManifest | undefined;
   /** Set once run.compression.pruning has pruned anything; it only ever grows. */
   private mask: PruningMask | undefined;
@@ -192,6 +194,7 @@ export class FederatedRun {
     this.global = await readWeights(this.student, this.studentSpec);
     this.globalBytes = unwrap(encodeTensorBlob(this.global, 'float32'));
     const modelHash = await this.store.writeBlob(this.globalBytes);
+    this.globalHash = modelHash;
     this.store.startRun(this.id, { version: 0, modelHash });
   }
 
@@ -199,6 +202,7 @@ export class FederatedRun {
   private async restore(run: StoredRun): Promise<void> {
     const model = this.store.model(run.id, run.modelVersion);
     this.globalBytes = await this.store.readBlob(model.modelHash);
+    this.globalHash = model.modelHash;
     this.global = unwrap(decodeTensorBlob(this.globalBytes));
     writeWeights(this.student, this.global);
     if (model.optimizerHash !== undefined) {
@@ -470,7 +474,7 @@ export class FederatedRun {
       participants: selected.length,
       temperature: this.open.temperature,
       alpha: this.open.alpha,
-      model: toHex(this.setup.sodium.crypto_generichash(32, this.globalBytes, null)),
+      model: this.globalHash,
     });
     for (const site of selected) this.startSiteRound(site);
   }
@@ -751,7 +755,7 @@ export class FederatedRun {
       event: 'aggregate.committed',
       round: open.round,
       version: this.version + 1,
-      modelBefore: toHex(this.setup.sodium.crypto_generichash(32, this.globalBytes, null)),
+      modelBefore: this.globalHash,
       modelAfter: modelHash,
       ...(maskHash === undefined ? {} : { mask: maskHash, sparsity: summary.sparsity }),
     });
@@ -759,6 +763,7 @@ export class FederatedRun {
     this.lateAnswers.clear();
     this.global = next;
     this.globalBytes = nextBytes;
+    this.globalHash = modelHash;
     this.version++;
     if (this.globalBlob) this.transfer.withdraw(this.globalBlob);
     this.globalBlob = undefined;

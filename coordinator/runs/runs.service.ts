@@ -284,8 +284,11 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
 
   status(id: string): RunStatus | undefined {
     const stored = this.store.run(id);
-    if (!stored) return undefined;
-    const live = this.live(id);
+    return stored && this.statusOf(stored);
+  }
+
+  private statusOf(stored: StoredRun): RunStatus {
+    const live = this.live(stored.id);
     return {
       id: stored.id,
       state: stored.state,
@@ -299,7 +302,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   list(): RunStatus[] {
-    return this.store.runs().map((run) => this.status(run.id)!);
+    return this.store.runs().map((run) => this.statusOf(run));
   }
 
   get(id: string): Result<RunStatus> {
