@@ -10,4 +10,6 @@ export type CoordinatorIpcMessage =
       readonly runId?: string;
       readonly teacher?: TeacherSummary;
     }
-  | { readonly type: 'round'; readonly summary: RoundSummary };
+  | { readonly type: 'round'; readonly summary: RoundSummary }
+  /** The run completed and, with --serve, the coordinator stays up until stopped. */
+  | { readonly type: 'serving' };

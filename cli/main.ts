@@ -125,7 +125,8 @@ program
     'run the coordinator: with a run in its config (or one left running in its store), until that run completes; otherwise serve the API until stopped',
   )
   .requiredOption('--config <file>', 'coordinator config (JSON)')
-  .action(async (opts: { config: string }) => {
+  .option('--serve', 'after the run completes, keep serving the API and dashboard until stopped')
+  .action(async (opts: { config: string; serve?: boolean }) => {
     const config = await loadCoordinatorConfig(opts.config);
     const handle = await startCoordinator(config);
     const tell = (message: CoordinatorIpcMessage): void => {
@@ -164,6 +165,11 @@ program
     console.log(
       `run ${handle.runId} complete: student accuracy ${report.student_accuracy.toFixed(4)}; report ${config.reportFile}`,
     );
+    if (opts.serve) {
+      tell({ type: 'serving' });
+      console.log(`serving the API and dashboard on ${handle.url} until stopped`);
+      return;
+    }
     // Give the sites a moment to read run.complete and leave before the server closes.
     const drained = once(handle.events, 'site').then(function wait([presence]):
       Promise<unknown> | undefined {
@@ -297,6 +303,7 @@ program
     sparsity,
     0.5,
   )
+  .option('--serve', 'keep the coordinator and its dashboard up after the last round, until Ctrl-C')
   .action(
     async (opts: {
       rounds: number;
@@ -305,6 +312,7 @@ program
       out?: string;
       cache: string;
       sparsity: number;
+      serve?: boolean;
     }) => {
       const out = path.resolve(
         opts.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
@@ -318,6 +326,14 @@ program
           cacheDir: path.resolve(opts.cache),
           sparsity: opts.sparsity,
           timeoutMs: 10 * 60_000,
+          ...(opts.serve
+            ? {
+                serveUntil: new Promise((stopped) => {
+                  process.once('SIGINT', stopped);
+                  process.once('SIGTERM', stopped);
+                }),
+              }
+            : {}),
         },
         (line) => console.log(line),
       );

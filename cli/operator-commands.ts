@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { generateToken, hashToken, ROLES, type Role } from '../coordinator/api/tokens.js';
+import { dashboardLoginUrl, issueToken, ROLES, type Role } from '../coordinator/api/tokens.js';
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
 import type { RunStatus } from '../coordinator/runs/runs.service.js';
 import { SqliteStore } from '../coordinator/store/sqlite-store.js';
+import type { TokenRecord } from '../coordinator/store/store.js';
 import type { SiteStatus } from '../coordinator/api/api-schemas.js';
 import { FedistillError, loadSodium } from '../protocol/index.js';
 import { callApi, type ApiTarget } from './api-client.js';
@@ -151,6 +152,13 @@ export function addSiteRegistryCommands(site: Command): void {
   });
 }
 
+function tokenState(token: TokenRecord): string {
+  if (token.revokedAt) return `revoked ${token.revokedAt}`;
+  if (token.expiresAt)
+    return `${token.expiresAt < new Date().toISOString() ? 'expired' : 'expires'} ${token.expiresAt}`;
+  return 'active';
+}
+
 /** `fedistill token ...`: API tokens, written to the coordinator's store on this machine. */
 export function addTokenCommands(program: Command): void {
   const token = program
@@ -177,17 +185,32 @@ export function addTokenCommands(program: Command): void {
     .requiredOption('--name <who>', 'whom the token is for')
     .option('--json', 'print as JSON')
     .action(async (opts: { config: string; role: Role; name: string; json?: boolean }) => {
-      const secret = generateToken();
-      const id = `tok-${hashToken(secret).slice(0, 12)}`;
-      await withStore(opts.config, (store) =>
-        store.addToken({ id, name: opts.name, role: opts.role }, hashToken(secret)),
+      const { record, secret } = await withStore(opts.config, (store) =>
+        issueToken(store, { name: opts.name, role: opts.role, kind: 'api' }),
       );
+      const { id } = record;
       if (opts.json)
         console.log(JSON.stringify({ id, name: opts.name, role: opts.role, token: secret }));
       else
         console.log(
           `${opts.role} token ${id} for ${opts.name} (shown once, keep it secret):\n${secret}`,
         );
+    });
+  token
+    .command('login-link')
+    .description(
+      'a one-time operator link to the dashboard: it opens one browser session, within 24 hours',
+    )
+    .requiredOption('--config <file>', 'the coordinator config (for its store and address)')
+    .requiredOption('--name <who>', 'whom the link is for')
+    .option('--url <base>', "the coordinator's address as the browser reaches it")
+    .action(async (opts: { config: string; name: string; url?: string }) => {
+      const config = await loadCoordinatorConfig(opts.config);
+      const base = opts.url ?? `http://${config.listen.host}:${config.listen.port}`;
+      const url = await withStore(opts.config, (store) =>
+        dashboardLoginUrl(store, base.replace(/\/+$/, ''), opts.name),
+      );
+      console.log(`Dashboard: ${url}`);
     });
   token
     .command('list')
@@ -199,7 +222,7 @@ export function addTokenCommands(program: Command): void {
       else
         for (const t of tokens)
           console.log(
-            `${t.id}  ${t.role.padEnd(8)} ${t.name}  ${t.revokedAt ? `revoked ${t.revokedAt}` : 'active'}`,
+            `${t.id}  ${t.role.padEnd(8)} ${t.kind.padEnd(7)} ${t.name}  ${tokenState(t)}`,
           );
     });
   token

@@ -2,6 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { ApiModule } from './api/api.module.js';
 import { AuditModule } from './audit/audit.module.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from './coordinator-setup.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { EventsModule } from './events/events.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -14,7 +15,14 @@ export class AppModule {
   static forSetup(setup: CoordinatorSetup, store: CoordinatorStore): DynamicModule {
     return {
       module: AppModule,
-      imports: [ApiModule, AuditModule, EventsModule, GatewayModule, MetricsModule],
+      imports: [
+        ApiModule,
+        AuditModule,
+        DashboardModule,
+        EventsModule,
+        GatewayModule,
+        MetricsModule,
+      ],
       providers: [
         { provide: COORDINATOR_SETUP, useValue: setup },
         { provide: COORDINATOR_STORE, useValue: store },

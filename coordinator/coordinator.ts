@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { NestFactory } from '@nestjs/core';
-import type { INestApplication, LogLevel } from '@nestjs/common';
+import { Logger, type LogLevel } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import {
   allowListSchema,
   FedistillError,
@@ -18,6 +19,7 @@ import { AppModule } from './app.module.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
 import { readSplit } from './config/read-split.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
+import { serveDashboard } from './dashboard/static-assets.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
@@ -92,14 +94,19 @@ export async function startCoordinator(
 ): Promise<CoordinatorHandle> {
   const startedAt = performance.now();
   const store = new SqliteStore(await loadSodium(), config.storeFile);
-  let app: INestApplication | undefined;
+  let app: NestExpressApplication | undefined;
   let setup: CoordinatorSetup;
   try {
     setup = await prepareSetup(config, startedAt);
     const levels = options.logLevels ?? ['log', 'warn', 'error'];
-    app = await NestFactory.create(AppModule.forSetup(setup, store), {
+    app = await NestFactory.create<NestExpressApplication>(AppModule.forSetup(setup, store), {
       logger: levels === false ? false : new PinoLogger(levels),
     });
+    if (!serveDashboard(app).served) {
+      new Logger('Dashboard').warn(
+        'the dashboard is not built (npm run build): only the API is served',
+      );
+    }
     await app.listen(config.listen.port, config.listen.host);
   } catch (error) {
     await app?.close();

@@ -5,6 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
 import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
+import { dashboardLoginUrl } from '../../coordinator/api/tokens.js';
+import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
+import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { loadSodium } from '../../protocol/index.js';
 import { formatJsonl, readAuditLog } from '../audit-commands.js';
 import type { CoordinatorIpcMessage } from '../coordinator-ipc.js';
 import { prepareWorkspace, writeSiteConfig } from './workspace.js';
@@ -19,6 +23,8 @@ export interface DemoOptions {
   readonly sparsity: number;
   /** The whole demo is stopped, and fails, after this long. */
   readonly timeoutMs: number;
+  /** Keep the coordinator and its dashboard up after the last round, until this settles. */
+  readonly serveUntil?: Promise<unknown>;
 }
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -110,18 +116,25 @@ export async function runDemo(
     for (const p of parties) if (p.child.exitCode === null) p.child.kill('SIGTERM');
   };
   const timer = setTimeout(stopAll, options.timeoutMs);
+  const serve = options.serveUntil !== undefined;
+  let dashboard: string;
   try {
     const coordinator = await spawnParty(
       'coordinator',
-      ['coordinator', '--config', workspace.coordinatorConfigFile],
+      ['coordinator', '--config', workspace.coordinatorConfigFile, ...(serve ? ['--serve'] : [])],
       logDir,
     );
     parties.push(coordinator);
+    let serving: Promise<void> = Promise.resolve();
     const listening = await new Promise<Extract<CoordinatorIpcMessage, { type: 'listening' }>>(
       (resolve, reject) => {
-        coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
-          if (message.type === 'listening') resolve(message);
-          if (message.type === 'round') print(progressLine(message.summary, options.sparsity > 0));
+        serving = new Promise((servingNow) => {
+          coordinator.child.on('message', (message: CoordinatorIpcMessage) => {
+            if (message.type === 'listening') resolve(message);
+            if (message.type === 'serving') servingNow();
+            if (message.type === 'round')
+              print(progressLine(message.summary, options.sparsity > 0));
+          });
         });
         void coordinator.exited.then(async (code) =>
           reject(await describeFailure(coordinator, code)),
@@ -130,6 +143,8 @@ export async function runDemo(
     );
     const { url, teacher } = listening;
     print(`  coordinator listening on ${url}`);
+    dashboard = await loginLink(workspace.coordinatorConfigFile, url);
+    print(`Dashboard: ${dashboard}`);
     if (teacher) {
       print(
         teacher.source === 'model'
@@ -143,13 +158,26 @@ export async function runDemo(
       const config = await writeSiteConfig(workspace, site, url);
       parties.push(await spawnParty(site, ['site', 'start', '--config', config], logDir));
     }
-    for (const party of parties) {
+    // With --serve the coordinator stays up after the run: it says so instead of exiting.
+    const [, ...sites] = parties;
+    for (const party of serve ? sites : parties) {
       const code = await party.exited;
       if (code !== 0) throw await describeFailure(party, code);
     }
+    if (serve) {
+      await Promise.race([
+        serving,
+        coordinator.exited.then(async (code) => {
+          throw await describeFailure(coordinator, code);
+        }),
+      ]);
+    }
+  } catch (error) {
+    stopAll();
+    throw error;
   } finally {
     clearTimeout(timer);
-    stopAll();
+    if (!serve) stopAll();
   }
   const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
   // What an auditor is handed: the log with its signed heads, and the key that signed them.
@@ -206,5 +234,26 @@ export async function runDemo(
   print(
     `  audit log             ${auditFile} (verify: fedistill audit verify ${auditFile} --coordinator-key ${path.join(workspace.dir, 'coordinator.pub')})`,
   );
+  if (options.serveUntil) {
+    print('');
+    print(`The coordinator and its dashboard stay up until interrupted (Ctrl-C).`);
+    print(`Dashboard: ${dashboard}`);
+    await options.serveUntil;
+    stopAll();
+    await Promise.all(parties.map((p) => p.exited));
+  }
   return report;
+}
+
+/** A one-time operator link to the dashboard, its token written to the coordinator's store. */
+async function loginLink(configFile: string, url: string): Promise<string> {
+  const store = new SqliteStore(
+    await loadSodium(),
+    (await loadCoordinatorConfig(configFile)).storeFile,
+  );
+  try {
+    return dashboardLoginUrl(store, url, 'demo');
+  } finally {
+    store.close();
+  }
 }

@@ -1,7 +1,18 @@
-import { Controller, Get, HttpCode, Param, ParseIntPipe, Post, UseGuards } from '@nestjs/common';
-import type { AuditLogExport, SignedTreeHead } from '../../protocol/index.js';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  ParseIntPipe,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
+import type { AuditPage, TreeHeadsView } from '../../dashboard/feed.js';
+import { parseWith, type AuditLogExport, type SignedTreeHead } from '../../protocol/index.js';
 import { AuditService } from '../audit/audit.service.js';
 import { orHttpError } from './api-errors.js';
+import { auditQuerySchema } from './api-schemas.js';
 import { TokenGuard } from './token.guard.js';
 
 /** The auditor's view of the protocol log: the export, inclusion proofs and fresh tree heads. */
@@ -14,6 +25,19 @@ export class AuditController {
   @Get()
   export(): AuditLogExport {
     return this.audit.export();
+  }
+
+  /** A page of entries, newest first, filtered by event (or prefix), site, run and round. */
+  @Get('entries')
+  entries(@Query() query: unknown): AuditPage {
+    const filter = orHttpError(parseWith(auditQuerySchema, query, 'schema.invalid', 'query'));
+    return this.audit.page(filter);
+  }
+
+  /** Every signed head, its signature checked, and the stored log checked against them. */
+  @Get('tree-heads')
+  treeHeads(): TreeHeadsView {
+    return this.audit.treeHeads();
   }
 
   /** Signs the log as it stands now (any token: a head reveals nothing and changes nothing). */

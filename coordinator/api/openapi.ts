@@ -1,10 +1,15 @@
 import { z } from 'zod';
 import {
   apiErrorSchema,
+  auditPageSchema,
+  auditQuerySchema,
+  dashboardSessionSchema,
   enrolSiteSchema,
   runSpecBodySchema,
   runStatusSchema,
+  sessionRequestSchema,
   siteStatusSchema,
+  treeHeadsViewSchema,
 } from './api-schemas.js';
 import {
   auditEntrySchema,
@@ -14,13 +19,16 @@ import {
 import type { Role } from './tokens.js';
 
 interface ApiRoute {
-  readonly method: 'get' | 'post';
+  readonly method: 'get' | 'post' | 'delete';
   readonly path: string;
   readonly summary: string;
-  /** Who may call it: operators only, or any token (operators and auditors). */
-  readonly role: Role | 'any';
+  /** Who may call it: operators only, any token (operators and auditors), or anyone (login). */
+  readonly role: Role | 'any' | 'public';
   readonly body?: z.ZodType;
-  readonly response: z.ZodType;
+  /** Query-string parameters, as an object schema. */
+  readonly query?: z.ZodObject;
+  /** Absent when the answer has no body (204). */
+  readonly response?: z.ZodType;
   readonly status?: number;
 }
 
@@ -132,6 +140,38 @@ export const API_ROUTES: readonly ApiRoute[] = [
     }),
   },
   {
+    method: 'get',
+    path: '/api/audit/entries',
+    summary: 'A page of the audit log, newest first, filtered by event, site, run and round',
+    role: 'any',
+    query: auditQuerySchema,
+    response: auditPageSchema,
+  },
+  {
+    method: 'get',
+    path: '/api/audit/tree-heads',
+    summary: 'Every signed tree head, and the stored log checked against them',
+    role: 'any',
+    response: treeHeadsViewSchema,
+  },
+  {
+    method: 'post',
+    path: '/api/sessions',
+    summary:
+      'Trade an API token or a one-time login token (used up) for a short-lived dashboard session token',
+    role: 'public',
+    body: sessionRequestSchema,
+    response: dashboardSessionSchema,
+    status: 201,
+  },
+  {
+    method: 'delete',
+    path: '/api/sessions/current',
+    summary: 'Log the dashboard session out (its token is revoked)',
+    role: 'any',
+    status: 204,
+  },
+  {
     method: 'post',
     path: '/api/sites/{name}/revoke',
     summary: 'Revoke a site: its key is refused and its session closed',
@@ -153,6 +193,12 @@ export function openApiDocument(version: string): Record<string, unknown> {
       ...(route.path.includes('{id}') ? [idParameter] : []),
       ...(route.path.includes('{name}') ? [nameParameter] : []),
       ...(route.path.includes('{seq}') ? [seqParameter] : []),
+      ...Object.entries(route.query?.shape ?? {}).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: false,
+        schema: z.toJSONSchema(schema as z.ZodType, { io: 'input', unrepresentable: 'any' }),
+      })),
     ];
     (paths[route.path] ??= {})[route.method] = {
       summary: route.summary,
@@ -161,13 +207,14 @@ export function openApiDocument(version: string): Record<string, unknown> {
       ...(route.body
         ? { requestBody: { required: true, content: json(route.body, 'input') } }
         : {}),
+      ...(route.role === 'public' ? { security: [] } : {}),
       responses: {
         [String(route.status ?? 200)]: {
           description: 'OK',
-          content: json(route.response, 'output'),
+          ...(route.response ? { content: json(route.response, 'output') } : {}),
         },
         '400': error('The request is invalid (code, message, path)'),
-        '401': error('No token, or an unknown or revoked one'),
+        '401': error('No token, or an unknown, revoked or expired one'),
         ...(route.role === 'operator' ? { '403': error('An auditor token') } : {}),
         ...(route.path.includes('{id}') || route.path.includes('{seq}')
           ? { '404': error('No such run or entry') }

@@ -13,7 +13,7 @@ import { COORDINATOR_STORE, type CoordinatorStore, type TokenRecord } from '../s
 import { REQUIRED_ROLE } from './roles.decorator.js';
 import { hashToken, type Role } from './tokens.js';
 
-interface TokenRequest {
+export interface TokenRequest {
   headers: Record<string, string | string[] | undefined>;
   method: string;
   /** The route as declared (`/api/runs/:id`), not the URL: no query string reaches the log. */
@@ -66,7 +66,13 @@ export class TokenGuard implements CanActivate {
     if (!token) {
       throw new UnauthorizedException({
         code: 'auth.bad_token',
-        message: 'the token is unknown or revoked',
+        message: 'the token is unknown, revoked or expired',
+      });
+    }
+    if (token.kind === 'login') {
+      throw new UnauthorizedException({
+        code: 'auth.bad_token',
+        message: 'a login token only opens a dashboard session (POST /api/sessions)',
       });
     }
     const required = this.reflector.get<Role | undefined>(REQUIRED_ROLE, context.getHandler());

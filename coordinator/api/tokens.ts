@@ -1,8 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { CoordinatorStore, TokenRecord } from '../store/store.js';
 
 /** Who holds an API token: operators may change runs and sites; auditors only read. */
 export const ROLES = ['operator', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
+
+/** A one-time dashboard login link stays usable this long if nobody opens it. */
+export const LOGIN_TOKEN_TTL_MS = 24 * 3600_000;
+/** A dashboard session lasts a working day; the browser logs in again after. */
+export const SESSION_TTL_MS = 12 * 3600_000;
 
 const PREFIX = 'fdt_';
 
@@ -14,4 +20,34 @@ export function generateToken(): string {
 /** What the store keeps of a token; the token itself is shown once and never stored. */
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Makes a token and stores its hash; the secret is returned once, for the caller to hand over. */
+export function issueToken(
+  store: CoordinatorStore,
+  token: Pick<TokenRecord, 'name' | 'role' | 'kind'> & { ttlMs?: number },
+): { record: Omit<TokenRecord, 'createdAt'>; secret: string } {
+  const secret = generateToken();
+  const record = {
+    id: `tok-${hashToken(secret).slice(0, 12)}`,
+    name: token.name,
+    role: token.role,
+    kind: token.kind,
+    ...(token.ttlMs === undefined
+      ? {}
+      : { expiresAt: new Date(Date.now() + token.ttlMs).toISOString() }),
+  };
+  store.addToken(record, hashToken(secret));
+  return { record, secret };
+}
+
+/** The dashboard's address with a one-time operator login token in it (as Jupyter prints). */
+export function dashboardLoginUrl(store: CoordinatorStore, baseUrl: string, name: string): string {
+  const { secret } = issueToken(store, {
+    name,
+    role: 'operator',
+    kind: 'login',
+    ttlMs: LOGIN_TOKEN_TTL_MS,
+  });
+  return `${baseUrl}/dashboard/?token=${secret}`;
 }

@@ -3,11 +3,14 @@ import {
   auditLeaf,
   fail,
   hashLeaf,
+  keyFingerprint,
   MerkleTree,
   ok,
   signTreeHead,
   toHex,
   unwrap,
+  verifyAuditLog,
+  verifyTreeHead,
   type AuditEntry,
   type AuditLogExport,
   type Result,
@@ -15,7 +18,8 @@ import {
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents, type AuditEvent } from '../events/coordinator-events.js';
-import { COORDINATOR_STORE, type CoordinatorStore } from '../store/store.js';
+import type { AuditPage, TreeHeadsView } from '../../dashboard/feed.js';
+import { COORDINATOR_STORE, type AuditFilter, type CoordinatorStore } from '../store/store.js';
 
 /**
  * The tamper-evident protocol log (PROTOCOL.md section 10): every event the coordinator and its
@@ -92,6 +96,39 @@ export class AuditService {
   /** Everything an auditor needs to verify offline: the entries and every head issued. */
   export(): AuditLogExport {
     return { entries: this.store.auditEntries(), treeHeads: this.store.treeHeads() };
+  }
+
+  /** A page of the log for the dashboard, newest first. */
+  page(filter: AuditFilter): AuditPage {
+    const { entries, matching } = this.store.auditPage(filter);
+    return {
+      entries: entries as AuditPage['entries'],
+      matching,
+      size: this.store.auditSize(),
+    };
+  }
+
+  /**
+   * Every signed head with its signature checked, and the stored log checked against all of
+   * them as `fedistill audit verify` does: an entry edited in the store shows here. This is the
+   * coordinator checking its own store; an auditor's proof is the offline verify of an export.
+   * Every request reads and checks the whole log (each request is itself a new entry).
+   */
+  treeHeads(): TreeHeadsView {
+    const { sodium, identity } = this.setup;
+    const verified = verifyAuditLog(sodium, identity.publicKey, this.export());
+    const coordinatorKey = Buffer.from(identity.publicKey).toString('base64');
+    return {
+      coordinatorKey,
+      fingerprint: keyFingerprint(sodium, coordinatorKey),
+      heads: this.store.treeHeads().map((head) => ({
+        size: head.size,
+        root: head.root,
+        time: head.time,
+        signatureValid: verifyTreeHead(sodium, identity.publicKey, head).ok,
+      })),
+      log: verified.ok ? { verified: true } : { verified: false, message: verified.error.message },
+    };
   }
 
   /** An entry with its inclusion proof under the latest head (a new head when none covers it). */

@@ -4,6 +4,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { applyNormalizer } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { binaryAuc } from './binary-auc.js';
+import { meanCrossEntropy } from './cross-entropy.js';
 
 /** Accuracy on the held-out split, which never leaves the coordinator. */
 @Injectable()
@@ -28,24 +29,28 @@ export class EvaluationService implements OnModuleDestroy {
     this.majorityClassRate = Math.max(...counts) / heldOut.rows;
   }
 
-  async accuracy(model: tfl.LayersModel): Promise<number> {
-    return (await this.measure(model)).accuracy;
-  }
-
-  /** Accuracy, and for two classes the AUC of the class-1 probability, on the held-out split. */
-  async measure(model: tfl.LayersModel): Promise<{ accuracy: number; auc?: number }> {
-    const [predictedTensor, probabilities] = tf.tidy(() => {
+  /**
+   * Accuracy and mean cross-entropy, and for two classes the AUC of the class-1 probability, on
+   * the held-out split.
+   */
+  async measure(model: tfl.LayersModel): Promise<{ accuracy: number; loss: number; auc?: number }> {
+    const [predictedTensor, probabilities, logProbabilities] = tf.tidy(() => {
       const logits = model.predict(this.inputs) as tf.Tensor2D;
-      return [tf.argMax(logits, -1), tf.softmax(logits)];
+      return [tf.argMax(logits, -1), tf.softmax(logits), tf.logSoftmax(logits)];
     });
-    const [predicted, probs] = await Promise.all([predictedTensor.data(), probabilities.data()]);
-    tf.dispose([predictedTensor, probabilities]);
+    const [predicted, probs, logProbs] = await Promise.all([
+      predictedTensor.data(),
+      probabilities.data(),
+      logProbabilities.data(),
+    ]);
+    tf.dispose([predictedTensor, probabilities, logProbabilities]);
     let correct = 0;
     for (let i = 0; i < this.rows; i++) if (predicted[i] === this.labels[i]) correct++;
     const accuracy = correct / this.rows;
-    if (this.classes !== 2) return { accuracy };
+    const loss = meanCrossEntropy(logProbs, this.labels, this.classes);
+    if (this.classes !== 2) return { accuracy, loss };
     const positive = Float64Array.from({ length: this.rows }, (_, i) => probs[2 * i + 1]!);
-    return { accuracy, auc: binaryAuc(positive, this.labels) };
+    return { accuracy, loss, auc: binaryAuc(positive, this.labels) };
   }
 
   onModuleDestroy(): void {

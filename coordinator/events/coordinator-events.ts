@@ -58,6 +58,8 @@ interface EventMap {
   audit: [AuditEvent];
   /** A signed head of the audit log, for every connected site. */
   treeHead: [SignedTreeHead];
+  /** A dashboard session logged out: its live feed closes. The token id. */
+  tokenRevoked: [string];
 }
 
 /**

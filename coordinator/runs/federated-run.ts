@@ -95,6 +95,13 @@ interface OpenRound {
   /** Sites whose update is being pulled: a second round.update from them is a duplicate. */
   readonly receiving: Set<string>;
   readonly answered: Set<string>;
+  /** How many were selected; participants loses the sites that leave before answering. */
+  readonly selected: number;
+  readonly dropped: Set<string>;
+  /** Date.now() and the coordinator's byte counters when the attempt opened (or resumed). */
+  readonly openedAt: number;
+  readonly bytesInAtOpen: number;
+  readonly bytesOutAtOpen: number;
   acc: unknown;
   readonly deadline: NodeJS.Timeout;
 }
@@ -245,12 +252,25 @@ export class FederatedRun {
       participants: new Set(record.participants),
       receiving: new Set(),
       answered: new Set(record.updates.map((u) => u.site)),
+      ...this.attemptStart(record.participants.length),
       acc,
       deadline: this.armDeadline(),
     };
     this.logger.log(
       `round ${record.round} resumed: ${record.updates.length} of ${record.participants.length} updates already in`,
     );
+  }
+
+  private attemptStart(
+    selected: number,
+  ): Pick<OpenRound, 'selected' | 'dropped' | 'openedAt' | 'bytesInAtOpen' | 'bytesOutAtOpen'> {
+    return {
+      selected,
+      dropped: new Set(),
+      openedAt: Date.now(),
+      bytesInAtOpen: this.events.bytesIn,
+      bytesOutAtOpen: this.events.bytesOut,
+    };
   }
 
   private roundValues(round: number): { round: number; temperature: number; alpha: number } {
@@ -388,6 +408,7 @@ export class FederatedRun {
     this.events.emit('site', { site: channel.site, present: false, connected: this.sites.size });
     const open = this.open;
     if (open && open.participants.delete(channel.site) && !open.answered.has(channel.site)) {
+      open.dropped.add(channel.site);
       this.logger.warn(`round ${open.round}: ${channel.site} left before answering`);
       this.audit({ event: 'site.dropped', round: open.round, site: channel.site });
       this.closeRoundIfAnswered();
@@ -461,6 +482,7 @@ export class FederatedRun {
       participants: new Set(participants),
       receiving: new Set(),
       answered: new Set(),
+      ...this.attemptStart(participants.length),
       acc: this.strategy.begin(this.global),
       deadline: this.armDeadline(),
     };
@@ -653,6 +675,11 @@ export class FederatedRun {
     this.closeRoundIfAnswered();
   }
 
+  /** Participants still connected that had not answered (a site whose blob is in flight counts). */
+  private stragglers(open: OpenRound): number {
+    return [...open.participants].filter((s) => !open.answered.has(s)).length;
+  }
+
   /** Closes the round once no participant is still expected (all answered, or left). */
   private closeRoundIfAnswered(): void {
     const open = this.open;
@@ -690,7 +717,11 @@ export class FederatedRun {
       this.logger.warn(
         `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
       );
-      this.store.failRound(this.id, open.round, open.attempt);
+      this.store.failRound(this.id, open.round, open.attempt, {
+        answered: open.answered.size,
+        stragglers: this.stragglers(open),
+        dropped: open.dropped.size,
+      });
       this.audit({
         event: 'round.failed',
         round: open.round,
@@ -730,14 +761,24 @@ export class FederatedRun {
       mask && this.store.writeBlob(mask.bytes),
     ]);
     writeWeights(this.student, next);
+    const closedAt = Date.now();
+    const measured = await this.evaluation.measure(this.student);
     const summary: RoundSummary = {
       round: open.round,
       rounds: this.rounds,
+      attempt: open.attempt + 1,
       temperature: open.temperature,
       alpha: open.alpha,
+      selected: open.selected,
       participants: open.answered.size,
-      student_accuracy: await this.evaluation.accuracy(this.student),
+      stragglers: this.stragglers(open),
+      dropped: open.dropped.size,
+      student_accuracy: measured.accuracy,
+      student_loss: measured.loss,
       sparsity: kernelSparsity(next),
+      bytes_up: this.events.bytesIn - open.bytesInAtOpen,
+      bytes_down: this.events.bytesOut - open.bytesOutAtOpen,
+      duration_seconds: (closedAt - open.openedAt) / 1000,
     };
     // Cancelled while the model was written and evaluated: nothing more of it is committed.
     if (this.ended) return;

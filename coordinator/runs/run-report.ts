@@ -5,14 +5,29 @@ import type { TeacherSummary } from '../teacher/teacher.service.js';
 export interface RoundSummary {
   readonly round: number;
   readonly rounds: number;
+  /** The attempt that closed the round, 1-based (earlier ones failed their quorum). */
+  readonly attempt: number;
   readonly temperature: number;
   readonly alpha: number;
+  /** Sites selected for the attempt. */
+  readonly selected: number;
   /** Sites whose update was folded into this round. */
   readonly participants: number;
+  /** Selected sites, still connected, that had not answered when the round closed. */
+  readonly stragglers: number;
+  /** Selected sites that left before answering. */
+  readonly dropped: number;
   /** Held-out accuracy of the global student after this round. */
   readonly student_accuracy: number;
+  /** Held-out mean cross-entropy (nats) of the global student after this round. */
+  readonly student_loss: number;
   /** Share of the global student's kernel weights that are exactly zero after this round. */
   readonly sparsity: number;
+  /** Protocol bytes received and sent by the coordinator while the attempt was open. */
+  readonly bytes_up: number;
+  readonly bytes_down: number;
+  /** From the attempt's opening (or its resumption after a restart) to the round's close. */
+  readonly duration_seconds: number;
 }
 
 /**

@@ -81,4 +81,9 @@ export const MIGRATIONS: readonly string[] = [
     head TEXT NOT NULL
   );
   `,
+  // Dashboard logins: one-time login tokens and the short-lived session tokens they open.
+  `
+  ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';
+  ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+  `,
 ];

@@ -12,8 +12,11 @@ import {
 import type { RoundSummary } from '../runs/run-report.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
+  AttemptOutcome,
+  AuditFilter,
   CoordinatorStore,
   OpenRoundRecord,
+  RoundAttemptRecord,
   SiteRecord,
   StoredModel,
   StoredRun,
@@ -39,16 +42,20 @@ interface TokenRow {
   id: string;
   name: string;
   role: TokenRecord['role'];
+  kind: TokenRecord['kind'];
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
 }
 
 const toToken = (row: TokenRow): TokenRecord => ({
   id: row.id,
   name: row.name,
   role: row.role,
+  kind: row.kind,
   createdAt: row.created_at,
   ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+  ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
 });
 
 const now = (): string => new Date().toISOString();
@@ -284,10 +291,13 @@ export class SqliteStore implements CoordinatorStore {
       .run(runId, round, attempt);
   }
 
-  failRound(runId: string, round: number, attempt: number): void {
+  failRound(runId: string, round: number, attempt: number, outcome: AttemptOutcome): void {
     const at = now();
     this.db.transaction(() => {
       this.closeAttempt(runId, round, attempt, 'failed', at);
+      this.db
+        .prepare('UPDATE rounds SET summary = ? WHERE run_id = ? AND round = ? AND attempt = ?')
+        .run(JSON.stringify(outcome), runId, round, attempt);
       this.db
         .prepare('UPDATE runs SET attempt = ?, updated_at = ? WHERE id = ?')
         .run(attempt + 1, at, runId);
@@ -322,6 +332,45 @@ export class SqliteStore implements CoordinatorStore {
       )
       .all(runId) as { summary: string }[];
     return rows.map((row) => JSON.parse(row.summary) as RoundSummary);
+  }
+
+  roundAttempts(runId: string): RoundAttemptRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT round, attempt, state, json_array_length(participants) AS participants, summary,
+         opened_at, closed_at FROM rounds WHERE run_id = ? ORDER BY round, attempt`,
+      )
+      .all(runId) as {
+      round: number;
+      attempt: number;
+      state: RoundAttemptRecord['state'];
+      participants: number;
+      summary: string | null;
+      opened_at: string;
+      closed_at: string | null;
+    }[];
+    return rows.map((r) => ({
+      round: r.round,
+      attempt: r.attempt,
+      state: r.state,
+      participants: r.participants,
+      ...(r.summary === null
+        ? {}
+        : { summary: JSON.parse(r.summary) as RoundSummary | AttemptOutcome }),
+      openedAt: r.opened_at,
+      ...(r.closed_at === null ? {} : { closedAt: r.closed_at }),
+    }));
+  }
+
+  lastRoundBySite(runId: string, afterRound = 0): Map<string, number> {
+    const rows = this.db
+      .prepare(
+        `SELECT u.site AS site, MAX(u.round) AS round FROM updates u JOIN rounds r
+         ON r.run_id = u.run_id AND r.round = u.round AND r.attempt = u.attempt
+         WHERE u.run_id = ? AND u.round > ? AND r.state = 'closed' GROUP BY u.site`,
+      )
+      .all(runId, afterRound) as { site: string; round: number }[];
+    return new Map(rows.map((r) => [r.site, r.round]));
   }
 
   completeRun(runId: string, report: unknown): void {
@@ -392,14 +441,21 @@ export class SqliteStore implements CoordinatorStore {
 
   addToken(token: Omit<TokenRecord, 'createdAt'>, tokenHash: string): void {
     this.db
-      .prepare('INSERT INTO tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(token.id, token.name, token.role, tokenHash, now());
+      .prepare(
+        `INSERT INTO tokens (id, name, role, kind, token_hash, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(token.id, token.name, token.role, token.kind, tokenHash, now(), token.expiresAt ?? null);
   }
 
   tokenByHash(tokenHash: string): TokenRecord | undefined {
+    // ISO-8601 UTC strings of one format compare as text in time order.
     const row = this.db
-      .prepare('SELECT * FROM tokens WHERE token_hash = ? AND revoked_at IS NULL')
-      .get(tokenHash) as TokenRow | undefined;
+      .prepare(
+        `SELECT * FROM tokens WHERE token_hash = ? AND revoked_at IS NULL
+         AND (expires_at IS NULL OR expires_at > ?)`,
+      )
+      .get(tokenHash, now()) as TokenRow | undefined;
     return row && toToken(row);
   }
 
@@ -428,6 +484,54 @@ export class SqliteStore implements CoordinatorStore {
       event: string;
     }[];
     return rows.map((r) => ({ seq: r.seq, event: JSON.parse(r.event) as Record<string, unknown> }));
+  }
+
+  auditPage(filter: AuditFilter): {
+    entries: { seq: number; event: Record<string, unknown> }[];
+    matching: number;
+  } {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.event?.endsWith('.')) {
+      // A prefix: LIKE with the prefix's own wildcards escaped.
+      where.push(`json_extract(event, '$.event') LIKE ? ESCAPE '\\'`);
+      args.push(filter.event.replace(/[\\%_]/g, (c) => '\\' + c) + '%');
+    } else if (filter.event !== undefined) {
+      where.push(`json_extract(event, '$.event') = ?`);
+      args.push(filter.event);
+    }
+    for (const key of ['site', 'run', 'round'] as const) {
+      const value = filter[key];
+      if (value === undefined) continue;
+      where.push(`json_extract(event, '$.${key}') = ?`);
+      args.push(value);
+    }
+    const matchingWhere = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const { count } = this.db
+      .prepare(`SELECT COUNT(*) AS count FROM audit_log ${matchingWhere}`)
+      .get(...args) as { count: number };
+    if (filter.before !== undefined) {
+      where.push('seq < ?');
+      args.push(filter.before);
+    }
+    const rows = this.db
+      .prepare(
+        `SELECT seq, event FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(...args, filter.limit) as { seq: number; event: string }[];
+    return {
+      entries: rows.map((r) => ({
+        seq: r.seq,
+        event: JSON.parse(r.event) as Record<string, unknown>,
+      })),
+      matching: count,
+    };
+  }
+
+  auditSize(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS count FROM audit_log').get() as { count: number })
+      .count;
   }
 
   addTreeHead(head: SignedTreeHead): void {

@@ -65,8 +65,45 @@ export interface TokenRecord {
   readonly id: string;
   readonly name: string;
   readonly role: 'operator' | 'auditor';
+  /**
+   * api: a long-lived API token; login: opens one dashboard session, once; session: a
+   * dashboard's bearer, short-lived.
+   */
+  readonly kind: 'api' | 'login' | 'session';
   readonly createdAt: string;
   readonly revokedAt?: string;
+  readonly expiresAt?: string;
+}
+
+/** One attempt of one round as stored: the timeline of a run. */
+export interface RoundAttemptRecord {
+  readonly round: number;
+  /** 0-based, as the store counts attempts. */
+  readonly attempt: number;
+  readonly state: 'open' | 'closed' | 'failed';
+  readonly participants: number;
+  /** The round's summary (closed), or the attempt's outcome (failed). */
+  readonly summary?: RoundSummary | AttemptOutcome;
+  readonly openedAt: string;
+  readonly closedAt?: string;
+}
+
+/** How an attempt that failed its quorum ended. */
+export interface AttemptOutcome {
+  readonly answered: number;
+  readonly stragglers: number;
+  readonly dropped: number;
+}
+
+/** A page of the audit log, newest first. */
+export interface AuditFilter {
+  /** An event name, or a prefix ending in a dot. */
+  readonly event?: string;
+  readonly site?: string;
+  readonly run?: string;
+  readonly round?: number;
+  readonly before?: number;
+  readonly limit: number;
 }
 
 export interface CoordinatorStore {
@@ -85,7 +122,7 @@ export interface CoordinatorStore {
   /** Durable before it returns: the caller acknowledges the update after. */
   saveUpdate(runId: string, round: number, attempt: number, update: StoredUpdate): void;
   /** The attempt failed its quorum: nothing is applied and the next attempt follows. */
-  failRound(runId: string, round: number, attempt: number): void;
+  failRound(runId: string, round: number, attempt: number, outcome: AttemptOutcome): void;
   /** The round's new model becomes the run's, atomically with the round's summary. */
   commitRound(
     runId: string,
@@ -93,6 +130,10 @@ export interface CoordinatorStore {
     model: StoredModel,
   ): void;
   closedRounds(runId: string): RoundSummary[];
+  /** Every attempt of every round of the run, in order. */
+  roundAttempts(runId: string): RoundAttemptRecord[];
+  /** Per site, the last closed round of the run (after `afterRound`) that folded its update. */
+  lastRoundBySite(runId: string, afterRound?: number): Map<string, number>;
   completeRun(runId: string, report: unknown): void;
   report(runId: string): unknown;
   writeBlob(bytes: Uint8Array): Promise<string>;
@@ -102,12 +143,19 @@ export interface CoordinatorStore {
   sites(): SiteRecord[];
   /** Stores only the token's hash; the token itself is shown once, by the caller. */
   addToken(token: Omit<TokenRecord, 'createdAt'>, tokenHash: string): void;
+  /** A token neither revoked nor expired. */
   tokenByHash(tokenHash: string): TokenRecord | undefined;
   tokens(): TokenRecord[];
   revokeToken(id: string): boolean;
   /** Appends an audit entry; `seq` must be the next one (the log is append-only). */
   appendAudit(seq: number, event: Record<string, unknown>): void;
   auditEntries(): { seq: number; event: Record<string, unknown> }[];
+  /** Entries matching the filter, newest first, and how many match in all. */
+  auditPage(filter: AuditFilter): {
+    entries: { seq: number; event: Record<string, unknown> }[];
+    matching: number;
+  };
+  auditSize(): number;
   addTreeHead(head: SignedTreeHead): void;
   treeHeads(): SignedTreeHead[];
   close(): void;

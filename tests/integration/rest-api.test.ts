@@ -17,8 +17,10 @@ import { runStatusSchema, siteStatusSchema } from '../../coordinator/api/api-sch
 import { API_ROUTES } from '../../coordinator/api/openapi.js';
 import { AuditController } from '../../coordinator/api/audit.controller.js';
 import { RunsController } from '../../coordinator/api/runs.controller.js';
+import { SessionsController } from '../../coordinator/api/sessions.controller.js';
 import { SitesController } from '../../coordinator/api/sites.controller.js';
 import { hashToken } from '../../coordinator/api/tokens.js';
+import type { AuditPage, DashboardSession, TreeHeadsView } from '../../dashboard/feed.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
@@ -169,7 +171,12 @@ describe('the REST API and its CLI', () => {
     };
     assert.equal(document.openapi, '3.1.0');
     const served: string[] = [];
-    for (const controller of [AuditController, RunsController, SitesController]) {
+    for (const controller of [
+      AuditController,
+      RunsController,
+      SessionsController,
+      SitesController,
+    ]) {
       const base = Reflect.getMetadata(PATH_METADATA, controller) as string;
       for (const key of Object.getOwnPropertyNames(controller.prototype)) {
         const handler = (controller.prototype as unknown as Record<string, unknown>)[key];
@@ -318,6 +325,81 @@ describe('the REST API and its CLI', () => {
     assert.equal(verifyInclusion({ ...claim, index: 4 }).ok, false);
     assert.equal((await http('GET', '/api/audit/proof/99999', auditor)).status, 404);
     assert.equal((await http('GET', '/api/audit')).status, 401);
+  });
+
+  it('opens dashboard sessions: a login link once, an API token any time; a session is no bearer for another', async () => {
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      'token',
+      'login-link',
+      '--config',
+      workspace.coordinatorConfigFile,
+      '--name',
+      'on-call',
+      '--url',
+      coordinator.url,
+    ]);
+    const link = /^Dashboard: (\S+)$/m.exec(stdout)?.[1];
+    assert.ok(link?.startsWith(`${coordinator.url}/dashboard/?token=fdt_`), stdout);
+    const login = new URL(link!).searchParams.get('token')!;
+    assert.equal((await http('GET', '/api/runs', login)).status, 401, 'a login token is no bearer');
+    const opened = await http('POST', '/api/sessions', undefined, { token: login });
+    assert.equal(opened.status, 201);
+    const session = opened.body as DashboardSession;
+    assert.equal(session.role, 'operator');
+    assert.equal(session.name, 'on-call');
+    assert.ok(Date.parse(session.expiresAt) > Date.now() + 11 * 3600_000);
+    const again = await http('POST', '/api/sessions', undefined, { token: login });
+    assert.equal(again.status, 401, 'a login link opens one session');
+    assert.equal((again.body as { code: string }).code, 'auth.bad_token');
+    assert.equal((await http('GET', '/api/runs', session.token)).status, 200);
+    const chained = await http('POST', '/api/sessions', undefined, { token: session.token });
+    assert.equal(chained.status, 401, 'a session cannot extend itself');
+    assert.equal((await http('POST', '/api/sessions', undefined, { nope: 1 })).status, 400);
+
+    const audit = (await http('POST', '/api/sessions', undefined, { token: auditor }))
+      .body as DashboardSession;
+    assert.equal(audit.role, 'auditor');
+    assert.equal((await http('POST', '/api/runs/first/pause', audit.token)).status, 403);
+    assert.equal((await http('DELETE', '/api/sessions/current', auditor)).status, 400);
+    assert.equal((await http('DELETE', '/api/sessions/current', audit.token)).status, 204);
+    assert.equal((await http('GET', '/api/runs', audit.token)).status, 401, 'logged out');
+    assert.equal((await http('GET', '/api/runs', auditor)).status, 200, 'the API token lives on');
+  });
+
+  it('pages the audit log for the dashboard, and checks the stored log against its signed heads', async () => {
+    const page = (await http('GET', '/api/audit/entries?event=run.&limit=2', auditor))
+      .body as AuditPage;
+    assert.equal(page.entries.length, 2);
+    assert.ok(page.matching >= 5 && page.size > page.matching);
+    assert.ok(page.entries.every((e) => String(e.event.event).startsWith('run.')));
+    const older = (
+      await http(
+        'GET',
+        `/api/audit/entries?event=run.&limit=2&before=${page.entries[1]!.seq}`,
+        auditor,
+      )
+    ).body as AuditPage;
+    assert.ok(older.entries[0]!.seq < page.entries[1]!.seq);
+    const refused = await http('GET', '/api/audit/entries?limit=100000', auditor);
+    assert.equal(refused.status, 400);
+    assert.deepEqual((refused.body as { path: unknown[] }).path, ['limit']);
+
+    await http('POST', '/api/audit/tree-heads', auditor);
+    const heads = (await http('GET', '/api/audit/tree-heads', auditor)).body as TreeHeadsView;
+    assert.deepEqual(heads.log, { verified: true });
+    assert.ok(heads.heads.length > 0 && heads.heads.every((h) => h.signatureValid));
+    // An entry edited in the store no longer matches the head that signed it.
+    const db = new Database(path.join(dir, 'coordinator', 'coordinator.db'));
+    const row = db.prepare('SELECT event FROM audit_log WHERE seq = 2').get() as { event: string };
+    db.prepare('UPDATE audit_log SET event = ? WHERE seq = 2').run(
+      row.event.replace('"event":"', '"event":"x'),
+    );
+    const tampered = (await http('GET', '/api/audit/tree-heads', auditor)).body as TreeHeadsView;
+    db.prepare('UPDATE audit_log SET event = ? WHERE seq = 2').run(row.event);
+    db.close();
+    assert.equal(tampered.log.verified, false);
+    assert.match((tampered.log as { message: string }).message, /entry seq 2/);
   });
 
   it('enrols and revokes sites', async () => {
