@@ -1,7 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
-import { SqliteStore } from '../coordinator/store/sqlite-store.js';
 import {
   auditEntrySchema,
   auditLeaf,
@@ -23,18 +21,16 @@ import {
   type SignedTreeHead,
 } from '../protocol/index.js';
 import { z } from 'zod';
+import { withCoordinatorStore } from './coordinator-store.js';
 
 /** The store's log and heads, read from the coordinator's store on this machine. */
 export async function readAuditLog(
   configFile: string,
 ): Promise<{ entries: AuditEntry[]; treeHeads: SignedTreeHead[] }> {
-  const config = await loadCoordinatorConfig(configFile);
-  const store = new SqliteStore(await loadSodium(), config.storeFile);
-  try {
-    return { entries: store.auditEntries(), treeHeads: store.treeHeads() };
-  } finally {
-    store.close();
-  }
+  return withCoordinatorStore(configFile, (store) => ({
+    entries: store.auditEntries(),
+    treeHeads: store.treeHeads(),
+  }));
 }
 
 /** One JSON object per line: `{"entry": {seq, event}}` or `{"treeHead": {...}}`. */

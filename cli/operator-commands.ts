@@ -4,11 +4,11 @@ import { parse as parseYaml } from 'yaml';
 import { dashboardLoginUrl, issueToken, ROLES, type Role } from '../coordinator/api/tokens.js';
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
 import type { RunStatus } from '../coordinator/runs/runs.service.js';
-import { SqliteStore } from '../coordinator/store/sqlite-store.js';
 import type { TokenRecord } from '../coordinator/store/store.js';
 import type { SiteStatus } from '../coordinator/api/api-schemas.js';
-import { FedistillError, loadSodium } from '../protocol/index.js';
+import { FedistillError } from '../protocol/index.js';
 import { callApi, type ApiTarget } from './api-client.js';
+import { withCoordinatorStore } from './coordinator-store.js';
 import { readPublicKey } from './keys.js';
 
 interface ApiOptions {
@@ -164,17 +164,6 @@ export function addTokenCommands(program: Command): void {
   const token = program
     .command('token')
     .description("API tokens for operators and auditors, kept (hashed) in the coordinator's store");
-  const withStore = async <T>(config: string, use: (store: SqliteStore) => T): Promise<T> => {
-    const store = new SqliteStore(
-      await loadSodium(),
-      (await loadCoordinatorConfig(config)).storeFile,
-    );
-    try {
-      return use(store);
-    } finally {
-      store.close();
-    }
-  };
   token
     .command('create')
     .description('make a token; it is printed once and only its hash is kept')
@@ -185,7 +174,7 @@ export function addTokenCommands(program: Command): void {
     .requiredOption('--name <who>', 'whom the token is for')
     .option('--json', 'print as JSON')
     .action(async (opts: { config: string; role: Role; name: string; json?: boolean }) => {
-      const { record, secret } = await withStore(opts.config, (store) =>
+      const { record, secret } = await withCoordinatorStore(opts.config, (store) =>
         issueToken(store, { name: opts.name, role: opts.role, kind: 'api' }),
       );
       const { id } = record;
@@ -207,7 +196,7 @@ export function addTokenCommands(program: Command): void {
     .action(async (opts: { config: string; name: string; url?: string }) => {
       const config = await loadCoordinatorConfig(opts.config);
       const base = opts.url ?? `http://${config.listen.host}:${config.listen.port}`;
-      const url = await withStore(opts.config, (store) =>
+      const url = await withCoordinatorStore(opts.config, (store) =>
         dashboardLoginUrl(store, base.replace(/\/+$/, ''), opts.name),
       );
       console.log(`Dashboard: ${url}`);
@@ -217,7 +206,7 @@ export function addTokenCommands(program: Command): void {
     .requiredOption('--config <file>', 'the coordinator config (for its store)')
     .option('--json', 'print as JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
-      const tokens = await withStore(opts.config, (store) => store.tokens());
+      const tokens = await withCoordinatorStore(opts.config, (store) => store.tokens());
       if (opts.json) console.log(JSON.stringify(tokens, null, 2));
       else
         for (const t of tokens)
@@ -230,7 +219,7 @@ export function addTokenCommands(program: Command): void {
     .argument('<id>')
     .requiredOption('--config <file>', 'the coordinator config (for its store)')
     .action(async (id: string, opts: { config: string }) => {
-      const revoked = await withStore(opts.config, (store) => store.revokeToken(id));
+      const revoked = await withCoordinatorStore(opts.config, (store) => store.revokeToken(id));
       if (!revoked)
         throw new FedistillError({ code: 'config.invalid', message: `no active token ${id}` });
       console.log(`${id} revoked`);

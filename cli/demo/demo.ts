@@ -6,10 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
 import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
 import { dashboardLoginUrl } from '../../coordinator/api/tokens.js';
-import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
-import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
-import { loadSodium } from '../../protocol/index.js';
 import { formatJsonl, readAuditLog } from '../audit-commands.js';
+import { withCoordinatorStore } from '../coordinator-store.js';
 import type { CoordinatorIpcMessage } from '../coordinator-ipc.js';
 import { prepareWorkspace, writeSiteConfig } from './workspace.js';
 
@@ -143,7 +141,10 @@ export async function runDemo(
     );
     const { url, teacher } = listening;
     print(`  coordinator listening on ${url}`);
-    dashboard = await loginLink(workspace.coordinatorConfigFile, url);
+    // A one-time operator link, its token written to the coordinator's store.
+    dashboard = await withCoordinatorStore(workspace.coordinatorConfigFile, (store) =>
+      dashboardLoginUrl(store, url, 'demo'),
+    );
     print(`Dashboard: ${dashboard}`);
     if (teacher) {
       print(
@@ -243,17 +244,4 @@ export async function runDemo(
     await Promise.all(parties.map((p) => p.exited));
   }
   return report;
-}
-
-/** A one-time operator link to the dashboard, its token written to the coordinator's store. */
-async function loginLink(configFile: string, url: string): Promise<string> {
-  const store = new SqliteStore(
-    await loadSodium(),
-    (await loadCoordinatorConfig(configFile)).storeFile,
-  );
-  try {
-    return dashboardLoginUrl(store, url, 'demo');
-  } finally {
-    store.close();
-  }
 }

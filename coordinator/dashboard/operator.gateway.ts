@@ -17,6 +17,7 @@ import {
 } from '../../dashboard/feed.js';
 import { hashToken } from '../api/tokens.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
+import { SOCKET_SERVER_OPTIONS } from '../gateway/site.gateway.js';
 import { COORDINATOR_STORE, type CoordinatorStore, type TokenRecord } from '../store/store.js';
 import { DashboardService } from './dashboard.service.js';
 import { diffRunView } from './run-view.js';
@@ -41,7 +42,7 @@ type OperatorSocket = Socket<never, never, never, OperatorSocketData>;
  * the REST API, where the operator-only rule is enforced. Each socket watches one run; its
  * view is pushed whole once, then as changes, computed once per run for all its watchers.
  */
-@WebSocketGateway({ namespace: OPERATOR_NAMESPACE, transports: ['websocket'] })
+@WebSocketGateway({ ...SOCKET_SERVER_OPTIONS, namespace: OPERATOR_NAMESPACE })
 export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnModuleDestroy {
   private namespace!: Namespace;
   /** Per watched run, the view its watchers hold. */

@@ -16,10 +16,18 @@ import { SitesService } from '../sites/sites.service.js';
 import { SiteSession } from './site-session.js';
 
 /**
- * The sites' socket.io endpoint. Websocket only (no long-polling fallback), and a message cap
- * above the largest frame: socket.io's 1 MB default would silently drop larger frames.
+ * The socket.io server's options. Every gateway must give them all: Nest creates the one
+ * server with the options of whichever gateway it sets up first. Websocket only (no
+ * long-polling fallback), and a message cap above the largest frame: socket.io's 1 MB default
+ * would silently drop larger frames.
  */
-@WebSocketGateway({ transports: ['websocket'], maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES })
+export const SOCKET_SERVER_OPTIONS = {
+  transports: ['websocket'],
+  maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
+} as const;
+
+/** The sites' socket.io endpoint (the default namespace). */
+@WebSocketGateway({ ...SOCKET_SERVER_OPTIONS })
 export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
   private readonly sessions = new Map<string, SiteSession>();
 

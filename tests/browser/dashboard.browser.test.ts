@@ -6,8 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { dashboardLoginUrl, issueToken } from '../../coordinator/api/tokens.js';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
-import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
-import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { withCoordinatorStore } from '../../cli/coordinator-store.js';
 import {
   decodeKey,
   loadSodium,
@@ -41,7 +40,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
 describe('the dashboard in a browser (Debian chromium, playwright-core)', () => {
   let fixture: RunFixture;
   let browser: Browser;
-  let storeFile: string;
   /** Errors the pages logged (a CSP violation logs one), by page. */
   const pageErrors: string[] = [];
 
@@ -58,14 +56,6 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
       if (message.type() === 'error' && !refused) pageErrors.push(message.text());
     });
     return page;
-  };
-  const withStore = async <T>(use: (store: SqliteStore) => T): Promise<T> => {
-    const store = new SqliteStore(await loadSodium(), storeFile);
-    try {
-      return use(store);
-    } finally {
-      store.close();
-    }
   };
 
   before(async () => {
@@ -89,7 +79,6 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
         },
       }),
     });
-    storeFile = (await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile)).storeFile;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   });
 
@@ -114,7 +103,7 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
   });
 
   it('shows a live run to its operator: the charts gain a point per closed round; pause holds them, resume finishes', async () => {
-    const link = await withStore((store) =>
+    const link = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
       dashboardLoginUrl(store, fixture.coordinator.url, 'operator-on-call'),
     );
     const page = await newPage();
@@ -173,7 +162,8 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
   });
 
   it('gives an auditor the log, the verified tree heads and the export, and no operator controls', async () => {
-    const auditor = await withStore(
+    const auditor = await withCoordinatorStore(
+      fixture.workspace.coordinatorConfigFile,
       (store) => issueToken(store, { name: 'auditor-1', role: 'auditor', kind: 'api' }).secret,
     );
     const page = await newPage();

@@ -67,15 +67,25 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     for (const [i, r] of report.per_round.entries()) {
       assert.deepEqual(Object.keys(r).sort(), [
         'alpha',
+        'attempt',
+        'bytes_down',
+        'bytes_up',
+        'dropped',
+        'duration_seconds',
         'participants',
         'round',
         'rounds',
+        'selected',
         'sparsity',
+        'stragglers',
         'student_accuracy',
+        'student_loss',
         'temperature',
       ]);
       assert.equal(r.round, i + 1);
       assert.equal(r.participants, 3);
+      assert.deepEqual([r.attempt, r.selected, r.stragglers, r.dropped], [1, 3, 0, 0]);
+      assert.ok(r.student_loss > 0 && r.bytes_up > 0 && r.bytes_down > 0);
     }
     // Pruned by default, on the recommended schedule (0 -> 50% over rounds 3..8).
     assert.deepEqual(
@@ -246,6 +256,8 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
       assert.match(stdout, new RegExp(`round +${round}/10 `));
     assert.match(stdout, /student accuracy +0\.\d{4}/);
     assert.match(stdout, /report +.*report\.json/);
+    // The dashboard's one-time link, printed as the coordinator starts listening.
+    assert.match(stdout, /^Dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard\/\?token=fdt_\S+$/m);
   });
 
   it('keeps each party in its own folder with its own log', async () => {

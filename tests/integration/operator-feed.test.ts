@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import { issueToken } from '../../coordinator/api/tokens.js';
-import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
-import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { withCoordinatorStore } from '../../cli/coordinator-store.js';
 import {
   FEED_EVENTS,
   OPERATOR_NAMESPACE,
@@ -13,20 +12,16 @@ import {
   type RunListItem,
   type RunSnapshot,
 } from '../../dashboard/feed.js';
-import { loadSodium } from '../../protocol/index.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 const ROUNDS = 3;
 
 /** A token written to the coordinator's store, as the CLI writes one. */
 async function token(fixture: RunFixture, role: 'operator' | 'auditor'): Promise<string> {
-  const config = await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile);
-  const store = new SqliteStore(await loadSodium(), config.storeFile);
-  try {
-    return issueToken(store, { name: role, role, kind: 'api' }).secret;
-  } finally {
-    store.close();
-  }
+  return withCoordinatorStore(
+    fixture.workspace.coordinatorConfigFile,
+    (store) => issueToken(store, { name: role, role, kind: 'api' }).secret,
+  );
 }
 
 function connect(fixture: RunFixture, auth: Record<string, unknown>): Socket {
