@@ -8,6 +8,7 @@ import {
   buildModel,
   checkLabels,
   checkTensorsMatch,
+  clipByL2,
   decodeKey,
   decodeTensorBlob,
   decodeTeacherKnowledge,
@@ -54,7 +55,7 @@ import {
 import type { SiteConfig } from './site-config.js';
 import { TrainingPool } from './training-pool.js';
 import { TransferCache } from './transfer-cache.js';
-import { clipByL2, ErrorFeedback, weightDelta } from './update-builder.js';
+import { ErrorFeedback, weightDelta } from './update-builder.js';
 
 /** Chunk size of the update blobs a site offers. */
 const UPDATE_CHUNK_BYTES = 256 * 1024;

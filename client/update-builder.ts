@@ -1,6 +1,5 @@
 import {
   decodeTensorBlob,
-  l2Norm,
   encodeTensorBlob,
   type NamedTensor,
   type Result,
@@ -27,19 +26,6 @@ export function weightDelta(
   global: readonly NamedTensor[],
 ): NamedTensor[] {
   return zipWith(trained, global, (t, g) => t - g);
-}
-
-/**
- * Scales the whole update by min(1, maxNorm / ||delta||), as DP-FedAvg clips each client's
- * update (McMahan et al. 2018, arXiv 1710.06963): the direction stays, the norm is bounded.
- */
-export function clipByL2(
-  delta: readonly NamedTensor[],
-  maxNorm: number,
-): { delta: NamedTensor[]; norm: number } {
-  const norm = l2Norm(delta);
-  const scale = norm > maxNorm ? maxNorm / norm : 1;
-  return { delta: delta.map((t) => ({ ...t, values: t.values.map((v) => v * scale) })), norm };
 }
 
 /**

@@ -8,6 +8,19 @@ export function l2Norm(tensors: readonly NamedTensor[]): number {
 }
 
 /**
+ * Scales the whole update by min(1, maxNorm / ||delta||), as DP-FedAvg clips each client's
+ * update (McMahan et al. 2018, arXiv 1710.06963): the direction stays, the norm is bounded.
+ */
+export function clipByL2(
+  delta: readonly NamedTensor[],
+  maxNorm: number,
+): { delta: NamedTensor[]; norm: number } {
+  const norm = l2Norm(delta);
+  const scale = norm > maxNorm ? maxNorm / norm : 1;
+  return { delta: delta.map((t) => ({ ...t, values: t.values.map((v) => v * scale) })), norm };
+}
+
+/**
  * True when no value is NaN or infinite. A plain loop: `every(Number.isFinite)` costs a call per
  * value, and this check runs over every byte of every update.
  */

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { trainLocally } from '../../client/local-trainer.js';
-import { clipByL2, ErrorFeedback, weightDelta } from '../../client/update-builder.js';
+import { ErrorFeedback, weightDelta } from '../../client/update-builder.js';
 import {
   buildModel,
+  clipByL2,
   decodeTensorBlob,
   l2Norm,
   readWeights,
