@@ -48,6 +48,12 @@ function sparsity(value: string): number {
   return s;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && Number.isFinite(n))) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
 const program = new Command()
   .name('fedistill')
   .description(
@@ -303,6 +309,11 @@ program
     sparsity,
     0.5,
   )
+  .option(
+    '--dp-epsilon <e>',
+    'differential privacy (DP-FedAvg, user level) with this epsilon budget at delta 1e-5',
+    positiveNumber,
+  )
   .option('--serve', 'keep the coordinator and its dashboard up after the last round, until Ctrl-C')
   .action(
     async (opts: {
@@ -312,6 +323,7 @@ program
       out?: string;
       cache: string;
       sparsity: number;
+      dpEpsilon?: number;
       serve?: boolean;
     }) => {
       const out = path.resolve(
@@ -325,6 +337,7 @@ program
           out,
           cacheDir: path.resolve(opts.cache),
           sparsity: opts.sparsity,
+          ...(opts.dpEpsilon === undefined ? {} : { dpEpsilon: opts.dpEpsilon }),
           timeoutMs: 10 * 60_000,
           ...(opts.serve
             ? {

@@ -19,6 +19,8 @@ export interface DemoOptions {
   readonly cacheDir: string;
   /** The student's final sparsity, reached on the recommended schedule; 0 keeps it dense. */
   readonly sparsity: number;
+  /** With a value, the run is differentially private with this epsilon budget (delta 1e-5). */
+  readonly dpEpsilon?: number;
   /** The whole demo is stopped, and fails, after this long. */
   readonly timeoutMs: number;
   /** Keep the coordinator and its dashboard up after the last round, until this settles. */
@@ -70,7 +72,8 @@ function progressLine(s: RoundSummary, pruning: boolean): string {
   return (
     `  round ${String(s.round).padStart(width)}/${s.rounds}  T=${s.temperature.toFixed(2)}  ` +
     `alpha=${s.alpha.toFixed(2)}  sites=${s.participants}  student accuracy ${s.student_accuracy.toFixed(4)}` +
-    (pruning ? `  sparsity ${percent(s.sparsity)}` : '')
+    (pruning ? `  sparsity ${percent(s.sparsity)}` : '') +
+    (s.epsilon === undefined ? '' : `  epsilon ${s.epsilon.toFixed(3)}`)
   );
 }
 
@@ -91,6 +94,7 @@ export async function runDemo(
     ...(options.sparsity > 0
       ? { pruning: { schedule: recommendedSchedule(options.rounds, options.sparsity) } }
       : {}),
+    ...(options.dpEpsilon === undefined ? {} : { dp: { epsilon: options.dpEpsilon } }),
   });
   const logDir = path.join(options.out, 'logs');
   await mkdir(logDir, { recursive: true });
@@ -200,6 +204,14 @@ export async function runDemo(
   if (options.sparsity > 0) {
     const last = report.per_round[report.per_round.length - 1]!;
     print(`  student sparsity      ${percent(last.sparsity)}  (kernel weights exactly zero)`);
+  }
+  const { privacy } = report;
+  if (privacy) {
+    print(
+      `  privacy               epsilon ${privacy.epsilon.toFixed(3)} of ${privacy.epsilon_budget} at delta ${privacy.delta} ` +
+        `(noise multiplier ${privacy.noise_multiplier.toFixed(3)}, clip norm ${privacy.clip_norm}, ` +
+        `${privacy.rounds_completed} rounds${privacy.stopped_by_budget ? ', stopped by the budget' : ''})`,
+    );
   }
   print(
     `  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`,

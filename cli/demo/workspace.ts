@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatLabelledCsv } from '../../protocol/index.js';
 import type { PruningConfigInput } from '../../coordinator/compression/pruning-config.js';
+import type { DpConfigInput } from '../../coordinator/privacy/privacy-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
@@ -16,6 +17,8 @@ export interface WorkspacePlan {
   readonly blobChunkBytes?: number;
   /** The run's `compression.pruning`; without it the student stays dense. */
   readonly pruning?: PruningConfigInput;
+  /** The run's `privacy.dp`; without it the run is not differentially private. */
+  readonly dp?: DpConfigInput;
 }
 
 export interface DemoWorkspace {
@@ -60,6 +63,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
       seed: plan.seed,
       ...(plan.blobChunkBytes ? { blobChunkBytes: plan.blobChunkBytes } : {}),
       ...(plan.pruning ? { compression: { pruning: plan.pruning } } : {}),
+      ...(plan.dp ? { privacy: { dp: plan.dp } } : {}),
     },
     cacheDir: plan.cacheDir,
     reportFile,

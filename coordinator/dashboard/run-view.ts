@@ -52,6 +52,7 @@ export function roundPoint(summary: RoundSummary): RoundPoint {
     bytesUp: summary.bytes_up,
     bytesDown: summary.bytes_down,
     durationSeconds: summary.duration_seconds,
+    ...(summary.epsilon === undefined ? {} : { epsilon: summary.epsilon }),
   };
 }
 

@@ -33,6 +33,8 @@ import {
 } from '../../protocol/index.js';
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy } from '../aggregation/strategy-config.js';
+import { DpFedAvg } from '../privacy/dp-fedavg.js';
+import { enrolledCount, plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
 import { compressStudent } from '../compression/compression-report.js';
 import { kernelSparsity } from '../compression/pruning-mask.js';
 import { pruneRound } from '../compression/round-pruning.js';
@@ -98,6 +100,8 @@ interface OpenRound {
   /** How many were selected; participants loses the sites that leave before answering. */
   readonly selected: number;
   readonly dropped: Set<string>;
+  /** Sites selected over sites enrolled: the round's sampling rate for the accountant. */
+  readonly samplingRate: number;
   /** Date.now() and the coordinator's byte counters when the attempt opened (or resumed). */
   readonly openedAt: number;
   readonly bytesInAtOpen: number;
@@ -124,6 +128,10 @@ export class FederatedRun {
   private paused = false;
   private disposed = false;
   private readonly strategy: AggregationStrategy<unknown>;
+  /** The privacy ledger, when the run is differentially private. */
+  private readonly privacy: RunPrivacy | undefined;
+  /** Set when the run ended early because another round would exceed its privacy budget. */
+  private stoppedByBudget = false;
   private readonly sites = new Map<string, SiteEntry>();
   private readonly backends: Record<string, string> = {};
   private readonly studentSpec: MlpSpec;
@@ -176,7 +184,16 @@ export class FederatedRun {
       store: this.store,
     } = deps);
     this.id = identity.id;
-    this.strategy = createStrategy(spec.aggregation);
+    const dp = spec.privacy.dp;
+    if (dp) {
+      const enrolled = enrolledCount(deps.store);
+      const expected = plannedParticipants(spec, enrolled);
+      // Both were checked when the run was created (RunsService.create).
+      this.privacy = unwrap(RunPrivacy.create(dp, expected / Math.max(1, enrolled), spec.rounds));
+      this.strategy = unwrap(DpFedAvg.create(dp, this.privacy.noiseMultiplier, expected));
+    } else {
+      this.strategy = createStrategy(spec.aggregation);
+    }
     const { config, publicSplit } = this.setup;
     this.studentSpec = {
       kind: 'mlp',
@@ -225,6 +242,10 @@ export class FederatedRun {
     this.attempt = run.attempt;
     this.lastClosedRound = run.lastClosedRound;
     this.perRound.push(...this.store.closedRounds(run.id));
+    // The ledger is replayed from the closed rounds: the same steps, the same epsilon.
+    for (const round of this.perRound) {
+      if (round.sampling_rate !== undefined) this.privacy?.record(round.sampling_rate);
+    }
     this.paused = run.state === 'paused';
     this.logger.log(
       `resuming run ${run.id} at round ${run.nextRound} (attempt ${run.attempt + 1}), model version ${run.modelVersion}`,
@@ -263,10 +284,14 @@ export class FederatedRun {
 
   private attemptStart(
     selected: number,
-  ): Pick<OpenRound, 'selected' | 'dropped' | 'openedAt' | 'bytesInAtOpen' | 'bytesOutAtOpen'> {
+  ): Pick<
+    OpenRound,
+    'selected' | 'dropped' | 'samplingRate' | 'openedAt' | 'bytesInAtOpen' | 'bytesOutAtOpen'
+  > {
     return {
       selected,
       dropped: new Set(),
+      samplingRate: Math.min(1, selected / Math.max(1, enrolledCount(this.store))),
       openedAt: Date.now(),
       bytesInAtOpen: this.events.bytesIn,
       bytesOutAtOpen: this.events.bytesOut,
@@ -474,6 +499,11 @@ export class FederatedRun {
     if (this.paused || ready.length < this.spec.minSites) return;
     this.moveTo(RunState.RoundOpen);
     const selected = this.select(ready);
+    const rate = Math.min(1, selected.length / Math.max(1, enrolledCount(this.store)));
+    if (this.privacy && !this.privacy.allows(rate)) {
+      this.stopForBudget(rate);
+      return;
+    }
     const participants = selected.map((s) => s.channel.site);
     this.store.openRound(this.id, this.nextRound, this.attempt, participants);
     this.open = {
@@ -499,6 +529,32 @@ export class FederatedRun {
       model: this.globalHash,
     });
     for (const site of selected) this.startSiteRound(site);
+  }
+
+  /** Another round would spend more than the budget: the run completes with what it has. */
+  private stopForBudget(rate: number): void {
+    const privacy = this.privacy!;
+    this.logger.warn(
+      `round ${this.nextRound} would take epsilon past ${privacy.config.epsilon} (sampling rate ${rate.toFixed(3)}): the run stops after round ${this.lastClosedRound}`,
+    );
+    this.audit({
+      event: 'privacy.budget_reached',
+      round: this.nextRound,
+      epsilon: privacy.epsilon,
+      budget: privacy.config.epsilon,
+    });
+    if (this.lastClosedRound === 0) {
+      this.fatal(
+        new FedistillError({
+          code: 'config.invalid',
+          message: `the privacy budget epsilon ${privacy.config.epsilon} allows no round at sampling rate ${rate.toFixed(3)}`,
+        }),
+      );
+      return;
+    }
+    this.stoppedByBudget = true;
+    this.moveTo(RunState.RoundOpen);
+    this.complete().catch((error: Error) => this.fatal(error));
   }
 
   /** The fake-quantization scheme of a round in the quantization-aware tail of the run. */
@@ -550,15 +606,11 @@ export class FederatedRun {
    * max(minSites, ceil(fraction x ready)) ready sites, so a rerun selects the same ones.
    */
   private select(ready: SiteEntry[]): SiteEntry[] {
-    const { minSites, participationFraction, seed } = this.spec;
     const sorted = [...ready].sort((a, b) => a.channel.site.localeCompare(b.channel.site));
-    const count = Math.min(
-      sorted.length,
-      Math.max(minSites, Math.ceil(participationFraction * sorted.length)),
-    );
+    const count = plannedParticipants(this.spec, sorted.length);
     const order = shuffleInPlace(
       range(sorted.length),
-      seededRandom(seed * 1_000_003 + this.nextRound * 101 + this.attempt),
+      seededRandom(this.spec.seed * 1_000_003 + this.nextRound * 101 + this.attempt),
     );
     return order.slice(0, count).map((i) => sorted[i]!);
   }
@@ -675,6 +727,31 @@ export class FederatedRun {
     this.closeRoundIfAnswered();
   }
 
+  /** The round's step in the privacy ledger (a released model spends; a failed round does not). */
+  private spendPrivacy(
+    open: OpenRound,
+  ): Pick<RoundSummary, 'epsilon' | 'noise_multiplier' | 'clip_norm' | 'sampling_rate'> {
+    const privacy = this.privacy;
+    if (!privacy) return {};
+    const epsilon = privacy.record(open.samplingRate);
+    const clipNorm = (this.strategy as DpFedAvg).lastClipNorm;
+    this.audit({
+      event: 'privacy.spent',
+      round: open.round,
+      epsilon,
+      delta: privacy.config.delta,
+      noiseMultiplier: privacy.noiseMultiplier,
+      clipNorm,
+      samplingRate: open.samplingRate,
+    });
+    return {
+      epsilon,
+      noise_multiplier: privacy.noiseMultiplier,
+      clip_norm: clipNorm,
+      sampling_rate: open.samplingRate,
+    };
+  }
+
   /** Participants still connected that had not answered (a site whose blob is in flight counts). */
   private stragglers(open: OpenRound): number {
     return [...open.participants].filter((s) => !open.answered.has(s)).length;
@@ -779,6 +856,7 @@ export class FederatedRun {
       bytes_up: this.events.bytesIn - open.bytesInAtOpen,
       bytes_down: this.events.bytesOut - open.bytesOutAtOpen,
       duration_seconds: (closedAt - open.openedAt) / 1000,
+      ...this.spendPrivacy(open),
     };
     // Cancelled while the model was written and evaluated: nothing more of it is committed.
     if (this.ended) return;
@@ -841,7 +919,8 @@ export class FederatedRun {
       wall_seconds: (performance.now() - this.setup.startedAt) / 1000,
     };
     for (const site of this.sites.values()) {
-      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.rounds });
+      // The rounds it had: fewer than planned when the privacy budget ended it early.
+      site.channel.send({ type: 'run.complete', runId: this.id, rounds: this.perRound.length });
     }
     const { config } = this.setup;
     const last = this.perRound[this.perRound.length - 1]!;
@@ -873,6 +952,21 @@ export class FederatedRun {
       ...traffic,
       backend: this.setup.backend,
       compression,
+      ...(this.privacy
+        ? {
+            privacy: {
+              epsilon: this.privacy.epsilon,
+              delta: this.privacy.config.delta,
+              epsilon_budget: this.privacy.config.epsilon,
+              noise_multiplier: this.privacy.noiseMultiplier,
+              clip_norm: last.clip_norm!,
+              adaptive_clipping: this.privacy.config.adaptiveClipping !== undefined,
+              secure_aggregation: false,
+              rounds_completed: this.perRound.length,
+              stopped_by_budget: this.stoppedByBudget,
+            },
+          }
+        : {}),
     };
     this.store.completeRun(this.id, report);
     for (const [format, dir] of Object.entries(compression.files)) {

@@ -28,6 +28,29 @@ export interface RoundSummary {
   readonly bytes_down: number;
   /** From the attempt's opening (or its resumption after a restart) to the round's close. */
   readonly duration_seconds: number;
+  /** With differential privacy: epsilon spent after this round, at the run's delta. */
+  readonly epsilon?: number;
+  readonly noise_multiplier?: number;
+  /** The clip norm this round's updates were clipped to. */
+  readonly clip_norm?: number;
+  /** Sites selected over sites enrolled. */
+  readonly sampling_rate?: number;
+}
+
+/** What the report says of a differentially private run. */
+export interface PrivacyFigures {
+  /** Spent, by the RDP accountant, at `delta`. */
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly epsilon_budget: number;
+  readonly noise_multiplier: number;
+  /** The clip norm of the last round (with adaptive clipping it moves). */
+  readonly clip_norm: number;
+  readonly adaptive_clipping: boolean;
+  readonly secure_aggregation: boolean;
+  readonly rounds_completed: number;
+  /** The run ended before its last round because another would have exceeded the budget. */
+  readonly stopped_by_budget: boolean;
 }
 
 /**
@@ -101,4 +124,6 @@ interface RunFigures {
   readonly backend: string;
   /** The exported student against the float32 one and the teacher: accuracy, size, speed. */
   readonly compression: CompressionReport;
+  /** Present when the run is differentially private. */
+  readonly privacy?: PrivacyFigures;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
 import { pruningConfigSchema, refuseUnreachablePruning } from '../compression/pruning-config.js';
+import { dpConfigSchema, refuseDpWithoutPlainMean } from '../privacy/privacy-config.js';
 import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/teacher-config.js';
 import {
   contentHash,
@@ -74,6 +75,8 @@ export const runSpecSchema = z
     topkFraction: z.number().positive().max(1).default(0.1),
     /** When set, sites clip their updates to this L2 norm. */
     clipNorm: z.number().positive().optional(),
+    /** Differential privacy for the released model, with its budget (privacy-config.ts). */
+    privacy: z.object({ dp: dpConfigSchema.optional() }).strict().default({}),
     /** Chunk size of the blobs the coordinator sends: the transfer set and each model. */
     blobChunkBytes: z
       .number()
@@ -107,7 +110,8 @@ export const runSpecSchema = z
   })
   .strict()
   .superRefine(refuseHiddenStateWithoutModel)
-  .superRefine(refuseUnreachablePruning);
+  .superRefine(refuseUnreachablePruning)
+  .superRefine(refuseDpWithoutPlainMean);
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
 export type RunSpecInput = z.input<typeof runSpecSchema>;

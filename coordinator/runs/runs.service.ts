@@ -24,6 +24,8 @@ import { SitesService } from '../sites/sites.service.js';
 import { COORDINATOR_STORE, type CoordinatorStore, type StoredRun } from '../store/store.js';
 import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
+import { DpFedAvg } from '../privacy/dp-fedavg.js';
+import { plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
 import { FederatedRun, type PreparedTeacher, type RunDeps } from './federated-run.js';
 import type { RunReport } from './run-report.js';
 import { runSpecHash, runSpecSchema, type RunSpec } from './run-spec.js';
@@ -133,6 +135,29 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         `minSites is ${spec.minSites} but only ${enrolled} sites are enrolled`,
         ['minSites'],
       );
+    }
+    const dp = spec.privacy.dp;
+    if (dp) {
+      const expected = plannedParticipants(spec, enrolled);
+      const rate = expected / enrolled;
+      const created = RunPrivacy.create(dp, rate, spec.rounds);
+      if (!created.ok) return fail('config.invalid', created.error.message, ['privacy', 'dp']);
+      const privacy = created.value;
+      const strategy = DpFedAvg.create(dp, privacy.noiseMultiplier, expected);
+      if (!strategy.ok) {
+        return fail('config.invalid', strategy.error.message, [
+          'privacy',
+          'dp',
+          'adaptiveClipping',
+        ]);
+      }
+      if (!privacy.allows(rate)) {
+        return fail(
+          'config.invalid',
+          `epsilon ${dp.epsilon} allows not even one round at noise multiplier ${privacy.noiseMultiplier} and sampling rate ${rate.toFixed(3)}`,
+          ['privacy', 'dp', 'epsilon'],
+        );
+      }
     }
     const id = spec.id ?? randomUUID();
     if (this.store.run(id)) return fail('config.invalid', `a run ${id} exists already`, ['id']);
