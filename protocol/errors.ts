@@ -59,6 +59,19 @@ export const ERROR_CODES = [
   'audit.bad_sequence',
   'audit.root_mismatch',
   'audit.truncated',
+  'secagg.bad_parameters',
+  'secagg.unexpected_step',
+  'secagg.unknown_site',
+  'secagg.bad_key',
+  'secagg.bad_signature',
+  'secagg.bad_share',
+  'secagg.share_rejected',
+  'secagg.duplicate',
+  'secagg.shape_mismatch',
+  'secagg.bad_request',
+  'secagg.refused',
+  'secagg.insufficient_shares',
+  'secagg.commitment_mismatch',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -27,3 +27,4 @@ export * from './merkle.js';
 export * from './canonical-json.js';
 export * from './tree-head.js';
 export * from './audit-verify.js';
+export * from './secagg/index.js';

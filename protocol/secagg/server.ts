@@ -1,0 +1,277 @@
+import { fail, ok, type Result } from '../errors.js';
+import { parseWith } from '../parse.js';
+import type { Sodium } from '../sodium.js';
+import { neighbourGraph, type NeighbourGraph } from './graph.js';
+import { planUnmask, recoverSum, survivingHolders, type RoundMembership } from './recover.js';
+import { roundContextHash } from './round-context.js';
+import { verifyRoundKeys } from './round-keys.js';
+import type { SecAggRoundSpec } from './round-spec.js';
+import {
+  encryptedShareSchema,
+  unmaskResponseSchema,
+  type AdvertisedKeys,
+  type EncryptedShare,
+  type KeyRoster,
+  type UnmaskRequest,
+  type UnmaskResponse,
+} from './wire.js';
+
+/**
+ * The coordinator's side of one SecAgg+ round. It sees public keys, sealed shares, masked
+ * inputs and, at the end, only the shares it needs; it never holds a site's input in the
+ * clear. Same state-machine rules as SecAggSite: a step checks the state first and sets the
+ * next one last; a failed recovery leaves it Failed with no sum.
+ *
+ *   receiveKeys(keys)*       CollectingKeys   (signatures checked on arrival)
+ *   rosters()                -> CollectingShares   the graph, and each site's neighbours' keys
+ *   receiveShares(site, s)*  CollectingShares
+ *   relay()                  -> CollectingMasked   U2 = sites that shared; sealed shares by recipient
+ *   receiveMasked(site, y)*  CollectingMasked
+ *   unmaskRequest()          -> Unmasking          U3 = sites that masked; fails if any needed
+ *                                                  secret has fewer than t surviving holders
+ *   receiveUnmask(r)*        Unmasking
+ *   recover()                -> Done               the uint32 sum of the survivors' inputs
+ */
+export enum SecAggServerState {
+  CollectingKeys = 'collecting-keys',
+  CollectingShares = 'collecting-shares',
+  CollectingMasked = 'collecting-masked',
+  Unmasking = 'unmasking',
+  Done = 'done',
+  Failed = 'failed',
+}
+
+export interface SecAggServerOptions {
+  readonly round: SecAggRoundSpec;
+  /** Enrolled sites' Ed25519 identity keys (the allow-list). */
+  readonly identityOf: (site: string) => Uint8Array | undefined;
+}
+
+export interface RecoveredSum {
+  /** sum of the survivors' quantized inputs mod 2^32. */
+  readonly sum: Uint32Array;
+  /** Whose inputs are in the sum (dequantizeSum needs their count). */
+  readonly survivors: readonly string[];
+  readonly dropped: readonly string[];
+}
+
+export class SecAggServer {
+  private stateValue = SecAggServerState.CollectingKeys;
+  private readonly contextHash: Uint8Array;
+  private readonly keys = new Map<string, AdvertisedKeys>();
+  private graph: NeighbourGraph | undefined;
+  private readonly shares = new Map<string, EncryptedShare[]>();
+  private live = new Set<string>();
+  private readonly masked = new Map<string, Uint32Array>();
+  private request: UnmaskRequest | undefined;
+  private readonly responses = new Map<string, UnmaskResponse>();
+
+  constructor(
+    private readonly sodium: Sodium,
+    private readonly options: SecAggServerOptions,
+  ) {
+    this.contextHash = roundContextHash(sodium, options.round.context);
+  }
+
+  get state(): SecAggServerState {
+    return this.stateValue;
+  }
+
+  /** The round's graph, once rosters() has drawn it. */
+  get neighbours(): NeighbourGraph | undefined {
+    return this.graph;
+  }
+
+  /** A site's advertised keys; its signature is checked before it is kept. */
+  receiveKeys(raw: unknown): Result<AdvertisedKeys> {
+    if (this.stateValue !== SecAggServerState.CollectingKeys) {
+      return this.outOfStep('receiveKeys');
+    }
+    const site = (raw as { site?: unknown } | null)?.site;
+    const verified = verifyRoundKeys(
+      this.sodium,
+      this.contextHash,
+      raw,
+      typeof site === 'string' ? this.options.identityOf(site) : undefined,
+    );
+    if (!verified.ok) return verified;
+    if (this.keys.has(verified.value.site)) {
+      return fail('secagg.duplicate', `second keys from ${verified.value.site}`);
+    }
+    this.keys.set(verified.value.site, verified.value);
+    return ok(verified.value);
+  }
+
+  /** Closes AdvertiseKeys: the participants are the sites that advertised. */
+  rosters(): Result<ReadonlyMap<string, KeyRoster>> {
+    if (this.stateValue !== SecAggServerState.CollectingKeys) return this.outOfStep('rosters');
+    const { round } = this.options;
+    const participants = [...this.keys.keys()].sort();
+    const graph = neighbourGraph(this.sodium, {
+      seed: round.graphSeed,
+      round: round.context.round,
+      attempt: round.context.attempt,
+      participants,
+      degree: round.degree,
+      threshold: round.threshold,
+    });
+    if (!graph.ok) {
+      this.stateValue = SecAggServerState.Failed;
+      return graph;
+    }
+    const out = new Map<string, KeyRoster>();
+    for (const [site, neighbours] of graph.value.neighbours) {
+      out.set(site, { participants, keys: neighbours.map((v) => this.keys.get(v)!) });
+    }
+    this.graph = graph.value;
+    this.stateValue = SecAggServerState.CollectingShares;
+    return ok(out);
+  }
+
+  /** One site's sealed shares: exactly one for each of its neighbours, from itself. */
+  receiveShares(site: string, raw: readonly unknown[]): Result<void> {
+    if (this.stateValue !== SecAggServerState.CollectingShares) {
+      return this.outOfStep('receiveShares');
+    }
+    const neighbours = this.graph!.neighbours.get(site);
+    if (neighbours === undefined) return fail('secagg.unknown_site', `${site} is not in the round`);
+    if (this.shares.has(site)) return fail('secagg.duplicate', `second shares from ${site}`);
+    const out: EncryptedShare[] = [];
+    for (const [i, item] of raw.entries()) {
+      const parsed = parseWith(encryptedShareSchema, item, 'secagg.bad_share', `share ${i}`);
+      if (!parsed.ok) return parsed;
+      out.push(parsed.value);
+    }
+    const recipients = out.map((s) => s.to).sort();
+    const expected = [...neighbours].sort();
+    if (
+      out.some((s) => s.from !== site) ||
+      recipients.length !== expected.length ||
+      recipients.some((r, i) => r !== expected[i])
+    ) {
+      return fail('secagg.bad_share', `${site} must send one share to each of its neighbours`);
+    }
+    this.shares.set(site, out);
+    return ok(undefined);
+  }
+
+  /**
+   * Closes ShareKeys: U2 is the sites that sent shares. Each gets the shares addressed to it
+   * by other members of U2 (shares to sites outside U2 are dropped with them).
+   */
+  relay(): Result<ReadonlyMap<string, EncryptedShare[]>> {
+    if (this.stateValue !== SecAggServerState.CollectingShares) return this.outOfStep('relay');
+    const live = new Set(this.shares.keys());
+    const out = new Map<string, EncryptedShare[]>([...live].map((s) => [s, []]));
+    for (const shares of this.shares.values()) {
+      for (const share of shares) out.get(share.to)?.push(share);
+    }
+    this.live = live;
+    this.stateValue = SecAggServerState.CollectingMasked;
+    return ok(out);
+  }
+
+  receiveMasked(site: string, masked: Uint32Array): Result<void> {
+    if (this.stateValue !== SecAggServerState.CollectingMasked) {
+      return this.outOfStep('receiveMasked');
+    }
+    if (!this.live.has(site)) return fail('secagg.unknown_site', `${site} did not share keys`);
+    if (this.masked.has(site)) return fail('secagg.duplicate', `second masked input from ${site}`);
+    if (masked.length !== this.options.round.dimension) {
+      return fail(
+        'secagg.shape_mismatch',
+        `${masked.length} values from ${site}, the round masks ${this.options.round.dimension}`,
+      );
+    }
+    this.masked.set(site, masked);
+    return ok(undefined);
+  }
+
+  /**
+   * Closes MaskedInputCollection. The request is the same for every survivor; if some needed
+   * secret cannot be rebuilt the round fails here, before any share is asked for.
+   */
+  unmaskRequest(): Result<UnmaskRequest> {
+    if (this.stateValue !== SecAggServerState.CollectingMasked) {
+      return this.outOfStep('unmaskRequest');
+    }
+    const plan = planUnmask(this.membership());
+    if (!plan.ok) {
+      this.stateValue = SecAggServerState.Failed;
+      return plan;
+    }
+    this.request = plan.value;
+    this.stateValue = SecAggServerState.Unmasking;
+    return plan;
+  }
+
+  /** A survivor's shares: only what was asked, only from a holder of each secret. */
+  receiveUnmask(raw: unknown): Result<void> {
+    if (this.stateValue !== SecAggServerState.Unmasking) return this.outOfStep('receiveUnmask');
+    const parsed = parseWith(unmaskResponseSchema, raw, 'secagg.bad_share', 'unmask response');
+    if (!parsed.ok) return parsed;
+    const response = parsed.value;
+    const membership = this.membership();
+    if (!membership.survivors.has(response.site)) {
+      return fail('secagg.unknown_site', `${response.site} is not a survivor`);
+    }
+    if (this.responses.has(response.site)) {
+      return fail('secagg.duplicate', `second unmask response from ${response.site}`);
+    }
+    const check = (owners: readonly string[], from: ReadonlySet<string>, kind: string) => {
+      if (new Set(owners).size !== owners.length) return `two ${kind} shares for one owner`;
+      for (const owner of owners) {
+        if (!from.has(owner)) return `a ${kind} share for ${owner}, which was not asked for`;
+        if (!survivingHolders(membership, owner).includes(response.site)) {
+          return `a ${kind} share for ${owner}, which ${response.site} does not hold`;
+        }
+      }
+      return undefined;
+    };
+    const problem =
+      check(
+        response.selfMaskShares.map((s) => s.owner),
+        new Set(this.request!.survivors),
+        'self-mask',
+      ) ??
+      check(
+        response.maskKeyShares.map((s) => s.owner),
+        new Set(this.request!.dropped),
+        'mask-key',
+      );
+    if (problem !== undefined) return fail('secagg.bad_share', `${response.site}: ${problem}`);
+    this.responses.set(response.site, response);
+    return ok(undefined);
+  }
+
+  /** Rebuilds the needed secrets and returns the survivors' sum, or fails with no sum. */
+  recover(): Result<RecoveredSum> {
+    if (this.stateValue !== SecAggServerState.Unmasking) return this.outOfStep('recover');
+    const sum = recoverSum(this.sodium, {
+      contextHash: this.contextHash,
+      membership: this.membership(),
+      keys: this.keys,
+      masked: this.masked,
+      responses: [...this.responses.values()],
+      dimension: this.options.round.dimension,
+    });
+    if (!sum.ok) {
+      this.stateValue = SecAggServerState.Failed;
+      return sum;
+    }
+    this.stateValue = SecAggServerState.Done;
+    return ok({
+      sum: sum.value,
+      survivors: this.request!.survivors,
+      dropped: this.request!.dropped,
+    });
+  }
+
+  private membership(): RoundMembership {
+    return { graph: this.graph!, live: this.live, survivors: new Set(this.masked.keys()) };
+  }
+
+  private outOfStep<T>(step: string): Result<T> {
+    return fail('secagg.unexpected_step', `${step} in state ${this.stateValue}`);
+  }
+}

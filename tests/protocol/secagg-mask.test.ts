@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
+import { before, describe, it } from 'node:test';
+import {
+  dequantizeSum,
+  loadSodium,
+  maskVector,
+  quantizationErrorBound,
+  quantizationParams,
+  quantize,
+  seededRandom,
+  uint32ToBytes,
+  unwrap,
+  type Sodium,
+} from '../../protocol/index.js';
+
+let sodium: Sodium;
+before(async () => {
+  sodium = await loadSodium();
+});
+
+/** ChaCha20-IETF keystream, key = seed, nonce "LibsodiumDRG", counter 0 (node:crypto's layout). */
+function chachaKeystream(seed: Uint8Array, length: number): Uint8Array {
+  const iv = Buffer.concat([Buffer.alloc(4), Buffer.from('LibsodiumDRG')]);
+  return new Uint8Array(createCipheriv('chacha20', seed, iv).update(Buffer.alloc(length)));
+}
+
+describe('the mask PRG', () => {
+  it('is randombytes_buf_deterministic, pinned for the all-zero seed and equal to ChaCha20', () => {
+    const seed = new Uint8Array(32);
+    const mask = uint32ToBytes(maskVector(sodium, seed, 1024));
+    assert.equal(
+      Buffer.from(mask.subarray(0, 16)).toString('hex'),
+      'a11f8f12d0876f736d2d8fd26e14c2de',
+    );
+    assert.deepEqual(mask, sodium.randombytes_buf_deterministic(4096, seed));
+    assert.deepEqual(mask, chachaKeystream(seed, 4096));
+    // little-endian words: bytes a1 1f 8f 12 are the value 0x128f1fa1
+    assert.equal(maskVector(sodium, seed, 1)[0], 0x128f1fa1);
+  });
+
+  it('uses the full 32-byte seed: seeds differing only in the last byte give different masks', () => {
+    const a = new Uint8Array(32).fill(7);
+    const b = Uint8Array.from(a);
+    b[31] = 8;
+    const ma = maskVector(sodium, a, 256);
+    const mb = maskVector(sodium, b, 256);
+    assert.notDeepEqual(ma, mb);
+    assert.ok(ma.filter((v, i) => v === mb[i]).length < 4);
+    assert.deepEqual(uint32ToBytes(mb), chachaKeystream(b, 1024));
+  });
+
+  it('refuses a seed that is not 32 bytes', () => {
+    assert.throws(() => maskVector(sodium, new Uint8Array(16), 4));
+  });
+});
+
+describe('quantization into Z_2^32', () => {
+  it('refuses parameters whose sum could wrap mod 2^32', () => {
+    // 1024 x 2^22 = 2^32 exactly: a sum at the top of every range would wrap to 0.
+    assert.ok(quantizationParams({ clip: 1, sites: 1023, levels: 2 ** 22 }).ok);
+    const over = quantizationParams({ clip: 1, sites: 1024, levels: 2 ** 22 });
+    assert.equal(!over.ok && over.error.code, 'secagg.bad_parameters');
+    const defaults = unwrap(quantizationParams({ clip: 1, sites: 100 }));
+    assert.ok(defaults.levels * 100 <= 2 ** 32 - 1);
+    assert.ok((defaults.levels + 1) * 100 > 2 ** 32 - 1);
+    const count = dequantizeSum(new Uint32Array(1), defaults, 101);
+    assert.equal(!count.ok && count.error.code, 'secagg.bad_parameters');
+  });
+
+  it('refuses NaN and infinity', () => {
+    const params = unwrap(quantizationParams({ clip: 1, sites: 2 }));
+    const result = quantize(Float32Array.of(0, NaN), params, { kind: 'nearest' });
+    assert.equal(!result.ok && result.error.code, 'update.non_finite');
+  });
+
+  for (const kind of ['nearest', 'stochastic'] as const) {
+    it(`the dequantized sum is within the stated bound (${kind} rounding, coarse levels)`, () => {
+      // Coarse levels so that the rounding error is large enough to measure against the bound.
+      const params = unwrap(quantizationParams({ clip: 1, sites: 8, levels: 1000 }));
+      const random = seededRandom(5);
+      const rounding = kind === 'nearest' ? { kind } : { kind, random: seededRandom(9) };
+      const d = 5000;
+      const sum = new Uint32Array(d);
+      const plain = new Float64Array(d);
+      for (let s = 0; s < 8; s++) {
+        const x = Float32Array.from({ length: d }, () => (random() - 0.5) * 2.4);
+        const q = unwrap(quantize(x, params, rounding));
+        for (let i = 0; i < d; i++) {
+          sum[i] = (sum[i]! + q[i]!) >>> 0;
+          plain[i]! += Math.min(1, Math.max(-1, x[i]!));
+        }
+      }
+      const back = unwrap(dequantizeSum(sum, params, 8));
+      const bound = quantizationErrorBound(params, 8, kind);
+      const worst = back.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[i]!)), 0);
+      assert.ok(worst <= bound, `worst ${worst} over bound ${bound}`);
+      // The bound is not vacuous: the error reaches a good part of it.
+      assert.ok(worst > bound / 4, `worst ${worst} is far under bound ${bound}`);
+    });
+  }
+});
