@@ -314,6 +314,7 @@ program
     'differential privacy (DP-FedAvg, user level) with this epsilon budget at delta 1e-5',
     positiveNumber,
   )
+  .option('--secure-aggregation', 'SecAgg+: the coordinator learns only the sum of each round')
   .option('--serve', 'keep the coordinator and its dashboard up after the last round, until Ctrl-C')
   .action(
     async (opts: {
@@ -324,6 +325,7 @@ program
       cache: string;
       sparsity: number;
       dpEpsilon?: number;
+      secureAggregation?: boolean;
       serve?: boolean;
     }) => {
       const out = path.resolve(
@@ -338,6 +340,7 @@ program
           cacheDir: path.resolve(opts.cache),
           sparsity: opts.sparsity,
           ...(opts.dpEpsilon === undefined ? {} : { dpEpsilon: opts.dpEpsilon }),
+          ...(opts.secureAggregation ? { secureAggregation: true } : {}),
           timeoutMs: 10 * 60_000,
           ...(opts.serve
             ? {

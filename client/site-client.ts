@@ -16,6 +16,7 @@ import {
   FedistillError,
   identityFileSchema,
   identityKeyPair,
+  type IdentityKeyPair,
   loadSodium,
   parameterCount,
   range,
@@ -35,6 +36,7 @@ import {
   type ErrorCode,
   type LabelledTable,
   type NamedTensor,
+  type Result,
   type RoundStart,
   type RunWelcome,
   type Sodium,
@@ -55,6 +57,7 @@ import {
 import type { SiteConfig } from './site-config.js';
 import { TrainingPool } from './training-pool.js';
 import { TransferCache } from './transfer-cache.js';
+import { SiteSecureRound } from './secure-round.js';
 import { ErrorFeedback, weightDelta } from './update-builder.js';
 
 /** Chunk size of the update blobs a site offers. */
@@ -153,6 +156,7 @@ export async function runSite(
     new TransferCache(sodium, config.cacheDir),
     split,
     backend,
+    identityKeyPair(identityFile),
     identityFile.name,
     log,
   );
@@ -198,6 +202,8 @@ class SiteRun {
   /** What to do with each blob being pulled, by hash, once it is complete and verified. */
   private readonly onBlob = new Map<string, (blob: Uint8Array) => Promise<void> | void>();
   private offered: BlobManifest | undefined;
+  /** The open round's secure aggregation, when the round has it. */
+  private secure: SiteSecureRound | undefined;
   /** What lossy update encodings dropped, carried into the next round's update. */
   private readonly feedback = new ErrorFeedback();
   private roundsTrained = 0;
@@ -212,6 +218,7 @@ class SiteRun {
     private readonly cache: TransferCache,
     private readonly split: PrivateSplit,
     private readonly backend: string,
+    private readonly identity: IdentityKeyPair,
     private readonly site: string,
     private readonly log: SiteLog,
   ) {
@@ -282,6 +289,11 @@ class SiteRun {
         return undefined;
       case 'audit.tree_head':
         await this.keepTreeHead(message.head);
+        return undefined;
+      case 'secagg.roster':
+      case 'secagg.relay':
+      case 'secagg.unmask':
+        this.onSecureStep(message);
         return undefined;
       case 'run.complete':
         this.log(`site ${this.site}: run ${message.runId} complete after ${message.rounds} rounds`);
@@ -558,10 +570,64 @@ class SiteRun {
         `round ${start.round} asks for ${start.localEpochs} epochs of batch ${start.batchSize}; the limits are ${limits.maxLocalEpochs} and ${limits.maxBatchSize}`,
       );
     }
+    this.secure = start.secureAggregation && this.startSecureRound(context, start);
     this.pull(start.model, (modelBytes) => {
       if (!start.mask) return this.trainRound(context, start, modelBytes);
       this.pull(start.mask, (maskBytes) => this.trainRound(context, start, modelBytes, maskBytes));
     });
+  }
+
+  /** Starts the round's SecAgg+ part: fresh round keys, signed and advertised. */
+  private startSecureRound(context: RunContext, start: RoundStart): SiteSecureRound {
+    const secure = new SiteSecureRound(this.sodium, {
+      site: this.site,
+      identity: this.identity,
+      runId: start.runId,
+      round: start.round,
+      settings: start.secureAggregation!,
+      dimension: parameterCount(context.welcome.student),
+    });
+    const keys = secure.keys();
+    if (!keys.ok) return this.stop(keys.error.code, keys.error.message);
+    this.connection.send({
+      type: 'secagg.keys',
+      runId: start.runId,
+      round: start.round,
+      keys: keys.value,
+    });
+    return secure;
+  }
+
+  /** The coordinator's SecAgg+ steps: relay the roster's shares, take ours, answer the unmask. */
+  private onSecureStep(
+    message: Extract<
+      CoordinatorMessage,
+      { type: 'secagg.roster' | 'secagg.relay' | 'secagg.unmask' }
+    >,
+  ): void {
+    const secure = this.secure;
+    if (!secure) {
+      return this.stop('protocol.unexpected_message', `${message.type} outside a secure round`);
+    }
+    const { runId, round } = message;
+    if (message.type === 'secagg.roster') {
+      const shares = secure.share(message.roster);
+      if (!shares.ok) return this.stop(shares.error.code, shares.error.message);
+      this.connection.send({ type: 'secagg.shares', runId, round, shares: shares.value });
+    } else if (message.type === 'secagg.relay') {
+      const received = secure.receive(message.shares);
+      if (!received.ok) return this.stop(received.error.code, received.error.message);
+    } else {
+      // An honest site never gives away both shares of one peer: such a request ends it.
+      const response = secure.unmask(message.request);
+      if (!response.ok) return this.stop(response.error.code, response.error.message);
+      this.connection.send({
+        type: 'secagg.unmask_response',
+        runId,
+        round,
+        response: response.value,
+      });
+    }
   }
 
   /** Decodes a tensor blob the coordinator sent and checks it has the student's layout. */
@@ -614,21 +680,41 @@ class SiteRun {
     }
     const raw = weightDelta(await readWeights(context.model, context.welcome.student), global);
     const delta = start.clipNorm === undefined ? raw : clipByL2(raw, start.clipNorm).delta;
+    const secure = this.secure;
+    if (secure) {
+      // Masking waits for the neighbours' shares, which arrive as messages: the session's
+      // message loop must go on meanwhile, so the rest of this round runs detached.
+      void secure.masked(delta).then((masked) => this.sendUpdate(context, start, masked, secure));
+      return;
+    }
     // float32 is lossless; every other encoding carries what it dropped into the next round.
     const encoded =
       start.updateEncoding === 'float32'
         ? encodeTensorBlob(delta, 'float32')
         : this.feedback.encode(delta, start.updateEncoding, start.topkFraction);
+    await this.sendUpdate(context, start, encoded);
+  }
+
+  /** Offers the round's update blob and announces it (a secure round's: the masked vector). */
+  private async sendUpdate(
+    context: RunContext,
+    start: RoundStart,
+    encoded: Result<Uint8Array>,
+    secure?: SiteSecureRound,
+  ): Promise<void> {
+    // A secure round superseded meanwhile (its attempt failed, a new one started): dropped.
+    if (secure && this.secure !== secure) return;
     if (!encoded.ok) return this.stop(encoded.error.code, encoded.error.message);
     if (this.offered) this.outbox.withdraw(this.offered.hash);
     this.offered = this.outbox.offer(encoded.value, UPDATE_CHUNK_BYTES);
-    const metrics = await this.validate(context);
+    // A secure round reveals nothing of one site: no example count, no local metrics.
+    const metrics = secure ? undefined : await this.validate(context);
     this.connection.send({
       type: 'round.update',
       runId: start.runId,
       round: start.round,
       baseVersion: start.modelVersion,
-      numExamples: this.split.train.rows,
+      numExamples: secure ? 1 : this.split.train.rows,
       delta: this.offered,
       ...(metrics ? { metrics } : {}),
     });

@@ -2,6 +2,14 @@ import { z } from 'zod';
 import { binarySchema, hashSchema as hash } from './binary.js';
 import { blobManifestSchema, MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST } from './blob-transfer.js';
 import { ERROR_CODES } from './errors.js';
+import { MAX_SHARES } from './secagg/shamir.js';
+import {
+  advertisedKeysSchema,
+  encryptedShareSchema,
+  keyRosterSchema,
+  unmaskRequestSchema,
+  unmaskResponseSchema,
+} from './secagg/wire.js';
 import { studentSpecSchema } from './student-spec.js';
 import { normalizerSchema } from './tabular-data.js';
 import { tensorEncodingSchema } from './tensor-codec.js';
@@ -54,6 +62,50 @@ export const runWelcomeSchema = z
   .strict();
 
 /** Opens a round for this site: the global model (as a blob) and the round's schedule values. */
+/** Most sites one secure round takes; its round.start lists them all. */
+export const MAX_SECURE_ROUND_SITES = 1000;
+
+/**
+ * The SecAgg+ settings of a round (PROTOCOL.md section 11): who takes part, the neighbour graph
+ * and the quantization both sides must agree on, and the participants' identity keys.
+ */
+export const secureRoundSchema = z
+  .object({
+    /** The attempt (0-based) of the round: part of the round context every key is bound to. */
+    attempt: z.number().int().min(0).max(1_000_000),
+    participants: z.array(z.string().min(1).max(64)).min(3).max(MAX_SECURE_ROUND_SITES),
+    /**
+     * The participants' Ed25519 identity keys, as enrolled at the coordinator: a site checks its
+     * neighbours' signed round keys against them.
+     */
+    identities: z
+      .array(
+        z
+          .object({
+            site: z.string().min(1).max(64),
+            publicKey: binarySchema.refine((b) => b.length === 32, 'must be 32 bytes'),
+          })
+          .strict(),
+      )
+      .max(MAX_SECURE_ROUND_SITES),
+    graphSeed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32),
+    degree: z.number().int().min(2).max(254),
+    threshold: z.number().int().min(2).max(255),
+    /** Each coordinate is clipped to [-clip, clip] before quantization. */
+    clip: z.number().positive().max(1e6),
+    /** Quantization levels L: a coordinate becomes an integer in [0, L]. */
+    levels: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 1),
+  })
+  .strict();
+
 export const roundStartSchema = z
   .object({
     type: z.literal('round.start'),
@@ -92,7 +144,34 @@ export const roundStartSchema = z
      * float kernels, and the update stays float.
      */
     fakeQuant: z.enum(['int8', 'int8-channel']).optional(),
+    /**
+     * When set, the round is securely aggregated: the site clips, quantizes and masks its
+     * update, and the coordinator learns only the sum (the secagg.* messages).
+     */
+    secureAggregation: secureRoundSchema.optional(),
   })
+  .strict();
+
+// SecAgg+ (PROTOCOL.md section 11): the coordinator relays keys and sealed shares.
+
+/** Each participant's neighbours and their signed round keys. */
+export const secaggRosterSchema = z
+  .object({ type: z.literal('secagg.roster'), runId, round, roster: keyRosterSchema })
+  .strict();
+
+/** The sealed shares the site's neighbours made for it. */
+export const secaggRelaySchema = z
+  .object({
+    type: z.literal('secagg.relay'),
+    runId,
+    round,
+    shares: z.array(encryptedShareSchema).max(MAX_SHARES),
+  })
+  .strict();
+
+/** Which participants sent a masked update and which did not: the shares the coordinator needs. */
+export const secaggUnmaskSchema = z
+  .object({ type: z.literal('secagg.unmask'), runId, round, request: unmaskRequestSchema })
   .strict();
 
 /** The coordinator holds this site's update for the round; the site may drop its copy. */
@@ -152,6 +231,31 @@ export const roundUpdateSchema = z
   })
   .strict();
 
+/** The site's signed round keys (SecAgg+). */
+export const secaggKeysSchema = z
+  .object({ type: z.literal('secagg.keys'), runId, round, keys: advertisedKeysSchema })
+  .strict();
+
+/** The site's shares, sealed to each of its neighbours, for the coordinator to relay. */
+export const secaggSharesSchema = z
+  .object({
+    type: z.literal('secagg.shares'),
+    runId,
+    round,
+    shares: z.array(encryptedShareSchema).max(MAX_SHARES),
+  })
+  .strict();
+
+/** The shares the coordinator asked for (never both kinds for one peer). */
+export const secaggUnmaskResponseSchema = z
+  .object({
+    type: z.literal('secagg.unmask_response'),
+    runId,
+    round,
+    response: unmaskResponseSchema,
+  })
+  .strict();
+
 /** The site ends its session. Always the site's final frame (TAG_FINAL). */
 export const siteLeaveSchema = z
   .object({ type: z.literal('site.leave'), reason: z.enum(['run.complete', ...ERROR_CODES]) })
@@ -166,6 +270,9 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   updateRejectedSchema,
   runCompleteSchema,
   auditTreeHeadSchema,
+  secaggRosterSchema,
+  secaggRelaySchema,
+  secaggUnmaskSchema,
 ]);
 export const siteMessageSchema = z.discriminatedUnion('type', [
   blobRequestSchema,
@@ -173,6 +280,9 @@ export const siteMessageSchema = z.discriminatedUnion('type', [
   siteReadySchema,
   roundUpdateSchema,
   siteLeaveSchema,
+  secaggKeysSchema,
+  secaggSharesSchema,
+  secaggUnmaskResponseSchema,
 ]);
 
 export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
@@ -182,6 +292,7 @@ export type RoundStart = z.infer<typeof roundStartSchema>;
 export type RoundUpdate = z.infer<typeof roundUpdateSchema>;
 export type BlobChunk = z.infer<typeof blobChunkSchema>;
 export type BlobRequest = z.infer<typeof blobRequestSchema>;
+export type SecureRound = z.infer<typeof secureRoundSchema>;
 
 export const SITE_MESSAGE_TYPES: readonly string[] = siteMessageSchema.options.map(
   (o) => o.shape.type.value,
@@ -199,7 +310,8 @@ export const MESSAGE_LIMITS: Readonly<
   Record<CoordinatorMessage['type'] | SiteMessage['type'], number>
 > = {
   'run.welcome': MANIFEST_BYTES + 64 * KIB,
-  'round.start': MANIFEST_BYTES + KIB,
+  // A secure round lists its participants and their identity keys.
+  'round.start': MANIFEST_BYTES + 128 * KIB,
   'round.update': MANIFEST_BYTES + KIB,
   'blob.request': 128,
   'blob.chunk': MAX_CHUNK_BYTES + 256,
@@ -209,6 +321,12 @@ export const MESSAGE_LIMITS: Readonly<
   'audit.tree_head': 512,
   'site.ready': 256,
   'site.leave': 256,
+  'secagg.roster': 256 * KIB,
+  'secagg.relay': 128 * KIB,
+  'secagg.unmask': 160 * KIB,
+  'secagg.keys': KIB,
+  'secagg.shares': 128 * KIB,
+  'secagg.unmask_response': 64 * KIB,
 };
 
 /** The messages that must, and alone may, carry the final tag. */

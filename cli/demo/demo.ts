@@ -21,6 +21,8 @@ export interface DemoOptions {
   readonly sparsity: number;
   /** With a value, the run is differentially private with this epsilon budget (delta 1e-5). */
   readonly dpEpsilon?: number;
+  /** Every round securely aggregated (SecAgg+): the coordinator sees only sums. */
+  readonly secureAggregation?: boolean;
   /** The whole demo is stopped, and fails, after this long. */
   readonly timeoutMs: number;
   /** Keep the coordinator and its dashboard up after the last round, until this settles. */
@@ -95,6 +97,7 @@ export async function runDemo(
       ? { pruning: { schedule: recommendedSchedule(options.rounds, options.sparsity) } }
       : {}),
     ...(options.dpEpsilon === undefined ? {} : { dp: { epsilon: options.dpEpsilon } }),
+    ...(options.secureAggregation ? { secureAggregation: true } : {}),
   });
   const logDir = path.join(options.out, 'logs');
   await mkdir(logDir, { recursive: true });
@@ -204,6 +207,9 @@ export async function runDemo(
   if (options.sparsity > 0) {
     const last = report.per_round[report.per_round.length - 1]!;
     print(`  student sparsity      ${percent(last.sparsity)}  (kernel weights exactly zero)`);
+  }
+  if (report.secure_aggregation) {
+    print('  secure aggregation    SecAgg+: the coordinator saw only the sum of each round');
   }
   const { privacy } = report;
   if (privacy) {

@@ -19,6 +19,8 @@ export interface WorkspacePlan {
   readonly pruning?: PruningConfigInput;
   /** The run's `privacy.dp`; without it the run is not differentially private. */
   readonly dp?: DpConfigInput;
+  /** Secure aggregation (SecAgg+) for every round. */
+  readonly secureAggregation?: boolean;
 }
 
 export interface DemoWorkspace {
@@ -63,7 +65,14 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
       seed: plan.seed,
       ...(plan.blobChunkBytes ? { blobChunkBytes: plan.blobChunkBytes } : {}),
       ...(plan.pruning ? { compression: { pruning: plan.pruning } } : {}),
-      ...(plan.dp ? { privacy: { dp: plan.dp } } : {}),
+      ...(plan.dp || plan.secureAggregation
+        ? {
+            privacy: {
+              ...(plan.dp ? { dp: plan.dp } : {}),
+              ...(plan.secureAggregation ? { secureAggregation: { enabled: true } } : {}),
+            },
+          }
+        : {}),
     },
     cacheDir: plan.cacheDir,
     reportFile,

@@ -5,8 +5,11 @@ import { Logger } from '@nestjs/common';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   buildModel,
+  decodeKey,
   decodeTensorBlob,
+  defaultDegree,
   distillationAt,
+  ringDegree,
   range,
   seededRandom,
   shuffleInPlace,
@@ -29,11 +32,13 @@ import {
   type RoundStart,
   type RoundUpdate,
   type RunWelcome,
+  type SecureRound,
   type SiteMessage,
 } from '../../protocol/index.js';
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy } from '../aggregation/strategy-config.js';
 import { DpFedAvg } from '../privacy/dp-fedavg.js';
+import { addGaussianNoise, cryptoUniform, noiseStddev } from '../privacy/gaussian-mechanism.js';
 import { enrolledCount, plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
 import { compressStudent } from '../compression/compression-report.js';
 import { kernelSparsity } from '../compression/pruning-mask.js';
@@ -47,6 +52,7 @@ import type { TeacherSummary } from '../teacher/teacher.service.js';
 import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
 import type { RunSpec } from './run-spec.js';
 import { RunState, transition } from './run-state.js';
+import { CoordinatorSecureRound, type SecureSum } from './secure-round.js';
 import type { SiteChannel } from './site-channel.js';
 
 /** What a run needs of the coordinator: its setup, services and store. */
@@ -107,7 +113,10 @@ interface OpenRound {
   readonly bytesInAtOpen: number;
   readonly bytesOutAtOpen: number;
   acc: unknown;
-  readonly deadline: NodeJS.Timeout;
+  /** Absent for a secure round, whose stages keep their own time. */
+  readonly deadline: NodeJS.Timeout | undefined;
+  /** The round's SecAgg+ part and its settings, when the run aggregates securely. */
+  readonly secure?: { readonly round: CoordinatorSecureRound; readonly settings: SecureRound };
 }
 
 /**
@@ -256,7 +265,20 @@ export class FederatedRun {
       return;
     }
     const open = this.store.openRoundOf(run);
-    if (open) this.resumeRound(open);
+    if (!open) return;
+    if (!this.spec.privacy.secureAggregation?.enabled) {
+      this.resumeRound(open);
+      return;
+    }
+    // A secure round's keys and shares died with the process: the attempt fails and the round
+    // starts again with fresh keys once enough sites are back.
+    this.store.failRound(run.id, open.round, open.attempt, {
+      answered: open.updates.length,
+      stragglers: 0,
+      dropped: open.participants.length - open.updates.length,
+    });
+    this.attempt = open.attempt + 1;
+    this.logger.log(`round ${open.round}: the secure attempt open at the restart starts again`);
   }
 
   /** Reopens a round the previous process left open, with the updates it acknowledged. */
@@ -331,6 +353,10 @@ export class FederatedRun {
     return this.spec.rounds;
   }
 
+  private get secureAggregation(): boolean {
+    return this.spec.privacy.secureAggregation?.enabled === true;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
@@ -384,7 +410,7 @@ export class FederatedRun {
   cancel(): Result<true> {
     if (this.state === RunState.Complete || this.state === RunState.Cancelled)
       return fail('run.illegal_transition', `run ${this.id} is ${this.state}`);
-    if (this.open) clearTimeout(this.open.deadline);
+    this.stopOpenRoundTimers();
     this.open = undefined;
     this.moveTo(RunState.Cancelled);
     this.store.setRunState(this.id, 'cancelled');
@@ -394,6 +420,12 @@ export class FederatedRun {
       new FedistillError({ code: 'run.cancelled', message: `run ${this.id} was cancelled` }),
     );
     return ok(true);
+  }
+
+  /** The open round's deadline, or its secure stages' timer, stop for good. */
+  private stopOpenRoundTimers(): void {
+    clearTimeout(this.open?.deadline);
+    this.open?.secure?.round.end();
   }
 
   private moveTo(next: RunState): void {
@@ -438,6 +470,8 @@ export class FederatedRun {
       this.audit({ event: 'site.dropped', round: open.round, site: channel.site });
       this.closeRoundIfAnswered();
     }
+    // A secure round also waits on answered sites (their unmask shares): it stops waiting.
+    open?.secure?.round.left(channel.site);
   }
 
   /** Applies one validated message; an error ends that site's session and nothing else. */
@@ -457,10 +491,37 @@ export class FederatedRun {
       case 'site.leave':
         this.logger.log(`${channel.site} left: ${message.reason}`);
         return ok(true);
+      case 'secagg.keys':
+      case 'secagg.shares':
+      case 'secagg.unmask_response':
+        return this.secureStep(channel.site, message);
       default: {
         const unreachable: never = message;
         return unreachable;
       }
+    }
+  }
+
+  /** A site's SecAgg+ message for the open secure round. */
+  private secureStep(
+    site: string,
+    message: Extract<
+      SiteMessage,
+      { type: 'secagg.keys' | 'secagg.shares' | 'secagg.unmask_response' }
+    >,
+  ): Result<true> {
+    const open = this.open;
+    if (!open?.secure || message.runId !== this.id || message.round !== open.round) {
+      return fail('protocol.unexpected_message', `${message.type} outside the open secure round`);
+    }
+    const secure = open.secure.round;
+    switch (message.type) {
+      case 'secagg.keys':
+        return secure.keys(site, message.keys);
+      case 'secagg.shares':
+        return secure.shares(site, message.shares);
+      case 'secagg.unmask_response':
+        return secure.unmasked(site, message.response);
     }
   }
 
@@ -506,7 +567,8 @@ export class FederatedRun {
     }
     const participants = selected.map((s) => s.channel.site);
     this.store.openRound(this.id, this.nextRound, this.attempt, participants);
-    this.open = {
+    const secure = this.secureRound(participants);
+    const open: OpenRound = {
       ...this.roundValues(this.nextRound),
       attempt: this.attempt,
       participants: new Set(participants),
@@ -514,8 +576,10 @@ export class FederatedRun {
       answered: new Set(),
       ...this.attemptStart(participants.length),
       acc: this.strategy.begin(this.global),
-      deadline: this.armDeadline(),
+      deadline: secure ? undefined : this.armDeadline(),
+      ...(secure ? { secure } : {}),
     };
+    this.open = open;
     this.logger.log(
       `round ${this.nextRound} (attempt ${this.attempt + 1}): ${selected.length} of ${ready.length} ready sites selected`,
     );
@@ -529,6 +593,46 @@ export class FederatedRun {
       model: this.globalHash,
     });
     for (const site of selected) this.startSiteRound(site);
+  }
+
+  /**
+   * A round's SecAgg+ part, when the run aggregates securely: the settings every participant
+   * gets with round.start, and the coordinator's state for the round.
+   */
+  private secureRound(participants: readonly string[]): OpenRound['secure'] {
+    const config = this.spec.privacy.secureAggregation;
+    if (!config?.enabled) return undefined;
+    const sites = [...participants].sort();
+    const defaults = defaultDegree(sites.length);
+    const degree = config.neighbours ?? defaults.degree;
+    const keys = new Map(this.store.sites().map((s) => [s.name, decodeKey(s.publicKey)]));
+    const settings: SecureRound = {
+      attempt: this.attempt,
+      participants: sites,
+      identities: sites.map((site) => ({ site, publicKey: keys.get(site)! })),
+      graphSeed: this.spec.seed,
+      degree,
+      threshold: config.threshold ?? Math.floor(ringDegree(sites.length, degree) / 2) + 1,
+      clip: config.clip,
+      levels: Math.floor((2 ** 32 - 1) / sites.length),
+    };
+    const round = this.nextRound;
+    const secure = new CoordinatorSecureRound({
+      sodium: this.setup.sodium,
+      runId: this.id,
+      round,
+      settings,
+      dimension: parameterCount(this.studentSpec),
+      stageMs: this.spec.roundDeadlineMs,
+      send: (site, message) => this.sites.get(site)?.channel.send(message),
+      done: (outcome) => {
+        const open = this.open;
+        if (open?.round === round && open.secure?.round === secure) {
+          this.finishSecureRound(open, outcome);
+        }
+      },
+    });
+    return { round: secure, settings };
   }
 
   /** Another round would spend more than the budget: the run completes with what it has. */
@@ -555,6 +659,18 @@ export class FederatedRun {
     this.stoppedByBudget = true;
     this.moveTo(RunState.RoundOpen);
     this.complete().catch((error: Error) => this.fatal(error));
+  }
+
+  /**
+   * The L2 norm sites clip their updates to: the run's, or with differential privacy and secure
+   * aggregation the DP clip norm (the coordinator cannot clip updates it never sees).
+   */
+  private siteClipNorm(): { clipNorm?: number } {
+    const { clipNorm, privacy } = this.spec;
+    if (privacy.dp && privacy.secureAggregation?.enabled) {
+      return { clipNorm: Math.min(clipNorm ?? Infinity, privacy.dp.clipNorm) };
+    }
+    return clipNorm === undefined ? {} : { clipNorm };
   }
 
   /** The fake-quantization scheme of a round in the quantization-aware tail of the run. */
@@ -585,7 +701,7 @@ export class FederatedRun {
       proximalMu: spec.proximalMu,
       updateEncoding: spec.updateEncoding,
       topkFraction: spec.topkFraction,
-      ...(spec.clipNorm === undefined ? {} : { clipNorm: spec.clipNorm }),
+      ...this.siteClipNorm(),
       ...(spec.distillation.hiddenState
         ? {
             hiddenState: {
@@ -597,6 +713,7 @@ export class FederatedRun {
       model: this.globalBlob,
       ...(mask ? { mask } : {}),
       ...(fakeQuant ? { fakeQuant } : {}),
+      ...(open.secure ? { secureAggregation: open.secure.settings } : {}),
     };
     site.channel.send(start);
   }
@@ -680,15 +797,11 @@ export class FederatedRun {
     open.receiving.delete(channel.site);
     // The round may have closed (deadline) while the blob was in flight: nothing is applied.
     if (this.open !== open || !open.participants.has(channel.site)) return;
-    // Every strategy's fold refuses NaN and infinities; the mean family in its summing pass.
-    const delta = bytes.ok ? decodeTensorBlob(bytes.value, { finiteCheck: 'caller' }) : bytes;
-    const folded = delta.ok
-      ? this.strategy.fold(open.acc, {
-          site: channel.site,
-          delta: delta.value,
-          numExamples: update.numExamples,
-        })
-      : delta;
+    const folded = open.secure
+      ? bytes.ok
+        ? open.secure.round.masked(channel.site, bytes.value)
+        : bytes
+      : this.fold(open, channel.site, update, bytes);
     if (!folded.ok) {
       this.audit({
         event: 'update.refused',
@@ -701,14 +814,14 @@ export class FederatedRun {
       channel.refuse(folded.error.code, folded.error.message);
       return;
     }
-    open.acc = folded.value;
-    // Durable before the acknowledgement; a store that cannot write stops the run.
+    // Durable before the acknowledgement; a store that cannot write stops the run. A masked
+    // update is useless alone (a secure round restarts rather than resumes): not kept.
     try {
       this.store.saveUpdate(this.id, open.round, open.attempt, {
         site: channel.site,
         numExamples: update.numExamples,
         blobHash: toHex(update.delta.hash),
-        bytes: bytes.ok ? bytes.value : new Uint8Array(0),
+        bytes: bytes.ok && !open.secure ? bytes.value : new Uint8Array(0),
       });
     } catch (error) {
       this.fatal(error as Error);
@@ -725,6 +838,26 @@ export class FederatedRun {
     });
     channel.send({ type: 'update.accepted', runId: this.id, round: open.round });
     this.closeRoundIfAnswered();
+  }
+
+  /** Folds a plain update into the round's accumulator. */
+  private fold(
+    open: OpenRound,
+    site: string,
+    update: RoundUpdate,
+    bytes: Result<Uint8Array>,
+  ): Result<true> {
+    // Every strategy's fold refuses NaN and infinities; the mean family in its summing pass.
+    const delta = bytes.ok ? decodeTensorBlob(bytes.value, { finiteCheck: 'caller' }) : bytes;
+    if (!delta.ok) return delta;
+    const folded = this.strategy.fold(open.acc, {
+      site,
+      delta: delta.value,
+      numExamples: update.numExamples,
+    });
+    if (!folded.ok) return folded;
+    open.acc = folded.value;
+    return ok(true);
   }
 
   /** The round's step in the privacy ledger (a released model spends; a failed round does not). */
@@ -760,7 +893,8 @@ export class FederatedRun {
   /** Closes the round once no participant is still expected (all answered, or left). */
   private closeRoundIfAnswered(): void {
     const open = this.open;
-    if (open && [...open.participants].every((s) => open.answered.has(s))) {
+    // A secure round closes when its unmasking ends (CoordinatorSecureRound), not here.
+    if (open && !open.secure && [...open.participants].every((s) => open.answered.has(s))) {
       this.closeRoundOrFail('answered');
     }
   }
@@ -772,7 +906,7 @@ export class FederatedRun {
   /** The run cannot go on (the store failed): stop opening rounds and end the run with it. */
   private fatal(error: Error): void {
     this.logger.error(`the run stops: ${error.message}`);
-    if (this.open) clearTimeout(this.open.deadline);
+    this.stopOpenRoundTimers();
     this.open = undefined;
     this.rejectFinished(error);
   }
@@ -786,10 +920,63 @@ export class FederatedRun {
   private async closeRound(why: 'answered' | 'deadline'): Promise<void> {
     const open = this.open;
     if (!open) return;
-    clearTimeout(open.deadline);
-    this.open = undefined;
     const quorum = this.spec.minSites;
     const aggregated = open.answered.size >= quorum ? this.strategy.close(open.acc) : undefined;
+    await this.finishRound(open, aggregated, why);
+  }
+
+  /** A secure round ended: its sum becomes the next model, or the round fails. */
+  private finishSecureRound(open: OpenRound, outcome: Result<SecureSum>): void {
+    if (this.open !== open) return;
+    if (!outcome.ok) {
+      this.audit({
+        event: 'secagg.failed',
+        round: open.round,
+        attempt: open.attempt + 1,
+        code: outcome.error.code,
+      });
+      this.logger.warn(`round ${open.round}: secure aggregation failed: ${outcome.error.message}`);
+    }
+    const survivors = outcome.ok ? outcome.value.survivors.length : 0;
+    const aggregated =
+      outcome.ok && survivors >= this.spec.minSites
+        ? this.secureMean(outcome.value.sum, survivors)
+        : undefined;
+    this.finishRound(open, aggregated, outcome.ok ? 'answered' : 'secure aggregation failed').catch(
+      (error: Error) => this.fatal(error),
+    );
+  }
+
+  /**
+   * The next model from a secure round's sum: the global model plus the unweighted mean of the
+   * survivors' updates (plus the Gaussian noise of differential privacy, when the run has it).
+   */
+  private secureMean(sum: Float64Array, survivors: number): NamedTensor[] {
+    let offset = 0;
+    const next = this.global.map((tensor) => {
+      const values = tensor.values.map((v, i) => v + sum[offset + i]! / survivors);
+      offset += tensor.values.length;
+      return { ...tensor, values };
+    });
+    const privacy = this.privacy;
+    if (!privacy) return next;
+    const z = privacy.noiseMultiplier;
+    return addGaussianNoise(
+      next,
+      noiseStddev(z, privacy.config.clipNorm, survivors),
+      cryptoUniform(),
+    );
+  }
+
+  private async finishRound(
+    open: OpenRound,
+    aggregated: NamedTensor[] | undefined,
+    why: string,
+  ): Promise<void> {
+    clearTimeout(open.deadline);
+    open.secure?.round.end();
+    this.open = undefined;
+    const quorum = this.spec.minSites;
     if (!aggregated) {
       this.logger.warn(
         `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
@@ -952,6 +1139,7 @@ export class FederatedRun {
       ...traffic,
       backend: this.setup.backend,
       compression,
+      secure_aggregation: this.secureAggregation,
       ...(this.privacy
         ? {
             privacy: {
@@ -961,7 +1149,7 @@ export class FederatedRun {
               noise_multiplier: this.privacy.noiseMultiplier,
               clip_norm: last.clip_norm!,
               adaptive_clipping: this.privacy.config.adaptiveClipping !== undefined,
-              secure_aggregation: false,
+              secure_aggregation: this.secureAggregation,
               rounds_completed: this.perRound.length,
               stopped_by_budget: this.stoppedByBudget,
             },
@@ -989,7 +1177,7 @@ export class FederatedRun {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.open) clearTimeout(this.open.deadline);
+    this.stopOpenRoundTimers();
     this.student.dispose();
     if (!this.ended)
       this.rejectFinished(new Error('the coordinator stopped before the run completed'));

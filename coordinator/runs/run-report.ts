@@ -124,6 +124,8 @@ interface RunFigures {
   readonly backend: string;
   /** The exported student against the float32 one and the teacher: accuracy, size, speed. */
   readonly compression: CompressionReport;
+  /** The coordinator saw only each round's sum (SecAgg+), never one site's update. */
+  readonly secure_aggregation: boolean;
   /** Present when the run is differentially private. */
   readonly privacy?: PrivacyFigures;
 }

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
 import { pruningConfigSchema, refuseUnreachablePruning } from '../compression/pruning-config.js';
 import { dpConfigSchema, refuseDpWithoutPlainMean } from '../privacy/privacy-config.js';
+import {
+  refuseSecureAggregationConflicts,
+  secureAggregationSchema,
+} from '../privacy/secure-aggregation-config.js';
 import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/teacher-config.js';
 import {
   contentHash,
@@ -76,7 +80,14 @@ export const runSpecSchema = z
     /** When set, sites clip their updates to this L2 norm. */
     clipNorm: z.number().positive().optional(),
     /** Differential privacy for the released model, with its budget (privacy-config.ts). */
-    privacy: z.object({ dp: dpConfigSchema.optional() }).strict().default({}),
+    privacy: z
+      .object({
+        dp: dpConfigSchema.optional(),
+        /** The coordinator learns only each round's sum (secure-aggregation-config.ts). */
+        secureAggregation: secureAggregationSchema.optional(),
+      })
+      .strict()
+      .default({}),
     /** Chunk size of the blobs the coordinator sends: the transfer set and each model. */
     blobChunkBytes: z
       .number()
@@ -111,7 +122,8 @@ export const runSpecSchema = z
   .strict()
   .superRefine(refuseHiddenStateWithoutModel)
   .superRefine(refuseUnreachablePruning)
-  .superRefine(refuseDpWithoutPlainMean);
+  .superRefine(refuseDpWithoutPlainMean)
+  .superRefine(refuseSecureAggregationConflicts);
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
 export type RunSpecInput = z.input<typeof runSpecSchema>;

@@ -41,6 +41,11 @@ export interface NeighbourGraph {
 
 const GRAPH_LABEL = 'fedistill/1 secagg graph';
 
+/** The degree a ring of n sites gets for a requested degree: rounded up to even, at most n - 1. */
+export function ringDegree(sites: number, degree: number): number {
+  return degree >= sites - 1 ? sites - 1 : Math.min(sites - 1, degree + (degree % 2));
+}
+
 /** k and t as they will be used for n sites, or why they cannot be. */
 export function effectiveDegree(
   sites: number,
@@ -53,7 +58,7 @@ export function effectiveDegree(
   if (!Number.isInteger(degree) || degree < 1) {
     return fail('secagg.bad_parameters', `degree ${degree} is not a positive integer`);
   }
-  const k = degree >= sites - 1 ? sites - 1 : Math.min(sites - 1, degree + (degree % 2));
+  const k = ringDegree(sites, degree);
   if (k > MAX_SHARES) {
     return fail('secagg.bad_parameters', `degree ${k} is over ${MAX_SHARES} (GF(2^8) shares)`);
   }

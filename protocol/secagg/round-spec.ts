@@ -15,3 +15,32 @@ export interface SecAggRoundSpec {
   /** Length of the quantized vector each site masks. */
   readonly dimension: number;
 }
+
+/** The round spec both roles build from a round's secure-aggregation settings. */
+export function secAggRoundSpec(
+  runId: string,
+  round: number,
+  settings: {
+    readonly attempt: number;
+    readonly graphSeed: number;
+    readonly degree: number;
+    readonly threshold: number;
+  },
+  dimension: number,
+): SecAggRoundSpec {
+  return {
+    context: { runId, round, attempt: settings.attempt },
+    graphSeed: settings.graphSeed,
+    degree: settings.degree,
+    threshold: settings.threshold,
+    dimension,
+  };
+}
+
+/** Looks up a participant's Ed25519 identity key in a round's list of them. */
+export function identityTable(
+  identities: readonly { readonly site: string; readonly publicKey: Uint8Array }[],
+): (site: string) => Uint8Array | undefined {
+  const table = new Map(identities.map((entry) => [entry.site, entry.publicKey]));
+  return (site) => table.get(site);
+}

@@ -71,6 +71,11 @@ describe('the privacy boundary of a real site session', () => {
             'a chunk of a blob the site never announced as its update',
           );
           break;
+        case 'secagg.keys':
+        case 'secagg.shares':
+        case 'secagg.unmask_response':
+          assert.fail(`${message.type} in a run without secure aggregation`);
+          break;
         default: {
           const unreachable: never = message;
           assert.fail(`unexpected ${JSON.stringify(unreachable)}`);

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { withCoordinatorStore } from '../../cli/coordinator-store.js';
+import type { CoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
+import { issueToken } from '../../coordinator/api/tokens.js';
+import { runSpecSchema, type RunSpecInput } from '../../coordinator/runs/run-spec.js';
+import type { RunFixture } from '../support/run-fixture.js';
+import { readFile } from 'node:fs/promises';
+import { SiteSecureRound } from '../../client/secure-round.js';
+import { runSite } from '../../client/site-client.js';
+import {
+  identityFileSchema,
+  identityKeyPair,
+  loadSodium,
+  parameterCount,
+  unwrap,
+} from '../../protocol/index.js';
+import { HandSite } from '../support/hand-site.js';
+import { startRunFixture } from '../support/run-fixture.js';
+
+/** The fixture's run, securely aggregated. */
+const secure =
+  (extra: Partial<RunSpecInput> = {}) =>
+  (config: CoordinatorConfig): CoordinatorConfig => ({
+    ...config,
+    run: runSpecSchema.parse({
+      ...config.run!,
+      privacy: { secureAggregation: { enabled: true } },
+      ...extra,
+    }),
+  });
+
+describe('secure aggregation (SecAgg+) in a real run', () => {
+  it('trains to the same accuracy band as plain FedAvg while the coordinator sees only masked updates', async () => {
+    const fixture = await startRunFixture({ sites: 4, rounds: 3, adjust: secure() });
+    const seen: Uint8Array[] = [];
+    try {
+      fixture.coordinator.events.on('siteMessage', ({ message }) => {
+        if (message.type === 'round.update') assert.equal(message.numExamples, 1);
+        if (message.type === 'blob.chunk') seen.push(message.data);
+      });
+      const log: string[] = [];
+      const { report } = await fixture.runAllSites(undefined, (line) => log.push(line));
+      assert.equal(report.secure_aggregation, true);
+      assert.equal(report.per_round.length, 3, log.join('\n'));
+      assert.ok(report.student_accuracy > report.majority_class_rate, `${report.student_accuracy}`);
+      const entries = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
+        store.auditEntries(),
+      );
+      assert.equal(entries.filter((e) => e.event.event === 'secagg.failed').length, 0);
+      assert.ok(seen.length > 0);
+    } finally {
+      await fixture.dispose();
+    }
+  });
+
+  /**
+   * Runs the fixture with `dropping` as hand-driven sites that take part in round 1 honestly
+   * (keys, then sealed shares to their neighbours) and then disconnect before sending their
+   * masked update; the other sites are real. Every site is ready before round 1 opens (the run
+   * is paused until then), so round 1 takes them all.
+   */
+  async function dropAfterSharing(fixture: RunFixture, dropping: readonly string[]) {
+    const sodium = await loadSodium();
+    const operator = await withCoordinatorStore(
+      fixture.workspace.coordinatorConfigFile,
+      (store) => issueToken(store, { name: 'ops', role: 'operator', kind: 'api' }).secret,
+    );
+    const api = (method: string, route: string) =>
+      fetch(`${fixture.coordinator.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${operator}` },
+      });
+    const runId = fixture.coordinator.runId!;
+    assert.equal((await api('POST', `/api/runs/${runId}/pause`)).status, 200);
+    const honest = fixture.workspace.siteNames.filter((site) => !dropping.includes(site));
+    const configs = await Promise.all(honest.map(fixture.siteConfig));
+    const running = Promise.all(configs.map((c) => runSite(c)));
+    const hands = await Promise.all(dropping.map((name) => HandSite.join(fixture, sodium, name)));
+    for (const hand of hands) await hand.ready();
+    for (;;) {
+      const status = (await (await api('GET', `/api/runs/${runId}`)).json()) as {
+        live: { sites: { ready: boolean }[] };
+      };
+      if (status.live.sites.filter((s) => s.ready).length === configs.length + hands.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal((await api('POST', `/api/runs/${runId}/resume`)).status, 200);
+    await Promise.all(
+      hands.map(async (hand) => {
+        const start = await hand.nextStart();
+        const secure = new SiteSecureRound(sodium, {
+          site: hand.name,
+          identity: identityKeyPair(
+            identityFileSchema.parse(
+              JSON.parse(await readFile(fixture.workspace.keys.siteIdentities[hand.name]!, 'utf8')),
+            ),
+          ),
+          runId,
+          round: start.round,
+          settings: start.secureAggregation!,
+          dimension: parameterCount(hand.welcome.student),
+        });
+        hand.peer.send({ type: 'secagg.keys', runId, round: 1, keys: unwrap(secure.keys()) });
+        const { roster } = await hand.nextOf('secagg.roster');
+        hand.peer.send({
+          type: 'secagg.shares',
+          runId,
+          round: 1,
+          shares: unwrap(secure.share(roster)),
+        });
+        // Its shares are with its neighbours once the relay comes; then it drops before masking.
+        await hand.nextOf('secagg.relay');
+        await hand.drop();
+      }),
+    );
+    await running;
+    const report = await fixture.coordinator.finished;
+    const entries = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
+      store.auditEntries(),
+    );
+    return { report, events: entries.map((e) => e.event) };
+  }
+
+  it("recovers the survivors' sum when a site drops after sharing its keys (up to k - t of a neighbourhood)", async () => {
+    // 5 sites: k = 4 neighbours each, t = 3, so one dropped neighbour is tolerated.
+    const fixture = await startRunFixture({ sites: 5, rounds: 2, adjust: secure({ minSites: 3 }) });
+    try {
+      const { report, events } = await dropAfterSharing(fixture, ['site-5']);
+      assert.equal(report.per_round[0]!.participants, 4, 'the survivors were summed');
+      assert.equal(report.per_round[0]!.dropped, 1);
+      assert.equal(report.per_round[0]!.attempt, 1, 'in the first attempt');
+      assert.equal(events.filter((e) => e.event === 'secagg.failed').length, 0);
+    } finally {
+      await fixture.dispose();
+    }
+  });
+
+  it('fails the round cleanly, revealing no sum, when more than k - t neighbours drop', async () => {
+    const fixture = await startRunFixture({ sites: 5, rounds: 2, adjust: secure({ minSites: 3 }) });
+    try {
+      const { report, events } = await dropAfterSharing(fixture, ['site-4', 'site-5']);
+      const failed = events.filter((e) => e.event === 'secagg.failed');
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]!.round, 1);
+      assert.equal(failed[0]!.code, 'secagg.insufficient_shares');
+      // The round was tried again with the three sites left, and the run completed.
+      assert.equal(report.per_round[0]!.attempt, 2);
+      assert.equal(report.per_round[0]!.participants, 3);
+      assert.equal(report.per_round.length, 2);
+    } finally {
+      await fixture.dispose();
+    }
+  });
+
+  it('refuses a run spec that pairs secure aggregation with an order statistic', () => {
+    const parsed = runSpecSchema.safeParse({
+      minSites: 3,
+      aggregation: { strategy: 'median' },
+      privacy: { secureAggregation: { enabled: true } },
+    });
+    assert.equal(parsed.success, false);
+    assert.match(parsed.error!.issues[0]!.message, /median needs every site's update/);
+  });
+});
