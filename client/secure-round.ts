@@ -1,4 +1,6 @@
 import {
+  cryptoUniform,
+  gaussianNoise,
   identityTable,
   quantizationParams,
   quantize,
@@ -81,6 +83,12 @@ export class SiteSecureRound {
     for (const tensor of delta) {
       flat.set(tensor.values, offset);
       offset += tensor.values.length;
+    }
+    // This site's share of the run's Gaussian noise, added before anything leaves it.
+    const noiseStddev = this.settings.noiseStddev;
+    if (noiseStddev !== undefined) {
+      const noise = gaussianNoise(flat.length, noiseStddev, cryptoUniform());
+      for (let i = 0; i < flat.length; i++) flat[i]! += noise[i]!;
     }
     // 32 random bits per coordinate are plenty for the rounding's coin.
     const random = () => this.sodium.randombytes_random() / 2 ** 32;

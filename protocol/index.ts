@@ -28,3 +28,4 @@ export * from './canonical-json.js';
 export * from './tree-head.js';
 export * from './audit-verify.js';
 export * from './secagg/index.js';
+export * from './gaussian-mechanism.js';

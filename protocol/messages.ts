@@ -103,6 +103,12 @@ export const secureRoundSchema = z
       .int()
       .min(1)
       .max(2 ** 32 - 1),
+    /**
+     * Distributed differential privacy: each site adds N(0, noiseStddev^2) to every coordinate
+     * of its clipped update before quantizing, so the sum carries the run's noise and nobody,
+     * the coordinator included, sees an update without it.
+     */
+    noiseStddev: z.number().positive().max(1e6).optional(),
   })
   .strict();
 

@@ -1,4 +1,14 @@
-import { l2Norm, ok, type NamedTensor, type Result } from '../../protocol/index.js';
+import {
+  addGaussianNoise,
+  cryptoUniform,
+  gaussianNoise,
+  l2Norm,
+  noiseStddev,
+  ok,
+  type NamedTensor,
+  type Result,
+  type UniformSource,
+} from '../../protocol/index.js';
 import { beginMean, foldMean, type MeanDeltaAcc } from '../aggregation/mean-delta.js';
 import type { AggregationStrategy, SiteUpdate } from '../aggregation/strategy.js';
 import { addScaledInto, cloneTensors } from '../aggregation/tensor-arithmetic.js';
@@ -9,13 +19,6 @@ import {
   updateNoiseMultiplier,
   type AdaptiveClippingConfig,
 } from './adaptive-clipping.js';
-import {
-  addGaussianNoise,
-  cryptoUniform,
-  gaussianNoise,
-  noiseStddev,
-  type UniformSource,
-} from './gaussian-mechanism.js';
 import type { DpConfig } from './privacy-config.js';
 
 interface DpAcc {

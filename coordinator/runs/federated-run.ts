@@ -38,7 +38,6 @@ import {
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy } from '../aggregation/strategy-config.js';
 import { DpFedAvg } from '../privacy/dp-fedavg.js';
-import { addGaussianNoise, cryptoUniform, noiseStddev } from '../privacy/gaussian-mechanism.js';
 import { enrolledCount, plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
 import { compressStudent } from '../compression/compression-report.js';
 import { kernelSparsity } from '../compression/pruning-mask.js';
@@ -606,6 +605,7 @@ export class FederatedRun {
     const defaults = defaultDegree(sites.length);
     const degree = config.neighbours ?? defaults.degree;
     const keys = new Map(this.store.sites().map((s) => [s.name, decodeKey(s.publicKey)]));
+    const noise = this.distributedNoise();
     const settings: SecureRound = {
       attempt: this.attempt,
       participants: sites,
@@ -613,8 +613,9 @@ export class FederatedRun {
       graphSeed: this.spec.seed,
       degree,
       threshold: config.threshold ?? Math.floor(ringDegree(sites.length, degree) / 2) + 1,
-      clip: config.clip,
+      clip: noise?.clip ?? config.clip,
       levels: Math.floor((2 ** 32 - 1) / sites.length),
+      ...(noise ? { noiseStddev: noise.stddev } : {}),
     };
     const round = this.nextRound;
     const secure = new CoordinatorSecureRound({
@@ -633,6 +634,22 @@ export class FederatedRun {
       },
     });
     return { round: secure, settings };
+  }
+
+  /**
+   * With differential privacy and secure aggregation the sites add the noise (distributed DP):
+   * each N(0, (z C)^2 / minSites), so a sum of at least minSites updates carries at least the
+   * noise z C of central DP, whoever drops, and the ledger's z holds. The quantization range
+   * covers the clipped update plus eight standard deviations of the site's noise, so clipping
+   * a noisy coordinate (which would cut the noise) practically never happens.
+   */
+  private distributedNoise(): { stddev: number; clip: number } | undefined {
+    const privacy = this.privacy;
+    if (!privacy) return undefined;
+    const clipNorm = privacy.config.clipNorm;
+    const stddev = (privacy.noiseMultiplier * clipNorm) / Math.sqrt(this.spec.minSites);
+    const range = this.spec.privacy.secureAggregation?.clip ?? 0;
+    return { stddev, clip: Math.max(range, clipNorm + 8 * stddev) };
   }
 
   /** Another round would spend more than the budget: the run completes with what it has. */
@@ -949,23 +966,15 @@ export class FederatedRun {
 
   /**
    * The next model from a secure round's sum: the global model plus the unweighted mean of the
-   * survivors' updates (plus the Gaussian noise of differential privacy, when the run has it).
+   * survivors' updates. With differential privacy the sites' noise is already in the sum.
    */
   private secureMean(sum: Float64Array, survivors: number): NamedTensor[] {
     let offset = 0;
-    const next = this.global.map((tensor) => {
+    return this.global.map((tensor) => {
       const values = tensor.values.map((v, i) => v + sum[offset + i]! / survivors);
       offset += tensor.values.length;
       return { ...tensor, values };
     });
-    const privacy = this.privacy;
-    if (!privacy) return next;
-    const z = privacy.noiseMultiplier;
-    return addGaussianNoise(
-      next,
-      noiseStddev(z, privacy.config.clipNorm, survivors),
-      cryptoUniform(),
-    );
   }
 
   private async finishRound(
@@ -1150,6 +1159,7 @@ export class FederatedRun {
               clip_norm: last.clip_norm!,
               adaptive_clipping: this.privacy.config.adaptiveClipping !== undefined,
               secure_aggregation: this.secureAggregation,
+              noise: this.secureAggregation ? 'distributed' : 'central',
               rounds_completed: this.perRound.length,
               stopped_by_budget: this.stoppedByBudget,
             },

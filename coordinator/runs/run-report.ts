@@ -48,6 +48,11 @@ export interface PrivacyFigures {
   readonly clip_norm: number;
   readonly adaptive_clipping: boolean;
   readonly secure_aggregation: boolean;
+  /**
+   * central: the coordinator adds the noise to the mean; distributed: with secure aggregation
+   * each site adds its share, N(0, (z C)^2 / minSites), before masking.
+   */
+  readonly noise: 'central' | 'distributed';
   readonly rounds_completed: number;
   /** The run ended before its last round because another would have exceeded the budget. */
   readonly stopped_by_budget: boolean;

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DpFedAvg } from '../../coordinator/privacy/dp-fedavg.js';
-import { cryptoUniform } from '../../coordinator/privacy/gaussian-mechanism.js';
 import { dpConfigSchema } from '../../coordinator/privacy/privacy-config.js';
-import { unwrap, type NamedTensor } from '../../protocol/index.js';
+import { cryptoUniform, unwrap, type NamedTensor } from '../../protocol/index.js';
 
 const tensor = (...values: number[]): NamedTensor[] => [
   { name: 'w', shape: [values.length], values: Float32Array.from(values) },

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   addGaussianNoise,
+  clipByL2,
   cryptoUniform,
   gaussianNoise,
   noiseStddev,
-} from '../../coordinator/privacy/gaussian-mechanism.js';
-import { clipByL2, seededRandom, type NamedTensor } from '../../protocol/index.js';
+  seededRandom,
+  type NamedTensor,
+} from '../../protocol/index.js';
 
 const tensor = (name: string, values: number[]): NamedTensor => ({
   name,

@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import type { NamedTensor } from '../../protocol/index.js';
+import type { NamedTensor } from './tensor-codec.js';
 
 /**
  * The Gaussian mechanism on the mean of clipped updates (DP-FedAvg, McMahan et al. 2018,
