@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashToken, issueToken } from '../../coordinator/api/tokens.js';
-import { buildRunView, diffRunView } from '../../coordinator/dashboard/run-view.js';
+import { buildRunView, diffRunView, roundPoint } from '../../coordinator/dashboard/run-view.js';
 import type { RoundSummary } from '../../coordinator/runs/run-report.js';
 import type { RunStatus } from '../../coordinator/runs/runs.service.js';
 import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
@@ -208,6 +208,9 @@ describe('the dashboard: store queries and the run view', () => {
       ],
     );
     assert.equal(diffRunView(before, before), undefined);
+    // Privacy spent reaches the chart only when the run accounts for it.
+    assert.equal(roundPoint({ ...summary(2, 3), epsilon: 1.5 }).epsilon, 1.5);
+    assert.ok(!('epsilon' in before.points[0]!));
     const after = buildRunView(sources(['site-1', 'site-2']));
     const delta = diffRunView(before, after)!;
     assert.deepEqual(delta.points, []);
