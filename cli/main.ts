@@ -18,6 +18,7 @@ import {
 import { FedistillError, unwrap } from '../protocol/index.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
+import { writeDeployment } from './demo/deployment.js';
 import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
 import { ApiError } from './api-client.js';
 import { addAuditCommands } from './audit-commands.js';
@@ -292,6 +293,33 @@ addSiteRegistryCommands(site);
 addRunCommands(program);
 addTokenCommands(program);
 addAuditCommands(program);
+
+program
+  .command('demo-deployment')
+  .description(
+    'write the demo as containers hold it (docker/compose.yaml): one folder per party with only its own key, data and config',
+  )
+  .requiredOption('--out <dir>', 'where the party folders go (docker/deploy for the compose file)')
+  .option('--sites <n>', 'hospital sites', positiveInt(32), 3)
+  .option('--rounds <n>', 'federated rounds', positiveInt(1000), 10)
+  .option('--seed <n>', 'seed for the split and the run', seed, 42)
+  .option(
+    '--coordinator-url <url>',
+    'the coordinator as the sites reach it',
+    'http://coordinator:8080',
+  )
+  .action(
+    async (opts: {
+      out: string;
+      sites: number;
+      rounds: number;
+      seed: number;
+      coordinatorUrl: string;
+    }) => {
+      const written = await writeDeployment(path.resolve(opts.out), opts);
+      for (const dir of written) console.log(dir);
+    },
+  );
 
 program
   .command('demo')

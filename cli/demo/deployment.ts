@@ -1,0 +1,74 @@
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { prepareWorkspace } from './workspace.js';
+
+/**
+ * Writes the demo as containers hold it (docker/compose.yaml): one folder per party, each
+ * mounted alone into its container, holding only that party's key, data and config, with paths
+ * relative to the folder. The coordinator listens on 0.0.0.0:8080; sites reach it as
+ * `coordinatorUrl`. Returns the folders written.
+ */
+export async function writeDeployment(
+  out: string,
+  plan: { sites: number; rounds: number; seed: number; coordinatorUrl: string },
+): Promise<string[]> {
+  const staging = path.join(out, '.staging');
+  const workspace = await prepareWorkspace(staging, {
+    sites: plan.sites,
+    rounds: plan.rounds,
+    seed: plan.seed,
+    cacheDir: 'cache',
+  });
+  const { keys } = workspace;
+  const coordinatorDir = path.join(out, 'coordinator');
+  await mkdir(coordinatorDir, { recursive: true });
+  const staged = JSON.parse(await readFile(workspace.coordinatorConfigFile, 'utf8')) as {
+    run: unknown;
+    data: unknown;
+  };
+  await copyFile(keys.coordinatorIdentity, path.join(coordinatorDir, 'coordinator.key'));
+  await copyFile(keys.allowList, path.join(coordinatorDir, 'allow-list.json'));
+  for (const file of ['public.csv', 'held-out.csv']) {
+    await copyFile(
+      path.join(path.dirname(workspace.coordinatorConfigFile), file),
+      path.join(coordinatorDir, file),
+    );
+  }
+  const coordinatorConfig = {
+    listen: { host: '0.0.0.0', port: 8080 },
+    identityFile: 'coordinator.key',
+    allowListFile: 'allow-list.json',
+    data: staged.data,
+    run: staged.run,
+    cacheDir: 'cache',
+    reportFile: 'report.json',
+    exportDir: 'export',
+    backend: 'auto',
+  };
+  await writeFile(
+    path.join(coordinatorDir, 'coordinator.json'),
+    JSON.stringify(coordinatorConfig, null, 2) + '\n',
+  );
+  const written = [coordinatorDir];
+  for (const site of workspace.siteNames) {
+    const siteDir = path.join(out, site);
+    await mkdir(siteDir, { recursive: true });
+    await copyFile(keys.siteIdentities[site]!, path.join(siteDir, `${site}.key`));
+    await copyFile(
+      path.join(staging, 'sites', site, 'private.csv'),
+      path.join(siteDir, 'private.csv'),
+    );
+    // JSON is YAML: the images read site.yaml.
+    const config = {
+      coordinator: { url: plan.coordinatorUrl, publicKey: keys.coordinatorPublicKey },
+      identityFile: `${site}.key`,
+      data: { kind: 'csv', path: 'private.csv', label: 'label' },
+      cacheDir: 'cache',
+      backend: 'auto',
+    };
+    await writeFile(path.join(siteDir, 'site.yaml'), JSON.stringify(config, null, 2) + '\n');
+    written.push(siteDir);
+  }
+  await rm(staging, { recursive: true, force: true });
+  return written;
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { writeDeployment } from '../../cli/demo/deployment.js';
+import { runSite } from '../../client/site-client.js';
+import { loadSiteConfig } from '../../client/site-config.js';
+import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
+import { startCoordinator } from '../../coordinator/coordinator.js';
+
+describe('fedistill demo-deployment: the party folders docker/compose.yaml mounts', () => {
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'fedistill-deployment-'));
+    await writeDeployment(dir, {
+      sites: 3,
+      rounds: 2,
+      seed: 5,
+      coordinatorUrl: 'http://coordinator:8080',
+    });
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives each party only its own key, data and config', async () => {
+    assert.deepEqual((await readdir(dir)).sort(), ['coordinator', 'site-1', 'site-2', 'site-3']);
+    assert.deepEqual((await readdir(path.join(dir, 'coordinator'))).sort(), [
+      'allow-list.json',
+      'coordinator.json',
+      'coordinator.key',
+      'held-out.csv',
+      'public.csv',
+    ]);
+    for (const site of ['site-1', 'site-2', 'site-3']) {
+      assert.deepEqual((await readdir(path.join(dir, site))).sort(), [
+        'private.csv',
+        `${site}.key`,
+        'site.yaml',
+      ]);
+    }
+  });
+
+  it('runs as written: the coordinator from its folder, each site from its own', async () => {
+    const config = await loadCoordinatorConfig(path.join(dir, 'coordinator', 'coordinator.json'));
+    assert.deepEqual(config.listen, { ...config.listen, host: '0.0.0.0', port: 8080 });
+    // On loopback here, instead of the compose network's names.
+    const coordinator = await startCoordinator(
+      { ...config, listen: { ...config.listen, host: '127.0.0.1', port: 0 } },
+      { logLevels: false },
+    );
+    try {
+      const sites = await Promise.all(
+        ['site-1', 'site-2', 'site-3'].map(async (site) => {
+          const loaded = await loadSiteConfig(path.join(dir, site, 'site.yaml'));
+          assert.equal(loaded.coordinator.url, 'http://coordinator:8080');
+          return runSite({
+            ...loaded,
+            coordinator: { ...loaded.coordinator, url: coordinator.url },
+          });
+        }),
+      );
+      const report = await coordinator.finished;
+      assert.equal(report.per_round.length, 2);
+      assert.deepEqual(
+        sites.map((s) => s.roundsTrained),
+        [2, 2, 2],
+      );
+    } finally {
+      await coordinator.close();
+    }
+  });
+});
