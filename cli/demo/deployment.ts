@@ -28,6 +28,11 @@ export async function writeDeployment(
   };
   await copyFile(keys.coordinatorIdentity, path.join(coordinatorDir, 'coordinator.key'));
   await copyFile(keys.allowList, path.join(coordinatorDir, 'allow-list.json'));
+  // The public half, for the sites' operators to pin and the auditor to verify the log with.
+  await copyFile(
+    path.join(path.dirname(keys.coordinatorIdentity), 'coordinator.pub'),
+    path.join(coordinatorDir, 'coordinator.pub'),
+  );
   for (const file of ['public.csv', 'held-out.csv']) {
     await copyFile(
       path.join(path.dirname(workspace.coordinatorConfigFile), file),

@@ -32,6 +32,7 @@ describe('fedistill demo-deployment: the party folders docker/compose.yaml mount
       'allow-list.json',
       'coordinator.json',
       'coordinator.key',
+      'coordinator.pub',
       'held-out.csv',
       'public.csv',
     ]);
