@@ -32,7 +32,8 @@ describe('fedistill demo --serve', () => {
     const staysUp = new Promise<void>((resolve, reject) => {
       demo.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
-        if (stdout.includes('stay up until interrupted')) resolve();
+        // The link again, after the summary: the demo is serving.
+        if ((stdout.match(/^Dashboard: \S+$/gm) ?? []).length === 2) resolve();
       });
       void exited.then(() => reject(new Error(`the demo exited:\n${stdout}`)));
     });
