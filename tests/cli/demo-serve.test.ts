@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { DashboardSession } from '../../dashboard/feed.js';
@@ -25,44 +26,55 @@ describe('fedistill demo --serve', () => {
     const demo = spawn(
       process.execPath,
       [MAIN, 'demo', '--rounds', '2', '--serve', '--out', path.join(dir, 'run')],
-      { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] },
+      // Its own process group: a failed assertion must not leave it and its children serving.
+      { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
     );
-    const exited = once(demo, 'exit') as Promise<[number | null]>;
-    let stdout = '';
-    const staysUp = new Promise<void>((resolve, reject) => {
-      demo.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        // The link again, after the summary: the demo is serving.
-        if ((stdout.match(/^Dashboard: \S+$/gm) ?? []).length === 2) resolve();
-      });
-      void exited.then(() => reject(new Error(`the demo exited:\n${stdout}`)));
-    });
-    await staysUp;
-    const links = [...stdout.matchAll(/^Dashboard: (\S+)$/gm)].map((m) => m[1]!);
-    assert.equal(links.length, 2, 'the link is printed at the start and again at the end');
-    assert.equal(links[0], links[1]);
-    const link = new URL(links[0]!);
-
-    // The run is over and the coordinator still serves the page and trades the link's token.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const page = await fetch(new URL('/dashboard/', link));
-    assert.equal(page.status, 200);
-    assert.match(await page.text(), /<script type="module" src="\.\/app\.js">/);
-    const login = await fetch(new URL('/api/sessions', link), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: link.searchParams.get('token') }),
-    });
-    assert.equal(login.status, 201);
-    const session = (await login.json()) as DashboardSession;
-    const runs = await fetch(new URL('/api/runs', link), {
-      headers: { authorization: `Bearer ${session.token}` },
-    });
-    assert.equal(((await runs.json()) as { state: string }[])[0]!.state, 'complete');
-
-    demo.kill('SIGINT');
-    const [code] = await exited;
-    assert.equal(code, 0);
-    await assert.rejects(fetch(new URL('/dashboard/', link)), 'the coordinator stopped with it');
+    try {
+      await servesUntilInterrupted(demo);
+    } finally {
+      if (demo.exitCode === null && demo.signalCode === null) process.kill(-demo.pid!, 'SIGKILL');
+    }
   });
 });
+
+/** Waits for the demo to finish its run and keep serving, checks it serves, then interrupts it. */
+async function servesUntilInterrupted(demo: ChildProcessByStdio<null, Readable, null>) {
+  const exited = once(demo, 'exit') as Promise<[number | null]>;
+  let stdout = '';
+  const staysUp = new Promise<void>((resolve, reject) => {
+    demo.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      // The link again, after the summary: the demo is serving.
+      if ((stdout.match(/^Dashboard: \S+$/gm) ?? []).length === 2) resolve();
+    });
+    void exited.then(() => reject(new Error(`the demo exited:\n${stdout}`)));
+  });
+  await staysUp;
+  const links = [...stdout.matchAll(/^Dashboard: (\S+)$/gm)].map((m) => m[1]!);
+  // Printed as the coordinator starts, and again once the run is over and it keeps serving.
+  assert.ok(stdout.lastIndexOf('Dashboard: ') > stdout.indexOf('stay up until interrupted'));
+  assert.equal(links[0], links[1]);
+  const link = new URL(links[0]!);
+
+  // The run is over and the coordinator still serves the page and trades the link's token.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const page = await fetch(new URL('/dashboard/', link));
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<script type="module" src="\.\/app\.js">/);
+  const login = await fetch(new URL('/api/sessions', link), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: link.searchParams.get('token') }),
+  });
+  assert.equal(login.status, 201);
+  const session = (await login.json()) as DashboardSession;
+  const runs = await fetch(new URL('/api/runs', link), {
+    headers: { authorization: `Bearer ${session.token}` },
+  });
+  assert.equal(((await runs.json()) as { state: string }[])[0]!.state, 'complete');
+
+  demo.kill('SIGINT');
+  const [code] = await exited;
+  assert.equal(code, 0);
+  await assert.rejects(fetch(new URL('/dashboard/', link)), 'the coordinator stopped with it');
+}
