@@ -1,0 +1,61 @@
+import type { RunReport } from '../../coordinator/runs/run-report.js';
+
+/** A model's figures on the held-out split; `auc` only for binary tasks (positive class 1). */
+export interface HeldOutFigures {
+  readonly accuracy: number;
+  readonly auc?: number;
+}
+
+export interface LocalOnlySite extends HeldOutFigures {
+  readonly site: string;
+  readonly rows: number;
+}
+
+/**
+ * What the federated student is judged against, on the same data and seed. Each is trained in
+ * the demo's own process with the same local trainer, student and optimizer the sites use.
+ */
+export interface Baselines {
+  /** Each site trained alone on its private rows, for as many epochs as the whole run gave it. */
+  readonly local_only: {
+    readonly mean: number;
+    readonly best: number;
+    readonly best_site: string;
+    readonly auc?: { readonly mean: number; readonly best: number };
+    readonly per_site: readonly LocalOnlySite[];
+  };
+  /** The same federation (sites, rounds, epochs, FedAvg) with alpha = 0: no teacher. */
+  readonly fedavg_no_teacher: HeldOutFigures & { readonly per_round: readonly number[] };
+  /** The student trained on every site's rows pooled: the upper bound federation aims at. */
+  readonly centralized: HeldOutFigures;
+  /** The teacher (trained on the public split), as the run measured it. */
+  readonly teacher: HeldOutFigures & { readonly params: number | null };
+  /** How the baselines were computed, in words, for the reader of the report. */
+  readonly method: string;
+  readonly wall_seconds: number;
+}
+
+export type ScenarioName = 'hospitals' | 'banks' | 'digits';
+
+/** The scenario as the demo ran it. */
+export interface ScenarioSummary {
+  readonly name: ScenarioName;
+  readonly title: string;
+  /** The data set and how it was split, in words. */
+  readonly data: string;
+  readonly split: string;
+  readonly sites: readonly {
+    readonly name: string;
+    readonly rows: number;
+    readonly positive_share?: number;
+    readonly label_counts: readonly number[];
+  }[];
+  readonly classes: number;
+  readonly class_names: readonly string[];
+}
+
+/** The demo's report.json: the coordinator's run report, the scenario and the baselines. */
+export type DemoReport = RunReport & {
+  readonly scenario: ScenarioSummary;
+  readonly baselines: Baselines;
+};
