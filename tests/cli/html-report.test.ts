@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DemoReport } from '../../cli/demo/demo-report.js';
+import { renderHtmlReport } from '../../cli/demo/html-report.js';
+import { demoReportFixture } from '../support/demo-report.js';
+
+const HOSTILE = '</script><b>bold</b>';
+
+/** The text of the report-data block, as the browser hands it to the page's script. */
+function reportData(html: string): string {
+  const block = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html);
+  assert.ok(block, 'no report-data block');
+  return block[1]!;
+}
+
+describe('the demo HTML report', () => {
+  it('asks for nothing over the network: no URL in src or href, no CSS import, a CSP of none', async () => {
+    const html = await renderHtmlReport(demoReportFixture());
+    // Any scheme (http:, https:, file:, ...) or a protocol-relative `//host`.
+    const urlAttributes = html.match(/\b(?:src|href)\s*=\s*["']?\s*(?:[a-z][\w+.-]*:|\/\/)/gi);
+    assert.equal(urlAttributes, null, `URL attributes: ${urlAttributes?.join(', ')}`);
+    assert.doesNotMatch(html, /<script[^>]*\bsrc\s*=/i);
+    assert.doesNotMatch(html, /<link\b/i);
+    assert.doesNotMatch(html, /@import|url\(\s*["']?(?!data:)/i);
+    assert.match(
+      html,
+      /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:/,
+    );
+    assert.match(html, /var uPlot=/, 'uPlot is inlined');
+    assert.match(html, /\.uplot\s*\{/, 'its styles are inlined');
+  });
+
+  it('carries the report as JSON that parses back to the same report', async () => {
+    const report = demoReportFixture();
+    const data = reportData(await renderHtmlReport(report));
+    assert.deepEqual(JSON.parse(data), report);
+  });
+
+  it('escapes a site name that tries to close the script and add markup', async () => {
+    const report = demoReportFixture([HOSTILE, 'northgate', 'riverside']);
+    const html = await renderHtmlReport(report);
+    assert.ok(!html.includes(HOSTILE), 'the name appears raw');
+    assert.ok(!html.includes('<b>'), 'the name added an element');
+    assert.match(html, /&lt;\/script&gt;&lt;b&gt;bold&lt;\/b&gt;/, 'escaped in the tables');
+    // Only the three script elements close: data, uPlot, charts.
+    assert.equal(html.match(/<\/script/gi)?.length, 3);
+    const data = reportData(html);
+    assert.ok(!data.includes('<'), 'a raw < in the data block');
+    assert.ok(data.includes('\\u003c/script>\\u003cb>'));
+    assert.deepEqual(JSON.parse(data), report);
+  });
+
+  it('titles the page after the scenario and fills the tables', async () => {
+    const report = demoReportFixture();
+    const html = await renderHtmlReport(report);
+    assert.match(html, /<title>Three hospitals distil a breast-cancer classifier – /);
+    assert.match(html, /<h1>Three hospitals distil a breast-cancer classifier<\/h1>/);
+    for (const site of report.site_names) assert.ok(html.includes(`<td>${site}</td>`), site);
+    for (const test of ['sites', 'rounds', 'baselines', 'teacher-student']) {
+      assert.match(html, new RegExp(`<table data-test="${test}">`), test);
+    }
+    assert.match(html, /<th class="num">AUC<\/th>/, 'a binary task has an AUC column');
+    assert.match(html, /<td>FedAvg without teacher<\/td><td class="num">92\.30%<\/td>/);
+  });
+
+  it('leaves out the AUC columns for a task that is not binary', async () => {
+    const binary = demoReportFixture();
+    const report: DemoReport = {
+      ...binary,
+      compression: { ...binary.compression, auc: undefined },
+      scenario: {
+        ...binary.scenario,
+        classes: 3,
+        class_names: ['a', 'b', 'c'],
+        sites: binary.scenario.sites.map(({ positive_share: _share, ...site }) => ({
+          ...site,
+          label_counts: [...site.label_counts, 0],
+        })),
+      },
+      baselines: { ...binary.baselines, centralized: { accuracy: 0.956 } },
+    };
+    const html = await renderHtmlReport(report);
+    assert.doesNotMatch(html, /AUC/);
+    assert.doesNotMatch(html, /positive share/);
+    assert.match(html, /<th class="num">label c<\/th>/);
+  });
+});
