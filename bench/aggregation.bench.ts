@@ -9,6 +9,7 @@ import {
   type NamedTensor,
   type StudentSpec,
 } from '../protocol/index.js';
+import { recordResults, round as roundTo } from './results.js';
 
 /**
  * The coordinator's aggregation costs, figures only. Fold-in throughput of float32 deltas in
@@ -113,4 +114,24 @@ console.log(
 console.log(
   `float32 data decoded in place (4-byte aligned in the blob): ${inPlace.length} of ${global.length} tensors`,
 );
-console.log(`peak memory: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+const peakMB = process.resourceUsage().maxRSS / 1024;
+console.log(`peak memory: ${peakMB.toFixed(0)} MB`);
+await recordResults('aggregation', {
+  fold_gb_per_s: roundTo(foldGBps, 2),
+  copy_gb_per_s: roundTo(copyGBps, 2),
+  scalar_js_gb_per_s: roundTo(scalarGBps, 2),
+  fold_vs_copy: roundTo(foldGBps / copyGBps, 2),
+  fold_vs_scalar_js: roundTo(foldGBps / scalarGBps, 2),
+  round_sites: SITES,
+  round_parameters: PARAMETERS,
+  round_ms: roundTo(sum(times)),
+  round_start_ms: roundTo(times.start),
+  round_decode_ms: roundTo(times.decode),
+  round_fold_ms: roundTo(times.fold),
+  round_close_ms: roundTo(times.close),
+  first_round_ms: roundTo(sum(first)),
+  first_round_start_ms: roundTo(first.start),
+  tensors_decoded_in_place: inPlace.length,
+  tensors: global.length,
+  peak_memory_mb: roundTo(peakMB),
+});

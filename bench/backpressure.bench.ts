@@ -8,6 +8,7 @@ import { prepareWorkspace } from '../cli/demo/workspace.js';
 import type { CoordinatorIpcMessage } from '../cli/coordinator-ipc.js';
 import { decodeKey, identityFileSchema, identityKeyPair, loadSodium } from '../protocol/index.js';
 import { RawPeer } from '../tests/support/raw-peer.js';
+import { recordResults, round } from './results.js';
 
 /**
  * The coordinator's memory while a site reads slowly. A coordinator process serves a 67 MB
@@ -89,6 +90,7 @@ try {
   const started = Date.now();
   for (let i = 0; i < model.chunkHashes.length; i++) await peer.nextOf('blob.chunk');
   const seconds = (Date.now() - started) / 1000;
+  const lifetimePeak = await residentKiB(pid, 'VmHWM');
 
   console.log(
     `model blob: ${(model.bytes / 1e6).toFixed(1)} MB in ${model.chunkHashes.length} chunks, all requested, then ${PAUSE_MS} ms without reading`,
@@ -97,12 +99,23 @@ try {
   console.log(
     `coordinator peak while the site did not read:     ${mb(peakWhilePaused)} (+${mb(peakWhilePaused - (before ?? 0))})`,
   );
-  console.log(
-    `coordinator peak over its whole life (VmHWM):     ${mb(await residentKiB(pid, 'VmHWM'))}`,
-  );
+  console.log(`coordinator peak over its whole life (VmHWM):     ${mb(lifetimePeak)}`);
   console.log(
     `after reading resumed, the rest arrived in ${seconds.toFixed(2)} s (${(model.bytes / 1e6 / seconds).toFixed(0)} MB/s)`,
   );
+  const kibToMB = (kib: number | undefined): number | string =>
+    kib === undefined ? 'n/a' : round(kib / 1024);
+  await recordResults('backpressure', {
+    model_mb: round(model.bytes / 1e6, 1),
+    model_chunks: model.chunkHashes.length,
+    pause_ms: PAUSE_MS,
+    coordinator_rss_before_mb: kibToMB(before),
+    coordinator_rss_peak_paused_mb: kibToMB(peakWhilePaused),
+    coordinator_rss_growth_paused_mb: kibToMB(peakWhilePaused - (before ?? 0)),
+    coordinator_vmhwm_mb: kibToMB(lifetimePeak),
+    resume_s: round(seconds, 2),
+    resume_mb_per_s: round(model.bytes / 1e6 / seconds),
+  });
   peer.close();
   child.kill('SIGTERM');
 } finally {

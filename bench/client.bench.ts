@@ -16,6 +16,7 @@ import {
   type LabelledTable,
   type StudentSpec,
 } from '../protocol/index.js';
+import { recordResults, round } from './results.js';
 
 /**
  * Local training throughput of the site client: the demo's MLP student and a small CNN, on
@@ -133,6 +134,17 @@ row(
   twoWorkers.toFixed(0),
   `2 / 1 workers ${(twoWorkers / oneWorker).toFixed(2)}x`,
 );
-console.log(
-  `peak memory of this process (main thread and workers): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
-);
+const peakMB = process.resourceUsage().maxRSS / 1024;
+console.log(`peak memory of this process (main thread and workers): ${peakMB.toFixed(0)} MB`);
+await recordResults('client', {
+  mlp_wasm_samples_per_s: round(mlpWasm),
+  mlp_cpu_samples_per_s: round(mlpCpu),
+  mlp_wasm_vs_cpu: round(mlpWasm / mlpCpu, 1),
+  cnn_wasm_samples_per_s: round(cnnWasm),
+  cnn_cpu_samples_per_s: round(cnnCpu, 1),
+  cnn_wasm_vs_cpu: round(cnnWasm / cnnCpu),
+  cnn_pool_1_worker_samples_per_s: round(oneWorker),
+  cnn_pool_2_workers_samples_per_s: round(twoWorkers),
+  cnn_pool_2_vs_1_workers: round(twoWorkers / oneWorker, 2),
+  peak_memory_mb: round(peakMB),
+});

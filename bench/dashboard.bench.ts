@@ -15,6 +15,7 @@ import { runSpecSchema } from '../coordinator/runs/run-spec.js';
 import type { RunStatus } from '../coordinator/runs/runs.service.js';
 import { SqliteStore } from '../coordinator/store/sqlite-store.js';
 import { loadSodium } from '../protocol/index.js';
+import { recordResults, round } from './results.js';
 
 /**
  * The dashboard at the scale the issue names: 1,000 sites and 500 closed rounds, each with
@@ -81,8 +82,9 @@ db.transaction(() => {
   }
 })();
 db.close();
+const seededS = (performance.now() - seeded) / 1000;
 console.log(
-  `seeded ${SITES} sites x ${ROUNDS} rounds (${SITES * ROUNDS} update rows) in ${((performance.now() - seeded) / 1000).toFixed(1)} s`,
+  `seeded ${SITES} sites x ${ROUNDS} rounds (${SITES * ROUNDS} update rows) in ${seededS.toFixed(1)} s`,
 );
 
 // The server's view, as each push builds it.
@@ -121,14 +123,29 @@ const time = (f: () => unknown, n = 10): number => {
   return (performance.now() - start) / n;
 };
 const snapshot = view();
-console.log(`server: one run view, as each push builds it  ${time(view).toFixed(1)} ms`);
+const figures: Record<string, number> = {
+  sites: SITES,
+  rounds: ROUNDS,
+  seed_history_s: round(seededS, 1),
+  server_view_ms: round(time(view), 1),
+  server_last_rounds_full_ms: round(
+    time(() => store.lastRoundBySite('scale'), 3),
+    1,
+  ),
+  server_diff_ms: round(
+    time(() => diffRunView(snapshot, view())),
+    1,
+  ),
+  snapshot_kib: round(JSON.stringify(snapshot).length / 1024),
+};
 console.log(
-  `server: each site's last round, read in full once per run  ${time(() => store.lastRoundBySite('scale'), 3).toFixed(1)} ms`,
+  `server: one run view, as each push builds it  ${figures.server_view_ms!.toFixed(1)} ms`,
 );
 console.log(
-  `server: diff of two views  ${time(() => diffRunView(snapshot, view())).toFixed(1)} ms`,
+  `server: each site's last round, read in full once per run  ${figures.server_last_rounds_full_ms!.toFixed(1)} ms`,
 );
-console.log(`snapshot JSON  ${(JSON.stringify(snapshot).length / 1024).toFixed(0)} KiB`);
+console.log(`server: diff of two views  ${figures.server_diff_ms!.toFixed(1)} ms`);
+console.log(`snapshot JSON  ${figures.snapshot_kib!.toFixed(0)} KiB`);
 const link = dashboardLoginUrl(store, '', 'bench');
 store.close();
 
@@ -147,8 +164,9 @@ try {
     .locator(`[data-test="chart-accuracy"][data-points="${ROUNDS}"]`)
     .waitFor({ timeout: 60_000 });
   await siteRows.first().waitFor();
+  figures.browser_login_to_drawn_ms = round(performance.now() - opened);
   console.log(
-    `browser: login link to ${ROUNDS} points on every chart and the site table  ${(performance.now() - opened).toFixed(0)} ms`,
+    `browser: login link to ${ROUNDS} points on every chart and the site table  ${figures.browser_login_to_drawn_ms.toFixed(0)} ms`,
   );
   // A function, not a string: the page's CSP forbids eval. No DOM types here, hence the cast.
   const nodes = await page.evaluate(
@@ -173,9 +191,16 @@ try {
     .locator('[data-test="sites"] tbody tr[data-site]:not([data-site^="site-09"])')
     .first()
     .waitFor({ state: 'detached', timeout: 10_000 });
+  figures.browser_filter_ms = round(performance.now() - filtered);
   console.log(
-    `browser: filter ${SITES} sites to 100, first page drawn  ${(performance.now() - filtered).toFixed(0)} ms`,
+    `browser: filter ${SITES} sites to 100, first page drawn  ${figures.browser_filter_ms.toFixed(0)} ms`,
   );
+  Object.assign(figures, {
+    browser_dom_elements: metrics.nodes,
+    browser_site_rows: metrics.rows,
+    browser_timeline_cells: metrics.cells,
+  });
+  await recordResults('dashboard', figures);
 } finally {
   await browser.close();
   await coordinator.close();

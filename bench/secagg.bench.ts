@@ -13,6 +13,7 @@ import {
   type IdentityKeyPair,
   type SecAggRoundSpec,
 } from '../protocol/index.js';
+import { recordResults, round } from './results.js';
 
 /**
  * What SecAgg+ costs per round, figures only. For 10, 50 and 100 sites x 100,000 parameters:
@@ -146,12 +147,22 @@ function secAggRound(n: number, attempt: number) {
 console.log(
   `SecAgg+ round vs plain float32 sum, ${PARAMETERS} parameters, ${DROP_FRACTION * 100}% dropped after sharing; best of ${REPEATS}`,
 );
+const figures: Record<string, number> = { parameters: PARAMETERS, drop_fraction: DROP_FRACTION };
 for (const n of SITE_COUNTS) {
   plainRound(n);
   secAggRound(n, 100);
   const plain = Math.min(...Array.from({ length: REPEATS }, () => plainRound(n)));
   const runs = Array.from({ length: REPEATS }, (_, r) => secAggRound(n, r));
   const best = runs.reduce((a, b) => (b.totalMs < a.totalMs ? b : a));
+  Object.assign(figures, {
+    [`sites_${n}_plain_ms`]: round(plain, 1),
+    [`sites_${n}_secagg_ms`]: round(best.totalMs),
+    [`sites_${n}_secagg_sites_ms`]: round(best.siteMs),
+    [`sites_${n}_secagg_coordinator_ms`]: round(best.coordinatorMs),
+    [`sites_${n}_ratio`]: round(best.totalMs / plain),
+    [`sites_${n}_per_site_ms`]: round(best.siteMs / n, 1),
+    [`sites_${n}_per_site_kib_sent`]: round(best.bytes / n / 1024, 1),
+  });
   console.log(
     `${String(n).padStart(3)} sites (k ${best.degree}, t ${best.threshold}, ${best.dropped} dropped): ` +
       `plain ${plain.toFixed(1)} ms, SecAgg+ ${best.totalMs.toFixed(0)} ms ` +
@@ -161,4 +172,6 @@ for (const n of SITE_COUNTS) {
       `(a float32 update is ${((PARAMETERS * 4) / 1024).toFixed(1)} KiB)`,
   );
 }
-console.log(`peak memory: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+const peakMB = process.resourceUsage().maxRSS / 1024;
+console.log(`peak memory: ${peakMB.toFixed(0)} MB`);
+await recordResults('secagg', { ...figures, peak_memory_mb: round(peakMB) });

@@ -8,6 +8,7 @@ import {
   SiteHandshake,
   unwrap,
 } from '../protocol/index.js';
+import { recordResults, round } from './results.js';
 
 /**
  * The secure channel's costs on this machine, with libsodium's own secretstream as the
@@ -58,8 +59,10 @@ function rawSecretstreamMBps(size: number): number {
   return (frames * size) / ((performance.now() - start) / 1000) / 1e6;
 }
 
+const handshakes = timeHandshakes(500);
+const figures: Record<string, number> = { handshakes_per_s: round(handshakes) };
 console.log(
-  `handshakes (both ends, 3 messages, 4 signatures checked or made): ${timeHandshakes(500).toFixed(0)} per second`,
+  `handshakes (both ends, 3 messages, 4 signatures checked or made): ${handshakes.toFixed(0)} per second`,
 );
 console.log('frame size | fedistill channel MB/s | raw secretstream MB/s | ratio');
 for (const size of [64 * 1024, 1024 * 1024]) {
@@ -68,7 +71,12 @@ for (const size of [64 * 1024, 1024 * 1024]) {
   rawSecretstreamMBps(size);
   const ours = channelMBps(size);
   const raw = rawSecretstreamMBps(size);
+  const kib = size / 1024;
+  figures[`channel_${kib}kib_mb_per_s`] = round(ours);
+  figures[`raw_secretstream_${kib}kib_mb_per_s`] = round(raw);
+  figures[`channel_vs_raw_${kib}kib`] = round(ours / raw, 2);
   console.log(
     `${String(size / 1024).padStart(6)} KiB | ${ours.toFixed(0).padStart(22)} | ${raw.toFixed(0).padStart(21)} | ${(ours / raw).toFixed(2)}`,
   );
 }
+await recordResults('secure-channel', figures);

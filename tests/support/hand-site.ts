@@ -13,8 +13,19 @@ import {
   type RunWelcome,
   type Sodium,
 } from '../../protocol/index.js';
+import type { DemoWorkspace } from '../../cli/demo/workspace.js';
+import type { CoordinatorEvents } from '../../coordinator/events/coordinator-events.js';
 import { RawPeer } from './raw-peer.js';
-import type { RunFixture } from './run-fixture.js';
+
+/**
+ * What a hand site needs of its run: the workspace's keys and the coordinator's URL, and the
+ * coordinator's events for ready() to wait on. A RunFixture is one; a coordinator in another
+ * process (bench/scale) has no events here, and its sites say ready with sendReady().
+ */
+export interface HandSiteHost {
+  readonly workspace: Pick<DemoWorkspace, 'keys'>;
+  readonly coordinator: { readonly url: string; readonly events?: CoordinatorEvents };
+}
 
 /** The value of every weight of a hand site's delta: finite, and far from zero. */
 export const HAND_DELTA_VALUE = 0.01;
@@ -32,7 +43,7 @@ export class HandSite {
     readonly name: string,
     readonly peer: RawPeer,
     readonly welcome: RunWelcome,
-    private readonly fixture: RunFixture,
+    private readonly fixture: HandSiteHost,
     sodium: Sodium,
   ) {
     this.outbox = new BlobOutbox(sodium);
@@ -40,7 +51,7 @@ export class HandSite {
   }
 
   /** A new session for `name`, with the transfer set fetched and verified; not yet ready. */
-  static async join(fixture: RunFixture, sodium: Sodium, name: string): Promise<HandSite> {
+  static async join(fixture: HandSiteHost, sodium: Sodium, name: string): Promise<HandSite> {
     const { keys } = fixture.workspace;
     const identity = identityKeyPair(
       identityFileSchema.parse(JSON.parse(await readFile(keys.siteIdentities[name]!, 'utf8'))),
@@ -59,6 +70,7 @@ export class HandSite {
   /** Says ready; resolves once the coordinator has acted on it (a round may have opened). */
   async ready(): Promise<void> {
     const { events } = this.fixture.coordinator;
+    if (!events) throw new Error('ready() waits on an in-process coordinator; use sendReady()');
     const seen = new Promise<void>((resolve) => {
       const check = (e: { peer: string; direction: string; kind: string }): void => {
         if (e.peer !== this.name || e.direction !== 'in' || e.kind !== 'site.ready') return;
@@ -69,12 +81,17 @@ export class HandSite {
       };
       events.on('protocol', check);
     });
+    this.sendReady();
+    await seen;
+  }
+
+  /** Says ready without waiting for the coordinator to act on it. */
+  sendReady(): void {
     this.peer.send({
       type: 'site.ready',
       transferHash: this.welcome.teacher.blob.hash,
       backend: 'hand',
     });
-    await seen;
   }
 
   /** The next round.start this session received. */
