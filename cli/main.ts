@@ -18,6 +18,8 @@ import {
 import { FedistillError, unwrap } from '../protocol/index.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
+import type { ScenarioName } from './demo/demo-report.js';
+import { SCENARIOS } from './demo/scenarios.js';
 import { writeDeployment } from './demo/deployment.js';
 import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
 import { ApiError } from './api-client.js';
@@ -324,10 +326,19 @@ program
 program
   .command('demo')
   .description(
-    'a real federated distillation on the bundled breast-cancer data: a coordinator and N sites on loopback',
+    'a real federated distillation on bundled data: a coordinator and N sites on loopback, with baselines and an HTML report',
   )
-  .option('--rounds <n>', 'federated rounds', positiveInt(1000), 10)
-  .option('--sites <n>', 'hospital sites (separate processes)', positiveInt(32), 3)
+  .addOption(
+    new Option('--scenario <name>', 'the data and its split among sites')
+      .choices(Object.keys(SCENARIOS))
+      .default('hospitals'),
+  )
+  .option('--rounds <n>', "federated rounds (default: the scenario's)", positiveInt(1000))
+  .option(
+    '--sites <n>',
+    "sites, each a separate process (default: the scenario's)",
+    positiveInt(32),
+  )
   .option('--seed <n>', 'seed for the split, initial weights and batch order', seed, 42)
   .option('--out <dir>', 'workspace folder (default runs/<timestamp>)')
   .option('--cache <dir>', 'teacher cache shared between runs', 'runs/cache')
@@ -346,8 +357,9 @@ program
   .option('--serve', 'keep the coordinator and its dashboard up after the last round, until Ctrl-C')
   .action(
     async (opts: {
-      rounds: number;
-      sites: number;
+      scenario: ScenarioName;
+      rounds?: number;
+      sites?: number;
       seed: number;
       out?: string;
       cache: string;
@@ -359,17 +371,20 @@ program
       const out = path.resolve(
         opts.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
       );
+      const scenario = SCENARIOS[opts.scenario];
       await runDemo(
         {
-          rounds: opts.rounds,
-          sites: opts.sites,
+          scenario,
+          rounds: opts.rounds ?? scenario.defaults.rounds,
+          sites: opts.sites ?? scenario.defaults.sites,
           seed: opts.seed,
           out,
           cacheDir: path.resolve(opts.cache),
           sparsity: opts.sparsity,
           ...(opts.dpEpsilon === undefined ? {} : { dpEpsilon: opts.dpEpsilon }),
           ...(opts.secureAggregation ? { secureAggregation: true } : {}),
-          timeoutMs: 10 * 60_000,
+          timeoutMs: 30 * 60_000,
+          interactive: process.stdout.isTTY,
           ...(opts.serve
             ? {
                 serveUntil: new Promise((stopped) => {

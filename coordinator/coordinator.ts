@@ -7,7 +7,6 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import {
   allowListSchema,
   FedistillError,
-  fitNormalizer,
   identityFileSchema,
   identityKeyPair,
   loadSodium,
@@ -16,7 +15,7 @@ import {
   unwrap,
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
-import type { CoordinatorConfig } from './config/coordinator-config.js';
+import { normalizerFor, type CoordinatorConfig } from './config/coordinator-config.js';
 import { readSplit } from './config/read-split.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
 import { serveDashboard } from './dashboard/static-assets.js';
@@ -81,7 +80,7 @@ async function prepareSetup(
     backend,
     publicSplit,
     heldOut,
-    normalizer: fitNormalizer(publicSplit),
+    normalizer: normalizerFor(config.data, publicSplit),
     publicSplitBytes,
     startedAt,
   };

@@ -23,13 +23,12 @@ export const mlpSpecSchema = z
 export type MlpSpec = z.infer<typeof mlpSpecSchema>;
 
 /**
- * A small CNN: the flat row is reshaped to `image` (height, width, channels); each conv layer
- * (ReLU, 'same' padding) is followed by 2x2 max pooling; then ReLU dense layers and logits.
+ * A small CNN's layers: the flat row is reshaped to `image` (height, width, channels); each conv
+ * layer (ReLU, 'same' padding) is followed by 2x2 max pooling; then ReLU dense layers and logits.
+ * A run spec names these; the inputs and classes come from the data.
  */
-export const cnnSpecSchema = z
+export const cnnArchitectureSchema = z
   .object({
-    kind: z.literal('cnn'),
-    inputs: z.number().int().min(1).max(1_000_000),
     image: z.tuple([
       z.number().int().min(1).max(1024),
       z.number().int().min(1).max(1024),
@@ -47,25 +46,42 @@ export const cnnSpecSchema = z
       .min(1)
       .max(4),
     dense: z.array(width).max(4),
+  })
+  .strict();
+export type CnnArchitecture = z.infer<typeof cnnArchitectureSchema>;
+
+/** The CNN of `architecture` on rows of `inputs` values, or why that cannot be built. */
+export function cnnProblems(spec: CnnArchitecture & { inputs: number }): Array<{
+  message: string;
+  path: string[];
+}> {
+  const [h, w, c] = spec.image;
+  const problems: Array<{ message: string; path: string[] }> = [];
+  if (spec.inputs !== h * w * c) {
+    problems.push({
+      message: `the image ${h} x ${w} x ${c} holds ${h * w * c} values, the rows have ${spec.inputs}`,
+      path: ['image'],
+    });
+  }
+  if (h >> spec.conv.length < 1 || w >> spec.conv.length < 1) {
+    problems.push({
+      message: `${spec.conv.length} poolings leave no pixels of a ${h}x${w} image`,
+      path: ['conv'],
+    });
+  }
+  return problems;
+}
+
+/** A small CNN (cnnArchitectureSchema) with its input width and classes. */
+export const cnnSpecSchema = cnnArchitectureSchema
+  .extend({
+    kind: z.literal('cnn'),
+    inputs: z.number().int().min(1).max(1_000_000),
     classes,
   })
   .strict()
   .superRefine((spec, ctx) => {
-    const [h, w, c] = spec.image;
-    if (spec.inputs !== h * w * c) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `inputs must be ${h} x ${w} x ${c} = ${h * w * c}`,
-        path: ['inputs'],
-      });
-    }
-    if (h >> spec.conv.length < 1 || w >> spec.conv.length < 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${spec.conv.length} poolings leave no pixels of a ${h}x${w} image`,
-        path: ['conv'],
-      });
-    }
+    for (const problem of cnnProblems(spec)) ctx.addIssue({ code: 'custom', ...problem });
   });
 export type CnnSpec = z.infer<typeof cnnSpecSchema>;
 

@@ -3,15 +3,29 @@ import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadSiteConfig } from '../../client/site-config.js';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
+import {
+  loadCoordinatorConfig,
+  normalizerFor,
+} from '../../coordinator/config/coordinator-config.js';
 import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
+import { studentSpecOf } from '../../coordinator/runs/run-spec.js';
 import { dashboardLoginUrl } from '../../coordinator/api/tokens.js';
+import { selectBackend, unwrap } from '../../protocol/index.js';
 import { formatJsonl, readAuditLog } from '../audit-commands.js';
 import { withCoordinatorStore } from '../coordinator-store.js';
 import type { CoordinatorIpcMessage } from '../coordinator-ipc.js';
-import { prepareWorkspace, writeSiteConfig } from './workspace.js';
+import { computeBaselines } from './baselines.js';
+import type { DemoReport } from './demo-report.js';
+import { renderHtmlReport } from './html-report.js';
+import { progress } from './progress.js';
+import type { Scenario } from './scenarios.js';
+import { comparisonTable, roundsTable, scenarioSummary, siteLine } from './summary-tables.js';
+import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from './workspace.js';
 
 export interface DemoOptions {
+  readonly scenario: Scenario;
   readonly rounds: number;
   readonly sites: number;
   readonly seed: number;
@@ -27,6 +41,8 @@ export interface DemoOptions {
   readonly timeoutMs: number;
   /** Keep the coordinator and its dashboard up after the last round, until this settles. */
   readonly serveUntil?: Promise<unknown>;
+  /** stdout is a terminal: progress bars with ETA instead of one line per step. */
+  readonly interactive: boolean;
 }
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -80,15 +96,18 @@ function progressLine(s: RoundSummary, pruning: boolean): string {
 }
 
 /**
- * The main job: a coordinator and N hospital sites as separate processes on loopback, on a
- * seeded non-IID split of the bundled breast-cancer data. Prints live progress per round and
- * a final summary, and leaves everything (keys, splits, configs, logs, report) under `out`.
+ * The main job: a coordinator and N sites as separate processes on loopback, on a seeded split
+ * of one scenario's data. Shows each round's progress, trains the baselines on the same split,
+ * and leaves everything (keys, splits, configs, logs, report.json and report.html, the
+ * exported student, the audit export) under `out`.
  */
 export async function runDemo(
   options: DemoOptions,
   print: (line: string) => void,
-): Promise<RunReport> {
+): Promise<DemoReport> {
+  const { scenario } = options;
   const workspace = await prepareWorkspace(options.out, {
+    scenario,
     sites: options.sites,
     rounds: options.rounds,
     seed: options.seed,
@@ -102,19 +121,17 @@ export async function runDemo(
   const logDir = path.join(options.out, 'logs');
   await mkdir(logDir, { recursive: true });
   const { split } = workspace;
+  const summary = scenarioSummary(scenario, split.sites, workspace.siteNames, options.seed);
   print(
-    `fedistill demo: breast cancer (WDBC), ${options.sites} hospital sites, ${options.rounds} rounds, seed ${options.seed}`,
+    `fedistill demo: ${scenario.title}, ${options.sites} ${scenario.sitesNoun}, ${options.rounds} rounds, seed ${options.seed}`,
   );
+  print(`  data      ${scenario.data}`);
+  print(`  split     ${summary.split}`);
   print(`  workspace ${options.out}`);
   print(
     `  held-out ${split.heldOut.rows} rows and public ${split.publicSplit.rows} rows stay with the coordinator`,
   );
-  split.sites.forEach((site, i) => {
-    const malignant = site.labels.filter((l) => l === 0).length;
-    print(
-      `  ${workspace.siteNames[i]}: ${site.rows} private rows, ${Math.round((100 * malignant) / site.rows)}% malignant`,
-    );
-  });
+  summary.sites.forEach((site, i) => print(siteLine(site, scenario.classNames, split.labels?.[i])));
 
   const parties: Party[] = [];
   const stopAll = (): void => {
@@ -122,6 +139,7 @@ export async function runDemo(
   };
   const timer = setTimeout(stopAll, options.timeoutMs);
   const serve = options.serveUntil !== undefined;
+  const rounds = progress('rounds', options.rounds, print, options.interactive);
   let dashboard: string;
   try {
     const coordinator = await spawnParty(
@@ -138,7 +156,10 @@ export async function runDemo(
             if (message.type === 'listening') resolve(message);
             if (message.type === 'serving') servingNow();
             if (message.type === 'round')
-              print(progressLine(message.summary, options.sparsity > 0));
+              rounds.update(
+                message.summary.round,
+                progressLine(message.summary, options.sparsity > 0),
+              );
           });
         });
         void coordinator.exited.then(async (code) =>
@@ -184,10 +205,20 @@ export async function runDemo(
     stopAll();
     throw error;
   } finally {
+    rounds.stop();
     clearTimeout(timer);
     if (!serve) stopAll();
   }
-  const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
+  const runReport = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
+  print('');
+  print(
+    '  baselines on the same split and seed: local only, FedAvg without the teacher, centralized',
+  );
+  const baselines = await trainBaselines(workspace, runReport, options.interactive, print);
+  const report: DemoReport = { ...runReport, scenario: summary, baselines };
+  await writeFile(workspace.reportFile, JSON.stringify(report, null, 2) + '\n');
+  const htmlFile = path.join(workspace.dir, 'report.html');
+  await writeFile(htmlFile, await renderHtmlReport(report));
   // What an auditor is handed: the log with its signed heads, and the key that signed them.
   const auditFile = path.join(workspace.dir, 'audit.jsonl');
   await writeFile(auditFile, formatJsonl(await readAuditLog(workspace.coordinatorConfigFile)));
@@ -196,6 +227,12 @@ export async function runDemo(
     path.join(workspace.dir, 'coordinator.pub'),
   );
   print('');
+  print(roundsTable(report));
+  print(comparisonTable(report));
+  const gain = report.student_accuracy - baselines.fedavg_no_teacher.accuracy;
+  print(
+    `  distillation gain     ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points of accuracy over FedAvg without the teacher`,
+  );
   print(
     report.teacher_source === 'model'
       ? `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`
@@ -249,7 +286,7 @@ export async function runDemo(
       .join(', ')}`,
   );
   print(`  wall time             ${report.wall_seconds.toFixed(1)} s (coordinator)`);
-  print(`  report                ${workspace.reportFile}`);
+  print(`  report                ${workspace.reportFile}, ${htmlFile}`);
   print(
     `  audit log             ${auditFile} (verify: fedistill audit verify ${auditFile} --coordinator-key ${path.join(workspace.dir, 'coordinator.pub')})`,
   );
@@ -262,4 +299,55 @@ export async function runDemo(
     await Promise.all(parties.map((p) => p.exited));
   }
   return report;
+}
+
+/** The baselines of the report, with the run's student, normalization and training settings. */
+async function trainBaselines(
+  workspace: DemoWorkspace,
+  report: RunReport,
+  interactive: boolean,
+  print: (line: string) => void,
+): Promise<DemoReport['baselines']> {
+  if (report.teacher_source !== 'model') {
+    throw new Error('the demo measures its baselines against a teacher model, not imported logits');
+  }
+  const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+  // prepareWorkspace always writes the run into the config.
+  const run = config.run!;
+  const { split } = workspace;
+  const site = await loadSiteConfig(
+    path.join(workspace.dir, 'sites', workspace.siteNames[0]!, 'config.json'),
+  );
+  // The sites' own choice (auto), so the baselines train as fast as the sites did.
+  unwrap(await selectBackend(site.backend));
+  const bar = progress(
+    'baselines',
+    workspace.siteNames.length + run.rounds + 1,
+    print,
+    interactive,
+  );
+  try {
+    return await computeBaselines({
+      split,
+      siteNames: workspace.siteNames,
+      spec: unwrap(studentSpecOf(run, split.heldOut.features, config.data.classes)),
+      normalizer: normalizerFor(config.data, split.publicSplit),
+      rounds: run.rounds,
+      localEpochs: run.localEpochs,
+      batchSize: run.batchSize,
+      learningRate: run.learningRate,
+      labelSmoothing: run.labelSmoothing,
+      seed: run.seed,
+      validationFraction: site.validationFraction,
+      validationSeed: site.seed,
+      teacher: {
+        accuracy: report.teacher_accuracy,
+        ...(report.compression.auc?.teacher != null ? { auc: report.compression.auc.teacher } : {}),
+        params: report.teacher_params,
+      },
+      progress: (step, done) => bar.update(done, `    ${step}`),
+    });
+  } finally {
+    bar.stop();
+  }
 }

@@ -6,9 +6,11 @@ import type { DpConfigInput } from '../../coordinator/privacy/privacy-config.js'
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
-import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
+import { SCENARIOS, type Scenario, type ScenarioSplit } from './scenarios.js';
 
 export interface WorkspacePlan {
+  /** The data, its split and the run's settings; hospitals (breast cancer) by default. */
+  readonly scenario?: Scenario;
   readonly sites: number;
   readonly rounds: number;
   readonly seed: number;
@@ -29,7 +31,8 @@ export interface DemoWorkspace {
   readonly reportFile: string;
   readonly siteNames: readonly string[];
   readonly keys: KeySet;
-  readonly split: DemoSplit;
+  readonly split: ScenarioSplit;
+  readonly scenario: Scenario;
 }
 
 const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
@@ -40,14 +43,8 @@ const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
  */
 export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promise<DemoWorkspace> {
   const siteNames = Array.from({ length: plan.sites }, (_, i) => `site-${i + 1}`);
-  const split = splitForDemo(await readBreastCancer(), {
-    sites: plan.sites,
-    seed: plan.seed,
-    heldOutFraction: 0.2,
-    publicFraction: 0.2,
-    dirichletAlpha: 0.5,
-    minSiteRows: 20,
-  });
+  const scenario = plan.scenario ?? SCENARIOS.hospitals;
+  const split = await scenario.split(plan.sites, plan.seed);
   const keys = await generateKeySet(path.join(dir, 'keys'), siteNames);
   const coordinatorDir = path.join(dir, 'coordinator');
   await mkdir(coordinatorDir, { recursive: true });
@@ -58,8 +55,15 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     listen: { host: '127.0.0.1', port: 0 },
     identityFile: keys.coordinatorIdentity,
     allowListFile: keys.allowList,
-    data: { name: 'breast_cancer', classes: 2, publicSplit: 'public.csv', heldOut: 'held-out.csv' },
+    data: {
+      name: scenario.dataName,
+      classes: scenario.classNames.length,
+      publicSplit: 'public.csv',
+      heldOut: 'held-out.csv',
+      normalize: scenario.normalize,
+    },
     run: {
+      ...scenario.run,
       rounds: plan.rounds,
       minSites: plan.sites,
       seed: plan.seed,
@@ -86,7 +90,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     await mkdir(siteDir, { recursive: true });
     await writeFile(path.join(siteDir, 'private.csv'), formatLabelledCsv(split.sites[i]!));
   }
-  return { dir, coordinatorConfigFile, reportFile, siteNames, keys, split };
+  return { dir, coordinatorConfigFile, reportFile, siteNames, keys, split, scenario };
 }
 
 /** Writes a site's config once the coordinator's URL is known; returns its path. */

@@ -4,10 +4,13 @@ import { runSpecSchema } from '../runs/run-spec.js';
 import { resolveTeacherPaths } from '../teacher/teacher-config.js';
 import {
   backendChoiceSchema,
+  fitNormalizer,
   HANDSHAKE_TIMEOUT_MS,
   parseWith,
   readJsonFile,
   unwrap,
+  type LabelledTable,
+  type Normalizer,
 } from '../../protocol/index.js';
 
 /** The coordinator's config file: who may join, what data it holds, and how the run goes. */
@@ -34,6 +37,12 @@ export const coordinatorConfigSchema = z
         publicSplit: z.string().min(1),
         /** Held-out split that only the coordinator holds, for evaluation. */
         heldOut: z.string().min(1),
+        /**
+         * standardize: per-feature z-scores fitted on the public split, sent to every site;
+         * none: values as they are (pixels already in [0, 1], where a near-constant border
+         * pixel's tiny spread would turn a site's stroke into a huge z-score).
+         */
+        normalize: z.enum(['standardize', 'none']).default('standardize'),
       })
       .strict(),
     /** The run to create and start when the coordinator starts; without it, runs come by the API. */
@@ -91,4 +100,14 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
     reportFile: at(config.reportFile),
     ...(config.exportDir ? { exportDir: at(config.exportDir) } : {}),
   };
+}
+
+/** The normalizer the coordinator sends with the transfer set, as `data.normalize` asks. */
+export function normalizerFor(
+  data: Pick<CoordinatorConfig['data'], 'normalize'>,
+  publicSplit: LabelledTable,
+): Normalizer {
+  if (data.normalize === 'standardize') return fitNormalizer(publicSplit);
+  const features = publicSplit.features;
+  return { mean: new Array<number>(features).fill(0), std: new Array<number>(features).fill(1) };
 }

@@ -24,7 +24,7 @@ import {
   weightLayout,
   writeWeights,
   type BlobManifest,
-  type MlpSpec,
+  type StudentSpec,
   type NamedTensor,
   type TeacherDescriptor,
   type CoordinatorMessage,
@@ -49,7 +49,7 @@ import type { CoordinatorStore, OpenRoundRecord, StoredRun } from '../store/stor
 import type { TransferService } from '../transfer/transfer.service.js';
 import type { TeacherSummary } from '../teacher/teacher.service.js';
 import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
-import type { RunSpec } from './run-spec.js';
+import { studentSpecOf, type RunSpec } from './run-spec.js';
 import { RunState, transition } from './run-state.js';
 import { CoordinatorSecureRound, type SecureSum } from './secure-round.js';
 import type { SiteChannel } from './site-channel.js';
@@ -142,7 +142,7 @@ export class FederatedRun {
   private stoppedByBudget = false;
   private readonly sites = new Map<string, SiteEntry>();
   private readonly backends: Record<string, string> = {};
-  private readonly studentSpec: MlpSpec;
+  private readonly studentSpec: StudentSpec;
   private readonly student: tfl.Sequential;
   private global: NamedTensor[] = [];
   /** The global model as a float32 tensor blob: stored, and offered to the round's sites. */
@@ -203,12 +203,8 @@ export class FederatedRun {
       this.strategy = createStrategy(spec.aggregation);
     }
     const { config, publicSplit } = this.setup;
-    this.studentSpec = {
-      kind: 'mlp',
-      inputs: publicSplit.features,
-      hidden: spec.studentHidden,
-      classes: config.data.classes,
-    };
+    // Checked against the data when the run was created (RunsService.create).
+    this.studentSpec = unwrap(studentSpecOf(spec, publicSplit.features, config.data.classes));
     this.student = buildModel(this.studentSpec, spec.seed);
     const layout = weightLayout(this.studentSpec);
     this.maxUpdateBytes = 8 * parameterCount(this.studentSpec) + 1024 * layout.length + 4096;

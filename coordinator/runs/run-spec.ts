@@ -8,13 +8,19 @@ import {
 } from '../privacy/secure-aggregation-config.js';
 import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/teacher-config.js';
 import {
+  cnnArchitectureSchema,
+  cnnProblems,
   contentHash,
   distillationScheduleSchema,
+  fail,
   MAX_CHUNK_BYTES,
   MIN_CHUNK_BYTES,
+  ok,
   tensorEncodingSchema,
   toHex,
+  type Result,
   type Sodium,
+  type StudentSpec,
 } from '../../protocol/index.js';
 
 const hidden = z.array(z.number().int().min(1).max(4096)).max(8);
@@ -47,6 +53,8 @@ export const runSpecSchema = z
     /** FedProx's mu (arXiv 1812.06127); 0 is plain FedAvg local training. */
     proximalMu: z.number().min(0).max(10).default(0),
     studentHidden: hidden.default([8]),
+    /** When set, the student is this CNN (rows reshaped to its image) and studentHidden is unused. */
+    studentCnn: cnnArchitectureSchema.optional(),
     /** A teacher model trained here (the default) or imported logits (LOGITS-FORMAT.md). */
     teacher: teacherConfigSchema,
     /**
@@ -144,4 +152,19 @@ export function runSpecHash(
   return toHex(
     contentHash(sodium, new Uint8Array([...contentHash(sodium, publicSplit), ...settings])),
   );
+}
+
+/**
+ * The student a run trains on rows of `inputs` values: the MLP of studentHidden, or the CNN of
+ * studentCnn when its image holds exactly one row.
+ */
+export function studentSpecOf(
+  spec: Pick<RunSpec, 'studentHidden' | 'studentCnn'>,
+  inputs: number,
+  classes: number,
+): Result<StudentSpec> {
+  if (!spec.studentCnn) return ok({ kind: 'mlp', inputs, hidden: spec.studentHidden, classes });
+  const [problem] = cnnProblems({ ...spec.studentCnn, inputs });
+  if (problem) return fail('config.invalid', problem.message, ['studentCnn', ...problem.path]);
+  return ok({ kind: 'cnn', inputs, ...spec.studentCnn, classes });
 }

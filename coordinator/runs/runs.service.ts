@@ -28,7 +28,7 @@ import { DpFedAvg } from '../privacy/dp-fedavg.js';
 import { plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
 import { FederatedRun, type PreparedTeacher, type RunDeps } from './federated-run.js';
 import type { RunReport } from './run-report.js';
-import { runSpecHash, runSpecSchema, type RunSpec } from './run-spec.js';
+import { runSpecHash, runSpecSchema, studentSpecOf, type RunSpec } from './run-spec.js';
 import type { SiteChannel } from './site-channel.js';
 
 /** A run as the API shows it: what the store holds, and the live state of the active run. */
@@ -127,6 +127,21 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         `teacher.file must be an absolute path on the coordinator's machine, not ${spec.teacher.file}`,
         ['teacher', 'file'],
       );
+    }
+    const { features } = this.setup.publicSplit;
+    const { classes } = this.setup.config.data;
+    const student = studentSpecOf(spec, features, classes);
+    if (!student.ok) return student;
+    if (spec.teacher.source === 'model' && spec.teacher.cnn) {
+      const teacher = studentSpecOf(
+        { studentHidden: [], studentCnn: spec.teacher.cnn },
+        features,
+        classes,
+      );
+      if (!teacher.ok) {
+        const where = teacher.error.path?.slice(1) ?? [];
+        return fail('config.invalid', teacher.error.message, ['teacher', 'cnn', ...where]);
+      }
     }
     const enrolled = this.sitesService.enrolledCount;
     if (spec.minSites > enrolled) {

@@ -1,11 +1,5 @@
-import {
-  FedistillError,
-  fitNormalizer,
-  loadSodium,
-  selectBackend,
-  unwrap,
-} from '../../protocol/index.js';
-import type { CoordinatorConfig } from '../config/coordinator-config.js';
+import { FedistillError, loadSodium, selectBackend, unwrap } from '../../protocol/index.js';
+import { normalizerFor, type CoordinatorConfig } from '../config/coordinator-config.js';
 import { readSplit } from '../config/read-split.js';
 import { obtainTeacherModel, teacherOutputs } from './model-teacher.js';
 import { writeTeacherLogits, type LogitsShape, type LogitsTarget } from './teacher-logits.js';
@@ -46,7 +40,7 @@ export async function exportTeacherLogits(
     config,
     publicSplit,
     publicSplitBytes,
-    normalizer: fitNormalizer(publicSplit),
+    normalizer: normalizerFor(config.data, publicSplit),
     sodium: await loadSodium(),
   };
   const { model, fromCache } = await obtainTeacherModel(data, teacher, config.run.seed, log);

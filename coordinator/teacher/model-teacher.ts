@@ -1,7 +1,14 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { applyNormalizer, contentHash, toHex, type MlpSpec } from '../../protocol/index.js';
+import {
+  applyNormalizer,
+  contentHash,
+  toHex,
+  unwrap,
+  type StudentSpec,
+} from '../../protocol/index.js';
+import { studentSpecOf } from '../runs/run-spec.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { ModelTeacherConfig } from './teacher-config.js';
 import type { TeacherFeatures } from './teacher-knowledge.js';
@@ -15,7 +22,7 @@ export type TeacherData = Pick<
 
 export interface TeacherModel {
   readonly model: tfl.LayersModel;
-  readonly spec: MlpSpec;
+  readonly spec: StudentSpec;
   readonly fromCache: boolean;
 }
 
@@ -36,14 +43,15 @@ export async function obtainTeacherModel(
   log: (line: string) => void,
 ): Promise<TeacherModel> {
   const { config, publicSplit, sodium } = data;
-  const spec: MlpSpec = {
-    kind: 'mlp',
-    inputs: publicSplit.features,
-    hidden: teacher.hidden,
-    classes: config.data.classes,
-  };
-  // The key holds only what shapes the trained weights.
-  const { hidden, epochs, batchSize, learningRate } = teacher;
+  const { hidden, cnn, epochs, batchSize, learningRate } = teacher;
+  const spec = unwrap(
+    studentSpecOf(
+      { studentHidden: hidden, studentCnn: cnn },
+      publicSplit.features,
+      config.data.classes,
+    ),
+  );
+  // The key holds only what shapes the trained weights (a CNN's layers are in the spec).
   const training = { hidden, epochs, batchSize, learningRate, seed };
   const keyMaterial = new Uint8Array([
     ...data.publicSplitBytes,

@@ -5,7 +5,7 @@ import {
   range,
   seededRandom,
   shuffleInPlace,
-  type MlpSpec,
+  type StudentSpec,
 } from '../../protocol/index.js';
 
 export interface TeacherTraining {
@@ -17,7 +17,7 @@ export interface TeacherTraining {
 
 /** Trains the teacher with plain cross-entropy (Adam, seeded batch order) on the public split. */
 export function trainTeacher(
-  spec: MlpSpec,
+  spec: StudentSpec,
   inputs: tf.Tensor2D,
   labels: Int32Array,
   plan: TeacherTraining,

@@ -6,17 +6,18 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { RunReport } from '../../coordinator/runs/run-report.js';
+import type { DemoReport } from '../../cli/demo/demo-report.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const run = promisify(execFile);
 /** The CLI as a user runs it. */
 const fedistill = (...args: string[]) => run(process.execPath, [MAIN, ...args]);
+const SITES = ['site-1', 'site-2', 'site-3', 'site-4', 'site-5'];
 
 describe('fedistill demo with its defaults (separate processes on loopback)', () => {
   let dir: string;
   let stdout: string;
-  let report: RunReport;
+  let report: DemoReport;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'fedistill-demo-'));
@@ -28,7 +29,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         timeout: 9 * 60_000,
       },
     ));
-    report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as RunReport;
+    report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as DemoReport;
   });
 
   after(async () => {
@@ -41,7 +42,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     assert.ok(report.student_accuracy > report.majority_class_rate);
   });
 
-  it('writes every report field, with 3 sites and 10 rounds', () => {
+  it('writes every report field, with 5 hospital sites and 10 rounds', () => {
     for (const field of [
       'dataset',
       'sites',
@@ -61,7 +62,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     ]) {
       assert.ok(field in report, `report lacks ${field}`);
     }
-    assert.equal(report.sites, 3);
+    assert.equal(report.sites, 5);
     assert.equal(report.rounds, 10);
     assert.equal(report.per_round.length, 10);
     for (const [i, r] of report.per_round.entries()) {
@@ -83,8 +84,8 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
         'temperature',
       ]);
       assert.equal(r.round, i + 1);
-      assert.equal(r.participants, 3);
-      assert.deepEqual([r.attempt, r.selected, r.stragglers, r.dropped], [1, 3, 0, 0]);
+      assert.equal(r.participants, 5);
+      assert.deepEqual([r.attempt, r.selected, r.stragglers, r.dropped], [1, 5, 0, 0]);
       assert.ok(r.student_loss > 0 && r.bytes_up > 0 && r.bytes_down > 0);
     }
     // Pruned by default, on the recommended schedule (0 -> 50% over rounds 3..8).
@@ -106,7 +107,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     );
     const denseReport = JSON.parse(
       await readFile(path.join(dense, 'report.json'), 'utf8'),
-    ) as RunReport;
+    ) as DemoReport;
     const c = report.compression;
     assert.ok(c.sparsity >= 0.5, `sparsity ${c.sparsity}`);
     assert.equal(denseReport.compression.sparsity, 0);
@@ -159,7 +160,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     // short ones occur by chance in sizes and hex hashes.)
     const text = lines.join('\n');
     const privateValues = new Set<string>();
-    for (const site of ['site-1', 'site-2', 'site-3']) {
+    for (const site of SITES) {
       const rows = (await readFile(path.join(out, 'sites', site, 'private.csv'), 'utf8'))
         .trim()
         .split('\n')
@@ -228,7 +229,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
       .split('\n')
       .map((line) => JSON.parse(line) as { treeHead?: { root: string } });
     const signed = new Set(exported.flatMap((l) => (l.treeHead ? [l.treeHead.root] : [])));
-    for (const site of ['site-1', 'site-2', 'site-3']) {
+    for (const site of SITES) {
       const kept = (
         await readFile(path.join(out, 'sites', site, 'cache', 'tree-heads.jsonl'), 'utf8')
       )
@@ -251,9 +252,61 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     }
   });
 
+  it('reports the baselines on the same split: local only, FedAvg without the teacher, centralized, the teacher', () => {
+    const { baselines: b, scenario } = report;
+    assert.equal(scenario.name, 'hospitals');
+    assert.deepEqual(
+      scenario.sites.map((s) => s.name),
+      SITES,
+    );
+    for (const site of scenario.sites) {
+      assert.equal(
+        site.label_counts.reduce((a, c) => a + c, 0),
+        site.rows,
+      );
+      assert.equal(site.positive_share, site.label_counts[1]! / site.rows);
+    }
+    assert.deepEqual(
+      b.local_only.per_site.map((s) => s.site),
+      SITES,
+    );
+    const accuracies = b.local_only.per_site.map((s) => s.accuracy);
+    assert.equal(b.local_only.best, Math.max(...accuracies));
+    assert.ok(Math.abs(b.local_only.mean - accuracies.reduce((a, x) => a + x) / 5) < 1e-12);
+    assert.equal(
+      b.local_only.per_site.find((s) => s.site === b.local_only.best_site)!.accuracy,
+      b.local_only.best,
+    );
+    // Binary: AUC beside every accuracy.
+    assert.ok(b.local_only.auc && b.local_only.auc.best >= b.local_only.auc.mean);
+    for (const model of [b.fedavg_no_teacher, b.centralized, b.teacher])
+      assert.ok(model.auc !== undefined && model.auc > 0.5 && model.auc <= 1);
+    assert.equal(b.fedavg_no_teacher.per_round.length, 10);
+    assert.equal(b.fedavg_no_teacher.per_round[9], b.fedavg_no_teacher.accuracy);
+    // Trained models, not chance: each beats always answering the majority class.
+    for (const accuracy of [
+      b.fedavg_no_teacher.accuracy,
+      b.centralized.accuracy,
+      b.local_only.best,
+    ])
+      assert.ok(accuracy > report.majority_class_rate, String(accuracy));
+    assert.equal(b.teacher.accuracy, report.teacher_accuracy);
+    assert.equal(b.teacher.params, report.teacher_params);
+  });
+
+  it('writes a self-contained HTML report holding the same report', async () => {
+    const html = await readFile(path.join(dir, 'run', 'report.html'), 'utf8');
+    const block = /<script type="application\/json" id="report-data">([^<]*)<\/script>/.exec(html);
+    assert.ok(block, 'no report data block');
+    assert.deepEqual(JSON.parse(block[1]!), report);
+    assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//);
+  });
+
   it('prints live progress for each round and a final summary', () => {
     for (let round = 1; round <= 10; round++)
       assert.match(stdout, new RegExp(`round +${round}/10 `));
+    assert.match(stdout, /distillation gain +[+-]\d+\.\d points/);
+    assert.match(stdout, /│ FedAvg without the teacher +│ +0\.\d{4} │/);
     assert.match(stdout, /student accuracy +0\.\d{4}/);
     assert.match(stdout, /report +.*report\.json/);
     // The dashboard's one-time link, printed as the coordinator starts listening.
@@ -262,11 +315,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
 
   it('keeps each party in its own folder with its own log', async () => {
     const out = path.join(dir, 'run');
-    assert.deepEqual((await readdir(path.join(out, 'sites'))).sort(), [
-      'site-1',
-      'site-2',
-      'site-3',
-    ]);
+    assert.deepEqual((await readdir(path.join(out, 'sites'))).sort(), SITES);
     assert.deepEqual((await readdir(path.join(out, 'sites', 'site-1'))).sort(), [
       'cache',
       'config.json',
@@ -274,9 +323,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     ]);
     assert.deepEqual((await readdir(path.join(out, 'logs'))).sort(), [
       'coordinator.log',
-      'site-1.log',
-      'site-2.log',
-      'site-3.log',
+      ...SITES.map((site) => `${site}.log`),
     ]);
   });
 });

@@ -212,6 +212,17 @@ describe('the REST API and its CLI', () => {
     });
     assert.equal(relative.status, 400);
     assert.deepEqual((relative.body as { path: string[] }).path, ['teacher', 'file']);
+    // The breast-cancer rows have 30 features: a 2x3 image cannot hold them, student or teacher.
+    const cnn = { image: [2, 3, 1], conv: [{ filters: 2, kernel: 3 }], dense: [] };
+    const student = await http('POST', '/api/runs', operator, { studentCnn: cnn });
+    assert.equal(student.status, 400);
+    assert.deepEqual((student.body as { path: string[] }).path, ['studentCnn', 'image']);
+    assert.match((student.body as { message: string }).message, /holds 6 values, the rows have 30/);
+    const teacher = await http('POST', '/api/runs', operator, {
+      teacher: { source: 'model', cnn },
+    });
+    assert.equal(teacher.status, 400);
+    assert.deepEqual((teacher.body as { path: string[] }).path, ['teacher', 'cnn', 'image']);
     assert.deepEqual((await http('GET', '/api/runs', operator)).body, []);
   });
 

@@ -1,0 +1,136 @@
+import { loadMnistDigits } from '../../client/data-sources/mnist.js';
+import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
+import type { CnnArchitecture } from '../../protocol/index.js';
+import { EDUCATION_BRANCHES, readCreditDefault, splitByEducation } from './credit-default.js';
+import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
+import type { ScenarioName } from './demo-report.js';
+
+/** The demo's student on digits: two 5x5 convs (8 and 16 filters), 32 dense units; 28,874 weights. */
+export const DIGITS_STUDENT: CnnArchitecture = {
+  image: [28, 28, 1],
+  conv: [
+    { filters: 8, kernel: 5 },
+    { filters: 16, kernel: 5 },
+  ],
+  dense: [32],
+};
+
+/** Its teacher: twice the filters and four times the dense units; 215,370 weights. */
+export const DIGITS_TEACHER: CnnArchitecture = {
+  image: [28, 28, 1],
+  conv: [
+    { filters: 16, kernel: 5 },
+    { filters: 32, kernel: 5 },
+  ],
+  dense: [128],
+};
+
+/** A scenario's split; `labels` names each site in the scenario's terms. */
+export type ScenarioSplit = DemoSplit & { readonly labels?: readonly string[] };
+
+/** What the run spec of a scenario sets beyond rounds, sites and seed. */
+export type ScenarioRun = Omit<RunSpecInput, 'rounds' | 'minSites' | 'seed'>;
+
+/** One of the demo's stories: its data, how it is split among sites, and how the run goes. */
+export interface Scenario {
+  readonly name: ScenarioName;
+  readonly title: string;
+  /** The coordinator config's `data.name`. */
+  readonly dataName: string;
+  readonly data: string;
+  readonly classNames: readonly string[];
+  /** What the sites are in this story, in the plural. */
+  readonly sitesNoun: string;
+  readonly defaults: { readonly sites: number; readonly rounds: number };
+  /** How the coordinator scales inputs (coordinator config `data.normalize`). */
+  readonly normalize: 'standardize' | 'none';
+  readonly run: ScenarioRun;
+  /** The split in words, for `sites` sites. */
+  splitText(sites: number): string;
+  split(sites: number, seed: number): Promise<ScenarioSplit>;
+}
+
+const hospitals: Scenario = {
+  name: 'hospitals',
+  title: 'hospitals: breast cancer diagnosis',
+  dataName: 'breast_cancer',
+  data: 'Breast Cancer Wisconsin (Diagnostic), 569 tumours x 30 features, UCI (datasets/)',
+  classNames: ['malignant', 'benign'],
+  sitesNoun: 'hospitals',
+  defaults: { sites: 5, rounds: 10 },
+  normalize: 'standardize',
+  run: {},
+  splitText: (sites) =>
+    `20% held out and 20% public at the coordinator; the rest across ${sites} hospitals, label skew Dirichlet(0.5)`,
+  split: async (sites, seed) =>
+    splitForDemo(await readBreastCancer(), {
+      sites,
+      seed,
+      heldOutFraction: 0.2,
+      publicFraction: 0.2,
+      dirichletAlpha: 0.5,
+      minSiteRows: 20,
+    }),
+};
+
+const banks: Scenario = {
+  name: 'banks',
+  title: 'banks: credit card default',
+  dataName: 'credit_default',
+  data: 'Default of Credit Card Clients (Yeh & Lien 2009), 30,000 clients x 23 features, UCI (datasets/)',
+  classNames: ['pays', 'defaults'],
+  sitesNoun: 'bank branches',
+  defaults: { sites: EDUCATION_BRANCHES.length, rounds: 10 },
+  normalize: 'standardize',
+  // 6,000 public rows: a shorter teacher training than the default's 150 epochs does.
+  run: { teacher: { source: 'model', hidden: [64, 32], epochs: 20 } },
+  splitText: () =>
+    `20% held out and 10% public at the coordinator; the rest across ${EDUCATION_BRANCHES.length} branches by the client's education (feature skew)`,
+  split: async (sites, seed) => {
+    if (sites !== EDUCATION_BRANCHES.length) {
+      throw new Error(
+        `the banks scenario has one branch per education group: ${EDUCATION_BRANCHES.length} sites, not ${sites}`,
+      );
+    }
+    const split = splitByEducation(await readCreditDefault(), {
+      seed,
+      heldOutFraction: 0.2,
+      publicFraction: 0.1,
+    });
+    return { ...split, labels: EDUCATION_BRANCHES.map((b) => b.description) };
+  },
+};
+
+const digits: Scenario = {
+  name: 'digits',
+  title: 'digits: handwritten digit recognition',
+  dataName: 'mnist',
+  data: 'MNIST digits from the `mnist` package, 6,000 images of 28x28 pixels (600 per digit)',
+  classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  sitesNoun: 'sites',
+  defaults: { sites: 10, rounds: 10 },
+  normalize: 'none',
+  run: {
+    studentCnn: DIGITS_STUDENT,
+    teacher: { source: 'model', cnn: DIGITS_TEACHER, epochs: 15, learningRate: 0.002 },
+    localEpochs: 1,
+    learningRate: 0.003,
+    schedule: {
+      temperature: { kind: 'constant', value: 3 },
+      alpha: { kind: 'constant', value: 0.7 },
+    },
+  },
+  splitText: (sites) =>
+    `20% held out and 20% public at the coordinator; the rest across ${sites} sites, label skew Dirichlet(0.1)`,
+  split: async (sites, seed) =>
+    splitForDemo(loadMnistDigits({ perDigit: 600 }), {
+      sites,
+      seed,
+      heldOutFraction: 0.2,
+      publicFraction: 0.2,
+      dirichletAlpha: 0.1,
+      minSiteRows: 50,
+    }),
+};
+
+export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = { hospitals, banks, digits };
