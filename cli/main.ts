@@ -372,11 +372,19 @@ program
         opts.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
       );
       const scenario = SCENARIOS[opts.scenario];
+      const sites = opts.sites ?? scenario.defaults.sites;
+      if (scenario.requiredSites !== undefined && sites !== scenario.requiredSites) {
+        throw new FedistillError({
+          code: 'config.invalid',
+          message: `the ${scenario.name} scenario has ${scenario.requiredSites} sites, one per group of its data, not ${sites}`,
+          path: ['sites'],
+        });
+      }
       await runDemo(
         {
           scenario,
           rounds: opts.rounds ?? scenario.defaults.rounds,
-          sites: opts.sites ?? scenario.defaults.sites,
+          sites,
           seed: opts.seed,
           out,
           cacheDir: path.resolve(opts.cache),

@@ -282,6 +282,7 @@ export async function runDemo(
   print(`  bytes up / down       ${report.bytes_up} / ${report.bytes_down}`);
   print(
     `  backends              coordinator ${report.backend}; ${Object.entries(report.site_backends)
+      .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
       .map(([s, b]) => `${s} ${b}`)
       .join(', ')}`,
   );

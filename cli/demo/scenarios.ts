@@ -42,6 +42,8 @@ export interface Scenario {
   /** What the sites are in this story, in the plural. */
   readonly sitesNoun: string;
   readonly defaults: { readonly sites: number; readonly rounds: number };
+  /** When the split admits only this many sites (one per natural group). */
+  readonly requiredSites?: number;
   /** How the coordinator scales inputs (coordinator config `data.normalize`). */
   readonly normalize: 'standardize' | 'none';
   readonly run: ScenarioRun;
@@ -81,6 +83,7 @@ const banks: Scenario = {
   classNames: ['pays', 'defaults'],
   sitesNoun: 'bank branches',
   defaults: { sites: EDUCATION_BRANCHES.length, rounds: 10 },
+  requiredSites: EDUCATION_BRANCHES.length,
   normalize: 'standardize',
   // 6,000 public rows: a shorter teacher training than the default's 150 epochs does.
   run: { teacher: { source: 'model', hidden: [64, 32], epochs: 20 } },

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Scenario } from '../../cli/demo/scenarios.js';
 import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
 import { runSite, type SiteLog, type SiteRunSummary } from '../../client/site-client.js';
 import { loadSiteConfig, type SiteConfig } from '../../client/site-config.js';
@@ -28,9 +29,11 @@ export interface RunFixture {
 
 /**
  * A real coordinator (Nest, socket.io, libsodium, tfjs) on loopback over a real workspace:
- * bundled breast-cancer data split as the demo splits it, freshly generated keys.
+ * bundled data split as the demo splits it (breast cancer unless a scenario says otherwise),
+ * freshly generated keys.
  */
 export async function startRunFixture(plan: {
+  scenario?: Scenario;
   sites: number;
   rounds: number;
   seed?: number;
@@ -39,6 +42,7 @@ export async function startRunFixture(plan: {
 }): Promise<RunFixture> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-test-'));
   const workspace = await prepareWorkspace(dir, {
+    ...(plan.scenario ? { scenario: plan.scenario } : {}),
     sites: plan.sites,
     rounds: plan.rounds,
     seed: plan.seed ?? 7,
