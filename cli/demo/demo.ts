@@ -142,6 +142,8 @@ export async function runDemo(
   const rounds = progress('rounds', options.rounds, print, options.interactive);
   let dashboard: string;
   try {
+    // Its teacher is trained before it listens: minutes for digits on a CPU, unless cached.
+    print('  starting the coordinator (it trains the teacher first, unless it is cached)');
     const coordinator = await spawnParty(
       'coordinator',
       ['coordinator', '--config', workspace.coordinatorConfigFile, ...(serve ? ['--serve'] : [])],
