@@ -140,7 +140,7 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
 
     const fedavg = await withModel(async (model) => {
       const sites = trainRows.map((rows) => localData(rows, normalizer, classes));
-      const weightsOf = (rows: number) => rows / trainRows.reduce((n, t) => n + t.rows, 0);
+      const pooledRows = trainRows.reduce((n, t) => n + t.rows, 0);
       let global: NamedTensor[] = await readWeights(model, spec);
       const perRound: number[] = [];
       let last: HeldOutMeasure | undefined;
@@ -152,7 +152,7 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
           // The site's seed is the round, as in the federated run.
           await trainLocally(model, data, trainingPlan(plan.localEpochs, round));
           const trained = await readWeights(model, spec);
-          const share = weightsOf(trainRows[i]!.rows);
+          const share = trainRows[i]!.rows / pooledRows;
           trained.forEach((t, k) => {
             const into = sum[k]!.values;
             for (let j = 0; j < into.length; j++) into[j]! += share * t.values[j]!;

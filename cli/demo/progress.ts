@@ -1,5 +1,4 @@
 import cliProgress from 'cli-progress';
-import Table from 'cli-table3';
 
 /** How far a long step has come: a bar with ETA on a terminal, plain lines elsewhere. */
 export interface Progress {
@@ -39,19 +38,4 @@ export function progress(
       if (started) bar.stop();
     },
   };
-}
-
-/** A plain box table (no colours: it also lands in logs), indented like the demo's lines. */
-export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const t = new Table({
-    head: [...head],
-    style: { head: [], border: [], compact: true },
-    colAligns: head.map((_, i) => (i === 0 ? 'left' : 'right')),
-  });
-  t.push(...rows.map((r) => [...r]));
-  return t
-    .toString()
-    .split('\n')
-    .map((l) => `  ${l}`)
-    .join('\n');
 }

@@ -1,7 +1,22 @@
+import Table from 'cli-table3';
 import type { LabelledTable } from '../../protocol/index.js';
 import type { DemoReport, ScenarioSummary } from './demo-report.js';
-import { table } from './progress.js';
 import type { Scenario } from './scenarios.js';
+
+/** A plain box table (no colours: it also lands in logs), indented like the demo's lines. */
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const t = new Table({
+    head: [...head],
+    style: { head: [], border: [], compact: true },
+    colAligns: head.map((_, i) => (i === 0 ? 'left' : 'right')),
+  });
+  t.push(...rows.map((r) => [...r]));
+  return t
+    .toString()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
 
 const fixed4 = (x: number | null | undefined): string => (x == null ? '-' : x.toFixed(4));
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;

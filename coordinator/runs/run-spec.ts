@@ -10,6 +10,7 @@ import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/t
 import {
   cnnArchitectureSchema,
   cnnProblems,
+  type CnnArchitecture,
   contentHash,
   distillationScheduleSchema,
   fail,
@@ -155,16 +156,28 @@ export function runSpecHash(
 }
 
 /**
- * The student a run trains on rows of `inputs` values: the MLP of studentHidden, or the CNN of
- * studentCnn when its image holds exactly one row.
+ * A model (student or teacher) on rows of `inputs` values: the MLP of `hidden`, or the CNN of
+ * `cnn` when its image holds exactly one row; a problem names its field under `cnnPath`.
  */
+export function modelSpecOf(
+  layers: { readonly hidden: number[]; readonly cnn?: CnnArchitecture | undefined },
+  inputs: number,
+  classes: number,
+  cnnPath: readonly string[],
+): Result<StudentSpec> {
+  if (!layers.cnn) return ok({ kind: 'mlp', inputs, hidden: layers.hidden, classes });
+  const [problem] = cnnProblems({ ...layers.cnn, inputs });
+  if (problem) return fail('config.invalid', problem.message, [...cnnPath, ...problem.path]);
+  return ok({ kind: 'cnn', inputs, ...layers.cnn, classes });
+}
+
+/** The student a run trains on rows of `inputs` values (studentHidden, or studentCnn when set). */
 export function studentSpecOf(
   spec: Pick<RunSpec, 'studentHidden' | 'studentCnn'>,
   inputs: number,
   classes: number,
 ): Result<StudentSpec> {
-  if (!spec.studentCnn) return ok({ kind: 'mlp', inputs, hidden: spec.studentHidden, classes });
-  const [problem] = cnnProblems({ ...spec.studentCnn, inputs });
-  if (problem) return fail('config.invalid', problem.message, ['studentCnn', ...problem.path]);
-  return ok({ kind: 'cnn', inputs, ...spec.studentCnn, classes });
+  return modelSpecOf({ hidden: spec.studentHidden, cnn: spec.studentCnn }, inputs, classes, [
+    'studentCnn',
+  ]);
 }

@@ -28,7 +28,13 @@ import { DpFedAvg } from '../privacy/dp-fedavg.js';
 import { plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
 import { FederatedRun, type PreparedTeacher, type RunDeps } from './federated-run.js';
 import type { RunReport } from './run-report.js';
-import { runSpecHash, runSpecSchema, studentSpecOf, type RunSpec } from './run-spec.js';
+import {
+  modelSpecOf,
+  runSpecHash,
+  runSpecSchema,
+  studentSpecOf,
+  type RunSpec,
+} from './run-spec.js';
 import type { SiteChannel } from './site-channel.js';
 
 /** A run as the API shows it: what the store holds, and the live state of the active run. */
@@ -132,16 +138,9 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     const { classes } = this.setup.config.data;
     const student = studentSpecOf(spec, features, classes);
     if (!student.ok) return student;
-    if (spec.teacher.source === 'model' && spec.teacher.cnn) {
-      const teacher = studentSpecOf(
-        { studentHidden: [], studentCnn: spec.teacher.cnn },
-        features,
-        classes,
-      );
-      if (!teacher.ok) {
-        const where = teacher.error.path?.slice(1) ?? [];
-        return fail('config.invalid', teacher.error.message, ['teacher', 'cnn', ...where]);
-      }
+    if (spec.teacher.source === 'model') {
+      const teacher = modelSpecOf(spec.teacher, features, classes, ['teacher', 'cnn']);
+      if (!teacher.ok) return teacher;
     }
     const enrolled = this.sitesService.enrolledCount;
     if (spec.minSites > enrolled) {

@@ -8,7 +8,7 @@ import {
   unwrap,
   type StudentSpec,
 } from '../../protocol/index.js';
-import { studentSpecOf } from '../runs/run-spec.js';
+import { modelSpecOf } from '../runs/run-spec.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { ModelTeacherConfig } from './teacher-config.js';
 import type { TeacherFeatures } from './teacher-knowledge.js';
@@ -43,13 +43,9 @@ export async function obtainTeacherModel(
   log: (line: string) => void,
 ): Promise<TeacherModel> {
   const { config, publicSplit, sodium } = data;
-  const { hidden, cnn, epochs, batchSize, learningRate } = teacher;
+  const { hidden, epochs, batchSize, learningRate } = teacher;
   const spec = unwrap(
-    studentSpecOf(
-      { studentHidden: hidden, studentCnn: cnn },
-      publicSplit.features,
-      config.data.classes,
-    ),
+    modelSpecOf(teacher, publicSplit.features, config.data.classes, ['teacher', 'cnn']),
   );
   // The key holds only what shapes the trained weights (a CNN's layers are in the spec).
   const training = { hidden, epochs, batchSize, learningRate, seed };
