@@ -41,7 +41,16 @@ export interface FeedHello {
 
 export type FeedAck = { readonly ok: true } | { readonly ok: false; readonly message: string };
 
-export type RunLifecycle = 'created' | 'running' | 'paused' | 'complete' | 'cancelled';
+export type RunLifecycle =
+  | 'created'
+  | 'waiting-for-sites'
+  | 'round-open'
+  | 'closing'
+  | 'paused'
+  | 'completing'
+  | 'complete'
+  | 'cancelled'
+  | 'stopped-by-budget';
 
 /** A run in the list. */
 export interface RunListItem {

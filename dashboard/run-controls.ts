@@ -7,7 +7,7 @@ type Action = 'pause' | 'resume' | 'cancel';
 
 /** Which actions the run's phase allows; the server still has the last word. */
 const ALLOWED: Record<Action, (phase: RunHeader['phase']) => boolean> = {
-  pause: (phase) => phase === 'running' || phase === 'waiting-for-sites' || phase === 'round-open',
+  pause: (phase) => phase === 'waiting-for-sites' || phase === 'round-open' || phase === 'closing',
   resume: (phase) => phase === 'paused',
   cancel: (phase) => phase !== 'complete' && phase !== 'cancelled',
 };

@@ -4,7 +4,11 @@ import { formatPercent } from './format.js';
 
 /** The run to show when the user has not picked one: the newest live run, else the newest. */
 export function defaultRun(runs: readonly RunListItem[]): RunListItem | undefined {
-  return runs.find((run) => run.state === 'running' || run.state === 'paused') ?? runs[0];
+  return (
+    runs.find(
+      (run) => !['created', 'complete', 'cancelled', 'stopped-by-budget'].includes(run.state),
+    ) ?? runs[0]
+  );
 }
 
 interface Item {

@@ -29,3 +29,4 @@ export * from './tree-head.js';
 export * from './audit-verify.js';
 export * from './secagg/index.js';
 export * from './gaussian-mechanism.js';
+export * from './run-state.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AuditPage, DashboardSession, TreeHeadsView } from '../../dashboard/feed.js';
-import { enrolledSiteSchema, publicKeyFileSchema } from '../../protocol/index.js';
+import { enrolledSiteSchema, publicKeyFileSchema, runStateSchema } from '../../protocol/index.js';
 import { runSpecSchema } from '../runs/run-spec.js';
 
 /** Every API error: a code (a protocol code, or auth.* / http.*), a message, where it was. */
@@ -11,7 +11,7 @@ export const apiErrorSchema = z.object({
 });
 
 const liveRunSchema = z.object({
-  state: z.enum(['waiting-for-sites', 'round-open', 'paused', 'complete', 'cancelled']),
+  state: runStateSchema,
   round: z.number().int(),
   attempt: z.number().int(),
   modelVersion: z.number().int(),
@@ -24,7 +24,7 @@ const liveRunSchema = z.object({
 
 export const runStatusSchema = z.object({
   id: z.string(),
-  state: z.enum(['created', 'running', 'paused', 'complete', 'cancelled']),
+  state: runStateSchema,
   spec: runSpecSchema,
   createdAt: z.string(),
   updatedAt: z.string(),

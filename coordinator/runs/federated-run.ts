@@ -395,7 +395,7 @@ export class FederatedRun {
   resume(): Result<true> {
     if (!this.paused) return fail('run.illegal_transition', `run ${this.id} is not paused`);
     this.paused = false;
-    this.store.setRunState(this.id, 'running');
+    this.store.setRunState(this.id, 'waiting-for-sites');
     this.logger.log(`run ${this.id} resumed`);
     if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
     return ok(true);

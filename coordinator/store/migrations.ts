@@ -86,4 +86,7 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';
   ALTER TABLE tokens ADD COLUMN expires_at TEXT;
   `,
+  // Runs keep every state of the run's state machine (protocol/run-state.ts); 'running' was
+  // the one name for waiting, round open and closing.
+  `UPDATE runs SET state = 'waiting-for-sites' WHERE state = 'running';`,
 ];

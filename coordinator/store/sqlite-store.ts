@@ -6,6 +6,7 @@ import {
   contentHash,
   FedistillError,
   toHex,
+  type RunState,
   type SignedTreeHead,
   type Sodium,
 } from '../../protocol/index.js';
@@ -20,7 +21,6 @@ import type {
   SiteRecord,
   StoredModel,
   StoredRun,
-  StoredRunState,
   StoredUpdate,
   TokenRecord,
 } from './store.js';
@@ -29,7 +29,7 @@ interface RunRow {
   id: string;
   spec_hash: string;
   spec: string;
-  state: StoredRunState;
+  state: RunState;
   next_round: number;
   attempt: number;
   last_closed_round: number;
@@ -154,7 +154,7 @@ export class SqliteStore implements CoordinatorStore {
   activeRun(): StoredRun | undefined {
     const row = this.db
       .prepare(
-        `SELECT * FROM runs WHERE state IN ('running', 'paused') ORDER BY updated_at DESC LIMIT 1`,
+        `SELECT * FROM runs WHERE state NOT IN ('created', 'complete', 'cancelled', 'stopped-by-budget') ORDER BY updated_at DESC LIMIT 1`,
       )
       .get() as RunRow | undefined;
     return row && toRun(row);
@@ -174,11 +174,11 @@ export class SqliteStore implements CoordinatorStore {
     const at = now();
     this.db.transaction(() => {
       this.insertModel(id, initial, at);
-      this.setRunState(id, 'running', at);
+      this.setRunState(id, 'waiting-for-sites', at);
     })();
   }
 
-  setRunState(id: string, state: StoredRunState, at = now()): void {
+  setRunState(id: string, state: RunState, at = now()): void {
     this.db.prepare('UPDATE runs SET state = ?, updated_at = ? WHERE id = ?').run(state, at, id);
   }
 

@@ -1,8 +1,5 @@
-import type { SignedTreeHead } from '../../protocol/index.js';
+import type { RunState, SignedTreeHead } from '../../protocol/index.js';
 import type { RoundSummary } from '../runs/run-report.js';
-
-/** A run's lifecycle as stored; `running` and `paused` runs are resumed after a restart. */
-export type StoredRunState = 'created' | 'running' | 'paused' | 'complete' | 'cancelled';
 
 /** Where a run stands, as last committed. */
 export interface StoredRun {
@@ -11,7 +8,8 @@ export interface StoredRun {
   readonly specHash: string;
   /** The run spec as given (JSON). */
   readonly spec: unknown;
-  readonly state: StoredRunState;
+  /** As last committed; a run in a state that is neither created nor terminal resumes after a restart. */
+  readonly state: RunState;
   /** The round to run next (or being run). */
   readonly nextRound: number;
   /** Attempts of nextRound that failed their quorum so far. */
@@ -115,7 +113,7 @@ export interface CoordinatorStore {
   createRun(run: { id: string; specHash: string; spec: unknown }): void;
   /** The run's first model (version 0) is stored and the run is running. */
   startRun(id: string, initial: StoredModel): void;
-  setRunState(id: string, state: StoredRunState): void;
+  setRunState(id: string, state: RunState): void;
   model(runId: string, version: number): StoredModel;
   openRound(runId: string, round: number, attempt: number, participants: readonly string[]): void;
   openRoundOf(run: StoredRun): OpenRoundRecord | undefined;

@@ -146,7 +146,7 @@ describe('the dashboard: store queries and the run view', () => {
     const status = (answered: string[]): RunStatus =>
       ({
         id: 'r1',
-        state: 'running',
+        state: 'waiting-for-sites',
         spec: { rounds: 3, minSites: 2, aggregation: { strategy: 'fedavg' } },
         createdAt: 't0',
         updatedAt: 't1',

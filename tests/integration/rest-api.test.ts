@@ -239,7 +239,7 @@ describe('the REST API and its CLI', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const started = runStatusSchema.parse(await cli(['run', 'start', 'first'], env()));
-    assert.equal(started.state, 'running');
+    assert.equal(started.state, 'waiting-for-sites');
     assert.match(await cliFails(['run', 'start', 'first'], env()), /run\.illegal_transition/);
     await Promise.all(waiting);
     const done = runStatusSchema.parse(await cli(['run', 'status', 'first'], env()));
