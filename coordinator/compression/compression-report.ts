@@ -8,8 +8,8 @@ import {
   type Normalizer,
   type StudentSpec,
 } from '../../protocol/index.js';
-import type { EvaluationService } from '../evaluation/evaluation.service.js';
-import type { PreparedTeacher } from '../runs/federated-run.js';
+import type { HeldOutEvaluator } from '../evaluation/held-out-evaluator.js';
+import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
 import { exportSizes, type ExportSizes } from './export-sizes.js';
 import { measureLatency, type LatencyFigures } from './inference-latency.js';
 import { exportTfjsModel, MODEL_JSON_FILE } from './tfjs-export.js';
@@ -74,7 +74,7 @@ export async function compressStudent(args: {
   readonly spec: StudentSpec;
   readonly weights: readonly NamedTensor[];
   readonly student: tfl.LayersModel;
-  readonly evaluation: EvaluationService;
+  readonly evaluation: HeldOutEvaluator;
   readonly teacher: PreparedTeacher;
   /** The input normalisation the student expects, kept in model.json's userDefinedMetadata. */
   readonly normalizer: Normalizer;

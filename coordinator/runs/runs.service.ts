@@ -24,9 +24,9 @@ import { SitesService } from '../sites/sites.service.js';
 import { COORDINATOR_STORE, type CoordinatorStore, type StoredRun } from '../store/store.js';
 import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
-import { DpFedAvg } from '../privacy/dp-fedavg.js';
-import { plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
-import { FederatedRun, type PreparedTeacher, type RunDeps } from './federated-run.js';
+import { PrivacyPlan } from '../privacy/privacy-plan.js';
+import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
+import { RunConductor, type RunDeps } from './run-conductor.js';
 import type { RunReport } from './run-report.js';
 import {
   modelSpecOf,
@@ -46,7 +46,7 @@ export interface RunStatus {
   readonly updatedAt: string;
   readonly roundsClosed: number;
   readonly modelVersion: number;
-  readonly live?: ReturnType<FederatedRun['status']>;
+  readonly live?: ReturnType<RunConductor['status']>;
 }
 
 /**
@@ -58,12 +58,12 @@ export interface RunStatus {
 @Injectable()
 export class RunsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Runs');
-  private active: FederatedRun | undefined;
+  private active: RunConductor | undefined;
   private starting = false;
   /** Sessions waiting for a run to start. */
   private readonly lobby = new Set<SiteChannel>();
   /** The run each session was welcomed into. */
-  private readonly sessionRun = new WeakMap<SiteChannel, FederatedRun>();
+  private readonly sessionRun = new WeakMap<SiteChannel, RunConductor>();
   private readonly deps: RunDeps;
   private resolveFirst!: (report: RunReport) => void;
   private rejectFirst!: (error: Error) => void;
@@ -150,29 +150,8 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         ['minSites'],
       );
     }
-    const dp = spec.privacy.dp;
-    if (dp) {
-      const expected = plannedParticipants(spec, enrolled);
-      const rate = expected / enrolled;
-      const created = RunPrivacy.create(dp, rate, spec.rounds);
-      if (!created.ok) return fail('config.invalid', created.error.message, ['privacy', 'dp']);
-      const privacy = created.value;
-      const strategy = DpFedAvg.create(dp, privacy.noiseMultiplier, expected);
-      if (!strategy.ok) {
-        return fail('config.invalid', strategy.error.message, [
-          'privacy',
-          'dp',
-          'adaptiveClipping',
-        ]);
-      }
-      if (!privacy.allows(rate)) {
-        return fail(
-          'config.invalid',
-          `epsilon ${dp.epsilon} allows not even one round at noise multiplier ${privacy.noiseMultiplier} and sampling rate ${rate.toFixed(3)}`,
-          ['privacy', 'dp', 'epsilon'],
-        );
-      }
-    }
+    const privacy = PrivacyPlan.create(spec, enrolled);
+    if (!privacy.ok) return privacy;
     const id = spec.id ?? randomUUID();
     if (this.store.run(id)) return fail('config.invalid', `a run ${id} exists already`, ['id']);
     this.store.createRun({ id, specHash: this.hash(spec), spec });
@@ -208,7 +187,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     try {
       const spec = unwrap(parseWith(runSpecSchema, stored.spec, 'config.invalid', 'stored run'));
       const teacher = await this.teacher.prepare(spec);
-      const run = new FederatedRun(
+      const run = new RunConductor(
         this.deps,
         {
           id: stored.id,
@@ -248,14 +227,14 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private welcome(run: FederatedRun, channel: SiteChannel): void {
+  private welcome(run: RunConductor, channel: SiteChannel): void {
     this.lobby.delete(channel);
     const joined = this.join(run, channel);
     if (!joined.ok) channel.refuse(joined.error.code, joined.error.message);
     else channel.send(joined.value);
   }
 
-  private join(run: FederatedRun, channel: SiteChannel): Result<RunWelcome> {
+  private join(run: RunConductor, channel: SiteChannel): Result<RunWelcome> {
     const joined = run.siteJoined(channel);
     if (joined.ok) this.sessionRun.set(channel, run);
     return joined;
@@ -283,7 +262,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     return fail('protocol.unexpected_message', `${message.type} while no run is active`);
   }
 
-  private live(id: string): FederatedRun | undefined {
+  private live(id: string): RunConductor | undefined {
     return this.active?.id === id ? this.active : undefined;
   }
 
@@ -309,7 +288,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   private control(
     id: string,
     event: string,
-    act: (run: FederatedRun) => Result<true>,
+    act: (run: RunConductor) => Result<true>,
   ): Result<RunStatus> {
     const stored = this.store.run(id);
     if (!stored) return fail('run.unknown', `no run ${id}`);

@@ -1,0 +1,146 @@
+import {
+  fail,
+  ok,
+  toHex,
+  type BlobManifest,
+  type Result,
+  type RoundUpdate,
+} from '../../../protocol/index.js';
+import type { AuditEvent } from '../../events/coordinator-events.js';
+import type { CoordinatorStore } from '../../store/store.js';
+import type { SiteChannel } from '../site-channel.js';
+import type { AttemptStages } from './attempt-stages.js';
+import type { LateAnswers, RoundLedger } from './round-ledger.js';
+import type { RoundFold } from './round-fold.js';
+
+/** The open attempt of a round: who is where, the stages it waits in, and its fold. */
+export interface OpenAttempt {
+  readonly ledger: RoundLedger;
+  readonly stages: AttemptStages;
+  readonly fold: RoundFold;
+}
+
+/** Where the run stands when an update arrives. */
+export interface IntakeView {
+  readonly version: number;
+  /** The last round that closed with a new model: updates for it or earlier are late. */
+  readonly lastClosedRound: number;
+  readonly open: OpenAttempt | undefined;
+  readonly late: LateAnswers;
+}
+
+/** How a pulled update ended: applied, dropped because its attempt was over, or refused. */
+export type IntakeOutcome =
+  | { readonly kind: 'accepted' | 'discarded' | 'refused' }
+  /** The store could not keep it: the run cannot go on. */
+  | { readonly kind: 'fatal'; readonly error: Error };
+
+export interface UpdateIntakeOptions {
+  readonly runId: string;
+  /** The largest update blob accepted. */
+  readonly maxUpdateBytes: number;
+  readonly pull: (
+    channel: SiteChannel,
+    manifest: BlobManifest,
+    maxBytes: number,
+  ) => Promise<Result<Uint8Array>>;
+  readonly store: CoordinatorStore;
+  readonly audit: (event: AuditEvent) => void;
+}
+
+/**
+ * A site's update, from its announcement to its acknowledgement: check, pull, fold, persist,
+ * acknowledge. Durable before acknowledged: a store that cannot write stops the run.
+ */
+export class UpdateIntake {
+  constructor(private readonly options: UpdateIntakeOptions) {}
+
+  /**
+   * Checks a round.update. A straggler's (its round or attempt closed without it) is refused
+   * with update.rejected and the session goes on; any other mismatch ends the session.
+   * `pull`: the update is admitted and its blob is to be pulled.
+   */
+  check(channel: SiteChannel, update: RoundUpdate, view: IntakeView): Result<'straggler' | 'pull'> {
+    const { runId } = this.options;
+    const { open } = view;
+    const site = channel.site;
+    if (
+      update.runId === runId &&
+      (update.round <= view.lastClosedRound ||
+        (update.round === open?.ledger.round && view.late.take(site)))
+    ) {
+      channel.send({
+        type: 'update.rejected',
+        runId,
+        round: update.round,
+        code: 'update.stale_round',
+      });
+      this.options.audit({
+        event: 'update.rejected',
+        round: update.round,
+        site,
+        code: 'update.stale_round',
+      });
+      return ok('straggler');
+    }
+    if (
+      !open ||
+      update.runId !== runId ||
+      update.round !== open.ledger.round ||
+      update.baseVersion !== view.version
+    ) {
+      return fail(
+        'update.stale_round',
+        `an update for round ${update.round} (version ${update.baseVersion}) is not expected`,
+      );
+    }
+    const admitted = open.ledger.admit(site);
+    return admitted.ok ? ok('pull') : admitted;
+  }
+
+  /** Pulls an admitted update's blob and folds it into its attempt. */
+  async pull(channel: SiteChannel, update: RoundUpdate, open: OpenAttempt): Promise<IntakeOutcome> {
+    const { runId, store, audit } = this.options;
+    const site = channel.site;
+    const bytes = await this.options.pull(channel, update.delta, this.options.maxUpdateBytes);
+    // The attempt may have ended (deadline) or the site left while the blob was in flight.
+    if (!open.ledger.received(site) || open.stages.over) return { kind: 'discarded' };
+    const folded = bytes.ok
+      ? open.stages.update(site, { bytes: bytes.value, numExamples: update.numExamples })
+      : bytes;
+    const { round, attempt } = open.ledger.info;
+    if (!folded.ok) {
+      audit({
+        event: 'update.refused',
+        round,
+        site,
+        code: folded.error.code,
+        update: toHex(update.delta.hash),
+        bytes: update.delta.bytes,
+      });
+      channel.refuse(folded.error.code, folded.error.message);
+      return { kind: 'refused' };
+    }
+    try {
+      store.saveUpdate(runId, round, attempt, {
+        site,
+        numExamples: update.numExamples,
+        blobHash: toHex(update.delta.hash),
+        bytes: bytes.ok && open.fold.resumable ? bytes.value : new Uint8Array(0),
+      });
+    } catch (error) {
+      return { kind: 'fatal', error: error as Error };
+    }
+    open.ledger.accepted(site);
+    audit({
+      event: 'update.received',
+      round,
+      attempt: attempt + 1,
+      site,
+      update: toHex(update.delta.hash),
+      bytes: update.delta.bytes,
+    });
+    channel.send({ type: 'update.accepted', runId, round });
+    return { kind: 'accepted' };
+  }
+}

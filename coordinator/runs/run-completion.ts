@@ -1,0 +1,131 @@
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  parameterCount,
+  toHex,
+  type NamedTensor,
+  type Sodium,
+  type StudentSpec,
+} from '../../protocol/index.js';
+import { compressStudent } from '../compression/compression-report.js';
+import type { HeldOutEvaluator } from '../evaluation/held-out-evaluator.js';
+import type { AuditEvent } from '../events/coordinator-events.js';
+import type { PrivacyPlan } from '../privacy/privacy-plan.js';
+import type { CoordinatorStore } from '../store/store.js';
+import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
+import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
+import type { RunSpec } from './run-spec.js';
+
+/** What the report is made of: the run's figures as the conductor kept them. */
+export interface CompletionInput {
+  readonly runId: string;
+  readonly spec: RunSpec;
+  readonly studentSpec: StudentSpec;
+  readonly student: tfl.LayersModel;
+  readonly weights: NamedTensor[];
+  readonly perRound: readonly RoundSummary[];
+  /** The backend each site said it trains on. */
+  readonly backends: Readonly<Record<string, string>>;
+  readonly aggregation: string;
+  readonly privacy: PrivacyPlan;
+  /** Traffic and wall time up to the end of the last round. */
+  readonly traffic: Pick<RunReport, 'bytes_up' | 'bytes_down' | 'wall_seconds'>;
+  readonly stoppedByBudget: boolean;
+}
+
+/** The coordinator's parts the completion uses. */
+export interface CompletionContext {
+  readonly sodium: Sodium;
+  readonly store: CoordinatorStore;
+  readonly evaluation: HeldOutEvaluator;
+  readonly teacher: PreparedTeacher;
+  readonly normalizer: Parameters<typeof compressStudent>[0]['normalizer'];
+  readonly dataset: string;
+  readonly backend: string;
+  readonly exportDir: string;
+  readonly reportFile?: string;
+  readonly audit: (event: AuditEvent) => void;
+}
+
+/**
+ * The last round closed (or the budget allows no more): the final student is exported (int8 and
+ * float32) and measured, the report is stored, each export's hash goes to the audit log, and the
+ * report is written to its file when the run has one.
+ */
+export async function completeRun(
+  input: CompletionInput,
+  context: CompletionContext,
+): Promise<RunReport> {
+  const { spec, privacy } = input;
+  const last = input.perRound[input.perRound.length - 1]!;
+  const siteNames = Object.keys(input.backends).sort();
+  const compression = await compressStudent({
+    dir: context.exportDir,
+    spec: input.studentSpec,
+    weights: input.weights,
+    student: input.student,
+    evaluation: context.evaluation,
+    teacher: context.teacher,
+    normalizer: context.normalizer,
+    ...(spec.compression.pruning ? { sparsity: last.sparsity } : {}),
+  });
+  const ledger = privacy.ledger;
+  const report: RunReport = {
+    run_id: input.runId,
+    dataset: context.dataset,
+    sites: siteNames.length,
+    site_names: siteNames,
+    site_backends: Object.fromEntries(siteNames.map((s) => [s, input.backends[s]!])),
+    rounds: spec.rounds,
+    aggregation: input.aggregation,
+    per_round: [...input.perRound],
+    ...teacherFigures(context.teacher.summary),
+    student_accuracy: last.student_accuracy,
+    majority_class_rate: context.evaluation.majorityClassRate,
+    held_out_rows: context.evaluation.rows,
+    student_params: parameterCount(input.studentSpec),
+    ...input.traffic,
+    backend: context.backend,
+    compression,
+    secure_aggregation: privacy.secureAggregation,
+    ...(ledger
+      ? {
+          privacy: {
+            epsilon: ledger.epsilon,
+            delta: ledger.config.delta,
+            epsilon_budget: ledger.config.epsilon,
+            noise_multiplier: ledger.noiseMultiplier,
+            clip_norm: last.clip_norm!,
+            adaptive_clipping: ledger.config.adaptiveClipping !== undefined,
+            secure_aggregation: privacy.secureAggregation,
+            noise: privacy.secureAggregation ? 'distributed' : 'central',
+            rounds_completed: input.perRound.length,
+            stopped_by_budget: input.stoppedByBudget,
+          },
+        }
+      : {}),
+  };
+  context.store.completeRun(input.runId, report);
+  for (const [format, dir] of Object.entries(compression.files)) {
+    context.audit({
+      event: 'student.exported',
+      format,
+      model: await hashFiles(context.sodium, dir),
+    });
+  }
+  if (context.reportFile) {
+    await mkdir(path.dirname(context.reportFile), { recursive: true });
+    await writeFile(context.reportFile, JSON.stringify(report, null, 2) + '\n');
+  }
+  return report;
+}
+
+/** One BLAKE2b-256 over an exported model's files in name order (model.json and shards). */
+async function hashFiles(sodium: Sodium, dir: string): Promise<string> {
+  const state = sodium.crypto_generichash_init(null, 32);
+  for (const name of (await readdir(dir)).sort()) {
+    sodium.crypto_generichash_update(state, await readFile(path.join(dir, name)));
+  }
+  return toHex(sodium.crypto_generichash_final(state, 32));
+}

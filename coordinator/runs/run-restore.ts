@@ -1,0 +1,39 @@
+import { decodeTensorBlob, unwrap, type NamedTensor } from '../../protocol/index.js';
+import type { CoordinatorStore, OpenRoundRecord, StoredRun } from '../store/store.js';
+import type { StoredTensors } from './global-model.js';
+import type { RoundSummary } from './run-report.js';
+
+/** What a restarted coordinator reads back of a run it was running. */
+export interface RestoredRun {
+  readonly model: StoredTensors;
+  readonly mask?: StoredTensors;
+  /** The server optimizer's state after the model's version, when it keeps one. */
+  readonly optimizerState?: NamedTensor[];
+  readonly closedRounds: RoundSummary[];
+  /** The attempt that was open, with the updates it acknowledged. */
+  readonly open?: OpenRoundRecord;
+}
+
+/** Reads a run's last committed model, optimizer state, mask, closed rounds and open attempt. */
+export async function readRestoredRun(
+  store: CoordinatorStore,
+  run: StoredRun,
+): Promise<RestoredRun> {
+  const stored = store.model(run.id, run.modelVersion);
+  const read = async (hash: string): Promise<StoredTensors> => {
+    const bytes = await store.readBlob(hash);
+    return { tensors: unwrap(decodeTensorBlob(bytes)), bytes, hash };
+  };
+  const model = await read(stored.modelHash);
+  const mask = stored.maskHash === undefined ? undefined : await read(stored.maskHash);
+  const optimizer =
+    stored.optimizerHash === undefined ? undefined : await read(stored.optimizerHash);
+  const open = store.openRoundOf(run);
+  return {
+    model,
+    ...(mask ? { mask } : {}),
+    ...(optimizer ? { optimizerState: optimizer.tensors } : {}),
+    closedRounds: store.closedRounds(run.id),
+    ...(open ? { open } : {}),
+  };
+}

@@ -1,0 +1,210 @@
+import {
+  bytesToUint32,
+  dequantizeSum,
+  fail,
+  identityTable,
+  ok,
+  quantizationParams,
+  SecAggServer,
+  secAggRoundSpec,
+  unwrap,
+  type CoordinatorMessage,
+  type NamedTensor,
+  type Result,
+  type SecureRound,
+  type Sodium,
+} from '../../../protocol/index.js';
+import type {
+  FoldedUpdate,
+  FoldMessage,
+  FoldResult,
+  RoundFold,
+  StageEnd,
+} from '../round/round-fold.js';
+import { survivorsMean } from './survivors-mean.js';
+
+type Stage = 'keys' | 'shares' | 'masked' | 'unmask' | 'ended';
+
+export interface SecureFoldOptions {
+  readonly sodium: Sodium;
+  readonly runId: string;
+  readonly round: number;
+  readonly settings: SecureRound;
+  readonly global: readonly NamedTensor[];
+  readonly dimension: number;
+  /** Fewer survivors than this and the attempt fails: nothing is applied. */
+  readonly quorum: number;
+  /** The stages' messages to one site (rosters, relayed shares, unmask requests). */
+  readonly send: (site: string, message: CoordinatorMessage) => void;
+}
+
+/**
+ * The coordinator's part in one securely aggregated attempt (PROTOCOL.md section 11), as a fold:
+ * keys -> rosters; shares -> relay; masked updates -> unmask request; unmask answers -> the sum,
+ * and the next model is the global model plus the survivors' mean. The coordinator only relays
+ * sealed shares and public keys, and learns nothing but the sum. With distributed differential
+ * privacy the sites' noise is already in the sum.
+ */
+export class SecureFold implements RoundFold {
+  readonly resumable = false;
+  readonly roundStart: { readonly secureAggregation: SecureRound };
+  private readonly server: SecAggServer;
+  private current: Stage = 'keys';
+
+  constructor(private readonly options: SecureFoldOptions) {
+    const { sodium, runId, round, settings, dimension } = options;
+    this.roundStart = { secureAggregation: settings };
+    this.server = new SecAggServer(sodium, {
+      round: secAggRoundSpec(runId, round, settings, dimension),
+      identityOf: identityTable(settings.identities),
+    });
+  }
+
+  get stage(): string {
+    return this.current;
+  }
+
+  update(site: string, update: FoldedUpdate): Result<true> {
+    if (this.current !== 'masked') return this.unexpected('masked update');
+    const { bytes } = update;
+    if (bytes.length !== 4 * this.options.dimension) {
+      return fail(
+        'update.shape_mismatch',
+        `a masked update has ${this.options.dimension} values, not ${bytes.length / 4}`,
+      );
+    }
+    const received = this.server.receiveMasked(site, bytesToUint32(bytes));
+    return received.ok ? ok(true) : received;
+  }
+
+  step(site: string, message: FoldMessage): Result<true> {
+    switch (message.type) {
+      case 'secagg.keys': {
+        if (this.current !== 'keys') return this.unexpected(message.type);
+        const received = this.server.receiveKeys(message.keys);
+        if (!received.ok) return received;
+        return received.value.site === site
+          ? ok(true)
+          : fail('secagg.bad_signature', `${site} advertised keys for ${received.value.site}`);
+      }
+      case 'secagg.shares': {
+        if (this.current !== 'shares') return this.unexpected(message.type);
+        const received = this.server.receiveShares(site, message.shares);
+        return received.ok ? ok(true) : received;
+      }
+      case 'secagg.unmask_response': {
+        if (this.current !== 'unmask') return this.unexpected(message.type);
+        const received = this.server.receiveUnmask(message.response);
+        return received.ok ? ok(true) : received;
+      }
+      default: {
+        const unreachable: never = message;
+        return unreachable;
+      }
+    }
+  }
+
+  endStage(): StageEnd {
+    const next = this.next();
+    if (next.ok) return next.value;
+    this.current = 'ended';
+    return {
+      result: {
+        ok: false,
+        reason: `secure aggregation failed: ${next.error.message}`,
+        issue: next.error,
+        audit: {
+          event: 'secagg.failed',
+          round: this.options.round,
+          attempt: this.options.settings.attempt + 1,
+          code: next.error.code,
+        },
+      },
+    };
+  }
+
+  end(): void {
+    this.current = 'ended';
+  }
+
+  private unexpected(what: string): Result<true> {
+    return fail('protocol.unexpected_message', `${what} in the ${this.current} stage`);
+  }
+
+  private next(): Result<StageEnd> {
+    const { runId, round, send } = this.options;
+    switch (this.current) {
+      case 'keys': {
+        const rosters = this.server.rosters();
+        if (!rosters.ok) return rosters;
+        for (const [site, roster] of rosters.value) {
+          send(site, { type: 'secagg.roster', runId, round, roster });
+        }
+        return ok(this.enter('shares', rosters.value.keys()));
+      }
+      case 'shares': {
+        const relay = this.server.relay();
+        if (!relay.ok) return relay;
+        // A site with fewer than t neighbours left to hold its shares could never be unmasked
+        // if it dropped, and it refuses to mask: the round fails here rather than time out.
+        const { threshold } = this.options.settings;
+        for (const [site, shares] of relay.value) {
+          if (shares.length < threshold) {
+            return fail(
+              'secagg.insufficient_shares',
+              `${site} has ${shares.length} neighbours left, the threshold is ${threshold}`,
+            );
+          }
+        }
+        for (const [site, shares] of relay.value) {
+          send(site, { type: 'secagg.relay', runId, round, shares });
+        }
+        return ok(this.enter('masked', relay.value.keys()));
+      }
+      case 'masked': {
+        const request = this.server.unmaskRequest();
+        if (!request.ok) return request;
+        for (const site of request.value.survivors) {
+          send(site, { type: 'secagg.unmask', runId, round, request: request.value });
+        }
+        return ok(this.enter('unmask', request.value.survivors));
+      }
+      case 'unmask': {
+        this.current = 'ended';
+        const result = this.unmasked();
+        return result.ok ? ok({ result: result.value }) : result;
+      }
+      case 'ended':
+        return fail('protocol.unexpected_message', 'the secure attempt has ended');
+    }
+  }
+
+  private enter(stage: Stage, sites: Iterable<string>): StageEnd {
+    this.current = stage;
+    return { stage, awaiting: sites };
+  }
+
+  /** The survivors' sum, recovered and dequantized, as the next model. */
+  private unmasked(): Result<FoldResult> {
+    const recovered = this.server.recover();
+    if (!recovered.ok) return recovered;
+    const { settings, quorum, global } = this.options;
+    const params = unwrap(
+      quantizationParams({
+        clip: settings.clip,
+        sites: settings.participants.length,
+        levels: settings.levels,
+      }),
+    );
+    const { survivors } = recovered.value;
+    const sum = dequantizeSum(recovered.value.sum, params, survivors.length);
+    if (!sum.ok) return sum;
+    if (survivors.length < quorum) {
+      return ok({
+        ok: false,
+        reason: `${survivors.length} of ${quorum} required updates survived`,
+      });
+    }
+    return ok({ ok: true, model: survivorsMean(global, sum.value, survivors.length) });
+  }
+}

@@ -1,0 +1,36 @@
+import { decodeKey, defaultDegree, ringDegree, type SecureRound } from '../../../protocol/index.js';
+import type { PrivacyPlan } from '../../privacy/privacy-plan.js';
+import type { SecureAggregationConfig } from '../../privacy/secure-aggregation-config.js';
+
+/**
+ * The SecAgg+ settings every participant of a secure attempt gets with round.start: the sorted
+ * participants and their identity keys, the ring graph's seed and degree (Bell et al.'s
+ * logarithmic default), the threshold (a majority of a site's neighbours), the quantization range
+ * and levels, and with distributed DP each site's noise.
+ */
+export function secureRoundSettings(args: {
+  readonly config: SecureAggregationConfig;
+  readonly privacy: PrivacyPlan;
+  readonly seed: number;
+  /** 0-based. */
+  readonly attempt: number;
+  readonly participants: readonly string[];
+  /** Every enrolled site's identity key (base64). */
+  readonly publicKeys: ReadonlyMap<string, string>;
+}): SecureRound {
+  const { config } = args;
+  const sites = [...args.participants].sort();
+  const degree = config.neighbours ?? defaultDegree(sites.length).degree;
+  const noise = args.privacy.distributedNoise();
+  return {
+    attempt: args.attempt,
+    participants: sites,
+    identities: sites.map((site) => ({ site, publicKey: decodeKey(args.publicKeys.get(site)!) })),
+    graphSeed: args.seed,
+    degree,
+    threshold: config.threshold ?? Math.floor(ringDegree(sites.length, degree) / 2) + 1,
+    clip: noise?.clip ?? config.clip,
+    levels: Math.floor((2 ** 32 - 1) / sites.length),
+    ...(noise ? { noiseStddev: noise.stddev } : {}),
+  };
+}
