@@ -194,7 +194,7 @@ export class FederatedRun {
     this.id = identity.id;
     const dp = spec.privacy.dp;
     if (dp) {
-      const enrolled = enrolledCount(deps.store);
+      const enrolled = enrolledCount(deps.store.sites);
       const expected = plannedParticipants(spec, enrolled);
       // Both were checked when the run was created (RunsService.create).
       this.privacy = unwrap(RunPrivacy.create(dp, expected / Math.max(1, enrolled), spec.rounds));
@@ -221,31 +221,31 @@ export class FederatedRun {
     if (resumed) return this.restore(resumed);
     this.global = await readWeights(this.student, this.studentSpec);
     this.globalBytes = unwrap(encodeTensorBlob(this.global, 'float32'));
-    const modelHash = await this.store.writeBlob(this.globalBytes);
+    const modelHash = await this.store.models.writeBlob(this.globalBytes);
     this.globalHash = modelHash;
-    this.store.startRun(this.id, { version: 0, modelHash });
+    this.store.runs.start({ runId: this.id, initial: { version: 0, modelHash } });
   }
 
   /** Continues a run from the store: its model, optimizer state, closed rounds and open round. */
   private async restore(run: StoredRun): Promise<void> {
-    const model = this.store.model(run.id, run.modelVersion);
-    this.globalBytes = await this.store.readBlob(model.modelHash);
+    const model = this.store.models.get({ runId: run.id, version: run.modelVersion });
+    this.globalBytes = await this.store.models.readBlob(model.modelHash);
     this.globalHash = model.modelHash;
     this.global = unwrap(decodeTensorBlob(this.globalBytes));
     writeWeights(this.student, this.global);
     if (model.optimizerHash !== undefined) {
-      const state = unwrap(decodeTensorBlob(await this.store.readBlob(model.optimizerHash)));
+      const state = unwrap(decodeTensorBlob(await this.store.models.readBlob(model.optimizerHash)));
       unwrap(this.strategy.importState?.(state) ?? fail('config.invalid', 'no optimizer state'));
     }
     if (model.maskHash !== undefined) {
-      const bytes = await this.store.readBlob(model.maskHash);
+      const bytes = await this.store.models.readBlob(model.maskHash);
       this.mask = { tensors: unwrap(decodeTensorBlob(bytes)), bytes };
     }
     this.version = run.modelVersion;
     this.nextRound = run.nextRound;
     this.attempt = run.attempt;
     this.lastClosedRound = run.lastClosedRound;
-    this.perRound.push(...this.store.closedRounds(run.id));
+    this.perRound.push(...this.store.runs.closedRounds(run.id));
     // The ledger is replayed from the closed rounds: the same steps, the same epsilon.
     for (const round of this.perRound) {
       if (round.sampling_rate !== undefined) this.privacy?.record(round.sampling_rate);
@@ -259,7 +259,7 @@ export class FederatedRun {
       await this.complete();
       return;
     }
-    const open = this.store.openRoundOf(run);
+    const open = this.store.runs.openRoundOf(run);
     if (!open) return;
     if (!this.spec.privacy.secureAggregation?.enabled) {
       this.resumeRound(open);
@@ -267,10 +267,15 @@ export class FederatedRun {
     }
     // A secure round's keys and shares died with the process: the attempt fails and the round
     // starts again with fresh keys once enough sites are back.
-    this.store.failRound(run.id, open.round, open.attempt, {
-      answered: open.updates.length,
-      stragglers: 0,
-      dropped: open.participants.length - open.updates.length,
+    this.store.runs.failRound({
+      runId: run.id,
+      round: open.round,
+      attempt: open.attempt,
+      outcome: {
+        answered: open.updates.length,
+        stragglers: 0,
+        dropped: open.participants.length - open.updates.length,
+      },
     });
     this.attempt = open.attempt + 1;
     this.logger.log(`round ${open.round}: the secure attempt open at the restart starts again`);
@@ -308,7 +313,7 @@ export class FederatedRun {
     return {
       selected,
       dropped: new Set(),
-      samplingRate: Math.min(1, selected / Math.max(1, enrolledCount(this.store))),
+      samplingRate: Math.min(1, selected / Math.max(1, enrolledCount(this.store.sites))),
       openedAt: Date.now(),
       bytesInAtOpen: this.events.bytesIn,
       bytesOutAtOpen: this.events.bytesOut,
@@ -387,7 +392,7 @@ export class FederatedRun {
       return fail('run.illegal_transition', `run ${this.id} is ${this.state}`);
     if (this.paused) return fail('run.illegal_transition', `run ${this.id} is already paused`);
     this.paused = true;
-    this.store.setRunState(this.id, 'paused');
+    this.store.runs.setState({ runId: this.id, state: 'paused' });
     this.logger.log(`run ${this.id} paused`);
     return ok(true);
   }
@@ -395,7 +400,7 @@ export class FederatedRun {
   resume(): Result<true> {
     if (!this.paused) return fail('run.illegal_transition', `run ${this.id} is not paused`);
     this.paused = false;
-    this.store.setRunState(this.id, 'waiting-for-sites');
+    this.store.runs.setState({ runId: this.id, state: 'waiting-for-sites' });
     this.logger.log(`run ${this.id} resumed`);
     if (this.state === RunState.WaitingForSites) this.openRoundIfQuorum();
     return ok(true);
@@ -408,7 +413,7 @@ export class FederatedRun {
     this.stopOpenRoundTimers();
     this.open = undefined;
     this.moveTo(RunState.Cancelled);
-    this.store.setRunState(this.id, 'cancelled');
+    this.store.runs.setState({ runId: this.id, state: 'cancelled' });
     for (const site of this.sites.values()) site.channel.refuse('run.cancelled', 'cancelled');
     this.logger.warn(`run ${this.id} cancelled`);
     this.rejectFinished(
@@ -439,7 +444,7 @@ export class FederatedRun {
       return fail('session.closed', `the run is ${this.state}`);
     }
     this.sites.set(channel.site, { channel, ready: false });
-    this.store.siteConnected(channel.site);
+    this.store.sites.markConnected(channel.site);
     this.events.emit('site', { site: channel.site, present: true, connected: this.sites.size });
     return ok({
       type: 'run.welcome',
@@ -555,13 +560,18 @@ export class FederatedRun {
     if (this.paused || ready.length < this.spec.minSites) return;
     this.moveTo(RunState.RoundOpen);
     const selected = this.select(ready);
-    const rate = Math.min(1, selected.length / Math.max(1, enrolledCount(this.store)));
+    const rate = Math.min(1, selected.length / Math.max(1, enrolledCount(this.store.sites)));
     if (this.privacy && !this.privacy.allows(rate)) {
       this.stopForBudget(rate);
       return;
     }
     const participants = selected.map((s) => s.channel.site);
-    this.store.openRound(this.id, this.nextRound, this.attempt, participants);
+    this.store.runs.openRound({
+      runId: this.id,
+      round: this.nextRound,
+      attempt: this.attempt,
+      participants,
+    });
     const secure = this.secureRound(participants);
     const open: OpenRound = {
       ...this.roundValues(this.nextRound),
@@ -600,7 +610,7 @@ export class FederatedRun {
     const sites = [...participants].sort();
     const defaults = defaultDegree(sites.length);
     const degree = config.neighbours ?? defaults.degree;
-    const keys = new Map(this.store.sites().map((s) => [s.name, decodeKey(s.publicKey)]));
+    const keys = new Map(this.store.sites.list().map((s) => [s.name, decodeKey(s.publicKey)]));
     const noise = this.distributedNoise();
     const settings: SecureRound = {
       attempt: this.attempt,
@@ -830,11 +840,16 @@ export class FederatedRun {
     // Durable before the acknowledgement; a store that cannot write stops the run. A masked
     // update is useless alone (a secure round restarts rather than resumes): not kept.
     try {
-      this.store.saveUpdate(this.id, open.round, open.attempt, {
-        site: channel.site,
-        numExamples: update.numExamples,
-        blobHash: toHex(update.delta.hash),
-        bytes: bytes.ok && !open.secure ? bytes.value : new Uint8Array(0),
+      this.store.updates.save({
+        runId: this.id,
+        round: open.round,
+        attempt: open.attempt,
+        update: {
+          site: channel.site,
+          numExamples: update.numExamples,
+          blobHash: toHex(update.delta.hash),
+          bytes: bytes.ok && !open.secure ? bytes.value : new Uint8Array(0),
+        },
       });
     } catch (error) {
       this.fatal(error as Error);
@@ -986,10 +1001,15 @@ export class FederatedRun {
       this.logger.warn(
         `round ${open.round} failed (${why}): ${open.answered.size} of ${quorum} required updates; retrying`,
       );
-      this.store.failRound(this.id, open.round, open.attempt, {
-        answered: open.answered.size,
-        stragglers: this.stragglers(open),
-        dropped: open.dropped.size,
+      this.store.runs.failRound({
+        runId: this.id,
+        round: open.round,
+        attempt: open.attempt,
+        outcome: {
+          answered: open.answered.size,
+          stragglers: this.stragglers(open),
+          dropped: open.dropped.size,
+        },
       });
       this.audit({
         event: 'round.failed',
@@ -1025,9 +1045,10 @@ export class FederatedRun {
     const nextBytes = unwrap(encodeTensorBlob(next, 'float32'));
     const optimizerState = this.strategy.exportState?.();
     const [modelHash, optimizerHash, maskHash] = await Promise.all([
-      this.store.writeBlob(nextBytes),
-      optimizerState && this.store.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
-      mask && this.store.writeBlob(mask.bytes),
+      this.store.models.writeBlob(nextBytes),
+      optimizerState &&
+        this.store.models.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
+      mask && this.store.models.writeBlob(mask.bytes),
     ]);
     writeWeights(this.student, next);
     const closedAt = Date.now();
@@ -1052,16 +1073,18 @@ export class FederatedRun {
     };
     // Cancelled while the model was written and evaluated: nothing more of it is committed.
     if (this.ended) return;
-    this.store.commitRound(
-      this.id,
-      { round: open.round, attempt: open.attempt, summary },
-      {
+    this.store.runs.commitRound({
+      runId: this.id,
+      round: open.round,
+      attempt: open.attempt,
+      summary,
+      model: {
         version: this.version + 1,
         modelHash,
         ...(optimizerHash === undefined ? {} : { optimizerHash }),
         ...(maskHash === undefined ? {} : { maskHash }),
       },
-    );
+    });
     this.audit({
       event: 'aggregate.committed',
       round: open.round,
@@ -1162,7 +1185,7 @@ export class FederatedRun {
           }
         : {}),
     };
-    this.store.completeRun(this.id, report);
+    this.store.runs.complete({ runId: this.id, report });
     for (const [format, dir] of Object.entries(compression.files)) {
       this.audit({ event: 'student.exported', format, model: await this.hashFiles(dir) });
     }
