@@ -19,11 +19,27 @@ import { SqliteUpdateStore } from './sqlite-update-store.js';
  */
 export function openSqliteStore(options: { sodium: Sodium; file: string }): CoordinatorStore {
   const { sodium, file } = options;
+  mkdirSync(path.dirname(file), { recursive: true });
+  const blobDir = `${file}.blobs`;
+  mkdirSync(blobDir, { recursive: true });
+  const db = connect(file);
+  const models = new SqliteModelStore({ db, sodium, blobDir });
+  const updates = new SqliteUpdateStore(db);
+  return {
+    runs: new SqliteRunStore({ db, models, updates }),
+    updates,
+    models,
+    sites: new SqliteSiteStore(db),
+    tokens: new SqliteTokenStore(db),
+    audit: new SqliteAuditStore(db),
+    close: () => db.close(),
+  };
+}
+
+/** The connection with its durability settings, its schema migrated to this coordinator's. */
+function connect(file: string): Database.Database {
   let db: Database.Database | undefined;
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const blobDir = `${file}.blobs`;
-    mkdirSync(blobDir, { recursive: true });
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
@@ -31,18 +47,7 @@ export function openSqliteStore(options: { sodium: Sodium; file: string }): Coor
     // The CLI (tokens) may write while the coordinator runs: wait for its lock, briefly.
     db.pragma('busy_timeout = 5000');
     migrate(db);
-    const models = new SqliteModelStore({ db, sodium, blobDir });
-    const updates = new SqliteUpdateStore(db);
-    const handle = db;
-    return {
-      runs: new SqliteRunStore({ db, models, updates }),
-      updates,
-      models,
-      sites: new SqliteSiteStore(db),
-      tokens: new SqliteTokenStore(db),
-      audit: new SqliteAuditStore(db),
-      close: () => handle.close(),
-    };
+    return db;
   } catch (error) {
     db?.close();
     throw new FedistillError({

@@ -40,7 +40,7 @@ const toRun = (row: RunRow): StoredRun => ({
   updatedAt: row.updated_at,
 });
 
-/** Runs and rounds in the `runs` and `rounds` tables; writes `models` and `updates` through their parts. */
+/** Runs and rounds in `runs` and `rounds`; models and update bytes through those parts. */
 export class SqliteRunStore implements RunStore {
   private readonly db: Database.Database;
   private readonly models: SqliteModelStore;
