@@ -13,7 +13,7 @@ import { buildRunView, diffRunView } from '../coordinator/dashboard/run-view.js'
 import type { RoundSummary } from '../coordinator/runs/run-report.js';
 import { runSpecSchema } from '../coordinator/runs/run-spec.js';
 import type { RunStatus } from '../coordinator/runs/runs.service.js';
-import { SqliteStore } from '../coordinator/store/sqlite-store.js';
+import { openSqliteStore } from '../coordinator/store/sqlite/open-sqlite-store.js';
 import { loadSodium } from '../protocol/index.js';
 import { recordResults, round } from './results.js';
 
@@ -39,7 +39,7 @@ const names = Array.from({ length: SITES }, (_, i) => `site-${String(i + 1).padS
 
 // The schema comes from the store itself; the history is bulk-inserted under it.
 const seeded = performance.now();
-new SqliteStore(await loadSodium(), config.storeFile).close();
+openSqliteStore({ sodium: await loadSodium(), file: config.storeFile }).close();
 const db = new Database(config.storeFile);
 const spec = runSpecSchema.parse({ id: 'scale', rounds: ROUNDS, minSites: 100 });
 db.transaction(() => {
@@ -88,7 +88,7 @@ console.log(
 );
 
 // The server's view, as each push builds it.
-const store = new SqliteStore(await loadSodium(), config.storeFile);
+const store = openSqliteStore({ sodium: await loadSodium(), file: config.storeFile });
 const status: RunStatus = {
   id: 'scale',
   state: 'complete',
@@ -100,17 +100,20 @@ const status: RunStatus = {
 };
 // DashboardService reads each site's last round in full once per run, then only the rounds
 // closed since its last look: here, one round.
-const lastRounds = store.lastRoundBySite('scale');
+const lastRounds = store.updates.lastRoundBySite({ runId: 'scale' });
 const view = () => {
-  for (const [site, round] of store.lastRoundBySite('scale', ROUNDS - 1)) {
+  for (const [site, round] of store.updates.lastRoundBySite({
+    runId: 'scale',
+    afterRound: ROUNDS - 1,
+  })) {
     lastRounds.set(site, round);
   }
   return buildRunView({
     status,
     dataset: config.data.name,
-    closedRounds: store.closedRounds('scale'),
-    attempts: store.roundAttempts('scale'),
-    registry: store.sites(),
+    closedRounds: store.runs.closedRounds('scale'),
+    attempts: store.runs.roundAttempts('scale'),
+    registry: store.sites.list(),
     lastRounds,
     bytes: new Map(),
     backends: new Map(),
@@ -129,7 +132,7 @@ const figures: Record<string, number> = {
   seed_history_s: round(seededS, 1),
   server_view_ms: round(time(view), 1),
   server_last_rounds_full_ms: round(
-    time(() => store.lastRoundBySite('scale'), 3),
+    time(() => store.updates.lastRoundBySite({ runId: 'scale' }), 3),
     1,
   ),
   server_diff_ms: round(
@@ -146,7 +149,7 @@ console.log(
 );
 console.log(`server: diff of two views  ${figures.server_diff_ms!.toFixed(1)} ms`);
 console.log(`snapshot JSON  ${figures.snapshot_kib!.toFixed(0)} KiB`);
-const link = dashboardLoginUrl(store, '', 'bench');
+const link = dashboardLoginUrl(store.tokens, '', 'bench');
 store.close();
 
 // The browser: the real coordinator serves the page and the feed.

@@ -28,8 +28,8 @@ export async function readAuditLog(
   configFile: string,
 ): Promise<{ entries: AuditEntry[]; treeHeads: SignedTreeHead[] }> {
   return withCoordinatorStore(configFile, (store) => ({
-    entries: store.auditEntries(),
-    treeHeads: store.treeHeads(),
+    entries: store.audit.entries(),
+    treeHeads: store.audit.treeHeads(),
   }));
 }
 

@@ -1,5 +1,6 @@
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
-import { SqliteStore } from '../coordinator/store/sqlite-store.js';
+import { openSqliteStore } from '../coordinator/store/sqlite/open-sqlite-store.js';
+import type { CoordinatorStore } from '../coordinator/store/store.js';
 import { loadSodium } from '../protocol/index.js';
 
 /**
@@ -8,12 +9,12 @@ import { loadSodium } from '../protocol/index.js';
  */
 export async function withCoordinatorStore<T>(
   configFile: string,
-  use: (store: SqliteStore) => T,
+  use: (store: CoordinatorStore) => T,
 ): Promise<T> {
-  const store = new SqliteStore(
-    await loadSodium(),
-    (await loadCoordinatorConfig(configFile)).storeFile,
-  );
+  const store = openSqliteStore({
+    sodium: await loadSodium(),
+    file: (await loadCoordinatorConfig(configFile)).storeFile,
+  });
   try {
     return use(store);
   } finally {

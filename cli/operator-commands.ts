@@ -175,7 +175,7 @@ export function addTokenCommands(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts: { config: string; role: Role; name: string; json?: boolean }) => {
       const { record, secret } = await withCoordinatorStore(opts.config, (store) =>
-        issueToken(store, { name: opts.name, role: opts.role, kind: 'api' }),
+        issueToken(store.tokens, { name: opts.name, role: opts.role, kind: 'api' }),
       );
       const { id } = record;
       if (opts.json)
@@ -197,7 +197,7 @@ export function addTokenCommands(program: Command): void {
       const config = await loadCoordinatorConfig(opts.config);
       const base = opts.url ?? `http://${config.listen.host}:${config.listen.port}`;
       const url = await withCoordinatorStore(opts.config, (store) =>
-        dashboardLoginUrl(store, base.replace(/\/+$/, ''), opts.name),
+        dashboardLoginUrl(store.tokens, base.replace(/\/+$/, ''), opts.name),
       );
       console.log(`Dashboard: ${url}`);
     });
@@ -206,7 +206,7 @@ export function addTokenCommands(program: Command): void {
     .requiredOption('--config <file>', 'the coordinator config (for its store)')
     .option('--json', 'print as JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
-      const tokens = await withCoordinatorStore(opts.config, (store) => store.tokens());
+      const tokens = await withCoordinatorStore(opts.config, (store) => store.tokens.list());
       if (opts.json) console.log(JSON.stringify(tokens, null, 2));
       else
         for (const t of tokens)
@@ -219,7 +219,7 @@ export function addTokenCommands(program: Command): void {
     .argument('<id>')
     .requiredOption('--config <file>', 'the coordinator config (for its store)')
     .action(async (id: string, opts: { config: string }) => {
-      const revoked = await withCoordinatorStore(opts.config, (store) => store.revokeToken(id));
+      const revoked = await withCoordinatorStore(opts.config, (store) => store.tokens.revoke(id));
       if (!revoked)
         throw new FedistillError({ code: 'config.invalid', message: `no active token ${id}` });
       console.log(`${id} revoked`);

@@ -23,7 +23,7 @@ import { CoordinatorEvents } from './events/coordinator-events.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
-import { SqliteStore } from './store/sqlite-store.js';
+import { openSqliteStore } from './store/sqlite/open-sqlite-store.js';
 import type { TeacherSummary } from './teacher/prepared-teacher.js';
 
 export interface CoordinatorHandle {
@@ -92,7 +92,7 @@ export async function startCoordinator(
   options: CoordinatorOptions = {},
 ): Promise<CoordinatorHandle> {
   const startedAt = performance.now();
-  const store = new SqliteStore(await loadSodium(), config.storeFile);
+  const store = openSqliteStore({ sodium: await loadSodium(), file: config.storeFile });
   let app: NestExpressApplication | undefined;
   let setup: CoordinatorSetup;
   try {

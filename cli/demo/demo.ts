@@ -173,7 +173,7 @@ export async function runDemo(
     print(`  coordinator listening on ${url}`);
     // A one-time operator link, its token written to the coordinator's store.
     dashboard = await withCoordinatorStore(workspace.coordinatorConfigFile, (store) =>
-      dashboardLoginUrl(store, url, 'demo'),
+      dashboardLoginUrl(store.tokens, url, 'demo'),
     );
     print(`Dashboard: ${dashboard}`);
     if (teacher) {

@@ -36,12 +36,12 @@ export class SessionsController {
   open(@Body() body: unknown): DashboardSession {
     const parsed = parseWith(sessionRequestSchema, body, 'schema.invalid', 'session request');
     if (!parsed.ok) throw new HttpException(parsed.error, HttpStatus.BAD_REQUEST);
-    const token = this.store.tokenByHash(hashToken(parsed.value.token));
+    const token = this.store.tokens.byHash(hashToken(parsed.value.token));
     // A session cannot extend itself; a login token is revoked as it is used, exactly once.
     const usable =
       token !== undefined &&
       token.kind !== 'session' &&
-      (token.kind === 'api' || this.store.revokeToken(token.id));
+      (token.kind === 'api' || this.store.tokens.revoke(token.id));
     if (!usable) {
       this.events.emit('audit', {
         event: 'operator.refused',
@@ -57,7 +57,7 @@ export class SessionsController {
             : 'the token is unknown, revoked, expired or (a login link) already used',
       });
     }
-    const { record, secret } = issueToken(this.store, {
+    const { record, secret } = issueToken(this.store.tokens, {
       name: token.name,
       role: token.role,
       kind: 'session',
@@ -85,7 +85,7 @@ export class SessionsController {
           'only a dashboard session logs out; revoke an API token with fedistill token revoke',
       });
     }
-    this.store.revokeToken(token.id);
+    this.store.tokens.revoke(token.id);
     this.events.emit('audit', { event: 'operator.logout', session: token.id });
     this.events.emit('tokenRevoked', token.id);
   }

@@ -23,7 +23,7 @@ export class SitesController {
   @Get()
   list(): SiteStatus[] {
     const connected = this.runs.connectedSites();
-    return this.store.sites().map((site) => {
+    return this.store.sites.list().map((site) => {
       const session = connected.get(site.name);
       return {
         name: site.name,

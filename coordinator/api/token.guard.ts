@@ -62,7 +62,7 @@ export class TokenGuard implements CanActivate {
         message: 'send an operator or auditor token as "Authorization: Bearer <token>"',
       });
     }
-    const token = this.store.tokenByHash(hashToken(match[1]!));
+    const token = this.store.tokens.byHash(hashToken(match[1]!));
     if (!token) {
       throw new UnauthorizedException({
         code: 'auth.bad_token',

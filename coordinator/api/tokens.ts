@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { CoordinatorStore, TokenRecord } from '../store/store.js';
+import type { TokenRecord, TokenStore } from '../store/store.js';
 
 /** Who holds an API token: operators may change runs and sites; auditors only read. */
 export const ROLES = ['operator', 'auditor'] as const;
@@ -24,7 +24,7 @@ export function hashToken(token: string): string {
 
 /** Makes a token and stores its hash; the secret is returned once, for the caller to hand over. */
 export function issueToken(
-  store: CoordinatorStore,
+  tokens: TokenStore,
   token: Pick<TokenRecord, 'name' | 'role' | 'kind'> & { ttlMs?: number },
 ): { record: Omit<TokenRecord, 'createdAt'>; secret: string } {
   const secret = generateToken();
@@ -37,13 +37,13 @@ export function issueToken(
       ? {}
       : { expiresAt: new Date(Date.now() + token.ttlMs).toISOString() }),
   };
-  store.addToken(record, hashToken(secret));
+  tokens.add({ record, tokenHash: hashToken(secret) });
   return { record, secret };
 }
 
 /** The dashboard's address with a one-time operator login token in it (as Jupyter prints). */
-export function dashboardLoginUrl(store: CoordinatorStore, baseUrl: string, name: string): string {
-  const { secret } = issueToken(store, {
+export function dashboardLoginUrl(tokens: TokenStore, baseUrl: string, name: string): string {
+  const { secret } = issueToken(tokens, {
     name,
     role: 'operator',
     kind: 'login',

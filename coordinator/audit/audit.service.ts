@@ -37,7 +37,7 @@ export class AuditService {
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     private readonly events: CoordinatorEvents,
   ) {
-    for (const entry of store.auditEntries()) this.tree.append(unwrap(auditLeaf(entry)));
+    for (const entry of store.audit.entries()) this.tree.append(unwrap(auditLeaf(entry)));
     events.on('audit', (event) => this.record(event));
     events.on('site', (p) =>
       this.record({ event: p.present ? 'session.opened' : 'session.closed', site: p.site }),
@@ -75,7 +75,7 @@ export class AuditService {
       },
     };
     const leaf = unwrap(auditLeaf(entry));
-    this.store.appendAudit(seq, entry.event);
+    this.store.audit.append({ seq, event: entry.event });
     this.tree.append(leaf);
     return seq;
   }
@@ -87,7 +87,7 @@ export class AuditService {
       root: unwrap(this.tree.root()),
       time: new Date(),
     });
-    this.store.addTreeHead(head);
+    this.store.audit.addTreeHead(head);
     this.events.emit('treeHead', head);
     this.logger.log(`tree head ${head.size} ${head.root.slice(0, 16)}`);
     return head;
@@ -95,16 +95,16 @@ export class AuditService {
 
   /** Everything an auditor needs to verify offline: the entries and every head issued. */
   export(): AuditLogExport {
-    return { entries: this.store.auditEntries(), treeHeads: this.store.treeHeads() };
+    return { entries: this.store.audit.entries(), treeHeads: this.store.audit.treeHeads() };
   }
 
   /** A page of the log for the dashboard, newest first. */
   page(filter: AuditFilter): AuditPage {
-    const { entries, matching } = this.store.auditPage(filter);
+    const { entries, matching } = this.store.audit.page(filter);
     return {
       entries: entries as AuditPage['entries'],
       matching,
-      size: this.store.auditSize(),
+      size: this.store.audit.size(),
     };
   }
 
@@ -121,7 +121,7 @@ export class AuditService {
     return {
       coordinatorKey,
       fingerprint: keyFingerprint(sodium, coordinatorKey),
-      heads: this.store.treeHeads().map((head) => ({
+      heads: this.store.audit.treeHeads().map((head) => ({
         size: head.size,
         root: head.root,
         time: head.time,
@@ -138,9 +138,9 @@ export class AuditService {
     treeHead: SignedTreeHead;
     proof: string[];
   }> {
-    const entry = this.store.auditEntries()[seq];
+    const entry = this.store.audit.entries()[seq];
     if (!entry) return fail('run.unknown', `no audit entry ${seq}`);
-    const heads = this.store.treeHeads();
+    const heads = this.store.audit.treeHeads();
     const last = heads[heads.length - 1];
     const treeHead = last && last.size > seq ? last : this.signHead();
     const proof = this.tree.inclusionProof(seq, treeHead.size);

@@ -41,12 +41,12 @@ export class DashboardService {
   }
 
   private registryNames(): Set<string> {
-    return new Set(this.store.sites().map((s) => s.name));
+    return new Set(this.store.sites.list().map((s) => s.name));
   }
 
   runList(): RunListItem[] {
     return this.runs.list().map((status) => {
-      const closed = this.store.closedRounds(status.id);
+      const closed = this.store.runs.closedRounds(status.id);
       return runListItem(status, this.setup.config.data.name, closed[closed.length - 1]);
     });
   }
@@ -55,7 +55,10 @@ export class DashboardService {
     let known = this.lastRounds.get(runId);
     if (!known) this.lastRounds.set(runId, (known = { closed: 0, bySite: new Map() }));
     if (closed !== known.closed) {
-      for (const [site, round] of this.store.lastRoundBySite(runId, known.closed)) {
+      for (const [site, round] of this.store.updates.lastRoundBySite({
+        runId,
+        afterRound: known.closed,
+      })) {
         known.bySite.set(site, round);
       }
       known.closed = closed;
@@ -73,9 +76,9 @@ export class DashboardService {
     return buildRunView({
       status,
       dataset: this.setup.config.data.name,
-      closedRounds: this.store.closedRounds(id),
-      attempts: this.store.roundAttempts(id),
-      registry: this.store.sites(),
+      closedRounds: this.store.runs.closedRounds(id),
+      attempts: this.store.runs.roundAttempts(id),
+      registry: this.store.sites.list(),
       lastRounds: this.lastRoundBySite(id, status.roundsClosed),
       bytes: this.bytes,
       backends: this.backends,

@@ -63,7 +63,7 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     events.on('protocol', schedule);
     events.on('tokenRevoked', (id) => this.disconnectWhere((data) => data.token.id === id));
     this.tokenCheck = setInterval(
-      () => this.disconnectWhere((data) => !this.store.tokenByHash(data.tokenHash)),
+      () => this.disconnectWhere((data) => !this.store.tokens.byHash(data.tokenHash)),
       TOKEN_CHECK_MS,
     );
     this.tokenCheck.unref();
@@ -74,7 +74,7 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     namespace.use((socket, next) => {
       const raw: unknown = (socket.handshake.auth as Record<string, unknown>).token;
       const tokenHash = typeof raw === 'string' ? hashToken(raw) : '';
-      const token = tokenHash ? this.store.tokenByHash(tokenHash) : undefined;
+      const token = tokenHash ? this.store.tokens.byHash(tokenHash) : undefined;
       if (!token || token.kind === 'login') {
         this.events.emit('audit', {
           event: 'operator.refused',

@@ -75,6 +75,6 @@ export function plannedParticipants(
 }
 
 /** The population the sampling rate is taken of: the sites enrolled now. */
-export function enrolledCount(store: { sites(): readonly { state: string }[] }): number {
-  return store.sites().filter((s) => s.state === 'enrolled').length;
+export function enrolledCount(sites: { list(): readonly { state: string }[] }): number {
+  return sites.list().filter((s) => s.state === 'enrolled').length;
 }

@@ -106,7 +106,7 @@ export async function completeRun(
         }
       : {}),
   };
-  context.store.completeRun(input.runId, report);
+  context.store.runs.complete({ runId: input.runId, report });
   for (const [format, dir] of Object.entries(compression.files)) {
     context.audit({
       event: 'student.exported',

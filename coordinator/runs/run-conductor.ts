@@ -116,7 +116,7 @@ export class RunConductor {
     this.id = identity.id;
     this.clock = deps.clock ?? systemClock;
     // Checked when the run was created (RunsService.create).
-    this.privacy = unwrap(PrivacyPlan.create(spec, enrolledCount(deps.store)));
+    this.privacy = unwrap(PrivacyPlan.create(spec, enrolledCount(deps.store.sites)));
     const { config, publicSplit } = deps.setup;
     this.studentSpec = unwrap(studentSpecOf(spec, publicSplit.features, config.data.classes));
     this.student = buildModel(this.studentSpec, spec.seed);
@@ -142,9 +142,9 @@ export class RunConductor {
     if (resumed) return this.restore(resumed);
     const tensors = await readWeights(this.student, this.studentSpec);
     const bytes = unwrap(encodeTensorBlob(tensors, 'float32'));
-    const hash = await this.deps.store.writeBlob(bytes);
+    const hash = await this.deps.store.models.writeBlob(bytes);
     this.global = this.globalModel({ version: 0, model: { tensors, bytes, hash } });
-    this.deps.store.startRun(this.id, { version: 0, modelHash: hash });
+    this.deps.store.runs.start({ runId: this.id, initial: { version: 0, modelHash: hash } });
     this.state = unwrap(transition(this.state, 'waiting-for-sites'));
   }
 
@@ -187,10 +187,15 @@ export class RunConductor {
       // starts again with fresh keys once enough sites are back.
       open.stages.end();
       this.open = undefined;
-      this.deps.store.failRound(this.id, round, attempt, {
-        answered: updates.length,
-        stragglers: 0,
-        dropped: participants.length - updates.length,
+      this.deps.store.runs.failRound({
+        runId: this.id,
+        round,
+        attempt,
+        outcome: {
+          answered: updates.length,
+          stragglers: 0,
+          dropped: participants.length - updates.length,
+        },
       });
       this.attempt = attempt + 1;
       this.logger.log(`round ${round}: the secure attempt open at the restart starts again`);
@@ -278,7 +283,7 @@ export class RunConductor {
     const moved = transition(this.state, next);
     if (!moved.ok) return fail('run.illegal_transition', `run ${this.id} is ${this.state}`);
     this.state = next;
-    this.deps.store.setRunState(this.id, next);
+    this.deps.store.runs.setState({ runId: this.id, state: next });
     return ok(true);
   }
 
@@ -301,7 +306,7 @@ export class RunConductor {
     }
     if (this.ended) return fail('session.closed', `the run is ${this.state}`);
     this.sites.set(channel.site, { channel, ready: false });
-    this.deps.store.siteConnected(channel.site);
+    this.deps.store.sites.markConnected(channel.site);
     this.deps.events.emit('site', {
       site: channel.site,
       present: true,
@@ -395,7 +400,7 @@ export class RunConductor {
     });
     const rate = this.samplingRate(participants.length);
     if (!this.privacy.allows(rate)) return this.stopForBudget(rate);
-    this.deps.store.openRound(this.id, round, this.attempt, participants);
+    this.deps.store.runs.openRound({ runId: this.id, round, attempt: this.attempt, participants });
     const open = this.openAttempt(round, this.attempt, participants);
     this.moveTo('round-open');
     this.logger.log(
@@ -415,7 +420,7 @@ export class RunConductor {
 
   /** Sites selected over sites enrolled: the attempt's sampling rate for the accountant. */
   private samplingRate(selected: number): number {
-    return Math.min(1, selected / Math.max(1, enrolledCount(this.deps.store)));
+    return Math.min(1, selected / Math.max(1, enrolledCount(this.deps.store.sites)));
   }
 
   /** The attempt's ledger, fold and stages; its end closes or fails the round. */
@@ -448,7 +453,7 @@ export class RunConductor {
       participants,
       global: this.global.tensors,
       dimension: parameterCount(this.studentSpec),
-      publicKeys: () => new Map(this.deps.store.sites().map((s) => [s.name, s.publicKey])),
+      publicKeys: () => new Map(this.deps.store.sites.list().map((s) => [s.name, s.publicKey])),
       send: (site, message) => this.sites.get(site)?.channel.send(message),
     });
     const stages = new AttemptStages(fold, {
@@ -561,16 +566,18 @@ export class RunConductor {
   private commitRound(closed: ClosedRound, attempt: number): void {
     const { summary, model, mask, optimizerHash } = closed;
     const version = this.global.version + 1;
-    this.deps.store.commitRound(
-      this.id,
-      { round: summary.round, attempt, summary },
-      {
+    this.deps.store.runs.commitRound({
+      runId: this.id,
+      round: summary.round,
+      attempt,
+      summary,
+      model: {
         version,
         modelHash: model.hash,
         ...(optimizerHash === undefined ? {} : { optimizerHash }),
         ...(mask ? { maskHash: mask.hash } : {}),
       },
-    );
+    });
     this.audit({
       event: 'aggregate.committed',
       round: summary.round,
@@ -601,10 +608,15 @@ export class RunConductor {
     const quorum = this.spec.minSites;
     if (result.audit) this.audit(result.audit);
     this.logger.warn(`round ${round} failed: ${result.reason}; retrying`);
-    this.deps.store.failRound(this.id, round, attempt, {
-      answered: ledger.answered.size,
-      stragglers: ledger.stragglers,
-      dropped: ledger.dropped.size,
+    this.deps.store.runs.failRound({
+      runId: this.id,
+      round,
+      attempt,
+      outcome: {
+        answered: ledger.answered.size,
+        stragglers: ledger.stragglers,
+        dropped: ledger.dropped.size,
+      },
     });
     const updates = ledger.answered.size;
     this.audit({ event: 'round.failed', round, attempt: attempt + 1, updates, quorum });

@@ -19,21 +19,21 @@ export async function readRestoredRun(
   store: CoordinatorStore,
   run: StoredRun,
 ): Promise<RestoredRun> {
-  const stored = store.model(run.id, run.modelVersion);
+  const stored = store.models.get({ runId: run.id, version: run.modelVersion });
   const read = async (hash: string): Promise<StoredTensors> => {
-    const bytes = await store.readBlob(hash);
+    const bytes = await store.models.readBlob(hash);
     return { tensors: unwrap(decodeTensorBlob(bytes)), bytes, hash };
   };
   const model = await read(stored.modelHash);
   const mask = stored.maskHash === undefined ? undefined : await read(stored.maskHash);
   const optimizer =
     stored.optimizerHash === undefined ? undefined : await read(stored.optimizerHash);
-  const open = store.openRoundOf(run);
+  const open = store.runs.openRoundOf(run);
   return {
     model,
     ...(mask ? { mask } : {}),
     ...(optimizer ? { optimizerState: optimizer.tensors } : {}),
-    closedRounds: store.closedRounds(run.id),
+    closedRounds: store.runs.closedRounds(run.id),
     ...(open ? { open } : {}),
   };
 }

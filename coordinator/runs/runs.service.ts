@@ -97,7 +97,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     const configured = this.setup.config.run;
-    const active = this.store.activeRun();
+    const active = this.store.runs.active();
     const hash = configured && this.hash(configured);
     if (active) {
       if (configured && (active.specHash !== hash || (configured.id ?? active.id) !== active.id)) {
@@ -153,15 +153,16 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     const privacy = PrivacyPlan.create(spec, enrolled);
     if (!privacy.ok) return privacy;
     const id = spec.id ?? randomUUID();
-    if (this.store.run(id)) return fail('config.invalid', `a run ${id} exists already`, ['id']);
-    this.store.createRun({ id, specHash: this.hash(spec), spec });
+    if (this.store.runs.get(id))
+      return fail('config.invalid', `a run ${id} exists already`, ['id']);
+    this.store.runs.create({ id, specHash: this.hash(spec), spec });
     this.events.emit('audit', { event: 'run.created', run: id, spec: this.hash(spec) });
-    return ok(this.store.run(id)!);
+    return ok(this.store.runs.get(id)!);
   }
 
   /** Starts a created run: its teacher is prepared, then waiting sites are welcomed. */
   async start(id: string): Promise<Result<RunStatus>> {
-    const stored = this.store.run(id);
+    const stored = this.store.runs.get(id);
     if (!stored) return fail('run.unknown', `no run ${id}`);
     if (stored.state !== 'created') {
       return fail('run.illegal_transition', `run ${id} is ${stored.state}, not created`);
@@ -276,9 +277,9 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
 
   /** Cancels the active run, or a run created and not started. */
   cancel(id: string): Result<RunStatus> {
-    const stored = this.store.run(id);
+    const stored = this.store.runs.get(id);
     if (stored?.state === 'created') {
-      this.store.setRunState(id, 'cancelled');
+      this.store.runs.setState({ runId: id, state: 'cancelled' });
       this.events.emit('audit', { event: 'run.cancelled', run: id });
       return ok(this.status(id)!);
     }
@@ -290,7 +291,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     event: string,
     act: (run: RunConductor) => Result<true>,
   ): Result<RunStatus> {
-    const stored = this.store.run(id);
+    const stored = this.store.runs.get(id);
     if (!stored) return fail('run.unknown', `no run ${id}`);
     const run = this.live(id);
     if (!run) return fail('run.illegal_transition', `run ${id} is ${stored.state}, not active`);
@@ -301,7 +302,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   status(id: string): RunStatus | undefined {
-    const stored = this.store.run(id);
+    const stored = this.store.runs.get(id);
     return stored && this.statusOf(stored);
   }
 
@@ -320,7 +321,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   list(): RunStatus[] {
-    return this.store.runs().map((run) => this.statusOf(run));
+    return this.store.runs.list().map((run) => this.statusOf(run));
   }
 
   get(id: string): Result<RunStatus> {
@@ -329,9 +330,9 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   report(id: string): Result<unknown> {
-    const run = this.store.run(id);
+    const run = this.store.runs.get(id);
     if (!run) return fail('run.unknown', `no run ${id}`);
-    const report = this.store.report(id);
+    const report = this.store.runs.report(id);
     return report === undefined
       ? fail(
           'run.illegal_transition',

@@ -68,7 +68,7 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
         .map((s) => ({ name: s.name, publicKey: s.publicKey, state: 'revoked' as const })),
     ];
     // What changed since the registry last saw the list goes to the audit log, by fingerprint.
-    const before = new Map(this.store.sites().map((s) => [s.name, s]));
+    const before = new Map(this.store.sites.list().map((s) => [s.name, s]));
     for (const site of next) {
       const was = before.get(site.name);
       if (was?.state === site.state && was.publicKey === site.publicKey) continue;
@@ -78,7 +78,7 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
         key: keyFingerprint(this.setup.sodium, site.publicKey),
       });
     }
-    this.store.syncSites(next);
+    this.store.sites.sync(next);
   }
 
   /** Re-reads the allow-list file; sessions of keys no longer enrolled are then closed. */

@@ -104,7 +104,7 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
 
   it('shows a live run to its operator: the charts gain a point per closed round; pause holds them, resume finishes', async () => {
     const link = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
-      dashboardLoginUrl(store, fixture.coordinator.url, 'operator-on-call'),
+      dashboardLoginUrl(store.tokens, fixture.coordinator.url, 'operator-on-call'),
     );
     const page = await newPage();
     await page.goto(link);
@@ -164,7 +164,8 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
   it('gives an auditor the log, the verified tree heads and the export, and no operator controls', async () => {
     const auditor = await withCoordinatorStore(
       fixture.workspace.coordinatorConfigFile,
-      (store) => issueToken(store, { name: 'auditor-1', role: 'auditor', kind: 'api' }).secret,
+      (store) =>
+        issueToken(store.tokens, { name: 'auditor-1', role: 'auditor', kind: 'api' }).secret,
     );
     const page = await newPage();
     await page.goto(`${fixture.coordinator.url}/dashboard/`);

@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hashToken, issueToken } from '../../coordinator/api/tokens.js';
 import { buildRunView, diffRunView, roundPoint } from '../../coordinator/dashboard/run-view.js';
 import type { RoundSummary } from '../../coordinator/runs/run-report.js';
 import type { RunStatus } from '../../coordinator/runs/runs.service.js';
-import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-store.js';
+import type { CoordinatorStore } from '../../coordinator/store/store.js';
 import { loadSodium } from '../../protocol/index.js';
 
 const summary = (round: number, participants: number): RoundSummary => ({
@@ -30,20 +30,20 @@ const summary = (round: number, participants: number): RoundSummary => ({
 
 describe('the dashboard: store queries and the run view', () => {
   let dir: string;
-  let store: SqliteStore;
+  let store: CoordinatorStore;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'fedistill-dashboard-'));
-    store = new SqliteStore(await loadSodium(), path.join(dir, 'coordinator.db'));
-    store.syncSites(
+    store = openSqliteStore({ sodium: await loadSodium(), file: path.join(dir, 'coordinator.db') });
+    store.sites.sync(
       ['site-1', 'site-2', 'site-3'].map((name) => ({
         name,
         publicKey: `key-${name}`,
         state: name === 'site-3' ? ('revoked' as const) : ('enrolled' as const),
       })),
     );
-    store.createRun({ id: 'r1', specHash: 'h', spec: {} });
-    store.startRun('r1', { version: 0, modelHash: 'm0' });
+    store.runs.create({ id: 'r1', specHash: 'h', spec: {} });
+    store.runs.start({ runId: 'r1', initial: { version: 0, modelHash: 'm0' } });
     const update = (site: string) => ({
       site,
       numExamples: 10,
@@ -51,19 +51,31 @@ describe('the dashboard: store queries and the run view', () => {
       bytes: new Uint8Array(4),
     });
     // Round 1 fails its quorum on attempt 1 (one answer, one dropped, one straggler), closes on 2.
-    store.openRound('r1', 1, 0, ['site-1', 'site-2', 'site-3']);
-    store.saveUpdate('r1', 1, 0, update('site-2'));
-    store.failRound('r1', 1, 0, { answered: 1, stragglers: 1, dropped: 1 });
-    store.openRound('r1', 1, 1, ['site-1', 'site-2']);
-    store.saveUpdate('r1', 1, 1, update('site-1'));
-    store.saveUpdate('r1', 1, 1, update('site-2'));
-    store.commitRound(
-      'r1',
-      { round: 1, attempt: 1, summary: summary(1, 2) },
-      { version: 1, modelHash: 'm1' },
-    );
-    store.openRound('r1', 2, 0, ['site-1', 'site-2']);
-    store.saveUpdate('r1', 2, 0, update('site-1'));
+    store.runs.openRound({
+      runId: 'r1',
+      round: 1,
+      attempt: 0,
+      participants: ['site-1', 'site-2', 'site-3'],
+    });
+    store.updates.save({ runId: 'r1', round: 1, attempt: 0, update: update('site-2') });
+    store.runs.failRound({
+      runId: 'r1',
+      round: 1,
+      attempt: 0,
+      outcome: { answered: 1, stragglers: 1, dropped: 1 },
+    });
+    store.runs.openRound({ runId: 'r1', round: 1, attempt: 1, participants: ['site-1', 'site-2'] });
+    store.updates.save({ runId: 'r1', round: 1, attempt: 1, update: update('site-1') });
+    store.updates.save({ runId: 'r1', round: 1, attempt: 1, update: update('site-2') });
+    store.runs.commitRound({
+      runId: 'r1',
+      round: 1,
+      attempt: 1,
+      summary: summary(1, 2),
+      model: { version: 1, modelHash: 'm1' },
+    });
+    store.runs.openRound({ runId: 'r1', round: 2, attempt: 0, participants: ['site-1', 'site-2'] });
+    store.updates.save({ runId: 'r1', round: 2, attempt: 0, update: update('site-1') });
   });
 
   after(async () => {
@@ -72,7 +84,7 @@ describe('the dashboard: store queries and the run view', () => {
   });
 
   it('keeps each attempt with its outcome, and the last closed round each site answered', () => {
-    const attempts = store.roundAttempts('r1');
+    const attempts = store.runs.roundAttempts('r1');
     assert.deepEqual(
       attempts.map((a) => [a.round, a.attempt, a.state, a.participants]),
       [
@@ -84,62 +96,10 @@ describe('the dashboard: store queries and the run view', () => {
     assert.deepEqual(attempts[0]!.summary, { answered: 1, stragglers: 1, dropped: 1 });
     assert.ok(attempts[0]!.closedAt && !attempts[2]!.closedAt);
     // site-2's answer to the failed attempt and site-1's to the open round do not count.
-    assert.deepEqual([...store.lastRoundBySite('r1')].sort(), [
+    assert.deepEqual([...store.updates.lastRoundBySite({ runId: 'r1' })].sort(), [
       ['site-1', 1],
       ['site-2', 1],
     ]);
-  });
-
-  it('pages the audit log newest first, filtered by event, prefix, site, run and round', () => {
-    const events = [
-      { event: 'round.started', run: 'r1', round: 1 },
-      { event: 'update.received', run: 'r1', round: 1, site: 'site-1' },
-      { event: 'update.received', run: 'r1', round: 1, site: 'site-2' },
-      { event: 'round.failed', run: 'r1', round: 1 },
-      { event: 'allowXlist.applied', run: 'r1', round: 1 },
-      { event: 'update.received', run: 'r2', round: 2, site: 'site-1' },
-    ];
-    events.forEach((event, seq) => store.appendAudit(seq, event));
-    const seqs = (filter: Parameters<SqliteStore['auditPage']>[0]) =>
-      store.auditPage(filter).entries.map((e) => e.seq);
-    assert.deepEqual(seqs({ limit: 100 }), [5, 4, 3, 2, 1, 0]);
-    assert.equal(store.auditSize(), 6);
-    assert.deepEqual(seqs({ event: 'update.received', limit: 100 }), [5, 2, 1]);
-    assert.deepEqual(seqs({ event: 'round.', limit: 100 }), [3, 0]);
-    // LIKE's wildcard _ in a prefix is escaped: allow_list. does not match allowXlist.
-    assert.deepEqual(seqs({ event: 'allow_list.', limit: 100 }), []);
-    assert.deepEqual(seqs({ event: 'allowXlist.', limit: 100 }), [4]);
-    assert.deepEqual(seqs({ site: 'site-1', limit: 100 }), [5, 1]);
-    assert.deepEqual(seqs({ run: 'r1', round: 1, event: 'update.', limit: 100 }), [2, 1]);
-    assert.deepEqual(seqs({ round: 2, limit: 100 }), [5]);
-    const page = store.auditPage({ event: 'update.received', before: 5, limit: 1 });
-    assert.deepEqual(
-      page.entries.map((e) => e.seq),
-      [2],
-    );
-    assert.equal(page.matching, 3, 'matching counts every match, not the page');
-  });
-
-  it('finds a token only while it is neither revoked nor expired', () => {
-    const api = issueToken(store, { name: 'ops', role: 'operator', kind: 'api' });
-    const session = issueToken(store, {
-      name: 'ops',
-      role: 'operator',
-      kind: 'session',
-      ttlMs: 60_000,
-    });
-    const expired = issueToken(store, {
-      name: 'ops',
-      role: 'auditor',
-      kind: 'session',
-      ttlMs: -1,
-    });
-    assert.equal(store.tokenByHash(hashToken(api.secret))?.kind, 'api');
-    assert.equal(store.tokenByHash(hashToken(session.secret))?.expiresAt, session.record.expiresAt);
-    assert.equal(store.tokenByHash(hashToken(expired.secret)), undefined);
-    assert.ok(store.revokeToken(session.record.id));
-    assert.equal(store.tokenByHash(hashToken(session.secret)), undefined);
-    assert.ok(!store.revokeToken(session.record.id), 'a token is revoked once');
   });
 
   it('builds the run view, and a diff carries only what changed', () => {
@@ -168,10 +128,10 @@ describe('the dashboard: store queries and the run view', () => {
     const sources = (answered: string[]) => ({
       status: status(answered),
       dataset: 'wdbc',
-      closedRounds: store.closedRounds('r1'),
-      attempts: store.roundAttempts('r1'),
-      registry: store.sites(),
-      lastRounds: store.lastRoundBySite('r1'),
+      closedRounds: store.runs.closedRounds('r1'),
+      attempts: store.runs.roundAttempts('r1'),
+      registry: store.sites.list(),
+      lastRounds: store.updates.lastRoundBySite({ runId: 'r1' }),
       bytes: new Map([['site-1', { up: 5, down: 7 }]]),
       backends: new Map<string, string>(),
     });

@@ -16,7 +16,7 @@ import {
   type CoordinatorConfigInput,
 } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator } from '../../coordinator/coordinator.js';
-import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-store.js';
 import { decodeTensorBlob, loadSodium, unwrap, type NamedTensor } from '../../protocol/index.js';
 import { freePort } from '../support/free-port.js';
 
@@ -102,7 +102,7 @@ function acknowledged(dbFile: string, round: number, attempt: number) {
 }
 
 async function finalModel(dbFile: string): Promise<NamedTensor[]> {
-  const store = new SqliteStore(await loadSodium(), dbFile);
+  const store = openSqliteStore({ sodium: await loadSodium(), file: dbFile });
   try {
     const db = new Database(dbFile, { readonly: true });
     const run = db.prepare('SELECT id, model_version, state FROM runs').get() as {
@@ -113,8 +113,8 @@ async function finalModel(dbFile: string): Promise<NamedTensor[]> {
     db.close();
     assert.equal(run.state, 'complete');
     assert.equal(run.model_version, ROUNDS);
-    const model = store.model(run.id, run.model_version);
-    return unwrap(decodeTensorBlob(await store.readBlob(model.modelHash)));
+    const model = store.models.get({ runId: run.id, version: run.model_version });
+    return unwrap(decodeTensorBlob(await store.models.readBlob(model.modelHash)));
   } finally {
     store.close();
   }

@@ -20,7 +20,7 @@ const ROUNDS = 3;
 async function token(fixture: RunFixture, role: 'operator' | 'auditor'): Promise<string> {
   return withCoordinatorStore(
     fixture.workspace.coordinatorConfigFile,
-    (store) => issueToken(store, { name: role, role, kind: 'api' }).secret,
+    (store) => issueToken(store.tokens, { name: role, role, kind: 'api' }).secret,
   );
 }
 

@@ -59,7 +59,7 @@ describe('differential privacy in a real run', () => {
       assert.equal(privacy.epsilon, spent[rounds - 1]);
 
       const log = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
-        store.auditEntries(),
+        store.audit.entries(),
       );
       const events = log.filter((e) => e.event.event === 'privacy.spent').map((e) => e.event);
       assert.deepEqual(
@@ -91,7 +91,7 @@ describe('differential privacy in a real run', () => {
         'every site was told the run ended',
       );
       const log = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
-        store.auditEntries(),
+        store.audit.entries(),
       );
       const reached = log.find((e) => e.event.event === 'privacy.budget_reached');
       assert.equal(reached?.event.round, 3);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunReport } from '../../coordinator/runs/run-report.js';
-import { SqliteStore } from '../../coordinator/store/sqlite-store.js';
+import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-store.js';
+import { SqliteUpdateStore } from '../../coordinator/store/sqlite/sqlite-update-store.js';
 import type { StoredModel } from '../../coordinator/store/store.js';
 import { decodeTensorBlob, loadSodium, unwrap, type NamedTensor } from '../../protocol/index.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
@@ -40,14 +41,15 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
   /** Model version v (after round v) and the mask stored with it. */
   const versions: { model: NamedTensor[]; mask?: NamedTensor[] }[] = [];
   const updates: SavedUpdate[] = [];
-  const saveUpdate = SqliteStore.prototype.saveUpdate;
+  const save = SqliteUpdateStore.prototype.save;
 
   before(async () => {
     // The store drops an update's bytes once its round closes; this spy keeps a decoded copy
     // of every update the coordinator accepted, as the site sent it.
-    SqliteStore.prototype.saveUpdate = function (runId, round, attempt, update) {
+    SqliteUpdateStore.prototype.save = function (saved) {
+      const { round, update } = saved;
       updates.push({ round, site: update.site, delta: unwrap(decodeTensorBlob(update.bytes)) });
-      saveUpdate.call(this, runId, round, attempt, update);
+      save.call(this, saved);
     };
     fixture = await startRunFixture({
       sites: 3,
@@ -61,14 +63,18 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
       }),
     });
     ({ report } = await fixture.runAllSites());
-    const store = new SqliteStore(
-      await loadSodium(),
-      path.join(fixture.workspace.dir, 'coordinator', 'coordinator.db'),
-    );
+    const store = openSqliteStore({
+      sodium: await loadSodium(),
+      file: path.join(fixture.workspace.dir, 'coordinator', 'coordinator.db'),
+    });
     try {
-      const read = async (hash: string) => unwrap(decodeTensorBlob(await store.readBlob(hash)));
+      const read = async (hash: string) =>
+        unwrap(decodeTensorBlob(await store.models.readBlob(hash)));
       for (let v = 0; v <= ROUNDS; v++) {
-        const stored: StoredModel = store.model(fixture.coordinator.runId!, v);
+        const stored: StoredModel = store.models.get({
+          runId: fixture.coordinator.runId!,
+          version: v,
+        });
         versions.push({
           model: await read(stored.modelHash),
           ...(stored.maskHash ? { mask: await read(stored.maskHash) } : {}),
@@ -80,7 +86,7 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
   });
 
   after(async () => {
-    SqliteStore.prototype.saveUpdate = saveUpdate;
+    SqliteUpdateStore.prototype.save = save;
     await fixture?.dispose();
   });
 

@@ -45,7 +45,7 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
       assert.equal(report.per_round.length, 3, log.join('\n'));
       assert.ok(report.student_accuracy > report.majority_class_rate, `${report.student_accuracy}`);
       const entries = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
-        store.auditEntries(),
+        store.audit.entries(),
       );
       assert.equal(entries.filter((e) => e.event.event === 'secagg.failed').length, 0);
       assert.ok(seen.length > 0);
@@ -64,7 +64,7 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
     const sodium = await loadSodium();
     const operator = await withCoordinatorStore(
       fixture.workspace.coordinatorConfigFile,
-      (store) => issueToken(store, { name: 'ops', role: 'operator', kind: 'api' }).secret,
+      (store) => issueToken(store.tokens, { name: 'ops', role: 'operator', kind: 'api' }).secret,
     );
     const api = (method: string, route: string) =>
       fetch(`${fixture.coordinator.url}${route}`, {
@@ -117,7 +117,7 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
     await running;
     const report = await fixture.coordinator.finished;
     const entries = await withCoordinatorStore(fixture.workspace.coordinatorConfigFile, (store) =>
-      store.auditEntries(),
+      store.audit.entries(),
     );
     return { report, events: entries.map((e) => e.event) };
   }

@@ -62,9 +62,9 @@ export async function closeRound(
   const nextBytes = unwrap(encodeTensorBlob(next, 'float32'));
   const optimizerState = context.strategy.exportState?.();
   const [modelHash, optimizerHash, maskHash] = await Promise.all([
-    store.writeBlob(nextBytes),
-    optimizerState && store.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
-    maskBytes && store.writeBlob(maskBytes),
+    store.models.writeBlob(nextBytes),
+    optimizerState && store.models.writeBlob(unwrap(encodeTensorBlob(optimizerState, 'float32'))),
+    maskBytes && store.models.writeBlob(maskBytes),
   ]);
   writeWeights(context.student, next);
   const closedAt = context.now();

@@ -122,11 +122,16 @@ export class UpdateIntake {
       return { kind: 'refused' };
     }
     try {
-      store.saveUpdate(runId, round, attempt, {
-        site,
-        numExamples: update.numExamples,
-        blobHash: toHex(update.delta.hash),
-        bytes: bytes.ok && open.fold.resumable ? bytes.value : new Uint8Array(0),
+      store.updates.save({
+        runId,
+        round,
+        attempt,
+        update: {
+          site,
+          numExamples: update.numExamples,
+          blobHash: toHex(update.delta.hash),
+          bytes: bytes.ok && open.fold.resumable ? bytes.value : new Uint8Array(0),
+        },
       });
     } catch (error) {
       return { kind: 'fatal', error: error as Error };

@@ -1,0 +1,74 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { FedistillError, type Sodium } from '../../../protocol/index.js';
+import type { CoordinatorStore } from '../store.js';
+import { MIGRATIONS } from './migrations.js';
+import { SqliteAuditStore } from './sqlite-audit-store.js';
+import { SqliteModelStore } from './sqlite-model-store.js';
+import { SqliteRunStore } from './sqlite-run-store.js';
+import { SqliteSiteStore } from './sqlite-site-store.js';
+import { SqliteTokenStore } from './sqlite-token-store.js';
+import { SqliteUpdateStore } from './sqlite-update-store.js';
+
+/**
+ * Opens (creating and migrating as needed) the store on SQLite (better-sqlite3): WAL so
+ * readers never block the writer, and synchronous=FULL so a commit is on disk before the call
+ * returns. Blobs live under `<file>.blobs/`, named by their BLAKE2b-256 hash. Every part
+ * shares the one connection, so a transaction may span tables of several parts.
+ */
+export function openSqliteStore(options: { sodium: Sodium; file: string }): CoordinatorStore {
+  const { sodium, file } = options;
+  mkdirSync(path.dirname(file), { recursive: true });
+  const blobDir = `${file}.blobs`;
+  mkdirSync(blobDir, { recursive: true });
+  const db = connect(file);
+  const models = new SqliteModelStore({ db, sodium, blobDir });
+  const updates = new SqliteUpdateStore(db);
+  return {
+    runs: new SqliteRunStore({ db, models, updates }),
+    updates,
+    models,
+    sites: new SqliteSiteStore(db),
+    tokens: new SqliteTokenStore(db),
+    audit: new SqliteAuditStore(db),
+    close: () => db.close(),
+  };
+}
+
+/** The connection with its durability settings, its schema migrated to this coordinator's. */
+function connect(file: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    // The CLI (tokens) may write while the coordinator runs: wait for its lock, briefly.
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw new FedistillError({
+      code: 'store.unavailable',
+      message: `cannot open the coordinator store ${file}: ${(error as Error).message}`,
+    });
+  }
+}
+
+/** Runs the migrations this database has not had yet, each in its own transaction. */
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `it is at schema version ${version}, newer than this coordinator's ${MIGRATIONS.length}`,
+    );
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

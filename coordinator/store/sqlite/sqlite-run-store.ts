@@ -1,0 +1,220 @@
+import type Database from 'better-sqlite3';
+import type { RunState } from '../../../protocol/index.js';
+import type { RoundSummary } from '../../runs/run-report.js';
+import type { StoredModel } from '../model-store.js';
+import type {
+  AttemptKey,
+  AttemptOutcome,
+  OpenRoundRecord,
+  RoundAttemptRecord,
+  RunStore,
+  StoredRun,
+} from '../run-store.js';
+import type { SqliteModelStore } from './sqlite-model-store.js';
+import type { SqliteUpdateStore } from './sqlite-update-store.js';
+import { isoNow } from './timestamp.js';
+
+interface RunRow {
+  id: string;
+  spec_hash: string;
+  spec: string;
+  state: RunState;
+  next_round: number;
+  attempt: number;
+  last_closed_round: number;
+  model_version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+const toRun = (row: RunRow): StoredRun => ({
+  id: row.id,
+  specHash: row.spec_hash,
+  spec: JSON.parse(row.spec) as unknown,
+  state: row.state,
+  nextRound: row.next_round,
+  attempt: row.attempt,
+  lastClosedRound: row.last_closed_round,
+  modelVersion: row.model_version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** Runs and rounds in `runs` and `rounds`; models and update bytes through those parts. */
+export class SqliteRunStore implements RunStore {
+  private readonly db: Database.Database;
+  private readonly models: SqliteModelStore;
+  private readonly updates: SqliteUpdateStore;
+
+  constructor(parts: {
+    db: Database.Database;
+    models: SqliteModelStore;
+    updates: SqliteUpdateStore;
+  }) {
+    this.db = parts.db;
+    this.models = parts.models;
+    this.updates = parts.updates;
+  }
+
+  get(id: string): StoredRun | undefined {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  list(): StoredRun[] {
+    const rows = this.db
+      .prepare('SELECT * FROM runs ORDER BY created_at DESC, rowid DESC')
+      .all() as RunRow[];
+    return rows.map(toRun);
+  }
+
+  active(): StoredRun | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT * FROM runs WHERE state NOT IN ('created', 'complete', 'cancelled', 'stopped-by-budget') ORDER BY updated_at DESC LIMIT 1`,
+      )
+      .get() as RunRow | undefined;
+    return row && toRun(row);
+  }
+
+  create(run: { id: string; specHash: string; spec: unknown }): void {
+    const at = isoNow();
+    this.db
+      .prepare(
+        `INSERT INTO runs (id, spec_hash, spec, state, next_round, attempt, last_closed_round,
+           model_version, created_at, updated_at) VALUES (?, ?, ?, 'created', 1, 0, 0, 0, ?, ?)`,
+      )
+      .run(run.id, run.specHash, JSON.stringify(run.spec), at, at);
+  }
+
+  start({ runId, initial }: { runId: string; initial: StoredModel }): void {
+    const at = isoNow();
+    this.db.transaction(() => {
+      this.models.insert({ runId, model: initial, at });
+      this.writeState(runId, 'waiting-for-sites', at);
+    })();
+  }
+
+  setState({ runId, state }: { runId: string; state: RunState }): void {
+    this.writeState(runId, state, isoNow());
+  }
+
+  private writeState(runId: string, state: RunState, at: string): void {
+    this.db.prepare('UPDATE runs SET state = ?, updated_at = ? WHERE id = ?').run(state, at, runId);
+  }
+
+  complete({ runId, report }: { runId: string; report: unknown }): void {
+    this.db
+      .prepare(`UPDATE runs SET state = 'complete', report = ?, updated_at = ? WHERE id = ?`)
+      .run(JSON.stringify(report), isoNow(), runId);
+  }
+
+  report(runId: string): unknown {
+    const row = this.db.prepare('SELECT report FROM runs WHERE id = ?').get(runId) as
+      { report: string | null } | undefined;
+    return row?.report ? (JSON.parse(row.report) as unknown) : undefined;
+  }
+
+  openRound({
+    runId,
+    round,
+    attempt,
+    participants,
+  }: AttemptKey & { participants: readonly string[] }): void {
+    this.db
+      .prepare(`INSERT INTO rounds VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`)
+      .run(runId, round, attempt, JSON.stringify(participants), isoNow());
+  }
+
+  openRoundOf(run: StoredRun): OpenRoundRecord | undefined {
+    const key = { runId: run.id, round: run.nextRound, attempt: run.attempt };
+    const row = this.db
+      .prepare(
+        `SELECT participants FROM rounds WHERE run_id = ? AND round = ? AND attempt = ? AND state = 'open'`,
+      )
+      .get(key.runId, key.round, key.attempt) as { participants: string } | undefined;
+    if (!row) return undefined;
+    return {
+      round: key.round,
+      attempt: key.attempt,
+      participants: JSON.parse(row.participants) as string[],
+      updates: this.updates.ofAttempt(key),
+    };
+  }
+
+  /** Update bytes are kept only while their round may still need them; the rows stay. */
+  private closeAttempt(key: AttemptKey, state: 'closed' | 'failed', summary: unknown, at: string) {
+    this.db
+      .prepare(
+        `UPDATE rounds SET state = ?, summary = ?, closed_at = ?
+         WHERE run_id = ? AND round = ? AND attempt = ?`,
+      )
+      .run(state, JSON.stringify(summary), at, key.runId, key.round, key.attempt);
+    this.updates.dropBytes(key);
+  }
+
+  failRound({ outcome, ...key }: AttemptKey & { outcome: AttemptOutcome }): void {
+    const at = isoNow();
+    this.db.transaction(() => {
+      this.closeAttempt(key, 'failed', outcome, at);
+      this.db
+        .prepare('UPDATE runs SET attempt = ?, updated_at = ? WHERE id = ?')
+        .run(key.attempt + 1, at, key.runId);
+    })();
+  }
+
+  commitRound({
+    summary,
+    model,
+    ...key
+  }: AttemptKey & { summary: RoundSummary; model: StoredModel }): void {
+    const at = isoNow();
+    this.db.transaction(() => {
+      this.closeAttempt(key, 'closed', summary, at);
+      this.models.insert({ runId: key.runId, model, at });
+      this.db
+        .prepare(
+          `UPDATE runs SET next_round = ?, attempt = 0, last_closed_round = ?, model_version = ?,
+             updated_at = ? WHERE id = ?`,
+        )
+        .run(key.round + 1, key.round, model.version, at, key.runId);
+    })();
+  }
+
+  closedRounds(runId: string): RoundSummary[] {
+    const rows = this.db
+      .prepare(
+        `SELECT summary FROM rounds WHERE run_id = ? AND state = 'closed' ORDER BY round, attempt`,
+      )
+      .all(runId) as { summary: string }[];
+    return rows.map((row) => JSON.parse(row.summary) as RoundSummary);
+  }
+
+  roundAttempts(runId: string): RoundAttemptRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT round, attempt, state, json_array_length(participants) AS participants, summary,
+         opened_at, closed_at FROM rounds WHERE run_id = ? ORDER BY round, attempt`,
+      )
+      .all(runId) as {
+      round: number;
+      attempt: number;
+      state: RoundAttemptRecord['state'];
+      participants: number;
+      summary: string | null;
+      opened_at: string;
+      closed_at: string | null;
+    }[];
+    return rows.map((r) => ({
+      round: r.round,
+      attempt: r.attempt,
+      state: r.state,
+      participants: r.participants,
+      ...(r.summary === null
+        ? {}
+        : { summary: JSON.parse(r.summary) as RoundSummary | AttemptOutcome }),
+      openedAt: r.opened_at,
+      ...(r.closed_at === null ? {} : { closedAt: r.closed_at }),
+    }));
+  }
+}

@@ -1,0 +1,67 @@
+import type Database from 'better-sqlite3';
+import type { TokenRecord, TokenStore } from '../token-store.js';
+import { isoNow } from './timestamp.js';
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: TokenRecord['role'];
+  kind: TokenRecord['kind'];
+  created_at: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+}
+
+const toToken = (row: TokenRow): TokenRecord => ({
+  id: row.id,
+  name: row.name,
+  role: row.role,
+  kind: row.kind,
+  createdAt: row.created_at,
+  ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+  ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
+});
+
+/** Tokens in the `tokens` table, by their hash. */
+export class SqliteTokenStore implements TokenStore {
+  constructor(private readonly db: Database.Database) {}
+
+  add({ record, tokenHash }: { record: Omit<TokenRecord, 'createdAt'>; tokenHash: string }): void {
+    this.db
+      .prepare(
+        `INSERT INTO tokens (id, name, role, kind, token_hash, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        record.id,
+        record.name,
+        record.role,
+        record.kind,
+        tokenHash,
+        isoNow(),
+        record.expiresAt ?? null,
+      );
+  }
+
+  byHash(tokenHash: string): TokenRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT * FROM tokens WHERE token_hash = ? AND revoked_at IS NULL
+         AND (expires_at IS NULL OR expires_at > ?)`,
+      )
+      .get(tokenHash, isoNow()) as TokenRow | undefined;
+    return row && toToken(row);
+  }
+
+  list(): TokenRecord[] {
+    const rows = this.db.prepare('SELECT * FROM tokens ORDER BY created_at').all() as TokenRow[];
+    return rows.map(toToken);
+  }
+
+  revoke(id: string): boolean {
+    const result = this.db
+      .prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
+      .run(isoNow(), id);
+    return result.changes === 1;
+  }
+}

@@ -1,0 +1,77 @@
+import type Database from 'better-sqlite3';
+import type { AttemptKey } from '../run-store.js';
+import type { StoredUpdate, UpdateStore } from '../update-store.js';
+import { isoNow } from './timestamp.js';
+
+/** Updates in the `updates` table; `seq` keeps their arrival order within an attempt. */
+export class SqliteUpdateStore implements UpdateStore {
+  constructor(private readonly db: Database.Database) {}
+
+  save({ runId, round, attempt, update }: AttemptKey & { update: StoredUpdate }): void {
+    this.db
+      .prepare(
+        `INSERT INTO updates VALUES (?, ?, ?, ?,
+           (SELECT COUNT(*) FROM updates WHERE run_id = ? AND round = ? AND attempt = ?),
+           ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        runId,
+        round,
+        attempt,
+        update.site,
+        runId,
+        round,
+        attempt,
+        update.numExamples,
+        update.blobHash,
+        update.bytes.byteLength,
+        update.bytes,
+        isoNow(),
+      );
+  }
+
+  lastRoundBySite({
+    runId,
+    afterRound = 0,
+  }: {
+    runId: string;
+    afterRound?: number;
+  }): Map<string, number> {
+    const rows = this.db
+      .prepare(
+        `SELECT u.site AS site, MAX(u.round) AS round FROM updates u JOIN rounds r
+         ON r.run_id = u.run_id AND r.round = u.round AND r.attempt = u.attempt
+         WHERE u.run_id = ? AND u.round > ? AND r.state = 'closed' GROUP BY u.site`,
+      )
+      .all(runId, afterRound) as { site: string; round: number }[];
+    return new Map(rows.map((r) => [r.site, r.round]));
+  }
+
+  /** The attempt's updates in arrival order, for the run store's resume record. */
+  ofAttempt({ runId, round, attempt }: AttemptKey): StoredUpdate[] {
+    const rows = this.db
+      .prepare(
+        `SELECT site, num_examples, blob_hash, bytes FROM updates
+         WHERE run_id = ? AND round = ? AND attempt = ? ORDER BY seq`,
+      )
+      .all(runId, round, attempt) as {
+      site: string;
+      num_examples: number;
+      blob_hash: string;
+      bytes: Buffer;
+    }[];
+    return rows.map((u) => ({
+      site: u.site,
+      numExamples: u.num_examples,
+      blobHash: u.blob_hash,
+      bytes: new Uint8Array(u.bytes.buffer, u.bytes.byteOffset, u.bytes.byteLength),
+    }));
+  }
+
+  /** Only inside the run store's transactions: a closed or failed attempt needs no bytes. */
+  dropBytes({ runId, round, attempt }: AttemptKey): void {
+    this.db
+      .prepare('UPDATE updates SET bytes = NULL WHERE run_id = ? AND round = ? AND attempt = ?')
+      .run(runId, round, attempt);
+  }
+}
