@@ -1,5 +1,5 @@
 import type { RoundSummary } from '../coordinator/runs/run-report.js';
-import type { TeacherSummary } from '../coordinator/teacher/teacher.service.js';
+import type { TeacherSummary } from '../coordinator/teacher/prepared-teacher.js';
 
 /** What a coordinator process started by the demo tells its parent over Node's IPC channel. */
 export type CoordinatorIpcMessage =

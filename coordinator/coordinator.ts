@@ -24,7 +24,7 @@ import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import type { TeacherSummary } from './teacher/teacher.service.js';
+import type { TeacherSummary } from './teacher/prepared-teacher.js';
 
 export interface CoordinatorHandle {
   /** The URL sites connect to. */

@@ -9,7 +9,7 @@ import {
   type StudentSpec,
 } from '../../protocol/index.js';
 import type { EvaluationService } from '../evaluation/evaluation.service.js';
-import type { PreparedTeacher } from '../runs/federated-run.js';
+import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
 import { exportSizes, type ExportSizes } from './export-sizes.js';
 import { measureLatency, type LatencyFigures } from './inference-latency.js';
 import { exportTfjsModel, MODEL_JSON_FILE } from './tfjs-export.js';

@@ -1,5 +1,5 @@
 import type { CompressionReport } from '../compression/compression-report.js';
-import type { TeacherSummary } from '../teacher/teacher.service.js';
+import type { TeacherSummary } from '../teacher/prepared-teacher.js';
 
 /** What one closed round looked like; also the per-round entry of the report. */
 export interface RoundSummary {

@@ -26,7 +26,8 @@ import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import { DpFedAvg } from '../privacy/dp-fedavg.js';
 import { plannedParticipants, RunPrivacy } from '../privacy/run-privacy.js';
-import { FederatedRun, type PreparedTeacher, type RunDeps } from './federated-run.js';
+import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
+import { FederatedRun, type RunDeps } from './federated-run.js';
 import type { RunReport } from './run-report.js';
 import {
   modelSpecOf,

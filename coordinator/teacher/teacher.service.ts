@@ -2,38 +2,17 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { encodeTeacherKnowledge, parameterCount, toHex, unwrap } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
-import type { PreparedTeacher } from '../runs/federated-run.js';
 import type { RunSpec } from '../runs/run-spec.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import { obtainTeacherModel, teacherOutputs, type TeacherOutputs } from './model-teacher.js';
 import type { ImportedTeacherConfig, ModelTeacherConfig } from './teacher-config.js';
 import { labelAgreement, teacherKnowledge } from './teacher-knowledge.js';
+import type { PreparedTeacher, TeacherSource, TeacherSummary } from './prepared-teacher.js';
 import { readTeacherLogits } from './teacher-logits.js';
 
-/** Where the soft labels came from, and what could be measured of it. */
-export type TeacherSource =
-  | {
-      readonly source: 'model';
-      /** Held-out accuracy of the teacher model, and AUC for two classes. */
-      readonly accuracy: number;
-      readonly auc?: number;
-      readonly params: number;
-      /** True when the model was loaded from the on-disk cache instead of trained. */
-      readonly cached: boolean;
-    }
-  | {
-      /** Imported logits: there is no model to run on the held-out split. */
-      readonly source: 'logits';
-      readonly file: string;
-    };
-
-/** What the run's teacher was, as far as this process measured it. */
-export type TeacherSummary = TeacherSource & {
-  /** Share of public-split rows whose largest teacher logit is at their label. */
-  readonly transferAccuracy: number;
-  /** Content hash (hex) of the soft labels the sites receive. */
-  readonly transferHash: string;
-};
+// federated-run.ts still imports TeacherSummary from here; once it imports prepared-teacher.js
+// this re-export can go.
+export type { TeacherSource, TeacherSummary } from './prepared-teacher.js';
 
 /**
  * The teacher's soft labels: a model's logits on the public split (trained once and cached),

@@ -18,7 +18,7 @@ import type { RunSpec } from '../../coordinator/runs/run-spec.js';
 import { exportTeacherLogits } from '../../coordinator/teacher/logits-export.js';
 import type { LogitsFormat } from '../../coordinator/teacher/teacher-config.js';
 import { readTeacherLogits } from '../../coordinator/teacher/teacher-logits.js';
-import type { TeacherSummary } from '../../coordinator/teacher/teacher.service.js';
+import type { TeacherSummary } from '../../coordinator/teacher/prepared-teacher.js';
 import { FedistillError } from '../../protocol/index.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
