@@ -20,7 +20,7 @@ import { RunsController } from '../../coordinator/api/runs.controller.js';
 import { SessionsController } from '../../coordinator/api/sessions.controller.js';
 import { SitesController } from '../../coordinator/api/sites.controller.js';
 import { hashToken } from '../../coordinator/api/tokens.js';
-import type { AuditPage, DashboardSession, TreeHeadsView } from '../../dashboard/feed.js';
+import type { AuditPage, DashboardSession, TreeHeadsView } from '../../protocol/index.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
