@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { prepareWorkspace } from '../cli/demo/workspace.js';
 import type { CoordinatorIpcMessage } from '../cli/coordinator-ipc.js';
 import { decodeKey, identityFileSchema, identityKeyPair, loadSodium } from '../protocol/index.js';
-import { RawPeer } from '../tests/support/raw-peer.js';
+import { RawPeer } from '../harness/raw-peer.js';
 import { recordResults, round } from './results.js';
 
 /**

@@ -4,7 +4,7 @@ import { readBreastCancer } from '../cli/demo/demo-data.js';
 import { loadMnistDigits } from '../client/data-sources/mnist.js';
 import { trainLocally, type LocalData } from '../client/local-trainer.js';
 import { TrainingPool } from '../client/training-pool.js';
-import { SMALL_MNIST_CNN } from '../tests/support/students.js';
+import { SMALL_MNIST_CNN } from '../harness/students.js';
 import {
   applyNormalizer,
   buildModel,

@@ -14,7 +14,7 @@ import {
   seededRandom,
   type LabelledTable,
 } from '../protocol/index.js';
-import { HandSite } from '../tests/support/hand-site.js';
+import { HandSite } from '../harness/hand-site.js';
 import type { ProbeReply } from './coordinator-probe.js';
 import { recordResults, round } from './results.js';
 
@@ -22,7 +22,7 @@ import { recordResults, round } from './results.js';
  * The coordinator with many sites: one coordinator process (`fedistill coordinator`, a tiny MLP
  * student 8-8-2) and FEDISTILL_SCALE_SITES (default 1000) sites simulated in this process, each
  * over its own socket with the real handshake, encrypted frames and blob pulls
- * (tests/support/hand-site.ts). Sites join in batches of BATCH concurrent handshakes, each
+ * (harness/hand-site.ts). Sites join in batches of BATCH concurrent handshakes, each
  * fetching the transfer set; then all say ready and every site answers every one of ROUNDS
  * rounds. Figures: time to join all sites, each round's wall time, and the coordinator
  * process's own memory and event-loop delay (bench/coordinator-probe.ts, loaded into it).

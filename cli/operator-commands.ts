@@ -42,7 +42,7 @@ function target(opts: ApiOptions): ApiTarget {
 
 function printRun(run: RunStatus): void {
   const live = run.live
-    ? `; ${run.live.state}, round ${run.live.round} (attempt ${run.live.attempt}), ${run.live.sites.length} sites connected`
+    ? `, round ${run.live.round} (attempt ${run.live.attempt}), ${run.live.sites.length} sites connected`
     : '';
   console.log(
     `${run.id}  ${run.state}  ${run.roundsClosed}/${run.spec.rounds} rounds, model v${run.modelVersion}${live}`,

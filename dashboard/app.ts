@@ -1,5 +1,5 @@
 import { DashboardShell } from './dashboard-shell.js';
-import type { DashboardSession } from './feed.js';
+import type { DashboardSession } from '../protocol/operator-feed.js';
 import { loginView } from './login-view.js';
 import {
   ApiError,

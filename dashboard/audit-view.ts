@@ -1,5 +1,5 @@
 import { button, el, setText } from './dom.js';
-import type { AuditPage, AuditQuery, TreeHeadsView } from './feed.js';
+import type { AuditPage, AuditQuery, TreeHeadsView } from '../protocol/operator-feed.js';
 import { abbreviate, formatTime } from './format.js';
 import { ApiError, type ApiClient } from './session.js';
 

@@ -1,6 +1,6 @@
 import uPlot from 'uplot';
 import { el, frameScheduler } from './dom.js';
-import type { RoundPoint } from './feed.js';
+import type { RoundPoint } from '../protocol/operator-feed.js';
 import { formatBytes, formatDuration, formatPercent } from './format.js';
 
 /** One line of a chart: what it reads from a point and how it is drawn. */

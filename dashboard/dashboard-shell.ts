@@ -1,6 +1,10 @@
 import { AuditView } from './audit-view.js';
 import { button, el, setText } from './dom.js';
-import type { DashboardSession, Role, RunListItem } from './feed.js';
+import type {
+  DashboardSession,
+  OperatorRole as Role,
+  RunListItem,
+} from '../protocol/operator-feed.js';
 import { FeedClient, type ConnectionState } from './feed-client.js';
 import { RunControls } from './run-controls.js';
 import { defaultRun, RunList } from './run-list.js';

@@ -1,13 +1,13 @@
 import { io, type Socket } from 'socket.io-client';
-import {
-  FEED_EVENTS,
-  OPERATOR_NAMESPACE,
-  type FeedAck,
-  type FeedHello,
-  type RunDelta,
-  type RunListItem,
-  type RunSnapshot,
-} from './feed.js';
+// Types only from the schemas' module (the page loads no zod); the names are plain constants.
+import { FEED_EVENTS, OPERATOR_NAMESPACE } from '../protocol/operator-feed-events.js';
+import type {
+  FeedAck,
+  FeedHello,
+  RunDelta,
+  RunListItem,
+  RunSnapshot,
+} from '../protocol/operator-feed.js';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'disconnected';
 

@@ -1,16 +1,10 @@
 import { button, el } from './dom.js';
-import type { RunHeader } from './feed.js';
+import type { RunHeader } from '../protocol/operator-feed.js';
 import type { ApiClient } from './session.js';
 import { ApiError } from './session.js';
 
-type Action = 'pause' | 'resume' | 'cancel';
-
-/** Which actions the run's phase allows; the server still has the last word. */
-const ALLOWED: Record<Action, (phase: RunHeader['phase']) => boolean> = {
-  pause: (phase) => phase === 'waiting-for-sites' || phase === 'round-open' || phase === 'closing',
-  resume: (phase) => phase === 'paused',
-  cancel: (phase) => phase !== 'complete' && phase !== 'cancelled',
-};
+/** The coordinator says which of these the run's state allows (RunHeader.controls). */
+type Action = keyof RunHeader['controls'];
 
 /**
  * Pause / Resume / Cancel for operators. Only ever constructed for the operator role, so an
@@ -52,7 +46,7 @@ export class RunControls {
 
   private refresh(): void {
     for (const [action, node] of Object.entries(this.buttons) as [Action, HTMLButtonElement][]) {
-      node.disabled = this.busy || !this.run || !ALLOWED[action](this.run.phase);
+      node.disabled = this.busy || !this.run || !this.run.controls[action];
     }
   }
 
@@ -74,7 +68,7 @@ export class RunControls {
       }
       this.showError(error instanceof Error ? error.message : String(error));
     } finally {
-      // The new state arrives on the feed; until then the old phase decides.
+      // The new state arrives on the feed; until then the old controls decide.
       this.busy = false;
       this.refresh();
     }

@@ -1,8 +1,8 @@
 import { el, setText, stat } from './dom.js';
-import type { RunHeader } from './feed.js';
+import type { RunHeader } from '../protocol/operator-feed.js';
 import { formatPercent, formatTime } from './format.js';
 
-/** The watched run at a glance: phase, round, sites, quorum, aggregation. */
+/** The watched run at a glance: state, round, sites, quorum, aggregation. */
 export class RunHeaderView {
   readonly root: HTMLElement;
   /** Where the run's controls go (operators only). */
@@ -11,12 +11,11 @@ export class RunHeaderView {
   private readonly subtitle: HTMLElement;
   private readonly badge: HTMLElement;
   private readonly values: Record<
-    'phase' | 'round' | 'progress' | 'sites' | 'minSites' | 'aggregation' | 'model' | 'accuracy',
+    'round' | 'progress' | 'sites' | 'minSites' | 'aggregation' | 'model' | 'accuracy',
     HTMLElement
   >;
 
   constructor() {
-    const phase = stat('Phase', 'phase');
     const round = stat('Round / attempt', 'round');
     const progress = stat('Rounds closed', 'rounds-closed');
     const sites = stat('Connected / enrolled', 'sites-connected');
@@ -25,7 +24,6 @@ export class RunHeaderView {
     const model = stat('Model', 'model-version');
     const accuracy = stat('Accuracy', 'accuracy');
     this.values = {
-      phase: phase.value,
       round: round.value,
       progress: progress.value,
       sites: sites.value,
@@ -35,7 +33,7 @@ export class RunHeaderView {
       accuracy: accuracy.value,
     };
     this.title = el('h2', { className: 'run-title', attrs: { 'data-test': 'run-id' } });
-    this.badge = el('span', { className: 'badge' });
+    this.badge = el('span', { className: 'badge', attrs: { 'data-test': 'run-state' } });
     this.subtitle = el('div', { className: 'muted run-subtitle' });
     this.actions = el('div', { className: 'run-actions' });
     this.root = el(
@@ -52,9 +50,7 @@ export class RunHeaderView {
         el(
           'div',
           { className: 'stats' },
-          [phase, round, progress, sites, minSites, aggregation, model, accuracy].map(
-            (s) => s.root,
-          ),
+          [round, progress, sites, minSites, aggregation, model, accuracy].map((s) => s.root),
         ),
       ],
     );
@@ -68,8 +64,6 @@ export class RunHeaderView {
       this.subtitle,
       `${run.dataset} · created ${formatTime(run.createdAt)} · updated ${formatTime(run.updatedAt)}`,
     );
-    setText(this.values.phase, run.phase);
-    this.values.phase.className = `stat-value phase-${run.phase}`;
     setText(this.values.round, `${run.round} / ${run.attempt}`);
     setText(this.values.progress, `${run.roundsClosed} of ${run.rounds}`);
     const short = run.sitesConnected < run.minSites;

@@ -1,14 +1,10 @@
 import { el, setText } from './dom.js';
-import type { RunListItem } from './feed.js';
+import type { RunListItem } from '../protocol/operator-feed.js';
 import { formatPercent } from './format.js';
 
 /** The run to show when the user has not picked one: the newest live run, else the newest. */
 export function defaultRun(runs: readonly RunListItem[]): RunListItem | undefined {
-  return (
-    runs.find(
-      (run) => !['created', 'complete', 'cancelled', 'stopped-by-budget'].includes(run.state),
-    ) ?? runs[0]
-  );
+  return runs.find((run) => run.active) ?? runs[0];
 }
 
 interface Item {

@@ -1,6 +1,6 @@
 import { RunCharts } from './charts.js';
 import { el, setText } from './dom.js';
-import type { RunDelta, RunHeader, RunSnapshot } from './feed.js';
+import type { RunDelta, RunHeader, RunSnapshot } from '../protocol/operator-feed.js';
 import type { RunControls } from './run-controls.js';
 import { RunHeaderView } from './run-header.js';
 import { SiteTable } from './site-table.js';

@@ -1,4 +1,4 @@
-import type { DashboardSession } from './feed.js';
+import type { DashboardSession } from '../protocol/operator-feed.js';
 
 /**
  * The browser's session: exchanged once from a login or API token, then kept in sessionStorage

@@ -1,5 +1,5 @@
 import { button, el, frameScheduler, setText } from './dom.js';
-import type { SiteRow } from './feed.js';
+import type { SiteRow } from '../protocol/operator-feed.js';
 import { formatBytes } from './format.js';
 
 interface Column {

@@ -1,5 +1,5 @@
 import { el, frameScheduler, setText } from './dom.js';
-import type { TimelineEntry } from './feed.js';
+import type { TimelineEntry } from '../protocol/operator-feed.js';
 import { formatDuration, formatTime } from './format.js';
 
 const STATES: readonly TimelineEntry['state'][] = ['open', 'closed', 'failed', 'abandoned'];

@@ -30,3 +30,4 @@ export * from './audit-verify.js';
 export * from './secagg/index.js';
 export * from './gaussian-mechanism.js';
 export * from './run-state.js';
+export * from './operator-feed.js';

@@ -8,11 +8,16 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
-import type { AuditPage, TreeHeadsView } from '../../dashboard/feed.js';
-import { parseWith, type AuditLogExport, type SignedTreeHead } from '../../protocol/index.js';
+import {
+  auditQuerySchema,
+  parseWith,
+  type AuditLogExport,
+  type AuditPage,
+  type SignedTreeHead,
+  type TreeHeadsView,
+} from '../../protocol/index.js';
 import { AuditService } from '../audit/audit.service.js';
 import { orHttpError } from './api-errors.js';
-import { auditQuerySchema } from './api-schemas.js';
 import { TokenGuard } from './token.guard.js';
 
 /** The auditor's view of the protocol log: the export, inclusion proofs and fresh tree heads. */

@@ -1,20 +1,20 @@
 import { z } from 'zod';
 import {
   apiErrorSchema,
-  auditPageSchema,
-  auditQuerySchema,
-  dashboardSessionSchema,
   enrolSiteSchema,
   runSpecBodySchema,
   runStatusSchema,
-  sessionRequestSchema,
   siteStatusSchema,
-  treeHeadsViewSchema,
 } from './api-schemas.js';
 import {
   auditEntrySchema,
   auditLogExportSchema,
+  auditPageSchema,
+  auditQuerySchema,
+  dashboardSessionSchema,
+  sessionRequestSchema,
   signedTreeHeadSchema,
+  treeHeadsViewSchema,
 } from '../../protocol/index.js';
 import type { Role } from './tokens.js';
 

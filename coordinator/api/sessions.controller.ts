@@ -12,11 +12,9 @@ import {
   UnauthorizedException,
   UseGuards,
 } from '@nestjs/common';
-import { parseWith } from '../../protocol/index.js';
-import type { DashboardSession } from '../../dashboard/feed.js';
+import { parseWith, sessionRequestSchema, type DashboardSession } from '../../protocol/index.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { COORDINATOR_STORE, type CoordinatorStore } from '../store/store.js';
-import { sessionRequestSchema } from './api-schemas.js';
 import { TokenGuard, type TokenRequest } from './token.guard.js';
 import { hashToken, issueToken, SESSION_TTL_MS } from './tokens.js';
 

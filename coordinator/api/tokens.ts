@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { OPERATOR_ROLES, type OperatorRole } from '../../protocol/index.js';
 import type { TokenRecord, TokenStore } from '../store/store.js';
 
-/** Who holds an API token: operators may change runs and sites; auditors only read. */
-export const ROLES = ['operator', 'auditor'] as const;
-export type Role = (typeof ROLES)[number];
+/** Who holds an API token (the operator feed's roles): operators change runs; auditors read. */
+export const ROLES = OPERATOR_ROLES;
+export type Role = OperatorRole;
 
 /** A one-time dashboard login link stays usable this long if nobody opens it. */
 export const LOGIN_TOKEN_TTL_MS = 24 * 3600_000;

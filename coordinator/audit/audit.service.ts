@@ -13,12 +13,13 @@ import {
   verifyTreeHead,
   type AuditEntry,
   type AuditLogExport,
+  type AuditPage,
   type Result,
   type SignedTreeHead,
+  type TreeHeadsView,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents, type AuditEvent } from '../events/coordinator-events.js';
-import type { AuditPage, TreeHeadsView } from '../../dashboard/feed.js';
 import { COORDINATOR_STORE, type AuditFilter, type CoordinatorStore } from '../store/store.js';
 
 /**

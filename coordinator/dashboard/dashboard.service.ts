@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { RunListItem, RunSnapshot } from '../../dashboard/feed.js';
+import type { RunListItem, RunSnapshot } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { RunsService } from '../runs/runs.service.js';

@@ -10,11 +10,12 @@ import {
 import type { Namespace, Socket } from 'socket.io';
 import {
   FEED_EVENTS,
+  feedSubscribeSchema,
   OPERATOR_NAMESPACE,
   type FeedAck,
   type FeedHello,
   type RunSnapshot,
-} from '../../dashboard/feed.js';
+} from '../../protocol/index.js';
 import { hashToken } from '../api/tokens.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { SOCKET_SERVER_OPTIONS } from '../gateway/site.gateway.js';
@@ -105,8 +106,10 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
 
   /** Watch one run: its whole view now, then its changes. */
   @SubscribeMessage(FEED_EVENTS.subscribe)
-  subscribe(@ConnectedSocket() socket: OperatorSocket, @MessageBody() runId: unknown): FeedAck {
-    if (typeof runId !== 'string') return { ok: false, message: 'subscribe takes a run id' };
+  subscribe(@ConnectedSocket() socket: OperatorSocket, @MessageBody() body: unknown): FeedAck {
+    const parsed = feedSubscribeSchema.safeParse(body);
+    if (!parsed.success) return { ok: false, message: 'subscribe takes a run id' };
+    const runId = parsed.data;
     // Bring the run's other watchers up to date first, so the snapshot and the deltas agree.
     this.push();
     const view = this.sent.get(runId) ?? this.dashboard.runView(runId);

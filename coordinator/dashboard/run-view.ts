@@ -1,11 +1,15 @@
-import type {
-  RoundPoint,
-  RunHeader,
-  RunListItem,
-  RunSnapshot,
-  SiteRow,
-  TimelineEntry,
-} from '../../dashboard/feed.js';
+import {
+  isTerminalRunState,
+  transition,
+  type RoundPoint,
+  type RunControls,
+  type RunHeader,
+  type RunListItem,
+  type RunSnapshot,
+  type RunState,
+  type SiteRow,
+  type TimelineEntry,
+} from '../../protocol/index.js';
 import type { RoundSummary } from '../runs/run-report.js';
 import type { RunStatus } from '../runs/runs.service.js';
 import type { RoundAttemptRecord, SiteRecord } from '../store/store.js';
@@ -24,14 +28,25 @@ export interface RunViewSources {
   readonly backends: ReadonlyMap<string, string>;
 }
 
+/** What the state machine lets an operator do now; the API checks again on the call. */
+export function runControls(state: RunState): RunControls {
+  return {
+    pause: transition(state, 'paused').ok,
+    resume: state === 'paused',
+    cancel: transition(state, 'cancelled').ok,
+  };
+}
+
 export function runListItem(
   status: RunStatus,
   dataset: string,
   last: RoundSummary | undefined,
 ): RunListItem {
+  const state = status.state;
   return {
     id: status.id,
-    state: status.state,
+    state,
+    active: state !== 'created' && !isTerminalRunState(state),
     dataset,
     rounds: status.spec.rounds,
     roundsClosed: status.roundsClosed,
@@ -122,7 +137,6 @@ export function buildRunView(sources: RunViewSources): RunSnapshot {
   const last = closedRounds[closedRounds.length - 1];
   const run: RunHeader = {
     ...runListItem(status, sources.dataset, last),
-    phase: live?.state ?? status.state,
     round: live?.round ?? Math.min(status.roundsClosed + 1, status.spec.rounds),
     attempt: live?.attempt ?? 1,
     modelVersion: status.modelVersion,
@@ -130,6 +144,7 @@ export function buildRunView(sources: RunViewSources): RunSnapshot {
     minSites: status.spec.minSites,
     sitesConnected: live?.sites.length ?? 0,
     sitesEnrolled: registry.filter((s) => s.state === 'enrolled').length,
+    controls: runControls(status.state),
   };
   return {
     run,

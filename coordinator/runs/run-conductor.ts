@@ -226,7 +226,6 @@ export class RunConductor {
 
   /** Where the run is, for the API: state, round, attempt, model version, sites. */
   status(): {
-    state: RunState;
     round: number;
     attempt: number;
     modelVersion: number;
@@ -236,7 +235,6 @@ export class RunConductor {
   } {
     const ledger = this.open?.ledger;
     return {
-      state: this.state,
       round: ledger?.round ?? this.nextRound,
       attempt: (ledger?.info.attempt ?? this.attempt) + 1,
       modelVersion: this.global.version,

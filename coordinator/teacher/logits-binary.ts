@@ -8,7 +8,7 @@ import {
   toFloat16Bits,
   type Result,
 } from '../../protocol/index.js';
-import type { LogitsShape } from './teacher-logits.js';
+import type { LogitsShape } from './logits-shape.js';
 
 /** Spec: the file opens with the header's byte length (JSON plus padding), u32 LE. */
 const HEADER_LENGTH_BYTES = 4;

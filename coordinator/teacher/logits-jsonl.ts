@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { allFinite, fail, ok, parseWith, type Result } from '../../protocol/index.js';
 import { denseFromTopK } from './sparse-logits.js';
-import type { LogitsShape } from './teacher-logits.js';
+import type { LogitsShape } from './logits-shape.js';
 
 const finite = z.number({ error: 'must be a finite number' });
 

@@ -1,6 +1,9 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { TeacherDescriptor } from '../../protocol/index.js';
 
+// Types the teacher service, the compression report and a run all use. They sit below all
+// three so that teacher/ and compression/ never import runs/ (runs/ imports them).
+
 /** Where the soft labels came from, and what could be measured of it. */
 export type TeacherSource =
   | {

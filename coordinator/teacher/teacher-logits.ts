@@ -2,13 +2,10 @@ import { writeFile } from 'node:fs/promises';
 import { fail, ok, type Result } from '../../protocol/index.js';
 import { encodeBinaryLogits, readBinaryLogits, type LogitsDtype } from './logits-binary.js';
 import { formatJsonlLogits, readJsonlLogits } from './logits-jsonl.js';
+import type { LogitsShape } from './logits-shape.js';
 import type { LogitsFormat } from './teacher-config.js';
 
-/** A teacher logits matrix: one row per public-split row (its 0-based index), one column per class. */
-export interface LogitsShape {
-  readonly rows: number;
-  readonly classes: number;
-}
+export type { LogitsShape } from './logits-shape.js';
 
 /** Where logits are written: JSONL, or the binary matrix in float32 or float16. */
 export type LogitsTarget =

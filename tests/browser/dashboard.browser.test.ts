@@ -146,7 +146,7 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
     }
     // Complete once its student is exported and its report stored, a moment after the last round.
     await page.locator('[data-test="run-item"][data-state="complete"]').waitFor();
-    assert.equal(await page.innerText('[data-test="phase"]'), 'complete');
+    assert.equal(await page.innerText('[data-test="run-state"]'), 'complete');
     const timeline = page.locator('[data-test="timeline"]');
     assert.ok((await timeline.innerText()).length > 0);
     const sites = await page.innerText('[data-test="sites"]');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { DashboardSession } from '../../dashboard/feed.js';
+import type { DashboardSession } from '../../protocol/index.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 

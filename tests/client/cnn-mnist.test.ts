@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadMnistDigits } from '../../client/data-sources/mnist.js';
 import { trainLocally, type LocalData } from '../../client/local-trainer.js';
-import { SMALL_MNIST_CNN } from '../support/students.js';
+import { SMALL_MNIST_CNN } from '../../harness/students.js';
 import {
   buildModel,
   parameterCount,

@@ -136,7 +136,9 @@ describe('the dashboard: store queries and the run view', () => {
       backends: new Map<string, string>(),
     });
     const before = buildRunView(sources(['site-1']));
-    assert.equal(before.run.phase, 'round-open');
+    assert.equal(before.run.state, 'round-open', "the live run's state, not the stored one");
+    assert.equal(before.run.active, true);
+    assert.deepEqual(before.run.controls, { pause: true, resume: false, cancel: true });
     assert.equal(before.run.accuracy, 0.6);
     assert.deepEqual(before.points, [
       {

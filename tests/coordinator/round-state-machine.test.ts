@@ -9,12 +9,12 @@ import type {
 import type { RoundSummary, RunReport } from '../../coordinator/runs/run-report.js';
 import type { RunSpec } from '../../coordinator/runs/run-spec.js';
 import { loadSodium, SOCKET_EVENTS, type RoundStart, type Sodium } from '../../protocol/index.js';
-import { HandSite } from '../support/hand-site.js';
+import { HandSite } from '../../harness/hand-site.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 /**
  * The coordinator's round state machine, driven through a real coordinator on loopback by sites
- * that speak the real protocol but answer only when each test says (tests/support/hand-site.ts):
+ * that speak the real protocol but answer only when each test says (harness/hand-site.ts):
  * dropouts, stragglers, failed quorum and its retry, seeded selection, and updates the state
  * machine refuses. Hostile-input and federated-run tests cover the rest (duplicates, updates
  * with no round open or for a round not yet open, outsiders' updates).

@@ -22,7 +22,7 @@ import {
   type RunWelcome,
   type Sodium,
 } from '../../protocol/index.js';
-import { RawPeer } from '../support/raw-peer.js';
+import { RawPeer } from '../../harness/raw-peer.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 /**

@@ -12,7 +12,7 @@ import {
   type RoundStart,
   type Sodium,
 } from '../../protocol/index.js';
-import { RawPeer } from '../support/raw-peer.js';
+import { RawPeer } from '../../harness/raw-peer.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 /** The TCP socket under a socket.io-client connection (websocket transport, node `ws`). */

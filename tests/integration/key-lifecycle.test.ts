@@ -16,7 +16,7 @@ import {
   type IdentityKeyPair,
   type Sodium,
 } from '../../protocol/index.js';
-import { RawPeer } from '../support/raw-peer.js';
+import { RawPeer } from '../../harness/raw-peer.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 describe('site key lifecycle: enrol, revoke, rotate on a running coordinator', () => {

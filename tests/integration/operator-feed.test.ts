@@ -5,13 +5,18 @@ import { issueToken } from '../../coordinator/api/tokens.js';
 import { withCoordinatorStore } from '../../cli/coordinator-store.js';
 import {
   FEED_EVENTS,
+  feedAckSchema,
+  feedHelloSchema,
   OPERATOR_NAMESPACE,
+  runDeltaSchema,
+  runListItemSchema,
+  runSnapshotSchema,
   type FeedAck,
   type FeedHello,
   type RunDelta,
   type RunListItem,
   type RunSnapshot,
-} from '../../dashboard/feed.js';
+} from '../../protocol/index.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 const ROUNDS = 3;
@@ -60,10 +65,11 @@ describe('the operator feed (socket.io namespace /operator)', () => {
     const hello = await new Promise<FeedHello>((resolve) =>
       socket.once(FEED_EVENTS.hello, resolve),
     );
-    assert.deepEqual(hello, { role: 'auditor', name: 'auditor' });
+    assert.deepEqual(feedHelloSchema.parse(hello), { role: 'auditor', name: 'auditor' });
     const runs = await new Promise<RunListItem[]>((resolve) =>
       socket.once(FEED_EVENTS.runs, resolve),
     );
+    runListItemSchema.array().parse(runs);
     assert.equal(runs.length, 1);
     assert.equal(runs[0]!.id, fixture.coordinator.runId);
 
@@ -73,10 +79,11 @@ describe('the operator feed (socket.io namespace /operator)', () => {
       socket.once(FEED_EVENTS.snapshot, resolve),
     );
     const ack = (await socket.emitWithAck(FEED_EVENTS.subscribe, runs[0]!.id)) as FeedAck;
-    assert.deepEqual(ack, { ok: true });
-    const view = await snapshot;
+    assert.deepEqual(feedAckSchema.parse(ack), { ok: true });
+    const view = runSnapshotSchema.parse(await snapshot);
     assert.equal(view.points.length, 0);
-    assert.equal(view.run.phase, 'waiting-for-sites');
+    assert.equal(view.run.state, 'waiting-for-sites');
+    assert.deepEqual(view.run.controls, { pause: true, resume: false, cancel: true });
     assert.deepEqual(
       view.sites.map((s) => [s.site, s.state]),
       [
@@ -105,8 +112,12 @@ describe('the operator feed (socket.io namespace /operator)', () => {
       assert.ok(point.loss > 0 && point.bytesUp > 0 && point.bytesDown > 0);
       assert.ok(point.durationSeconds > 0);
     }
+    // Every push has the shape the dashboard is compiled against.
+    for (const delta of deltas) runDeltaSchema.parse(delta);
     const last = deltas[deltas.length - 1]!;
-    assert.equal(last.run.phase, 'complete');
+    assert.equal(last.run.state, 'complete');
+    assert.equal(last.run.active, false);
+    assert.deepEqual(last.run.controls, { pause: false, resume: false, cancel: false });
     const timeline = new Map(
       deltas.flatMap((d) => d.timeline).map((e) => [`${e.round}:${e.attempt}`, e]),
     );

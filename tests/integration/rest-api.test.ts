@@ -20,7 +20,7 @@ import { RunsController } from '../../coordinator/api/runs.controller.js';
 import { SessionsController } from '../../coordinator/api/sessions.controller.js';
 import { SitesController } from '../../coordinator/api/sites.controller.js';
 import { hashToken } from '../../coordinator/api/tokens.js';
-import type { AuditPage, DashboardSession, TreeHeadsView } from '../../dashboard/feed.js';
+import type { AuditPage, DashboardSession, TreeHeadsView } from '../../protocol/index.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
@@ -262,7 +262,7 @@ describe('the REST API and its CLI', () => {
     const paused = runStatusSchema.parse((await http('GET', '/api/runs/second', auditor)).body);
     assert.equal(paused.state, 'paused');
     assert.ok(rounds.length <= 1, `rounds ${rounds.join(', ')} closed while paused`);
-    assert.equal(paused.live?.state, 'paused');
+    assert.equal(paused.state, 'paused');
     assert.equal((await http('POST', '/api/runs/second/resume', operator)).status, 200);
     await Promise.all(finished);
     assert.deepEqual(rounds, [1, 2, 3]);

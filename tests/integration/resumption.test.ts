@@ -12,7 +12,7 @@ import {
   type IdentityKeyPair,
   type Sodium,
 } from '../../protocol/index.js';
-import { RawPeer } from '../support/raw-peer.js';
+import { RawPeer } from '../../harness/raw-peer.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 describe('resuming a blob after a dropped connection', () => {

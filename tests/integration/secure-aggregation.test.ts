@@ -15,7 +15,7 @@ import {
   parameterCount,
   unwrap,
 } from '../../protocol/index.js';
-import { HandSite } from '../support/hand-site.js';
+import { HandSite } from '../../harness/hand-site.js';
 import { startRunFixture } from '../support/run-fixture.js';
 
 /** The fixture's run, securely aggregated. */

@@ -11,7 +11,7 @@ import {
   type IdentityKeyPair,
   type SiteMessage,
   type Sodium,
-} from '../../protocol/index.js';
+} from '../protocol/index.js';
 
 function once(socket: Socket, event: string): Promise<unknown[]> {
   return new Promise((resolve) => socket.once(event, (...args: unknown[]) => resolve(args)));

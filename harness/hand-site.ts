@@ -12,9 +12,9 @@ import {
   type RoundUpdate,
   type RunWelcome,
   type Sodium,
-} from '../../protocol/index.js';
-import type { DemoWorkspace } from '../../cli/demo/workspace.js';
-import type { CoordinatorEvents } from '../../coordinator/events/coordinator-events.js';
+} from '../protocol/index.js';
+import type { DemoWorkspace } from '../cli/demo/workspace.js';
+import type { CoordinatorEvents } from '../coordinator/events/coordinator-events.js';
 import { RawPeer } from './raw-peer.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { CnnSpec } from '../../protocol/index.js';
+import type { CnnSpec } from '../protocol/index.js';
 
 /** The small MNIST CNN used by the CNN test and bench/client: two 5x5 convs, 32 dense units. */
 export const SMALL_MNIST_CNN: CnnSpec = {
