@@ -32,8 +32,9 @@ export type RunState = z.infer<typeof runStateSchema>;
 const RUN_TRANSITIONS = {
   created: ['waiting-for-sites', 'cancelled'],
   'waiting-for-sites': ['round-open', 'paused', 'completing', 'cancelled'],
-  'round-open': ['closing', 'paused', 'cancelled'],
-  // A failed attempt goes back to waiting; a closed round opens the next or completes the run.
+  // An attempt that fails its quorum goes back to waiting: nothing to close.
+  'round-open': ['closing', 'waiting-for-sites', 'paused', 'cancelled'],
+  // The closed round's next one opens once enough sites are ready, or the run completes.
   closing: ['waiting-for-sites', 'paused', 'completing', 'cancelled'],
   // Resumed with its round still open, or with none; a round that closes while paused stays so.
   paused: ['waiting-for-sites', 'round-open', 'completing', 'cancelled'],
