@@ -51,7 +51,7 @@ type SecureStep = Extract<
 >;
 
 /** The local training plan a round asks for. */
-export function roundPlan(
+function roundPlan(
   start: RoundStart,
   student: StudentSpec,
   mask: readonly NamedTensor[] | undefined,
