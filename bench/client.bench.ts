@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 import { readBreastCancer } from '../cli/demo/demo-data.js';
 import { loadMnistDigits } from '../client/data-sources/mnist.js';
+import { disposeLocalTensors, localTensors } from '../client/local-data.js';
 import { trainLocally, type LocalData } from '../client/local-trainer.js';
 import { TrainingPool } from '../client/training-pool.js';
 import { SMALL_MNIST_CNN } from '../harness/students.js';
@@ -36,23 +37,25 @@ const PLAN = {
   proximalMu: 0,
 };
 
-function localData(table: LabelledTable, classes: number): LocalData {
-  const inputs = tf.tensor2d(applyNormalizer(table.inputs, fitNormalizer(table)), [
-    table.rows,
-    table.features,
-  ]);
-  return {
-    privateInputs: inputs,
-    privateLabels: tf.cast(
-      tf.oneHot(tf.tensor1d(table.labels, 'int32'), classes),
-      'float32',
-    ) as tf.Tensor2D,
-    teacher: {
-      kind: 'transfer-set',
+/** The table as the site trains on it, with a random hot teacher on the same rows. */
+function localData(table: LabelledTable, spec: StudentSpec): LocalData {
+  const inputs = applyNormalizer(table.inputs, fitNormalizer(table));
+  const logits = tf.randomNormal([table.rows, spec.classes], 0, 2, 'float32', 7);
+  const data = localTensors(
+    {
       inputs,
-      logits: tf.randomNormal([table.rows, classes], 0, 2, 'float32', 7) as tf.Tensor2D,
+      labels: table.labels,
+      teacher: {
+        kind: 'transfer-set',
+        inputs,
+        logits: logits.dataSync() as Float32Array,
+        rows: table.rows,
+      },
     },
-  };
+    spec,
+  );
+  logits.dispose();
+  return data;
 }
 
 /** Samples per second of distillation training (KD + CE) over `epochs` passes. */
@@ -63,18 +66,14 @@ async function samplesPerSecond(
   epochs: number,
 ): Promise<number> {
   unwrap(await selectBackend(backend));
-  const data = localData(table, spec.classes);
+  const data = localData(table, spec);
   const model = buildModel(spec, 1);
   await trainLocally(model, data, { ...PLAN, epochs: 1, seed: 0 }); // warm-up: compile kernels, grow the heap
   const start = performance.now();
   await trainLocally(model, data, { ...PLAN, epochs, seed: 1 });
   const seconds = (performance.now() - start) / 1000;
   model.dispose();
-  tf.dispose([
-    data.privateInputs,
-    data.privateLabels,
-    data.teacher.kind === 'transfer-set' ? data.teacher.logits : data.teacher.matrix,
-  ]);
+  disposeLocalTensors(data);
   return (epochs * table.rows) / seconds;
 }
 

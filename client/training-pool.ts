@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice, NamedTensor, StudentSpec } from '../protocol/index.js';
+import type { LocalArrays } from './local-data.js';
 import type { LocalTrainingPlan } from './local-trainer.js';
 import type { WorkerInit, WorkerReply, WorkerTrain } from './training-worker.js';
 
@@ -16,15 +17,13 @@ export class TrainingPool {
     private readonly shardRows: number[],
   ) {}
 
-  static async start(options: {
-    readonly workers: number;
-    readonly backend: BackendChoice;
-    readonly spec: StudentSpec;
-    /** Normalised private rows, rows x spec.inputs, and their labels. */
-    readonly inputs: Float32Array;
-    readonly labels: Int32Array;
-    readonly teacher: WorkerInit['teacher'];
-  }): Promise<TrainingPool> {
+  static async start(
+    options: LocalArrays & {
+      readonly workers: number;
+      readonly backend: BackendChoice;
+      readonly spec: StudentSpec;
+    },
+  ): Promise<TrainingPool> {
     const { spec, labels } = options;
     const rows = labels.length;
     const count = Math.max(1, Math.min(options.workers, rows));
@@ -41,9 +40,11 @@ export class TrainingPool {
           type: 'init',
           backend: options.backend,
           spec,
-          inputs: options.inputs.slice(from * spec.inputs, to * spec.inputs),
-          labels: labels.slice(from, to),
-          teacher: options.teacher,
+          data: {
+            inputs: options.inputs.slice(from * spec.inputs, to * spec.inputs),
+            labels: labels.slice(from, to),
+            teacher: options.teacher,
+          },
         };
         await ask(worker, init);
       }
@@ -60,7 +61,7 @@ export class TrainingPool {
 
   /** One round on every worker at once; returns the shard-weighted mean of their weights. */
   async train(
-    global: NamedTensor[],
+    global: readonly NamedTensor[],
     plan: Omit<LocalTrainingPlan, 'hiddenState'>,
   ): Promise<NamedTensor[]> {
     const results = await Promise.all(

@@ -1,5 +1,4 @@
 import { parentPort } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   buildModel,
@@ -10,6 +9,7 @@ import {
   type NamedTensor,
   type StudentSpec,
 } from '../protocol/index.js';
+import { localTensors, type LocalArrays } from './local-data.js';
 import { trainLocally, type LocalData, type LocalTrainingPlan } from './local-trainer.js';
 
 /** What the pool sends a worker once per run: its shard of the private rows, and the teacher. */
@@ -17,23 +17,13 @@ export interface WorkerInit {
   readonly type: 'init';
   readonly backend: BackendChoice;
   readonly spec: StudentSpec;
-  /** Normalised private rows of this shard, rows x spec.inputs. */
-  readonly inputs: Float32Array;
-  readonly labels: Int32Array;
-  readonly teacher:
-    | {
-        readonly kind: 'transfer-set';
-        readonly inputs: Float32Array;
-        readonly logits: Float32Array;
-        readonly rows: number;
-      }
-    | { readonly kind: 'class-logits'; readonly matrix: Float32Array };
+  readonly data: LocalArrays;
 }
 
 /** One round for one worker: start from the global weights, train on the shard. */
 export interface WorkerTrain {
   readonly type: 'train';
-  readonly global: NamedTensor[];
+  readonly global: readonly NamedTensor[];
   readonly plan: Omit<LocalTrainingPlan, 'hiddenState'>;
 }
 
@@ -61,29 +51,7 @@ async function init(message: WorkerInit): Promise<void> {
   const backend = await selectBackend(message.backend);
   if (!backend.ok) return reply({ type: 'error', message: backend.error.message });
   const { spec } = message;
-  const rows = message.labels.length;
-  const teacher = message.teacher;
-  state = {
-    spec,
-    model: buildModel(spec, 0),
-    data: {
-      privateInputs: tf.tensor2d(message.inputs, [rows, spec.inputs]),
-      privateLabels: tf.tidy(() =>
-        tf.cast(tf.oneHot(tf.tensor1d(message.labels, 'int32'), spec.classes), 'float32'),
-      ) as tf.Tensor2D,
-      teacher:
-        teacher.kind === 'class-logits'
-          ? {
-              kind: 'class-logits',
-              matrix: tf.tensor2d(teacher.matrix, [spec.classes, spec.classes]),
-            }
-          : {
-              kind: 'transfer-set',
-              inputs: tf.tensor2d(teacher.inputs, [teacher.rows, spec.inputs]),
-              logits: tf.tensor2d(teacher.logits, [teacher.rows, spec.classes]),
-            },
-    },
-  };
+  state = { spec, model: buildModel(spec, 0), data: localTensors(message.data, spec) };
   reply({ type: 'ready' });
 }
 

@@ -1,4 +1,5 @@
 import {
+  clipByL2,
   decodeTensorBlob,
   encodeTensorBlob,
   type NamedTensor,
@@ -59,4 +60,39 @@ export class ErrorFeedback {
   get carried(): readonly NamedTensor[] | undefined {
     return this.residual;
   }
+}
+
+/** A secure round's masking (SiteSecureRound): the update as the coordinator will see it. */
+export interface UpdateMasker {
+  masked(delta: readonly NamedTensor[]): Promise<Result<Uint8Array>>;
+}
+
+/** What one round's update is built from. */
+export interface UpdateInputs {
+  readonly trained: readonly NamedTensor[];
+  readonly global: readonly NamedTensor[];
+  /** The round's bound on the delta's L2 norm, when it has one. */
+  readonly clipNorm?: number | undefined;
+  readonly encoding: TensorEncoding;
+  readonly topkFraction?: number | undefined;
+  /** The site's residual across rounds; lossy encodings of plain rounds use it. */
+  readonly feedback: ErrorFeedback;
+  /** Set in a secure round: the clipped delta is masked instead of encoded. */
+  readonly secure?: UpdateMasker | undefined;
+}
+
+/**
+ * The bytes a site sends for one round: the delta (trained minus global), clipped to the
+ * round's L2 bound, then either masked for secure aggregation, or encoded as the round asks,
+ * with error feedback when the encoding is lossy. A secure round's masking quantizes to its own
+ * fixed point, and its sum is all the coordinator sees, so it carries no residual.
+ */
+export async function buildUpdate(inputs: UpdateInputs): Promise<Result<Uint8Array>> {
+  const raw = weightDelta(inputs.trained, inputs.global);
+  const delta = inputs.clipNorm === undefined ? raw : clipByL2(raw, inputs.clipNorm).delta;
+  if (inputs.secure) return inputs.secure.masked(delta);
+  // float32 is lossless; every other encoding carries what it dropped into the next round.
+  return inputs.encoding === 'float32'
+    ? encodeTensorBlob(delta, 'float32')
+    : inputs.feedback.encode(delta, inputs.encoding, inputs.topkFraction);
 }

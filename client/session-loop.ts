@@ -1,0 +1,278 @@
+import {
+  decodeKey,
+  decodeTeacherKnowledge,
+  FedistillError,
+  parameterCount,
+  type BlobChunk,
+  type BlobManifest,
+  type CoordinatorMessage,
+  type ErrorCode,
+  type IdentityKeyPair,
+  type RunWelcome,
+  type SiteMessage,
+  type Sodium,
+  type TeacherKnowledge,
+} from '../protocol/index.js';
+import { BlobPulls, type BlobLanded } from './blob-pulls.js';
+import type { CoordinatorConnection } from './coordinator-connection.js';
+import {
+  closeRunContext,
+  openRunContext,
+  type PrivateSplit,
+  type RunContext,
+} from './run-context.js';
+import { RoundHandler, type SessionLink } from './round-handler.js';
+import type { SiteConfig } from './site-config.js';
+import type { TransferCache } from './transfer-cache.js';
+import { keepTreeHead } from './tree-heads.js';
+
+export interface SiteRunSummary {
+  readonly site: string;
+  readonly runId: string;
+  readonly roundsTrained: number;
+  readonly backend: string;
+  readonly transferFromCache: boolean;
+  readonly sessions: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+}
+
+export type SiteLog = (line: string) => void;
+
+/** The part of a coordinator connection the loop uses; a test can stand in for it. */
+export type SiteConnection = Pick<
+  CoordinatorConnection,
+  'next' | 'send' | 'leave' | 'close' | 'bytesSent' | 'bytesReceived'
+>;
+
+export interface SessionLoopOptions {
+  readonly sodium: Sodium;
+  readonly config: SiteConfig;
+  readonly cache: TransferCache;
+  readonly split: PrivateSplit;
+  /** The compute backend in use, as the site reports it. */
+  readonly backend: string;
+  readonly identity: IdentityKeyPair;
+  /** The site's enrolled name. */
+  readonly site: string;
+  readonly log: SiteLog;
+}
+
+/**
+ * A site's part of one run, over as many sessions as it takes: each session reads the
+ * coordinator's messages in order and dispatches them. What the site knows of the run (its
+ * context, the transfer set, the rounds' error feedback) outlives a dropped connection.
+ */
+export class SessionLoop implements SessionLink {
+  private connection!: SiteConnection;
+  private welcome: RunWelcome | undefined;
+  private context: RunContext | undefined;
+  private readonly pulls: BlobPulls;
+  private readonly rounds: RoundHandler;
+  private transferFromCache = false;
+  private sessions = 0;
+  private bytesSent = 0;
+  private bytesReceived = 0;
+
+  constructor(private readonly options: SessionLoopOptions) {
+    this.pulls = new BlobPulls(options.sodium);
+    this.rounds = new RoundHandler({
+      sodium: options.sodium,
+      site: options.site,
+      identity: options.identity,
+      limits: options.config.limits,
+      trainingRows: options.split.train.rows,
+      link: this,
+      log: (line) => this.say(line),
+    });
+  }
+
+  /** One session: until the run completes (summary) or the connection drops (the reason). */
+  async serve(
+    connection: SiteConnection,
+  ): Promise<{ summary: SiteRunSummary } | { dropped: FedistillError }> {
+    this.connection = connection;
+    this.sessions++;
+    let welcomed = false;
+    try {
+      for (;;) {
+        const next = await connection.next();
+        if (!next.ok) {
+          if (next.error.code === 'session.closed')
+            return { dropped: new FedistillError(next.error) };
+          throw new FedistillError(next.error);
+        }
+        if (next.value.type === 'run.welcome') {
+          if (welcomed) this.stop('protocol.unexpected_message', 'a second welcome in one session');
+          welcomed = true;
+        }
+        const summary = await this.dispatch(next.value);
+        if (summary) return { summary };
+      }
+    } finally {
+      this.bytesSent += connection.bytesSent;
+      this.bytesReceived += connection.bytesReceived;
+      await connection.close();
+    }
+  }
+
+  send(message: SiteMessage): void {
+    this.connection.send(message);
+  }
+
+  stop(code: ErrorCode, message: string): never {
+    void this.connection.leave(code);
+    throw new FedistillError({ code, message });
+  }
+
+  pull(manifest: BlobManifest, then: BlobLanded): void {
+    this.send(this.pulls.start(manifest, then));
+  }
+
+  private say(line: string): void {
+    this.options.log(`site ${this.options.site}: ${line}`);
+  }
+
+  private async dispatch(message: CoordinatorMessage): Promise<SiteRunSummary | undefined> {
+    switch (message.type) {
+      case 'run.welcome':
+        await this.onWelcome(message);
+        return undefined;
+      case 'blob.chunk':
+        await this.onChunk(message);
+        return undefined;
+      case 'blob.request': {
+        const chunks = this.rounds.serve(message);
+        if (!chunks.ok) return this.stop(chunks.error.code, chunks.error.message);
+        for (const chunk of chunks.value) this.send(chunk);
+        return undefined;
+      }
+      case 'round.start':
+        this.rounds.start(this.context, message);
+        return undefined;
+      case 'update.accepted':
+      case 'update.rejected':
+        this.rounds.answered(message);
+        return undefined;
+      case 'audit.tree_head': {
+        const { sodium, config } = this.options;
+        const kept = await keepTreeHead(
+          {
+            sodium,
+            coordinatorKey: decodeKey(config.coordinator.publicKey),
+            cacheDir: config.cacheDir,
+          },
+          message.head,
+        );
+        if (!kept.ok) return this.stop(kept.error.code, kept.error.message);
+        return undefined;
+      }
+      case 'secagg.roster':
+      case 'secagg.relay':
+      case 'secagg.unmask':
+        this.rounds.secureStep(message);
+        return undefined;
+      case 'run.complete':
+        this.say(`run ${message.runId} complete after ${message.rounds} rounds`);
+        await this.connection.leave('run.complete');
+        return {
+          site: this.options.site,
+          runId: message.runId,
+          roundsTrained: this.rounds.roundsTrained,
+          backend: this.options.backend,
+          transferFromCache: this.transferFromCache,
+          sessions: this.sessions,
+          bytesSent: this.bytesSent + this.connection.bytesSent,
+          bytesReceived: this.bytesReceived + this.connection.bytesReceived,
+        };
+      default: {
+        const unreachable: never = message;
+        return unreachable;
+      }
+    }
+  }
+
+  private async onWelcome(welcome: RunWelcome): Promise<void> {
+    const { config, cache } = this.options;
+    const sameRun = this.welcome?.runId === welcome.runId;
+    if (parameterCount(welcome.student) > config.limits.maxParameters) {
+      this.stop(
+        'site.limits_exceeded',
+        `the student has ${parameterCount(welcome.student)} parameters, the limit is ${config.limits.maxParameters}`,
+      );
+    }
+    this.welcome = welcome;
+    if (sameRun && this.context) {
+      // Back after a dropped connection: the site is ready as it was.
+      this.sendReady(welcome);
+      return;
+    }
+    this.closeContext();
+    const cached = await cache.load(welcome.teacher);
+    if (cached) {
+      this.transferFromCache = true;
+      await this.becomeReady(cached, welcome);
+      return;
+    }
+    const onTransferSet = async (bytes: Uint8Array): Promise<void> => {
+      const knowledge = decodeTeacherKnowledge(bytes, welcome.teacher);
+      if (!knowledge.ok) return this.stop(knowledge.error.code, knowledge.error.message);
+      await cache.store(welcome.teacher, bytes);
+      await this.becomeReady(knowledge.value, welcome);
+    };
+    const resumed = this.pulls.resume(welcome.teacher.blob.hash, onTransferSet);
+    if (resumed) {
+      this.say(`resuming the transfer set from chunk ${resumed.from}`);
+      this.send(resumed);
+    } else {
+      this.pull(welcome.teacher.blob, onTransferSet);
+    }
+  }
+
+  private async onChunk(chunk: BlobChunk): Promise<void> {
+    const accepted = this.pulls.accept(chunk);
+    if (!accepted.ok) return this.stop(accepted.error.code, accepted.error.message);
+    if (accepted.value.next) this.send(accepted.value.next);
+    const landed = accepted.value.blob;
+    if (landed) await landed.then(landed.bytes);
+  }
+
+  private sendReady(welcome: RunWelcome): void {
+    this.send({
+      type: 'site.ready',
+      transferHash: welcome.teacher.blob.hash,
+      backend: this.options.backend,
+    });
+  }
+
+  private async becomeReady(knowledge: TeacherKnowledge, welcome: RunWelcome): Promise<void> {
+    const { split, backend, config } = this.options;
+    const opened = await openRunContext({
+      welcome,
+      knowledge,
+      split,
+      backend,
+      workers: config.parallelism.workers,
+      log: (line) => this.say(line),
+    });
+    if (!opened.ok) return this.stop(opened.error.code, opened.error.message);
+    this.context = opened.value;
+    this.sendReady(welcome);
+    const teacher =
+      knowledge.mode === 'transfer-set'
+        ? `${knowledge.rows} transfer rows`
+        : `${knowledge.classes} class-mean teacher logits`;
+    this.say(
+      `ready, ${split.train.rows} training and ${split.validation?.rows ?? 0} validation rows, ${teacher}`,
+    );
+  }
+
+  private closeContext(): void {
+    if (this.context) closeRunContext(this.context);
+    this.context = undefined;
+  }
+
+  dispose(): void {
+    this.closeContext();
+  }
+}
