@@ -35,7 +35,23 @@ export interface DemoWorkspace {
   readonly scenario: Scenario;
 }
 
-const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+/** Every JSON file the demo writes: indented for people to read, ending in a newline. */
+export const formatJson = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+
+/** A site's config: the coordinator it pins, its own key, its private rows beside the config. */
+export function siteConfigFor(site: {
+  readonly url: string;
+  readonly coordinatorPublicKey: string;
+  readonly identityFile: string;
+}): SiteConfigInput {
+  return {
+    coordinator: { url: site.url, publicKey: site.coordinatorPublicKey },
+    identityFile: site.identityFile,
+    data: { kind: 'csv', path: 'private.csv', label: 'label' },
+    cacheDir: 'cache',
+    backend: 'auto',
+  };
+}
 
 /**
  * Lays out one run as separate parties would hold it: keys, the coordinator's public and
@@ -84,7 +100,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     backend: 'auto',
   };
   const coordinatorConfigFile = path.join(coordinatorDir, 'config.json');
-  await writeFile(coordinatorConfigFile, json(config));
+  await writeFile(coordinatorConfigFile, formatJson(config));
   for (const [i, name] of siteNames.entries()) {
     const siteDir = path.join(dir, 'sites', name);
     await mkdir(siteDir, { recursive: true });
@@ -100,14 +116,12 @@ export async function writeSiteConfig(
   url: string,
 ): Promise<string> {
   const siteDir = path.join(workspace.dir, 'sites', site);
-  const config: SiteConfigInput = {
-    coordinator: { url, publicKey: workspace.keys.coordinatorPublicKey },
+  const config = siteConfigFor({
+    url,
+    coordinatorPublicKey: workspace.keys.coordinatorPublicKey,
     identityFile: workspace.keys.siteIdentities[site]!,
-    data: { kind: 'csv', path: 'private.csv', label: 'label' },
-    cacheDir: 'cache',
-    backend: 'auto',
-  };
+  });
   const file = path.join(siteDir, 'config.json');
-  await writeFile(file, json(config));
+  await writeFile(file, formatJson(config));
   return file;
 }
