@@ -6,7 +6,8 @@ import type { DpConfigInput } from '../../coordinator/privacy/privacy-config.js'
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
-import { SCENARIOS, type Scenario, type ScenarioSplit } from './scenarios.js';
+import { splitScenario, type ScenarioSplit } from './scenario-split.js';
+import { SCENARIOS, type Scenario } from './scenarios.js';
 
 export interface WorkspacePlan {
   /** The data, its split and the run's settings; hospitals (breast cancer) by default. */
@@ -60,7 +61,7 @@ export function siteConfigFor(site: {
 export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promise<DemoWorkspace> {
   const siteNames = Array.from({ length: plan.sites }, (_, i) => `site-${i + 1}`);
   const scenario = plan.scenario ?? SCENARIOS.hospitals;
-  const split = await scenario.split(plan.sites, plan.seed);
+  const split = await splitScenario({ scenario, sites: plan.sites, seed: plan.seed });
   const keys = await generateKeySet(path.join(dir, 'keys'), siteNames);
   const coordinatorDir = path.join(dir, 'coordinator');
   await mkdir(coordinatorDir, { recursive: true });
