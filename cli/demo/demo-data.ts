@@ -98,12 +98,12 @@ export function splitForDemo(table: LabelledTable, plan: DemoSplitPlan): DemoSpl
   const privateTable = selectRows(table, privateRows);
   // Many sites on little data: ask each for at least half its even share (as FedDF's partitioner).
   const minRows = Math.min(plan.minSiteRows, Math.floor((0.5 * privateRows.length) / plan.sites));
-  const parts = dirichletPartition(
-    privateTable.labels,
-    plan.sites,
-    plan.dirichletAlpha,
+  const parts = dirichletPartition({
+    labels: privateTable.labels,
+    sites: plan.sites,
+    alpha: plan.dirichletAlpha,
     minRows,
     random,
-  );
+  });
   return { heldOut, publicSplit, sites: parts.map((rows) => selectRows(privateTable, rows)) };
 }

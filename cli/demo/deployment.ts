@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { prepareWorkspace } from './workspace.js';
+import { formatJson, prepareWorkspace, siteConfigFor } from './workspace.js';
 
 /**
  * Writes the demo as containers hold it (docker/compose.yaml): one folder per party, each
@@ -50,10 +50,7 @@ export async function writeDeployment(
     exportDir: 'export',
     backend: 'auto',
   };
-  await writeFile(
-    path.join(coordinatorDir, 'coordinator.json'),
-    JSON.stringify(coordinatorConfig, null, 2) + '\n',
-  );
+  await writeFile(path.join(coordinatorDir, 'coordinator.json'), formatJson(coordinatorConfig));
   const written = [coordinatorDir];
   for (const site of workspace.siteNames) {
     const siteDir = path.join(out, site);
@@ -64,14 +61,12 @@ export async function writeDeployment(
       path.join(siteDir, 'private.csv'),
     );
     // JSON is YAML: the images read site.yaml.
-    const config = {
-      coordinator: { url: plan.coordinatorUrl, publicKey: keys.coordinatorPublicKey },
+    const config = siteConfigFor({
+      url: plan.coordinatorUrl,
+      coordinatorPublicKey: keys.coordinatorPublicKey,
       identityFile: `${site}.key`,
-      data: { kind: 'csv', path: 'private.csv', label: 'label' },
-      cacheDir: 'cache',
-      backend: 'auto',
-    };
-    await writeFile(path.join(siteDir, 'site.yaml'), JSON.stringify(config, null, 2) + '\n');
+    });
+    await writeFile(path.join(siteDir, 'site.yaml'), formatJson(config));
     written.push(siteDir);
   }
   await rm(staging, { recursive: true, force: true });

@@ -35,13 +35,19 @@ export function dirichletSample(alpha: number, k: number, random: () => number):
  * rows are shared among the sites in proportions drawn from Dirichlet(alpha). The draw is
  * repeated until every site holds at least `minRows` rows.
  */
-export function dirichletPartition(
-  labels: ArrayLike<number>,
-  sites: number,
-  alpha: number,
-  minRows: number,
-  random: () => number,
-): number[][] {
+export function dirichletPartition({
+  labels,
+  sites,
+  alpha,
+  minRows,
+  random,
+}: {
+  readonly labels: ArrayLike<number>;
+  readonly sites: number;
+  readonly alpha: number;
+  readonly minRows: number;
+  readonly random: () => number;
+}): number[][] {
   const classes = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
     const rows = classes.get(labels[i]!) ?? [];

@@ -11,13 +11,19 @@ export interface Progress {
  * On a terminal, a bar with ETA that keeps to one line; in a log, CI or a test's pipe, one
  * line per step instead, so that every step stays on record and can be searched.
  */
-export function progress(
-  label: string,
-  total: number,
-  print: (line: string) => void,
-  tty: boolean,
-): Progress {
-  if (!tty) {
+export function progress({
+  label,
+  total,
+  print,
+  interactive,
+}: {
+  readonly label: string;
+  readonly total: number;
+  readonly print: (line: string) => void;
+  /** stdout is a terminal. */
+  readonly interactive: boolean;
+}): Progress {
+  if (!interactive) {
     return { update: (_done, line) => print(line), stop: () => undefined };
   }
   const bar = new cliProgress.SingleBar({

@@ -1,8 +1,6 @@
-import { loadMnistDigits } from '../../client/data-sources/mnist.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
 import type { CnnArchitecture } from '../../protocol/index.js';
-import { EDUCATION_BRANCHES, readCreditDefault, splitByEducation } from './credit-default.js';
-import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
+import { EDUCATION_BRANCHES } from './credit-default.js';
 import type { ScenarioName } from './demo-report.js';
 
 /** The demo's student on digits: two 5x5 convs (8 and 16 filters), 32 dense units; 28,874 weights. */
@@ -25,11 +23,29 @@ export const DIGITS_TEACHER: CnnArchitecture = {
   dense: [128],
 };
 
-/** A scenario's split; `labels` names each site in the scenario's terms. */
-export type ScenarioSplit = DemoSplit & { readonly labels?: readonly string[] };
-
 /** What the run spec of a scenario sets beyond rounds, sites and seed. */
 export type ScenarioRun = Omit<RunSpecInput, 'rounds' | 'minSites' | 'seed'>;
+
+/**
+ * How a scenario's rows are shared out (scenario-split.ts carries each recipe out). Both cut a
+ * held-out share and a public share for the coordinator first; the sites get the rest.
+ */
+export type SplitRecipe =
+  | {
+      /** Label skew: each class shared among the sites in Dirichlet(alpha) proportions. */
+      readonly kind: 'label-skew';
+      readonly dataset: 'breast_cancer' | 'mnist';
+      readonly heldOutFraction: number;
+      readonly publicFraction: number;
+      readonly dirichletAlpha: number;
+      readonly minSiteRows: number;
+    }
+  | {
+      /** Feature skew: one bank branch per education group of credit-default's clients. */
+      readonly kind: 'education-branches';
+      readonly heldOutFraction: number;
+      readonly publicFraction: number;
+    };
 
 /** One of the demo's stories: its data, how it is split among sites, and how the run goes. */
 export interface Scenario {
@@ -47,9 +63,7 @@ export interface Scenario {
   /** How the coordinator scales inputs (coordinator config `data.normalize`). */
   readonly normalize: 'standardize' | 'none';
   readonly run: ScenarioRun;
-  /** The split in words, for `sites` sites. */
-  splitText(sites: number): string;
-  split(sites: number, seed: number): Promise<ScenarioSplit>;
+  readonly split: SplitRecipe;
 }
 
 const hospitals: Scenario = {
@@ -62,17 +76,14 @@ const hospitals: Scenario = {
   defaults: { sites: 5, rounds: 10 },
   normalize: 'standardize',
   run: {},
-  splitText: (sites) =>
-    `20% held out and 20% public at the coordinator; the rest across ${sites} hospitals, label skew Dirichlet(0.5)`,
-  split: async (sites, seed) =>
-    splitForDemo(await readBreastCancer(), {
-      sites,
-      seed,
-      heldOutFraction: 0.2,
-      publicFraction: 0.2,
-      dirichletAlpha: 0.5,
-      minSiteRows: 20,
-    }),
+  split: {
+    kind: 'label-skew',
+    dataset: 'breast_cancer',
+    heldOutFraction: 0.2,
+    publicFraction: 0.2,
+    dirichletAlpha: 0.5,
+    minSiteRows: 20,
+  },
 };
 
 const banks: Scenario = {
@@ -87,21 +98,7 @@ const banks: Scenario = {
   normalize: 'standardize',
   // 6,000 public rows: a shorter teacher training than the default's 150 epochs does.
   run: { teacher: { source: 'model', hidden: [64, 32], epochs: 20 } },
-  splitText: () =>
-    `20% held out and 10% public at the coordinator; the rest across ${EDUCATION_BRANCHES.length} branches by the client's education (feature skew)`,
-  split: async (sites, seed) => {
-    if (sites !== EDUCATION_BRANCHES.length) {
-      throw new Error(
-        `the banks scenario has one branch per education group: ${EDUCATION_BRANCHES.length} sites, not ${sites}`,
-      );
-    }
-    const split = splitByEducation(await readCreditDefault(), {
-      seed,
-      heldOutFraction: 0.2,
-      publicFraction: 0.1,
-    });
-    return { ...split, labels: EDUCATION_BRANCHES.map((b) => b.description) };
-  },
+  split: { kind: 'education-branches', heldOutFraction: 0.2, publicFraction: 0.1 },
 };
 
 const digits: Scenario = {
@@ -123,17 +120,14 @@ const digits: Scenario = {
       alpha: { kind: 'constant', value: 0.7 },
     },
   },
-  splitText: (sites) =>
-    `20% held out and 20% public at the coordinator; the rest across ${sites} sites, label skew Dirichlet(0.1)`,
-  split: async (sites, seed) =>
-    splitForDemo(loadMnistDigits({ perDigit: 600 }), {
-      sites,
-      seed,
-      heldOutFraction: 0.2,
-      publicFraction: 0.2,
-      dirichletAlpha: 0.1,
-      minSiteRows: 50,
-    }),
+  split: {
+    kind: 'label-skew',
+    dataset: 'mnist',
+    heldOutFraction: 0.2,
+    publicFraction: 0.2,
+    dirichletAlpha: 0.1,
+    minSiteRows: 50,
+  },
 };
 
 export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = { hospitals, banks, digits };

@@ -6,7 +6,8 @@ import type { DpConfigInput } from '../../coordinator/privacy/privacy-config.js'
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
-import { SCENARIOS, type Scenario, type ScenarioSplit } from './scenarios.js';
+import { splitScenario, type ScenarioSplit } from './scenario-split.js';
+import { SCENARIOS, type Scenario } from './scenarios.js';
 
 export interface WorkspacePlan {
   /** The data, its split and the run's settings; hospitals (breast cancer) by default. */
@@ -35,7 +36,23 @@ export interface DemoWorkspace {
   readonly scenario: Scenario;
 }
 
-const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+/** Every JSON file the demo writes: indented for people to read, ending in a newline. */
+export const formatJson = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+
+/** A site's config: the coordinator it pins, its own key, its private rows beside the config. */
+export function siteConfigFor(site: {
+  readonly url: string;
+  readonly coordinatorPublicKey: string;
+  readonly identityFile: string;
+}): SiteConfigInput {
+  return {
+    coordinator: { url: site.url, publicKey: site.coordinatorPublicKey },
+    identityFile: site.identityFile,
+    data: { kind: 'csv', path: 'private.csv', label: 'label' },
+    cacheDir: 'cache',
+    backend: 'auto',
+  };
+}
 
 /**
  * Lays out one run as separate parties would hold it: keys, the coordinator's public and
@@ -44,7 +61,7 @@ const json = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
 export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promise<DemoWorkspace> {
   const siteNames = Array.from({ length: plan.sites }, (_, i) => `site-${i + 1}`);
   const scenario = plan.scenario ?? SCENARIOS.hospitals;
-  const split = await scenario.split(plan.sites, plan.seed);
+  const split = await splitScenario({ scenario, sites: plan.sites, seed: plan.seed });
   const keys = await generateKeySet(path.join(dir, 'keys'), siteNames);
   const coordinatorDir = path.join(dir, 'coordinator');
   await mkdir(coordinatorDir, { recursive: true });
@@ -84,7 +101,7 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     backend: 'auto',
   };
   const coordinatorConfigFile = path.join(coordinatorDir, 'config.json');
-  await writeFile(coordinatorConfigFile, json(config));
+  await writeFile(coordinatorConfigFile, formatJson(config));
   for (const [i, name] of siteNames.entries()) {
     const siteDir = path.join(dir, 'sites', name);
     await mkdir(siteDir, { recursive: true });
@@ -100,14 +117,12 @@ export async function writeSiteConfig(
   url: string,
 ): Promise<string> {
   const siteDir = path.join(workspace.dir, 'sites', site);
-  const config: SiteConfigInput = {
-    coordinator: { url, publicKey: workspace.keys.coordinatorPublicKey },
+  const config = siteConfigFor({
+    url,
+    coordinatorPublicKey: workspace.keys.coordinatorPublicKey,
     identityFile: workspace.keys.siteIdentities[site]!,
-    data: { kind: 'csv', path: 'private.csv', label: 'label' },
-    cacheDir: 'cache',
-    backend: 'auto',
-  };
+  });
   const file = path.join(siteDir, 'config.json');
-  await writeFile(file, json(config));
+  await writeFile(file, formatJson(config));
   return file;
 }

@@ -4,7 +4,9 @@ import { normalizerFor } from '../../coordinator/config/coordinator-config.js';
 import { studentSpecOf } from '../../coordinator/runs/run-spec.js';
 import { parameterCount, type LabelledTable } from '../../protocol/index.js';
 import { DIGITS_STUDENT, DIGITS_TEACHER, SCENARIOS } from '../../cli/demo/scenarios.js';
-import { scenarioSummary, siteLine } from '../../cli/demo/summary-tables.js';
+import { summarizeScenario } from '../../cli/demo/report-assembly.js';
+import { splitScenario } from '../../cli/demo/scenario-split.js';
+import { siteLine } from '../../cli/demo/terminal-lines.js';
 
 const table = (rows: number[][], labels: number[]): LabelledTable => ({
   featureNames: rows[0]!.map((_, i) => `f${i}`),
@@ -60,25 +62,29 @@ describe("the demo's scenarios", () => {
   });
 
   it('the scenario summary counts each site’s labels and, for two classes, the positive share', () => {
-    const summary = scenarioSummary(
-      SCENARIOS.banks,
-      [table([[0], [0], [0], [0]], [1, 0, 0, 0]), table([[0]], [1])],
-      ['site-1', 'site-2'],
-      7,
-    );
+    const summary = summarizeScenario({
+      scenario: SCENARIOS.banks,
+      sites: [table([[0], [0], [0], [0]], [1, 0, 0, 0]), table([[0]], [1])],
+      siteNames: ['site-1', 'site-2'],
+      seed: 7,
+    });
     assert.deepEqual(summary.sites, [
       { name: 'site-1', rows: 4, positive_share: 0.25, label_counts: [3, 1] },
       { name: 'site-2', rows: 1, positive_share: 1, label_counts: [0, 1] },
     ]);
     assert.match(summary.split, /seed 7$/);
     assert.equal(
-      siteLine(summary.sites[1]!, SCENARIOS.banks.classNames, 'graduate school'),
+      siteLine({
+        site: summary.sites[1]!,
+        classNames: SCENARIOS.banks.classNames,
+        label: 'graduate school',
+      }),
       '  site-2 (graduate school): 1 private rows; defaults: 1',
     );
   });
 
   it('digits: 10 sites under Dirichlet(0.1) label skew, each holding few of the ten digits', async () => {
-    const split = await SCENARIOS.digits.split(10, 42);
+    const split = await splitScenario({ scenario: SCENARIOS.digits, sites: 10, seed: 42 });
     assert.equal(split.sites.length, 10);
     assert.equal(split.heldOut.rows, 1200);
     assert.equal(split.publicSplit.rows, 1200);
@@ -95,6 +101,9 @@ describe("the demo's scenarios", () => {
   });
 
   it('banks: one branch per education group, and no other number of sites', async () => {
-    await assert.rejects(SCENARIOS.banks.split(3, 42), /5 sites, not 3/);
+    await assert.rejects(
+      splitScenario({ scenario: SCENARIOS.banks, sites: 3, seed: 42 }),
+      /5 sites, not 3/,
+    );
   });
 });

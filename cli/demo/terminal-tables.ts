@@ -1,10 +1,14 @@
 import Table from 'cli-table3';
-import type { LabelledTable } from '../../protocol/index.js';
-import type { DemoReport, ScenarioSummary } from './demo-report.js';
-import type { Scenario } from './scenarios.js';
+import type { DemoReport } from './demo-report.js';
 
 /** A plain box table (no colours: it also lands in logs), indented like the demo's lines. */
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+function table({
+  head,
+  rows,
+}: {
+  readonly head: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}): string {
   const t = new Table({
     head: [...head],
     style: { head: [], border: [], compact: true },
@@ -21,52 +25,11 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
 const fixed4 = (x: number | null | undefined): string => (x == null ? '-' : x.toFixed(4));
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 
-/** The scenario as it ran: what each site holds, for the report and the opening lines. */
-export function scenarioSummary(
-  scenario: Scenario,
-  sites: readonly LabelledTable[],
-  siteNames: readonly string[],
-  seed: number,
-): ScenarioSummary {
-  const classes = scenario.classNames.length;
-  return {
-    name: scenario.name,
-    title: scenario.title,
-    data: scenario.data,
-    split: `${scenario.splitText(sites.length)}; seed ${seed}`,
-    sites: sites.map((site, i) => {
-      const counts = new Array<number>(classes).fill(0);
-      for (const label of site.labels) counts[label]!++;
-      return {
-        name: siteNames[i]!,
-        rows: site.rows,
-        ...(classes === 2 ? { positive_share: counts[1]! / site.rows } : {}),
-        label_counts: counts,
-      };
-    }),
-    classes,
-    class_names: scenario.classNames,
-  };
-}
-
-/** One line per site: its rows and the classes it holds (label skew shows here). */
-export function siteLine(
-  site: ScenarioSummary['sites'][number],
-  classNames: readonly string[],
-  label: string | undefined,
-): string {
-  const held = site.label_counts
-    .map((count, c) => (count > 0 ? `${classNames[c]}: ${count}` : ''))
-    .filter(Boolean)
-    .join(', ');
-  return `  ${site.name}${label ? ` (${label})` : ''}: ${site.rows} private rows; ${held}`;
-}
-
 /** Each round of the federated run. */
 export function roundsTable(report: DemoReport): string {
   const dp = report.per_round.some((r) => r.epsilon !== undefined);
-  return table(
-    [
+  return table({
+    head: [
       'round',
       'T',
       'alpha',
@@ -79,7 +42,7 @@ export function roundsTable(report: DemoReport): string {
       'seconds',
       ...(dp ? ['epsilon'] : []),
     ],
-    report.per_round.map((r) => [
+    rows: report.per_round.map((r) => [
       String(r.round),
       r.temperature.toFixed(2),
       r.alpha.toFixed(2),
@@ -92,7 +55,7 @@ export function roundsTable(report: DemoReport): string {
       r.duration_seconds.toFixed(1),
       ...(dp ? [r.epsilon === undefined ? '-' : r.epsilon.toFixed(3)] : []),
     ]),
-  );
+  });
 }
 
 /** The distilled student beside its baselines and its teacher, on the same held-out rows. */
@@ -106,9 +69,9 @@ export function comparisonTable(report: DemoReport): string {
     params: string,
   ) => [name, fixed4(accuracy), ...(binary ? [fixed4(auc)] : []), params];
   const student = String(report.student_params);
-  return table(
-    ['model', 'accuracy', ...(binary ? ['AUC'] : []), 'parameters'],
-    [
+  return table({
+    head: ['model', 'accuracy', ...(binary ? ['AUC'] : []), 'parameters'],
+    rows: [
       row(
         'teacher (public split)',
         b.teacher.accuracy,
@@ -127,5 +90,5 @@ export function comparisonTable(report: DemoReport): string {
       row('local only, best site', b.local_only.best, b.local_only.auc?.best, student),
       row('local only, mean of sites', b.local_only.mean, b.local_only.auc?.mean, student),
     ],
-  );
+  });
 }

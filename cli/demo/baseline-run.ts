@@ -1,0 +1,74 @@
+import path from 'node:path';
+import { loadSiteConfig } from '../../client/site-config.js';
+import {
+  loadCoordinatorConfig,
+  normalizerFor,
+} from '../../coordinator/config/coordinator-config.js';
+import type { RunReport } from '../../coordinator/runs/run-report.js';
+import { studentSpecOf } from '../../coordinator/runs/run-spec.js';
+import { selectBackend, unwrap } from '../../protocol/index.js';
+import { computeBaselines } from './baselines.js';
+import type { Baselines } from './demo-report.js';
+import { progress } from './progress.js';
+import type { DemoWorkspace } from './workspace.js';
+
+/**
+ * The baselines of the report, with the run's student, normalization and training settings
+ * read back from the configs the parties ran with, so that they cannot drift from the run.
+ */
+export async function trainBaselines({
+  workspace,
+  runReport,
+  interactive,
+  print,
+}: {
+  readonly workspace: DemoWorkspace;
+  readonly runReport: RunReport;
+  readonly interactive: boolean;
+  readonly print: (line: string) => void;
+}): Promise<Baselines> {
+  if (runReport.teacher_source !== 'model') {
+    throw new Error('the demo measures its baselines against a teacher model, not imported logits');
+  }
+  const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+  // prepareWorkspace always writes the run into the config.
+  const run = config.run!;
+  const { split } = workspace;
+  const site = await loadSiteConfig(
+    path.join(workspace.dir, 'sites', workspace.siteNames[0]!, 'config.json'),
+  );
+  // The sites' own choice (auto), so the baselines train as fast as the sites did.
+  unwrap(await selectBackend(site.backend));
+  const bar = progress({
+    label: 'baselines',
+    total: workspace.siteNames.length + run.rounds + 1,
+    print,
+    interactive,
+  });
+  try {
+    return await computeBaselines({
+      split,
+      siteNames: workspace.siteNames,
+      spec: unwrap(studentSpecOf(run, split.heldOut.features, config.data.classes)),
+      normalizer: normalizerFor(config.data, split.publicSplit),
+      rounds: run.rounds,
+      localEpochs: run.localEpochs,
+      batchSize: run.batchSize,
+      learningRate: run.learningRate,
+      labelSmoothing: run.labelSmoothing,
+      seed: run.seed,
+      validationFraction: site.validationFraction,
+      validationSeed: site.seed,
+      teacher: {
+        accuracy: runReport.teacher_accuracy,
+        ...(runReport.compression.auc?.teacher != null
+          ? { auc: runReport.compression.auc.teacher }
+          : {}),
+        params: runReport.teacher_params,
+      },
+      progress: (step, done) => bar.update(done, `    ${step}`),
+    });
+  } finally {
+    bar.stop();
+  }
+}

@@ -1,0 +1,90 @@
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunReport } from '../../coordinator/runs/run-report.js';
+import type { LabelledTable } from '../../protocol/index.js';
+import { formatJsonl, readAuditLog } from '../audit-commands.js';
+import type { Baselines, DemoReport, ScenarioSummary } from './demo-report.js';
+import { renderHtmlReport } from './html-report.js';
+import { describeSplit } from './scenario-split.js';
+import type { Scenario } from './scenarios.js';
+import { formatJson, type DemoWorkspace } from './workspace.js';
+
+/** The scenario as it ran: what each site holds, for the report and the opening lines. */
+export function summarizeScenario({
+  scenario,
+  sites,
+  siteNames,
+  seed,
+}: {
+  readonly scenario: Scenario;
+  /** Each site's private rows, in the order of `siteNames`. */
+  readonly sites: readonly LabelledTable[];
+  readonly siteNames: readonly string[];
+  readonly seed: number;
+}): ScenarioSummary {
+  const classes = scenario.classNames.length;
+  return {
+    name: scenario.name,
+    title: scenario.title,
+    data: scenario.data,
+    split: `${describeSplit({ scenario, sites: sites.length })}; seed ${seed}`,
+    sites: sites.map((site, i) => {
+      const counts = new Array<number>(classes).fill(0);
+      for (const label of site.labels) counts[label]!++;
+      return {
+        name: siteNames[i]!,
+        rows: site.rows,
+        ...(classes === 2 ? { positive_share: counts[1]! / site.rows } : {}),
+        label_counts: counts,
+      };
+    }),
+    classes,
+    class_names: scenario.classNames,
+  };
+}
+
+/** The coordinator's own report of the run, as it wrote it when the run completed. */
+export async function readRunReport(workspace: DemoWorkspace): Promise<RunReport> {
+  return JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
+}
+
+/** Where the demo left what a reader or an auditor is handed. */
+export interface ReportFiles {
+  readonly json: string;
+  readonly html: string;
+  readonly audit: string;
+  readonly coordinatorKey: string;
+}
+
+/**
+ * The demo's report: the coordinator's run report with the scenario and the baselines added,
+ * written over the coordinator's report.json and as report.html. Beside them, what an auditor is
+ * handed: the audit log with its signed heads, and the key that signed them.
+ */
+export async function writeReportFiles({
+  workspace,
+  runReport,
+  scenario,
+  baselines,
+}: {
+  readonly workspace: DemoWorkspace;
+  readonly runReport: RunReport;
+  readonly scenario: ScenarioSummary;
+  readonly baselines: Baselines;
+}): Promise<{ report: DemoReport; files: ReportFiles }> {
+  const report: DemoReport = { ...runReport, scenario, baselines };
+  const files: ReportFiles = {
+    json: workspace.reportFile,
+    html: path.join(workspace.dir, 'report.html'),
+    audit: path.join(workspace.dir, 'audit.jsonl'),
+    coordinatorKey: path.join(workspace.dir, 'coordinator.pub'),
+  };
+  await writeFile(files.json, formatJson(report));
+  await writeFile(files.html, await renderHtmlReport(report));
+  await writeFile(files.audit, formatJsonl(await readAuditLog(workspace.coordinatorConfigFile)));
+  await copyFile(
+    path.join(path.dirname(workspace.keys.allowList), 'coordinator.pub'),
+    files.coordinatorKey,
+  );
+  return { report, files };
+}
