@@ -12,9 +12,11 @@ import { compressStudent } from '../compression/compression-report.js';
 import type { HeldOutEvaluator } from '../evaluation/held-out-evaluator.js';
 import type { AuditEvent } from '../events/coordinator-events.js';
 import type { PrivacyPlan } from '../privacy/privacy-plan.js';
+import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { CoordinatorStore } from '../store/store.js';
 import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
 import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
+import type { RunIdentity } from './run-deps.js';
 import type { RunSpec } from './run-spec.js';
 
 /** What the report is made of: the run's figures as the conductor kept them. */
@@ -27,7 +29,6 @@ export interface CompletionInput {
   readonly perRound: readonly RoundSummary[];
   /** The backend each site said it trains on. */
   readonly backends: Readonly<Record<string, string>>;
-  readonly aggregation: string;
   readonly privacy: PrivacyPlan;
   /** Traffic and wall time up to the end of the last round. */
   readonly traffic: Pick<RunReport, 'bytes_up' | 'bytes_down' | 'wall_seconds'>;
@@ -36,15 +37,11 @@ export interface CompletionInput {
 
 /** The coordinator's parts the completion uses. */
 export interface CompletionContext {
-  readonly sodium: Sodium;
+  readonly setup: CoordinatorSetup;
   readonly store: CoordinatorStore;
   readonly evaluation: HeldOutEvaluator;
   readonly teacher: PreparedTeacher;
-  readonly normalizer: Parameters<typeof compressStudent>[0]['normalizer'];
-  readonly dataset: string;
-  readonly backend: string;
-  readonly exportDir: string;
-  readonly reportFile?: string;
+  readonly identity: RunIdentity;
   readonly audit: (event: AuditEvent) => void;
 }
 
@@ -58,27 +55,28 @@ export async function completeRun(
   context: CompletionContext,
 ): Promise<RunReport> {
   const { spec, privacy } = input;
+  const { setup, identity } = context;
   const last = input.perRound[input.perRound.length - 1]!;
   const siteNames = Object.keys(input.backends).sort();
   const compression = await compressStudent({
-    dir: context.exportDir,
+    dir: identity.exportDir,
     spec: input.studentSpec,
     weights: input.weights,
     student: input.student,
     evaluation: context.evaluation,
     teacher: context.teacher,
-    normalizer: context.normalizer,
+    normalizer: setup.normalizer,
     ...(spec.compression.pruning ? { sparsity: last.sparsity } : {}),
   });
   const ledger = privacy.ledger;
   const report: RunReport = {
     run_id: input.runId,
-    dataset: context.dataset,
+    dataset: setup.config.data.name,
     sites: siteNames.length,
     site_names: siteNames,
     site_backends: Object.fromEntries(siteNames.map((s) => [s, input.backends[s]!])),
     rounds: spec.rounds,
-    aggregation: input.aggregation,
+    aggregation: privacy.strategy.name,
     per_round: [...input.perRound],
     ...teacherFigures(context.teacher.summary),
     student_accuracy: last.student_accuracy,
@@ -86,7 +84,7 @@ export async function completeRun(
     held_out_rows: context.evaluation.rows,
     student_params: parameterCount(input.studentSpec),
     ...input.traffic,
-    backend: context.backend,
+    backend: setup.backend,
     compression,
     secure_aggregation: privacy.secureAggregation,
     ...(ledger
@@ -111,12 +109,12 @@ export async function completeRun(
     context.audit({
       event: 'student.exported',
       format,
-      model: await hashFiles(context.sodium, dir),
+      model: await hashFiles(setup.sodium, dir),
     });
   }
-  if (context.reportFile) {
-    await mkdir(path.dirname(context.reportFile), { recursive: true });
-    await writeFile(context.reportFile, JSON.stringify(report, null, 2) + '\n');
+  if (identity.reportFile) {
+    await mkdir(path.dirname(identity.reportFile), { recursive: true });
+    await writeFile(identity.reportFile, JSON.stringify(report, null, 2) + '\n');
   }
   return report;
 }

@@ -26,7 +26,8 @@ import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import { PrivacyPlan } from '../privacy/privacy-plan.js';
 import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
-import { RunConductor, type RunDeps } from './run-conductor.js';
+import { RunConductor } from './run-conductor.js';
+import type { LiveRunStatus, RunDeps } from './run-deps.js';
 import type { RunReport } from './run-report.js';
 import {
   modelSpecOf,
@@ -46,7 +47,7 @@ export interface RunStatus {
   readonly updatedAt: string;
   readonly roundsClosed: number;
   readonly modelVersion: number;
-  readonly live?: ReturnType<RunConductor['status']>;
+  readonly live?: LiveRunStatus;
 }
 
 /**

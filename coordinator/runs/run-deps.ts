@@ -1,0 +1,38 @@
+import type { CoordinatorSetup } from '../coordinator-setup.js';
+import type { HeldOutEvaluator } from '../evaluation/held-out-evaluator.js';
+import type { CoordinatorEvents } from '../events/coordinator-events.js';
+import type { CoordinatorStore } from '../store/store.js';
+import type { TransferService } from '../transfer/transfer.service.js';
+import type { Clock } from './clock.js';
+
+/** What a run needs of the coordinator: its setup, services, store and clock. */
+export interface RunDeps {
+  readonly setup: CoordinatorSetup;
+  readonly evaluation: HeldOutEvaluator;
+  readonly events: CoordinatorEvents;
+  /** Serves the global model's blobs and the transfer set, and pulls the sites' update blobs. */
+  readonly transfer: Pick<TransferService, 'offer' | 'withdraw' | 'serve' | 'accept' | 'pull'>;
+  readonly store: CoordinatorStore;
+  /** The system clock unless a test moves time itself. */
+  readonly clock?: Clock;
+}
+
+/** A run's identity and where its report goes besides the store. */
+export interface RunIdentity {
+  readonly id: string;
+  readonly specHash: string;
+  readonly reportFile?: string;
+  /** Where the final student is exported (student/ and student-fp32/). */
+  readonly exportDir: string;
+}
+
+/** An active run as the API shows it beside its stored state. */
+export interface LiveRunStatus {
+  /** The round open, or next to open, and its attempt (1-based). */
+  readonly round: number;
+  readonly attempt: number;
+  readonly modelVersion: number;
+  readonly sites: { site: string; ready: boolean; backend?: string }[];
+  readonly participants: string[];
+  readonly answered: string[];
+}

@@ -1,0 +1,309 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  ok,
+  parameterCount,
+  unwrap,
+  weightLayout,
+  type CoordinatorMessage,
+  type Result,
+  type RoundUpdate,
+  type StudentSpec,
+} from '../../protocol/index.js';
+import type { PrivacyPlan } from '../privacy/privacy-plan.js';
+import { enrolledCount } from '../privacy/run-privacy.js';
+import type { OpenRoundRecord } from '../store/store.js';
+import type { Clock } from './clock.js';
+import { GlobalModel } from './global-model.js';
+import { openAttempt } from './round/open-attempt.js';
+import { closeRound } from './round/round-closer.js';
+import type { FoldResult } from './round/round-fold.js';
+import { LateAnswers } from './round/round-ledger.js';
+import {
+  recordClosedRound,
+  recordFailedAttempt,
+  type RoundRecordsContext,
+} from './round/round-records.js';
+import { roundStartFor } from './round/round-start.js';
+import { selectParticipants } from './round/selection.js';
+import { UpdateIntake, type OpenAttempt } from './round/update-intake.js';
+import type { LiveRunStatus, RunDeps } from './run-deps.js';
+import type { RoundSummary } from './run-report.js';
+import type { RunSpec } from './run-spec.js';
+import type { SiteChannel } from './site-channel.js';
+
+/** How far a run has come: kept in the store, read back after a restart. */
+export interface RoundProgress {
+  /** The round to run next (or being run). */
+  readonly nextRound: number;
+  /** Attempts of nextRound that failed so far. */
+  readonly attempt: number;
+  /** The last round that closed with a new model: updates for it or earlier are late. */
+  readonly lastClosedRound: number;
+}
+
+/** What trying to open the next round came to. */
+export type OpenOutcome =
+  | { readonly kind: 'waiting' }
+  /** Another round at this sampling rate would exceed the privacy budget. */
+  | { readonly kind: 'over-budget'; readonly rate: number }
+  | { readonly kind: 'opened'; readonly open: OpenAttempt; readonly participants: string[] };
+
+/** How a closed round ended for the run. */
+export type CloseOutcome = 'next' | 'last' | 'abandoned';
+
+/**
+ * The run's rounds: the global model, the open attempt, the round and attempt counters, the
+ * closed rounds' summaries and the late answers owed. It opens, fails and closes attempts and
+ * says what came of it; the conductor decides what the run does next.
+ */
+export class RunRounds {
+  private readonly late = new LateAnswers();
+  private readonly intake: UpdateIntake;
+  private progress: RoundProgress = { nextRound: 1, attempt: 0, lastClosedRound: 0 };
+  readonly global: GlobalModel;
+  open: OpenAttempt | undefined;
+  readonly closed: RoundSummary[] = [];
+
+  constructor(
+    private readonly run: {
+      readonly id: string;
+      readonly spec: RunSpec;
+      readonly deps: RunDeps;
+      readonly clock: Clock;
+      readonly privacy: PrivacyPlan;
+      readonly studentSpec: StudentSpec;
+      readonly student: tfl.LayersModel;
+      readonly records: RoundRecordsContext;
+      readonly send: (site: string, message: CoordinatorMessage) => void;
+    },
+    /** The global model to start from: version 0, or the last committed one. */
+    current: ConstructorParameters<typeof GlobalModel>[2],
+  ) {
+    const { deps, spec, studentSpec } = run;
+    this.global = new GlobalModel(deps.transfer, spec.blobChunkBytes, current);
+    this.intake = new UpdateIntake({
+      runId: run.id,
+      // float32 topk at full density, plus framing.
+      maxUpdateBytes:
+        8 * parameterCount(studentSpec) + 1024 * weightLayout(studentSpec).length + 4096,
+      pull: (channel, manifest, max) => deps.transfer.pull(channel, manifest, max),
+      store: deps.store,
+      audit: run.records.audit,
+    });
+  }
+
+  get nextRound(): number {
+    return this.progress.nextRound;
+  }
+
+  get lastClosedRound(): number {
+    return this.progress.lastClosedRound;
+  }
+
+  /** The open attempt (or the next one) and the model version, for the run's status. */
+  live(): Omit<LiveRunStatus, 'sites'> {
+    const ledger = this.open?.ledger;
+    const { round, attempt } = ledger?.info ?? {
+      round: this.progress.nextRound,
+      attempt: this.progress.attempt,
+    };
+    return {
+      round,
+      attempt: attempt + 1,
+      modelVersion: this.global.version,
+      participants: [...(ledger?.participants ?? [])],
+      answered: [...(ledger?.answered ?? [])],
+    };
+  }
+
+  /** A restarted run's counters and closed rounds. */
+  restore(progress: RoundProgress, closed: readonly RoundSummary[]): void {
+    this.progress = progress;
+    this.closed.push(...closed);
+    this.run.privacy.replay(this.closed);
+  }
+
+  /**
+   * Reopens the attempt the previous process left open, with the updates it acknowledged;
+   * false when it cannot be resumed (a secure attempt: it failed, and the round starts again).
+   */
+  resume({ round, attempt, participants, updates }: OpenRoundRecord): boolean {
+    const open = this.openAttempt(round, attempt, participants);
+    if (!open.fold.resumable) {
+      this.end();
+      const outcome = {
+        answered: updates.length,
+        stragglers: 0,
+        dropped: participants.length - updates.length,
+      };
+      this.run.deps.store.runs.failRound({ runId: this.run.id, round, attempt, outcome });
+      this.progress = { ...this.progress, attempt: attempt + 1 };
+      this.run.records.logger.log(
+        `round ${round}: the secure attempt open at the restart starts again`,
+      );
+      return false;
+    }
+    for (const update of updates) {
+      unwrap(open.ledger.admit(update.site));
+      open.ledger.received(update.site);
+      unwrap(open.stages.update(update.site, update));
+      open.ledger.accepted(update.site);
+    }
+    this.run.records.logger.log(
+      `round ${round} resumed: ${updates.length} of ${participants.length} updates already in`,
+    );
+    return true;
+  }
+
+  /** Opens the next round's attempt if enough sites are ready and the budget allows it. */
+  tryOpen(ready: readonly string[]): OpenOutcome {
+    const { spec, deps, id } = this.run;
+    if (ready.length < spec.minSites) return { kind: 'waiting' };
+    const { nextRound: round, attempt } = this.progress;
+    const participants = selectParticipants({ ready, spec, round, attempt });
+    const rate = this.samplingRate(participants.length);
+    if (!this.run.privacy.allows(rate)) return { kind: 'over-budget', rate };
+    deps.store.runs.openRound({ runId: id, round, attempt, participants });
+    const open = this.openAttempt(round, attempt, participants);
+    const { logger, audit } = this.run.records;
+    logger.log(
+      `round ${round} (attempt ${attempt + 1}): ${participants.length} of ${ready.length} ready sites selected`,
+    );
+    const { temperature, alpha } = open.ledger.info;
+    audit({
+      event: 'round.started',
+      round,
+      attempt: attempt + 1,
+      participants: participants.length,
+      temperature,
+      alpha,
+      model: this.global.hash,
+    });
+    return { kind: 'opened', open, participants };
+  }
+
+  /** Sites selected over sites enrolled: the attempt's sampling rate for the accountant. */
+  private samplingRate(selected: number): number {
+    return Math.min(1, selected / Math.max(1, enrolledCount(this.run.deps.store.sites)));
+  }
+
+  private openAttempt(
+    round: number,
+    attempt: number,
+    participants: readonly string[],
+  ): OpenAttempt {
+    const { deps } = this.run;
+    this.open = openAttempt({
+      ...this.run,
+      sodium: deps.setup.sodium,
+      runId: this.run.id,
+      round,
+      attempt,
+      participants,
+      samplingRate: this.samplingRate(participants.length),
+      traffic: deps.events,
+      global: this.global.tensors,
+      dimension: parameterCount(this.run.studentSpec),
+      publicKeys: () => new Map(deps.store.sites.list().map((s) => [s.name, s.publicKey])),
+    });
+    return this.open;
+  }
+
+  /** The open attempt's round.start for one of its participants. */
+  startFor(site: string): void {
+    const { ledger, fold } = this.open!;
+    const clipNorm = this.run.privacy.siteClipNorm();
+    const start = roundStartFor(this.run.spec, {
+      runId: this.run.id,
+      round: ledger.round,
+      modelVersion: this.global.version,
+      temperature: ledger.info.temperature,
+      alpha: ledger.info.alpha,
+      ...this.global.offered(),
+      ...(clipNorm === undefined ? {} : { clipNorm }),
+      ...fold.roundStart,
+    });
+    this.run.send(site, start);
+  }
+
+  /** Checks a round.update, then pulls its blob; the fold happens when the blob is in. */
+  receive(channel: SiteChannel, update: RoundUpdate, fatal: (error: Error) => void): Result<true> {
+    const { open } = this;
+    const view = {
+      version: this.global.version,
+      lastClosedRound: this.progress.lastClosedRound,
+      open,
+      late: this.late,
+    };
+    const checked = this.intake.check(channel, update, view);
+    if (!checked.ok) return checked;
+    if (checked.value === 'pull') {
+      void this.intake.pull(channel, update, open!).then((outcome) => {
+        if (outcome.kind === 'fatal') fatal(outcome.error);
+      });
+    }
+    return ok(true);
+  }
+
+  /** A site left: no late answer is owed by it any more. */
+  forget(site: string): void {
+    this.late.forget(site);
+  }
+
+  /** The attempt, if still the open one, is over: it is no longer open. */
+  take(open: OpenAttempt): boolean {
+    if (this.open !== open) return false;
+    this.open = undefined;
+    return true;
+  }
+
+  /** The attempt failed: recorded; the same round is tried again with a fresh selection. */
+  fail(open: OpenAttempt, result: Extract<FoldResult, { ok: false }>): void {
+    const { ledger } = open;
+    recordFailedAttempt(this.run.records, ledger, result, this.run.spec.minSites);
+    this.late.owe(ledger.silent());
+    this.progress = { ...this.progress, attempt: ledger.info.attempt + 1 };
+  }
+
+  /**
+   * The attempt's model becomes the next version (pruned, stored, evaluated, committed), unless
+   * the run ended meanwhile (`abandoned`): 'last' when it was the run's last round.
+   */
+  async close(
+    open: OpenAttempt,
+    model: Parameters<typeof closeRound>[1],
+    ended: () => boolean,
+  ): Promise<CloseOutcome> {
+    const { ledger } = open;
+    const { spec, privacy, deps } = this.run;
+    // Set before any await: an update for this round arriving meanwhile is a straggler's.
+    this.progress = { ...this.progress, lastClosedRound: ledger.round };
+    const closed = await closeRound(ledger, model, {
+      spec,
+      strategy: privacy.strategy,
+      privacy,
+      store: deps.store,
+      student: this.run.student,
+      evaluation: deps.evaluation,
+      ...(this.global.mask ? { previousMask: this.global.mask.tensors } : {}),
+      now: () => this.run.clock.now(),
+      traffic: () => deps.events,
+    });
+    if (closed.spent) this.run.records.audit(privacy.spentEvent(ledger.round, closed.spent));
+    // Cancelled while the model was written and evaluated: nothing more of it is committed.
+    if (ended()) return 'abandoned';
+    const { version, hash } = this.global;
+    recordClosedRound(this.run.records, closed, { version, hash, attempt: ledger.info.attempt });
+    this.late.clear();
+    this.global.advance(closed);
+    this.closed.push(closed.summary);
+    this.progress = { ...this.progress, nextRound: ledger.round + 1, attempt: 0 };
+    return ledger.round === spec.rounds ? 'last' : 'next';
+  }
+
+  /** The open attempt ends for good (cancelled, the run stopped). */
+  end(): void {
+    this.open?.stages.end();
+    this.open = undefined;
+  }
+}
