@@ -4,29 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildRunView, diffRunView, roundPoint } from '../../coordinator/dashboard/run-view.js';
-import type { RoundSummary } from '../../coordinator/runs/run-report.js';
 import type { RunStatus } from '../../coordinator/runs/runs.service.js';
 import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-store.js';
 import type { CoordinatorStore } from '../../coordinator/store/store.js';
 import { loadSodium } from '../../protocol/index.js';
-
-const summary = (round: number, participants: number): RoundSummary => ({
-  round,
-  rounds: 3,
-  attempt: 1,
-  temperature: 4,
-  alpha: 0.5,
-  selected: 3,
-  participants,
-  stragglers: 3 - participants,
-  dropped: 0,
-  student_accuracy: 0.5 + round / 10,
-  student_loss: 1 / round,
-  sparsity: 0,
-  bytes_up: 100 * round,
-  bytes_down: 1000 * round,
-  duration_seconds: round,
-});
+import { roundSummary as summary } from '../support/round-summary.js';
 
 describe('the dashboard: store queries and the run view', () => {
   let dir: string;

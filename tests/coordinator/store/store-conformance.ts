@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RoundSummary } from '../../../coordinator/runs/run-report.js';
 import type { CoordinatorStore, StoredUpdate } from '../../../coordinator/store/store.js';
 import { FedistillError } from '../../../protocol/index.js';
+import { roundSummary as summary } from '../../support/round-summary.js';
 
 /**
  * What a backend under test provides: fresh, empty places to keep a store. Opening one place
@@ -44,24 +44,6 @@ async function withStore(
 
 const HASH_0 = '0'.repeat(64);
 const HASH_1 = '1'.repeat(64);
-
-const summary = (round: number, participants: number): RoundSummary => ({
-  round,
-  rounds: 3,
-  attempt: 1,
-  temperature: 4,
-  alpha: 0.5,
-  selected: 3,
-  participants,
-  stragglers: 3 - participants,
-  dropped: 0,
-  student_accuracy: 0.5 + round / 10,
-  student_loss: 1 / round,
-  sparsity: 0,
-  bytes_up: 100 * round,
-  bytes_down: 1000 * round,
-  duration_seconds: round,
-});
 
 const update = (site: string, bytes: number[] = [1, 2, 3]): StoredUpdate => ({
   site,
