@@ -32,7 +32,8 @@ export interface CompletionInput {
   readonly privacy: PrivacyPlan;
   /** Traffic and wall time up to the end of the last round. */
   readonly traffic: Pick<RunReport, 'bytes_up' | 'bytes_down' | 'wall_seconds'>;
-  readonly stoppedByBudget: boolean;
+  /** How the run ends: all its rounds, or fewer because another would exceed the budget. */
+  readonly end: 'complete' | 'stopped-by-budget';
 }
 
 /** The coordinator's parts the completion uses. */
@@ -99,12 +100,12 @@ export async function completeRun(
             secure_aggregation: privacy.secureAggregation,
             noise: privacy.secureAggregation ? 'distributed' : 'central',
             rounds_completed: input.perRound.length,
-            stopped_by_budget: input.stoppedByBudget,
+            stopped_by_budget: input.end === 'stopped-by-budget',
           },
         }
       : {}),
   };
-  context.store.runs.complete({ runId: input.runId, report });
+  context.store.runs.complete({ runId: input.runId, report, state: input.end });
   for (const [format, dir] of Object.entries(compression.files)) {
     context.audit({
       event: 'student.exported',

@@ -364,11 +364,12 @@ export class RunConductor {
         weights: this.rounds.global.tensors,
         perRound: this.rounds.closed,
         backends: this.sites.backends,
-        stoppedByBudget: end === 'stopped-by-budget',
+        end,
       },
       { setup, store, evaluation, teacher, identity, audit: (event) => this.audit(event) },
     );
-    this.moveTo(end);
+    // Stored with the report, in one step.
+    this.state = unwrap(transition(this.state, end));
     events.emit('complete', report);
     this.resolveFinished(report);
   }

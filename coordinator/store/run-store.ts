@@ -77,8 +77,8 @@ export interface RunStore {
   /** Atomically: the run's first model (version 0) is stored and the run waits for sites. */
   start(run: { runId: string; initial: StoredModel }): void;
   setState(run: { runId: string; state: RunState }): void;
-  /** The run is complete and keeps its report, atomically. */
-  complete(run: { runId: string; report: unknown }): void;
+  /** The run ends (complete, or stopped by its privacy budget) with its report, atomically. */
+  complete(run: { runId: string; report: unknown; state: 'complete' | 'stopped-by-budget' }): void;
   /** The report of a complete run; undefined before. */
   report(runId: string): unknown;
   /** Records the attempt as open with its participants; its updates follow (`UpdateStore.save`). */

@@ -103,10 +103,10 @@ export class SqliteRunStore implements RunStore {
     this.db.prepare('UPDATE runs SET state = ?, updated_at = ? WHERE id = ?').run(state, at, runId);
   }
 
-  complete({ runId, report }: { runId: string; report: unknown }): void {
+  complete({ runId, report, state }: Parameters<RunStore['complete']>[0]): void {
     this.db
-      .prepare(`UPDATE runs SET state = 'complete', report = ?, updated_at = ? WHERE id = ?`)
-      .run(JSON.stringify(report), isoNow(), runId);
+      .prepare(`UPDATE runs SET state = ?, report = ?, updated_at = ? WHERE id = ?`)
+      .run(state, JSON.stringify(report), isoNow(), runId);
   }
 
   report(runId: string): unknown {

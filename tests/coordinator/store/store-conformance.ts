@@ -226,7 +226,11 @@ export function runStoreSuite(name: string, backend: StoreBackend): void {
       withStore(backend, async (store, reopen) => {
         store.runs.create({ id: 'r1', specHash: 'h1', spec: {} });
         store.runs.start({ runId: 'r1', initial: { version: 0, modelHash: HASH_0 } });
-        store.runs.complete({ runId: 'r1', report: { accuracy: 0.9, rounds: [1, 2] } });
+        store.runs.complete({
+          runId: 'r1',
+          report: { accuracy: 0.9, rounds: [1, 2] },
+          state: 'complete',
+        });
         const after = await reopen();
         assert.equal(after.runs.get('r1')?.state, 'complete');
         assert.deepEqual(after.runs.report('r1'), { accuracy: 0.9, rounds: [1, 2] });
