@@ -1,0 +1,469 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Logger } from '@nestjs/common';
+import {
+  allowListSchema,
+  BlobOutbox,
+  encodeTensorBlob,
+  fail,
+  identityFileSchema,
+  identityKeyPair,
+  loadSodium,
+  ok,
+  readJsonFile,
+  selectBackend,
+  toHex,
+  unwrap,
+  weightLayout,
+  type BlobManifest,
+  type CoordinatorMessage,
+  type ErrorCode,
+  type Result,
+  type RoundStart,
+  type RoundUpdate,
+  type RunState,
+  type RunWelcome,
+  type Sodium,
+} from '../../protocol/index.js';
+import { prepareWorkspace } from '../../cli/demo/workspace.js';
+import {
+  loadCoordinatorConfig,
+  normalizerFor,
+} from '../../coordinator/config/coordinator-config.js';
+import { readSplit } from '../../coordinator/config/read-split.js';
+import type { CoordinatorSetup } from '../../coordinator/coordinator-setup.js';
+import { EvaluationService } from '../../coordinator/evaluation/evaluation.service.js';
+import {
+  CoordinatorEvents,
+  type AuditEvent,
+  type RoundFailure,
+} from '../../coordinator/events/coordinator-events.js';
+import { RunConductor, type RunDeps } from '../../coordinator/runs/run-conductor.js';
+import type { RoundSummary } from '../../coordinator/runs/run-report.js';
+import { runSpecHash, runSpecSchema, type RunSpecInput } from '../../coordinator/runs/run-spec.js';
+import type { SiteChannel } from '../../coordinator/runs/site-channel.js';
+import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-store.js';
+import type { CoordinatorStore } from '../../coordinator/store/store.js';
+import type { PreparedTeacher } from '../../coordinator/teacher/prepared-teacher.js';
+import { TeacherService } from '../../coordinator/teacher/teacher.service.js';
+import { TransferService } from '../../coordinator/transfer/transfer.service.js';
+import { ManualClock } from './manual-clock.js';
+
+/** Sites enrolled in every harness run: site-1 … site-5. */
+export const HARNESS_SITES = 5;
+
+/** The value of every weight of a test site's delta: finite, and far from zero. */
+export const TEST_DELTA_VALUE = 0.01;
+
+/**
+ * What every harness run shares in one test process, read once: the demo workspace (bundled
+ * breast-cancer data split as the demo splits it, fresh keys), the coordinator's setup, the
+ * held-out evaluator and the teacher's soft labels. None of it changes during a run.
+ */
+interface SharedParts {
+  readonly dir: string;
+  readonly setup: CoordinatorSetup;
+  readonly evaluation: EvaluationService;
+  readonly teacher: PreparedTeacher;
+  readonly baseRun: RunSpecInput;
+}
+
+let shared: Promise<SharedParts> | undefined;
+
+async function prepareShared(): Promise<SharedParts> {
+  // The run's parts log through Nest's logger; the tests read outcomes, not log lines.
+  Logger.overrideLogger(false);
+  const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-conductor-'));
+  const workspace = await prepareWorkspace(dir, {
+    sites: HARNESS_SITES,
+    rounds: 2,
+    seed: 7,
+    cacheDir: path.join(dir, 'cache'),
+  });
+  const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+  // As coordinator.ts prepares its setup before Nest starts (that function is not exported).
+  const sodium = await loadSodium();
+  const publicSplit = await readSplit(config.data.publicSplit, config.data.classes, 'public');
+  const heldOut = await readSplit(config.data.heldOut, config.data.classes, 'held-out');
+  const setup: CoordinatorSetup = {
+    config,
+    sodium,
+    identity: identityKeyPair(unwrap(await readJsonFile(config.identityFile, identityFileSchema))),
+    allowList: unwrap(await readJsonFile(config.allowListFile, allowListSchema)),
+    backend: unwrap(await selectBackend(config.backend)),
+    publicSplit: publicSplit.table,
+    heldOut: heldOut.table,
+    normalizer: normalizerFor(config.data, publicSplit.table),
+    publicSplitBytes: publicSplit.bytes,
+    startedAt: performance.now(),
+  };
+  const evaluation = new EvaluationService(setup);
+  const baseRun = config.run!;
+  const prepared = await new TeacherService(setup, evaluation, new TransferService(setup)).prepare(
+    runSpecSchema.parse(baseRun),
+  );
+  // The soft labels and figures of the real teacher; without loadModel, the run's report does
+  // not load and time the teacher model again, which no round rule needs.
+  const teacher: PreparedTeacher = { descriptor: prepared.descriptor, summary: prepared.summary };
+  return { dir, setup, evaluation, teacher, baseRun };
+}
+
+/** Removes what the shared parts wrote; for the test file's `after`. */
+export async function disposeSharedParts(): Promise<void> {
+  const parts = await shared;
+  shared = undefined;
+  if (!parts) return;
+  parts.evaluation.dispose();
+  await rm(parts.dir, { recursive: true, force: true });
+}
+
+/**
+ * A test double of the transport only: the coordinator's outbox is a real BlobOutbox, and a
+ * pull returns the bytes the test site offered under that manifest, verified by nothing but
+ * the lookup (the real TransferService's chunking and checks have their own tests). Sites never
+ * download the model here: they answer round.start at once.
+ */
+type RunTransfer = RunDeps['transfer'];
+
+class InProcessTransfer implements RunTransfer {
+  private readonly outbox: BlobOutbox;
+  /** What each site offered, by blob hash (hex). */
+  private readonly offered = new Map<string, Uint8Array>();
+
+  constructor(sodium: Sodium) {
+    this.outbox = new BlobOutbox(sodium);
+  }
+
+  offer(bytes: Uint8Array, chunkBytes: number): BlobManifest {
+    return this.outbox.offer(bytes, chunkBytes);
+  }
+
+  withdraw(manifest: BlobManifest): void {
+    this.outbox.withdraw(manifest.hash);
+  }
+
+  serve(): Result<true> {
+    return ok(true);
+  }
+
+  accept(): Result<true> {
+    return ok(true);
+  }
+
+  /** A site offers an update blob; the coordinator's pull of it gets these bytes. */
+  siteOffers(manifest: BlobManifest, bytes: Uint8Array): void {
+    this.offered.set(toHex(manifest.hash), bytes);
+  }
+
+  async pull(
+    channel: SiteChannel,
+    manifest: BlobManifest,
+    maxBytes: number,
+  ): Promise<Result<Uint8Array>> {
+    await Promise.resolve();
+    const bytes = this.offered.get(toHex(manifest.hash));
+    if (manifest.bytes > maxBytes) return fail('blob.too_large', `${manifest.bytes} bytes`);
+    if ((channel as TestSite).closed) return fail('session.closed', 'the site left');
+    return bytes ? ok(bytes) : fail('blob.unrequested', 'nothing offered under that hash');
+  }
+}
+
+/** What the coordinator said to a site about one of its updates. */
+export type Verdict = 'accepted' | ErrorCode | `refused: ${ErrorCode}`;
+
+/**
+ * An in-memory site session: it records what the conductor sends it, and ends as the gateway
+ * ends a session: a refusal or a drop leaves the run (siteLeft), then its close listeners run.
+ */
+export class TestSite implements SiteChannel {
+  readonly sent: CoordinatorMessage[] = [];
+  refusal: ErrorCode | undefined;
+  closed = false;
+  welcome: RunWelcome | undefined;
+  private readonly closeListeners: (() => void)[] = [];
+  private readonly waiters: (() => void)[] = [];
+  /** How many update verdicts have been read. */
+  private verdictsRead = 0;
+
+  constructor(
+    readonly site: string,
+    private readonly run: ConductorHarness,
+  ) {}
+
+  send(message: CoordinatorMessage): void {
+    if (this.closed) return;
+    this.sent.push(message);
+    this.wake();
+  }
+
+  refuse(code: ErrorCode): void {
+    if (this.closed) return;
+    this.refusal = code;
+    this.close();
+  }
+
+  backlogged(): boolean {
+    return false;
+  }
+
+  onDrain(): void {}
+
+  onClose(closed: () => void): void {
+    if (this.closed) closed();
+    else this.closeListeners.push(closed);
+  }
+
+  /** Joins the run (the gateway's admission): the welcome, or why not. */
+  join(): Result<RunWelcome> {
+    const joined = this.run.conductor.siteJoined(this);
+    if (joined.ok) this.welcome = joined.value;
+    return joined;
+  }
+
+  /** Says ready, holding the transfer set the welcome named. */
+  ready(): Result<true> {
+    return this.deliver({
+      type: 'site.ready',
+      transferHash: this.welcome!.teacher.blob.hash,
+      backend: 'test',
+    });
+  }
+
+  /** Every round.start this session was sent, in order. */
+  get starts(): RoundStart[] {
+    return this.sent.filter((m): m is RoundStart => m.type === 'round.start');
+  }
+
+  /** The last round.start this session was sent. */
+  get start(): RoundStart {
+    const start = this.starts.at(-1);
+    if (!start) throw new Error(`${this.site} was sent no round.start`);
+    return start;
+  }
+
+  /**
+   * Answers `start` (the last one by default) with a delta of TEST_DELTA_VALUE everywhere, as
+   * an honest site would; `fields` replaces what an honest site would put in the update.
+   */
+  answer(
+    start: RoundStart = this.start,
+    fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
+  ): Result<true> {
+    const delta = weightLayout(this.welcome!.student).map((slot) => ({
+      name: slot.name,
+      shape: slot.shape,
+      values: new Float32Array(slot.shape.reduce((a, b) => a * b, 1)).fill(TEST_DELTA_VALUE),
+    }));
+    const bytes = unwrap(encodeTensorBlob(delta, 'float32'));
+    // A fresh outbox per update: each answer is its own blob, as a real site's would be.
+    const manifest = new BlobOutbox(this.run.sodium).offer(bytes, 64 * 1024);
+    this.run.transfer.siteOffers(manifest, bytes);
+    return this.deliver({
+      type: 'round.update',
+      runId: start.runId,
+      round: start.round,
+      baseVersion: start.modelVersion,
+      numExamples: 10,
+      delta: manifest,
+      ...fields,
+    });
+  }
+
+  /** Answers and waits for the coordinator's word on the update. */
+  async answered(start?: RoundStart, fields?: Parameters<TestSite['answer']>[1]): Promise<Verdict> {
+    this.answer(start, fields);
+    return this.verdict();
+  }
+
+  /**
+   * The coordinator's word on this site's oldest update not yet looked at: 'accepted', the code
+   * of an update.rejected, or 'refused: <code>' when it ended the session instead. Waits for it
+   * (a pull settles in the microtasks after the update).
+   */
+  async verdict(): Promise<Verdict> {
+    for (;;) {
+      const replies = this.sent.filter(
+        (m) => m.type === 'update.accepted' || m.type === 'update.rejected',
+      );
+      const reply = replies[this.verdictsRead];
+      if (reply) {
+        this.verdictsRead++;
+        return reply.type === 'update.accepted' ? 'accepted' : reply.code;
+      }
+      if (this.refusal) return `refused: ${this.refusal}`;
+      if (this.closed) throw new Error(`${this.site} left without a verdict`);
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** The connection drops without a farewell, as a crashed site's would. */
+  drop(): void {
+    this.close();
+  }
+
+  /** One validated message, handled as the gateway handles it: an error ends the session. */
+  private deliver(message: Parameters<RunConductor['handle']>[1]): Result<true> {
+    const handled = this.run.conductor.handle(this, message);
+    if (!handled.ok) this.refuse(handled.error.code);
+    return handled;
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.run.conductor.siteLeft(this);
+    for (const listener of this.closeListeners.splice(0)) listener();
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}
+
+/**
+ * Wraps the store's run part so that every change of the run's stored state is recorded, in
+ * order, as the store holds it after each call.
+ */
+function recordingStates(store: CoordinatorStore, runId: string, states: RunState[]): void {
+  const runs = store.runs;
+  const record = (): void => {
+    const state = runs.get(runId)?.state;
+    if (state && state !== states.at(-1)) states.push(state);
+  };
+  (store as { runs: CoordinatorStore['runs'] }).runs = new Proxy(runs, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = value.apply(target, args);
+        record();
+        return result;
+      };
+    },
+  });
+}
+
+/**
+ * One RunConductor built from real parts without sockets: a real SQLite store in a temp
+ * folder, real libsodium, the demo workspace's setup, a real held-out evaluator and events,
+ * the real teacher's soft labels, a ManualClock, and in-memory sessions (TestSite).
+ */
+export class ConductorHarness {
+  /** The run's stored state after every change, from `created` on. */
+  readonly states: RunState[] = [];
+  readonly closed: RoundSummary[] = [];
+  readonly failed: RoundFailure[] = [];
+  /** Every event the run sent to the audit log, in order. */
+  readonly audits: AuditEvent[] = [];
+  readonly conductor: RunConductor;
+  private readonly sites = new Map<string, TestSite>();
+
+  private constructor(
+    readonly clock: ManualClock,
+    readonly events: CoordinatorEvents,
+    readonly store: CoordinatorStore,
+    readonly transfer: InProcessTransfer,
+    readonly sodium: Sodium,
+    readonly runId: string,
+    private readonly dir: string,
+    conduct: (harness: ConductorHarness) => RunConductor,
+  ) {
+    recordingStates(store, runId, this.states);
+    events.on('round', (summary) => this.closed.push(summary));
+    events.on('roundFailed', (failure) => this.failed.push(failure));
+    events.on('audit', (event) => this.audits.push(event));
+    this.conductor = conduct(this);
+  }
+
+  /** A started run of `run` over the shared workspace; run.rounds defaults to 2. */
+  static async start(run: Partial<RunSpecInput> = {}): Promise<ConductorHarness> {
+    shared ??= prepareShared();
+    const parts = await shared;
+    const { setup, evaluation, teacher } = parts;
+    const spec = runSpecSchema.parse({ ...parts.baseRun, ...run });
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-run-'));
+    const store = openSqliteStore({ sodium: setup.sodium, file: path.join(dir, 'store.sqlite') });
+    store.sites.sync(
+      setup.allowList.sites.map((s) => ({
+        name: s.name,
+        publicKey: s.publicKey,
+        state: 'enrolled' as const,
+      })),
+    );
+    const runId = 'run-under-test';
+    const specHash = runSpecHash(setup.sodium, spec, setup.config.data, setup.publicSplitBytes);
+    const clock = new ManualClock();
+    const events = new CoordinatorEvents();
+    const transfer = new InProcessTransfer(setup.sodium);
+    const harness = new ConductorHarness(
+      clock,
+      events,
+      store,
+      transfer,
+      setup.sodium,
+      runId,
+      dir,
+      () =>
+        new RunConductor(
+          { setup, evaluation, events, transfer, store, clock },
+          { id: runId, specHash, exportDir: path.join(dir, 'exports') },
+          spec,
+          teacher,
+        ),
+    );
+    store.runs.create({ id: runId, specHash, spec });
+    await harness.conductor.start();
+    return harness;
+  }
+
+  /** The site's session: the open one, or a new one once the last has closed. */
+  site(name: string): TestSite {
+    let site = this.sites.get(name);
+    if (!site || site.closed) {
+      site = new TestSite(name, this);
+      this.sites.set(name, site);
+    }
+    return site;
+  }
+
+  /** The named sites join and say ready, in order; each must be welcomed. */
+  ready(...names: string[]): TestSite[] {
+    return names.map((name) => {
+      const site = this.site(name);
+      unwrap(site.join());
+      unwrap(site.ready());
+      return site;
+    });
+  }
+
+  /** The run's state as the store holds it. */
+  get state(): RunState {
+    return this.store.runs.get(this.runId)!.state;
+  }
+
+  /** Resolves when round `round` closes with a new model. Call before what should close it. */
+  roundClosed(round: number): Promise<RoundSummary> {
+    return new Promise((resolve) => {
+      const check = (summary: RoundSummary): void => {
+        if (summary.round !== round) return;
+        this.events.off('round', check);
+        resolve(summary);
+      };
+      this.events.on('round', check);
+    });
+  }
+
+  /** Resolves with the next failed attempt. Call before what should fail it. */
+  nextFailure(): Promise<RoundFailure> {
+    return new Promise((resolve) => this.events.once('roundFailed', resolve));
+  }
+
+  async dispose(): Promise<void> {
+    this.conductor.dispose();
+    this.store.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
