@@ -15,6 +15,7 @@ import {
   unwrap,
   verifyAuditLog,
 } from '../../protocol/index.js';
+import { auditTrail, sitesReady } from '../support/coordinator-signals.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
 /** Debian's chromium; playwright-core never downloads a browser (.ci/run installs this one). */
@@ -31,6 +32,7 @@ async function points(page: Page, chart: string): Promise<number> {
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
+  // A bounded poll of the page until it shows what the test waits for, never a guess at time.
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -118,12 +120,21 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
     await until('the run shows paused', async () =>
       /paused/.test(await page.innerText('[data-test="run-header"]')),
     );
+    const { events } = fixture.coordinator;
+    const trail = auditTrail(events);
+    const ready = sitesReady(events, fixture.workspace.siteNames);
     const finished = fixture.runAllSites();
     await until('every site is connected', async () =>
       /^3 \/ 3$/.test(await page.innerText('[data-test="sites-connected"]')),
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    assert.equal(await points(page, 'accuracy'), 0, 'a paused run opened a round');
+    // Every site is ready: a round would have opened by now had the pause not held it.
+    await ready;
+    assert.deepEqual(
+      trail.filter((e) => e.event === 'round.started'),
+      [],
+      'a paused run opened a round',
+    );
+    assert.equal(await points(page, 'accuracy'), 0, 'a paused run plotted a round');
     await page.screenshot({ path: path.join(ARTIFACTS, 'run-view-paused.png'), fullPage: true });
 
     // Resumed, the rounds run; every point arrives over the live feed, a round at a time.

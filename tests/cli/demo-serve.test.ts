@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -23,14 +23,15 @@ describe('fedistill demo --serve', () => {
   });
 
   it('keeps the coordinator and its dashboard up after the last round, until interrupted', async () => {
+    const out = path.join(dir, 'run');
     const demo = spawn(
       process.execPath,
-      [MAIN, 'demo', '--rounds', '2', '--serve', '--out', path.join(dir, 'run')],
+      [MAIN, 'demo', '--rounds', '2', '--serve', '--out', out],
       // Its own process group: a failed assertion must not leave it and its children serving.
       { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
     );
     try {
-      await servesUntilInterrupted(demo);
+      await servesUntilInterrupted(demo, path.join(out, 'logs', 'coordinator.log'));
     } finally {
       if (demo.exitCode === null && demo.signalCode === null) process.kill(-demo.pid!, 'SIGKILL');
     }
@@ -38,7 +39,10 @@ describe('fedistill demo --serve', () => {
 });
 
 /** Waits for the demo to finish its run and keep serving, checks it serves, then interrupts it. */
-async function servesUntilInterrupted(demo: ChildProcessByStdio<null, Readable, null>) {
+async function servesUntilInterrupted(
+  demo: ChildProcessByStdio<null, Readable, null>,
+  coordinatorLog: string,
+) {
   const exited = once(demo, 'exit') as Promise<[number | null]>;
   let stdout = '';
   const staysUp = new Promise<void>((resolve, reject) => {
@@ -56,8 +60,9 @@ async function servesUntilInterrupted(demo: ChildProcessByStdio<null, Readable, 
   assert.equal(links[0], links[1]);
   const link = new URL(links[0]!);
 
-  // The run is over and the coordinator still serves the page and trades the link's token.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // The run is over and the coordinator still serves the page and trades the link's token. The
+  // demo prints the link again only after the coordinator said it is serving (over IPC), which
+  // it says instead of closing: no wait is needed for a close that would come first.
   const page = await fetch(new URL('/dashboard/', link));
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<script type="module" src="\.\/app\.js">/);
@@ -76,5 +81,7 @@ async function servesUntilInterrupted(demo: ChildProcessByStdio<null, Readable, 
   demo.kill('SIGINT');
   const [code] = await exited;
   assert.equal(code, 0);
+  // The coordinator was still up when the demo stopped it: its own stop handler logged it.
+  assert.match(await readFile(coordinatorLog, 'utf8'), /stopped by SIGTERM/);
   await assert.rejects(fetch(new URL('/dashboard/', link)), 'the coordinator stopped with it');
 }

@@ -77,7 +77,9 @@ describe('backpressure: a site that reads slowly', () => {
     peer.send({ type: 'blob.request', hash: model.hash, from: 16, count: 1 });
     let stalled = 0;
     let previous = -1;
-    // Wait until the coordinator's count of bytes handed to the socket stops growing.
+    // Wait until the coordinator's count of bytes handed to the socket stops growing. It stops
+    // when the loopback socket's kernel buffers are full, which no event in this process tells:
+    // a quiet spell is the only sign, so this one wait stays.
     while (stalled < 10) {
       await new Promise((r) => setTimeout(r, 50));
       const now = fixture.coordinator.events.bytesOut;

@@ -31,6 +31,9 @@ const PRUNING = {
   endRound: 3,
 } as const;
 
+/** How long the store is polled for a partial round before the test gives up. */
+const POLL_LIMIT_MS = 120_000;
+
 /** The coordinator as its own process, so that it can be killed like a crashing server. */
 async function spawnCoordinator(configFile: string, output: string[]): Promise<ChildProcess> {
   const child = fork(CLI, ['coordinator', '--config', configFile], { silent: true });
@@ -58,7 +61,10 @@ async function waitForPartialRound(
   dbFile: string,
   fromRound: number,
 ): Promise<{ round: number; attempt: number }> {
+  const deadline = Date.now() + POLL_LIMIT_MS;
   for (;;) {
+    // A bounded poll of another process's store for a state to appear, not a guess at time.
+    if (Date.now() > deadline) throw new Error(`no partial round from round ${fromRound} on`);
     await new Promise((r) => setTimeout(r, 2));
     let db: Database.Database;
     try {

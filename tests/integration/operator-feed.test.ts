@@ -93,10 +93,16 @@ describe('the operator feed (socket.io namespace /operator)', () => {
     );
 
     const deltas: RunDelta[] = [];
-    socket.on(FEED_EVENTS.delta, (delta: RunDelta) => deltas.push(delta));
+    // The feed pushes at most four times a second; the push that shows the run complete is
+    // the last one the run's rounds can cause.
+    const completed = new Promise<void>((resolve) =>
+      socket.on(FEED_EVENTS.delta, (delta: RunDelta) => {
+        deltas.push(delta);
+        if (delta.run.state === 'complete') resolve();
+      }),
+    );
     const { report } = await fixture.runAllSites();
-    // The feed pushes at most four times a second: wait for the last push.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await completed;
     socket.close();
 
     const points = deltas.flatMap((d) => d.points);

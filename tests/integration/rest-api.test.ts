@@ -23,6 +23,7 @@ import { hashToken } from '../../coordinator/api/tokens.js';
 import type { AuditPage, DashboardSession, TreeHeadsView } from '../../protocol/index.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
+import type { ProtocolEvent, SitePresence } from '../../coordinator/events/coordinator-events.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
 import {
   auditLeaf,
@@ -40,6 +41,7 @@ import {
   type FedistillError,
   type SignedTreeHead,
 } from '../../protocol/index.js';
+import { auditTrail, sitesReady } from '../support/coordinator-signals.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
 const run = promisify(execFile);
@@ -103,14 +105,32 @@ describe('the REST API and its CLI', () => {
     workspace.siteNames.map(async (site) =>
       runSite(await loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url))),
     );
-  /** Polls the run's status until both sites hold a session in it. */
-  const joined = async (id: string): Promise<void> => {
-    for (;;) {
-      const status = runStatusSchema.parse((await http('GET', `/api/runs/${id}`, auditor)).body);
-      if (status.live?.sites.length === 2) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  /** Resolves once both sites hold a session in the active run; call it before they start. */
+  const bothJoined = (): Promise<void> =>
+    new Promise((resolve) => {
+      const check = (presence: SitePresence): void => {
+        if (!presence.present || presence.connected !== 2) return;
+        coordinator.events.off('site', check);
+        resolve();
+      };
+      coordinator.events.on('site', check);
+    });
+  /**
+   * Resolves once both sites have an established session, in a run or waiting for one: the
+   * coordinator answers a site's stream header only after admitting it. Call it before they start.
+   */
+  const bothConnected = (): Promise<void> =>
+    new Promise((resolve) => {
+      const admitted = new Set<string>();
+      const check = (event: ProtocolEvent): void => {
+        if (event.direction !== 'out' || event.kind !== 'stream.header') return;
+        admitted.add(event.peer);
+        if (admitted.size < 2) return;
+        coordinator.events.off('protocol', check);
+        resolve();
+      };
+      coordinator.events.on('protocol', check);
+    });
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'fedistill-api-'));
@@ -231,13 +251,12 @@ describe('the REST API and its CLI', () => {
     await writeFile(specFile, JSON.stringify(spec('first')));
     const created = runStatusSchema.parse(await cli(['run', 'create', '--spec', specFile], env()));
     assert.equal(created.state, 'created');
+    const connected = bothConnected();
     const waiting = sites();
+    await connected;
     // The sites are connected and wait in the lobby: no run is active yet.
-    for (;;) {
-      const listed = siteStatusSchema.array().parse(await cli(['site', 'list'], env()));
-      if (listed.filter((s) => s.connected && !s.runId).length === 2) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const listed = siteStatusSchema.array().parse(await cli(['site', 'list'], env()));
+    assert.equal(listed.filter((s) => s.connected && !s.runId).length, 2, JSON.stringify(listed));
     const started = runStatusSchema.parse(await cli(['run', 'start', 'first'], env()));
     assert.equal(started.state, 'waiting-for-sites');
     assert.match(await cliFails(['run', 'start', 'first'], env()), /run\.illegal_transition/);
@@ -253,21 +272,33 @@ describe('the REST API and its CLI', () => {
     assert.equal((await http('POST', '/api/runs', operator, spec('second', 3))).status, 201);
     const rounds: number[] = [];
     coordinator.events.on('round', (summary) => rounds.push(summary.round));
+    const firstRoundEnded = new Promise((resolve) => {
+      coordinator.events.once('round', resolve);
+      coordinator.events.once('roundFailed', resolve);
+    });
+    const trail = auditTrail(coordinator.events);
+    const ready = sitesReady(coordinator.events, workspace.siteNames);
     const finished = sites();
     assert.equal((await http('POST', '/api/runs/second/start', operator)).status, 200);
     assert.equal((await http('POST', '/api/runs/second/pause', operator)).status, 200);
     assert.equal((await http('POST', '/api/runs/second/pause', operator)).status, 409);
-    // A round that was open when paused may close; no round opens after it.
-    await new Promise((r) => setTimeout(r, 1500));
+    // A round that was open when paused may close; no round opens after it. A round opens only
+    // when a site becomes ready or a round ends: once both have happened, none is still to come.
+    await ready;
+    const ofRun = (): string[] => trail.filter((e) => e.run === 'second').map((e) => e.event);
+    const pausedAt = ofRun().indexOf('run.paused');
+    assert.ok(pausedAt >= 0, 'the pause was not audited');
+    if (ofRun().slice(0, pausedAt).includes('round.started')) await firstRoundEnded;
+    assert.ok(!ofRun().slice(pausedAt).includes('round.started'), 'a round opened while paused');
     const paused = runStatusSchema.parse((await http('GET', '/api/runs/second', auditor)).body);
     assert.equal(paused.state, 'paused');
     assert.ok(rounds.length <= 1, `rounds ${rounds.join(', ')} closed while paused`);
-    assert.equal(paused.state, 'paused');
     assert.equal((await http('POST', '/api/runs/second/resume', operator)).status, 200);
     await Promise.all(finished);
     assert.deepEqual(rounds, [1, 2, 3]);
 
     assert.equal((await http('POST', '/api/runs', operator, spec('third', 50))).status, 201);
+    const joined = bothJoined();
     // Settled at once: a rejection must not go unhandled while the test awaits the API.
     const cancelled = sites().map((site) =>
       site.then(
@@ -276,7 +307,7 @@ describe('the REST API and its CLI', () => {
       ),
     );
     assert.equal((await http('POST', '/api/runs/third/start', operator)).status, 200);
-    await joined('third');
+    await joined;
     const status = runStatusSchema.parse(await cli(['run', 'cancel', 'third'], env()));
     assert.equal(status.state, 'cancelled');
     for (const outcome of await Promise.all(cancelled))

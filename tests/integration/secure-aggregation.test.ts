@@ -16,6 +16,7 @@ import {
   unwrap,
 } from '../../protocol/index.js';
 import { HandSite } from '../../harness/hand-site.js';
+import { sitesReady } from '../support/coordinator-signals.js';
 import { startRunFixture } from '../support/run-fixture.js';
 
 /** The fixture's run, securely aggregated. */
@@ -74,17 +75,12 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
     const runId = fixture.coordinator.runId!;
     assert.equal((await api('POST', `/api/runs/${runId}/pause`)).status, 200);
     const honest = fixture.workspace.siteNames.filter((site) => !dropping.includes(site));
+    const ready = sitesReady(fixture.coordinator.events, fixture.workspace.siteNames);
     const configs = await Promise.all(honest.map(fixture.siteConfig));
     const running = Promise.all(configs.map((c) => runSite(c)));
     const hands = await Promise.all(dropping.map((name) => HandSite.join(fixture, sodium, name)));
     for (const hand of hands) await hand.ready();
-    for (;;) {
-      const status = (await (await api('GET', `/api/runs/${runId}`)).json()) as {
-        live: { sites: { ready: boolean }[] };
-      };
-      if (status.live.sites.filter((s) => s.ready).length === configs.length + hands.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await ready;
     assert.equal((await api('POST', `/api/runs/${runId}/resume`)).status, 200);
     await Promise.all(
       hands.map(async (hand) => {

@@ -24,11 +24,18 @@ describe('a site whose coordinator is not up yet', () => {
       const url = `http://127.0.0.1:${port}`;
       const siteConfig = await loadSiteConfig(await writeSiteConfig(workspace, 'site-1', url));
       const lines: string[] = [];
+      let retried!: () => void;
+      const retrying = new Promise<void>((resolve) => (retried = resolve));
       const site = runSite(
         { ...siteConfig, reconnect: { initialDelayMs: 100, maxDelayMs: 400, maxAttempts: 50 } },
-        (line) => lines.push(line),
+        (line) => {
+          lines.push(line);
+          if (/retrying in \d+ ms/.test(line)) retried();
+        },
       );
-      await new Promise((r) => setTimeout(r, 700));
+      // The coordinator starts only once the site has found it absent and backed off; a site
+      // that fails meanwhile fails the test here.
+      await Promise.race([retrying, site]);
       const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
       const coordinator = await startCoordinator(
         { ...config, listen: { ...config.listen, port } },
