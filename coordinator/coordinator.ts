@@ -48,7 +48,7 @@ export interface CoordinatorOptions {
 }
 
 /** Reads and checks everything the coordinator needs before any socket opens. */
-async function prepareSetup(
+export async function prepareSetup(
   config: CoordinatorConfig,
   startedAt: number,
 ): Promise<CoordinatorSetup> {

@@ -65,7 +65,7 @@ async function servesUntilInterrupted(
   // it says instead of closing: no wait is needed for a close that would come first.
   const page = await fetch(new URL('/dashboard/', link));
   assert.equal(page.status, 200);
-  assert.match(await page.text(), /<script type="module" src="\.\/app\.js">/);
+  assert.match(await page.text(), /<script type="module" src="\.\/dashboard\/app\.js">/);
   const login = await fetch(new URL('/api/sessions', link), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

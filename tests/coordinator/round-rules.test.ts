@@ -594,10 +594,7 @@ describe('the privacy budget', () => {
 
   it(
     'a run stopped by its budget goes from completing straight to stopped-by-budget in the store, never through complete',
-    {
-      ...TEST_TIMEOUT,
-      todo: "a bug in coordinator/: RunStore.complete (run-completion.ts) stores state 'complete' for every run, so the store holds a terminal 'complete' before stopped-by-budget is written over it",
-    },
+    TEST_TIMEOUT,
     async () => {
       await budgetRun(async (run) => {
         await run.conductor.finished;

@@ -4,16 +4,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
 import {
-  allowListSchema,
   BlobOutbox,
   encodeTensorBlob,
   fail,
-  identityFileSchema,
-  identityKeyPair,
-  loadSodium,
   ok,
-  readJsonFile,
-  selectBackend,
   toHex,
   unwrap,
   weightLayout,
@@ -28,19 +22,17 @@ import {
   type Sodium,
 } from '../../protocol/index.js';
 import { prepareWorkspace } from '../../cli/demo/workspace.js';
-import {
-  loadCoordinatorConfig,
-  normalizerFor,
-} from '../../coordinator/config/coordinator-config.js';
-import { readSplit } from '../../coordinator/config/read-split.js';
+import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import type { CoordinatorSetup } from '../../coordinator/coordinator-setup.js';
+import { prepareSetup } from '../../coordinator/coordinator.js';
 import { EvaluationService } from '../../coordinator/evaluation/evaluation.service.js';
 import {
   CoordinatorEvents,
   type AuditEvent,
   type RoundFailure,
 } from '../../coordinator/events/coordinator-events.js';
-import { RunConductor, type RunDeps } from '../../coordinator/runs/run-conductor.js';
+import { RunConductor } from '../../coordinator/runs/run-conductor.js';
+import type { RunDeps } from '../../coordinator/runs/run-deps.js';
 import type { RoundSummary } from '../../coordinator/runs/run-report.js';
 import { runSpecHash, runSpecSchema, type RunSpecInput } from '../../coordinator/runs/run-spec.js';
 import type { SiteChannel } from '../../coordinator/runs/site-channel.js';
@@ -83,22 +75,7 @@ async function prepareShared(): Promise<SharedParts> {
     cacheDir: path.join(dir, 'cache'),
   });
   const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
-  // As coordinator.ts prepares its setup before Nest starts (that function is not exported).
-  const sodium = await loadSodium();
-  const publicSplit = await readSplit(config.data.publicSplit, config.data.classes, 'public');
-  const heldOut = await readSplit(config.data.heldOut, config.data.classes, 'held-out');
-  const setup: CoordinatorSetup = {
-    config,
-    sodium,
-    identity: identityKeyPair(unwrap(await readJsonFile(config.identityFile, identityFileSchema))),
-    allowList: unwrap(await readJsonFile(config.allowListFile, allowListSchema)),
-    backend: unwrap(await selectBackend(config.backend)),
-    publicSplit: publicSplit.table,
-    heldOut: heldOut.table,
-    normalizer: normalizerFor(config.data, publicSplit.table),
-    publicSplitBytes: publicSplit.bytes,
-    startedAt: performance.now(),
-  };
+  const setup = await prepareSetup(config, performance.now());
   const evaluation = new EvaluationService(setup);
   const baseRun = config.run!;
   const prepared = await new TeacherService(setup, evaluation, new TransferService(setup)).prepare(
