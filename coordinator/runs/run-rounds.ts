@@ -118,7 +118,8 @@ export class RunRounds {
 
   /** A restarted run's counters and closed rounds. */
   restore(progress: RoundProgress, closed: readonly RoundSummary[]): void {
-    this.progress = progress;
+    const { nextRound, attempt, lastClosedRound } = progress;
+    this.progress = { nextRound, attempt, lastClosedRound };
     this.closed.push(...closed);
     this.run.privacy.replay(this.closed);
   }
@@ -164,7 +165,7 @@ export class RunRounds {
     const rate = this.samplingRate(participants.length);
     if (!this.run.privacy.allows(rate)) return { kind: 'over-budget', rate };
     deps.store.runs.openRound({ runId: id, round, attempt, participants });
-    const open = this.openAttempt(round, attempt, participants);
+    const open = this.openAttempt(round, attempt, participants, rate);
     const { logger, audit } = this.run.records;
     logger.log(
       `round ${round} (attempt ${attempt + 1}): ${participants.length} of ${ready.length} ready sites selected`,
@@ -191,6 +192,7 @@ export class RunRounds {
     round: number,
     attempt: number,
     participants: readonly string[],
+    samplingRate = this.samplingRate(participants.length),
   ): OpenAttempt {
     const { deps } = this.run;
     this.open = openAttempt({
@@ -200,7 +202,7 @@ export class RunRounds {
       round,
       attempt,
       participants,
-      samplingRate: this.samplingRate(participants.length),
+      samplingRate,
       traffic: deps.events,
       global: this.global.tensors,
       dimension: parameterCount(this.run.studentSpec),
