@@ -323,20 +323,13 @@ export class RunConductor {
       return this.openRoundIfQuorum();
     }
     if (this.state === 'round-open') this.moveTo('closing');
-    const closed = await this.rounds.close(open, result.model, () => this.ended);
-    switch (closed) {
-      case 'abandoned':
-        return;
-      case 'last':
-        return this.complete('complete');
-      case 'next':
-        if (this.state === 'closing') this.moveTo('waiting-for-sites');
-        return this.openRoundIfQuorum();
-      default: {
-        const unreachable: never = closed;
-        return unreachable;
-      }
-    }
+    const closed = await this.rounds.close(open, result.model);
+    // Cancelled while the model was written and evaluated: nothing more of it is committed.
+    if (this.ended) return;
+    // Synchronous from here: whoever awaits the round event finds the next round open.
+    if (this.rounds.commit(open, closed) === 'last') return this.complete('complete');
+    if (this.state === 'closing') this.moveTo('waiting-for-sites');
+    this.openRoundIfQuorum();
   }
 
   /**

@@ -15,7 +15,7 @@ import type { OpenRoundRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { GlobalModel } from './global-model.js';
 import { openAttempt } from './round/open-attempt.js';
-import { closeRound } from './round/round-closer.js';
+import { closeRound, type ClosedRound } from './round/round-closer.js';
 import type { FoldResult } from './round/round-fold.js';
 import { LateAnswers } from './round/round-ledger.js';
 import {
@@ -47,9 +47,6 @@ export type OpenOutcome =
   /** Another round at this sampling rate would exceed the privacy budget. */
   | { readonly kind: 'over-budget'; readonly rate: number }
   | { readonly kind: 'opened'; readonly open: OpenAttempt; readonly participants: string[] };
-
-/** How a closed round ended for the run. */
-export type CloseOutcome = 'next' | 'last' | 'abandoned';
 
 /**
  * The run's rounds: the global model, the open attempt, the round and attempt counters, the
@@ -268,14 +265,10 @@ export class RunRounds {
   }
 
   /**
-   * The attempt's model becomes the next version (pruned, stored, evaluated, committed), unless
-   * the run ended meanwhile (`abandoned`): 'last' when it was the run's last round.
+   * The attempt's model, pruned, stored and evaluated, with the round's privacy spent: ready to
+   * be committed. Nothing of it is committed here.
    */
-  async close(
-    open: OpenAttempt,
-    model: Parameters<typeof closeRound>[1],
-    ended: () => boolean,
-  ): Promise<CloseOutcome> {
+  async close(open: OpenAttempt, model: Parameters<typeof closeRound>[1]): Promise<ClosedRound> {
     const { ledger } = open;
     const { spec, privacy, deps } = this.run;
     // Set before any await: an update for this round arriving meanwhile is a straggler's.
@@ -292,15 +285,19 @@ export class RunRounds {
       traffic: () => deps.events,
     });
     if (closed.spent) this.run.records.audit(privacy.spentEvent(ledger.round, closed.spent));
-    // Cancelled while the model was written and evaluated: nothing more of it is committed.
-    if (ended()) return 'abandoned';
+    return closed;
+  }
+
+  /** The closed round's model becomes the next version: 'last' when it was the run's last round. */
+  commit(open: OpenAttempt, closed: ClosedRound): 'next' | 'last' {
+    const { ledger } = open;
     const { version, hash } = this.global;
     recordClosedRound(this.run.records, closed, { version, hash, attempt: ledger.info.attempt });
     this.late.clear();
     this.global.advance(closed);
     this.closed.push(closed.summary);
     this.progress = { ...this.progress, nextRound: ledger.round + 1, attempt: 0 };
-    return ledger.round === spec.rounds ? 'last' : 'next';
+    return ledger.round === this.run.spec.rounds ? 'last' : 'next';
   }
 
   /** The open attempt ends for good (cancelled, the run stopped). */

@@ -88,14 +88,13 @@ describe('the dashboard: store queries and the run view', () => {
     const status = (answered: string[]): RunStatus =>
       ({
         id: 'r1',
-        state: 'waiting-for-sites',
+        state: 'round-open',
         spec: { rounds: 3, minSites: 2, aggregation: { strategy: 'fedavg' } },
         createdAt: 't0',
         updatedAt: 't1',
         roundsClosed: 1,
         modelVersion: 1,
         live: {
-          state: 'round-open',
           round: 2,
           attempt: 1,
           modelVersion: 1,
