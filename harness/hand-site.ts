@@ -7,11 +7,13 @@ import {
   identityKeyPair,
   unwrap,
   weightLayout,
+  type BlobManifest,
   type CoordinatorMessage,
   type RoundStart,
   type RoundUpdate,
   type RunWelcome,
   type Sodium,
+  type StudentSpec,
 } from '../protocol/index.js';
 import type { DemoWorkspace } from '../cli/demo/workspace.js';
 import type { CoordinatorEvents } from '../coordinator/events/coordinator-events.js';
@@ -29,6 +31,33 @@ export interface HandSiteHost {
 
 /** The value of every weight of a hand site's delta: finite, and far from zero. */
 export const HAND_DELTA_VALUE = 0.01;
+
+/** The answer an honest hand-driven site gives: HAND_DELTA_VALUE on every weight, as a blob. */
+export function handDelta(student: StudentSpec): Uint8Array {
+  const delta = weightLayout(student).map((slot) => ({
+    name: slot.name,
+    shape: slot.shape,
+    values: new Float32Array(slot.shape.reduce((a, b) => a * b, 1)).fill(HAND_DELTA_VALUE),
+  }));
+  return unwrap(encodeTensorBlob(delta, 'float32'));
+}
+
+/** The round.update announcing `delta` in answer to `start`; `fields` replace honest values. */
+export function updateFor(
+  start: RoundStart,
+  delta: BlobManifest,
+  fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
+): RoundUpdate {
+  return {
+    type: 'round.update',
+    runId: start.runId,
+    round: start.round,
+    baseVersion: start.modelVersion,
+    numExamples: 10,
+    delta,
+    ...fields,
+  };
+}
 
 /**
  * A site driven by hand over the real protocol (handshake, encrypted frames, blob pulls). It
@@ -113,21 +142,8 @@ export class HandSite {
     start: RoundStart,
     fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
   ): void {
-    const delta = weightLayout(this.welcome.student).map((slot) => ({
-      name: slot.name,
-      shape: slot.shape,
-      values: new Float32Array(slot.shape.reduce((a, b) => a * b, 1)).fill(HAND_DELTA_VALUE),
-    }));
-    const manifest = this.outbox.offer(unwrap(encodeTensorBlob(delta, 'float32')), 64 * 1024);
-    this.peer.send({
-      type: 'round.update',
-      runId: start.runId,
-      round: start.round,
-      baseVersion: start.modelVersion,
-      numExamples: 10,
-      delta: manifest,
-      ...fields,
-    });
+    const manifest = this.outbox.offer(handDelta(this.welcome.student), 64 * 1024);
+    this.peer.send(updateFor(start, manifest, fields));
   }
 
   /**

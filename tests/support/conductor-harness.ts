@@ -5,12 +5,10 @@ import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
 import {
   BlobOutbox,
-  encodeTensorBlob,
   fail,
   ok,
   toHex,
   unwrap,
-  weightLayout,
   type BlobManifest,
   type CoordinatorMessage,
   type ErrorCode,
@@ -41,13 +39,13 @@ import type { CoordinatorStore } from '../../coordinator/store/store.js';
 import type { PreparedTeacher } from '../../coordinator/teacher/prepared-teacher.js';
 import { TeacherService } from '../../coordinator/teacher/teacher.service.js';
 import { TransferService } from '../../coordinator/transfer/transfer.service.js';
+import { handDelta, updateFor } from '../../harness/hand-site.js';
 import { ManualClock } from './manual-clock.js';
 
 /** Sites enrolled in every harness run: site-1 … site-5. */
 export const HARNESS_SITES = 5;
 
 /** The value of every weight of a test site's delta: finite, and far from zero. */
-export const TEST_DELTA_VALUE = 0.01;
 
 /**
  * What every harness run shares in one test process, read once: the demo workspace (bundled
@@ -221,31 +219,18 @@ export class TestSite implements SiteChannel {
   }
 
   /**
-   * Answers `start` (the last one by default) with a delta of TEST_DELTA_VALUE everywhere, as
+   * Answers `start` (the last one by default) with a delta of HAND_DELTA_VALUE everywhere, as
    * an honest site would; `fields` replaces what an honest site would put in the update.
    */
   answer(
     start: RoundStart = this.start,
     fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
   ): Result<true> {
-    const delta = weightLayout(this.welcome!.student).map((slot) => ({
-      name: slot.name,
-      shape: slot.shape,
-      values: new Float32Array(slot.shape.reduce((a, b) => a * b, 1)).fill(TEST_DELTA_VALUE),
-    }));
-    const bytes = unwrap(encodeTensorBlob(delta, 'float32'));
+    const bytes = handDelta(this.welcome!.student);
     // A fresh outbox per update: each answer is its own blob, as a real site's would be.
     const manifest = new BlobOutbox(this.run.sodium).offer(bytes, 64 * 1024);
     this.run.transfer.siteOffers(manifest, bytes);
-    return this.deliver({
-      type: 'round.update',
-      runId: start.runId,
-      round: start.round,
-      baseVersion: start.modelVersion,
-      numExamples: 10,
-      delta: manifest,
-      ...fields,
-    });
+    return this.deliver(updateFor(start, manifest, fields));
   }
 
   /** Answers and waits for the coordinator's word on the update. */
