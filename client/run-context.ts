@@ -4,11 +4,11 @@ import {
   checkLabels,
   fail,
   ok,
-  type LabelledTable,
   type Result,
   type RunWelcome,
   type TeacherKnowledge,
 } from '../protocol/index.js';
+import type { PrivateSplit } from './data-sources/private-split.js';
 import { InThreadTrainer } from './in-thread-trainer.js';
 import {
   labelledTensors,
@@ -18,12 +18,6 @@ import {
 } from './local-data.js';
 import { PoolTrainer } from './pool-trainer.js';
 import type { Trainer } from './trainer.js';
-
-/** The private rows, split once into training and local validation. */
-export interface PrivateSplit {
-  readonly train: LabelledTable;
-  readonly validation: LabelledTable | undefined;
-}
 
 /**
  * What a site knows of its run once the transfer set is in place: the welcome (student spec,

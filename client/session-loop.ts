@@ -15,12 +15,8 @@ import {
 } from '../protocol/index.js';
 import { BlobPulls, type BlobLanded } from './blob-pulls.js';
 import type { CoordinatorConnection } from './coordinator-connection.js';
-import {
-  closeRunContext,
-  openRunContext,
-  type PrivateSplit,
-  type RunContext,
-} from './run-context.js';
+import type { PrivateSplit } from './data-sources/private-split.js';
+import { closeRunContext, openRunContext, type RunContext } from './run-context.js';
 import { RoundHandler, type SessionLink } from './round-handler.js';
 import type { SiteConfig } from './site-config.js';
 import type { TransferCache } from './transfer-cache.js';

@@ -1,6 +1,6 @@
 import { identityFileSchema, readJsonFile, type Result, fail, ok } from '../protocol/index.js';
 import { labelBalance, loadPrivateData } from './data-sources/private-data.js';
-import { splitPrivate } from './site-client.js';
+import { splitPrivate } from './data-sources/private-split.js';
 import type { SiteConfig } from './site-config.js';
 
 export interface SiteCheck {

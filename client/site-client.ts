@@ -4,18 +4,14 @@ import {
   identityFileSchema,
   identityKeyPair,
   loadSodium,
-  range,
   readJsonFile,
-  seededRandom,
   selectBackend,
-  shuffleInPlace,
   unwrap,
   type ErrorCode,
-  type LabelledTable,
 } from '../protocol/index.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
 import { loadPrivateData } from './data-sources/private-data.js';
-import type { PrivateSplit } from './run-context.js';
+import { splitPrivate } from './data-sources/private-split.js';
 import { SessionLoop, type SiteLog, type SiteRunSummary } from './session-loop.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
@@ -24,30 +20,6 @@ export type { SiteLog, SiteRunSummary } from './session-loop.js';
 
 /** Failures after which trying again can help: the coordinator was away or restarting. */
 const RETRYABLE: readonly ErrorCode[] = ['session.closed', 'handshake.timeout'];
-
-function take(table: LabelledTable, rows: readonly number[]): LabelledTable {
-  const inputs = new Float32Array(rows.length * table.features);
-  rows.forEach((r, i) =>
-    inputs.set(
-      table.inputs.subarray(r * table.features, (r + 1) * table.features),
-      i * table.features,
-    ),
-  );
-  return {
-    ...table,
-    rows: rows.length,
-    inputs,
-    labels: Int32Array.from(rows, (r) => table.labels[r]!),
-  };
-}
-
-/** A seeded local validation split; it stays at the site and feeds only scalar metrics. */
-export function splitPrivate(table: LabelledTable, fraction: number, seed: number): PrivateSplit {
-  const count = Math.min(Math.floor(table.rows * fraction), table.rows - 1);
-  if (count < 1) return { train: table, validation: undefined };
-  const order = shuffleInPlace(range(table.rows), seededRandom(seed));
-  return { train: take(table, order.slice(count)), validation: take(table, order.slice(0, count)) };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

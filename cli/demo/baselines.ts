@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { splitPrivate } from '../../client/site-client.js';
+import { splitPrivate } from '../../client/data-sources/private-split.js';
 import { trainLocally, type LocalData } from '../../client/local-trainer.js';
 import {
   HeldOutEvaluator,
