@@ -17,6 +17,14 @@ export interface PrivacySpec {
   readonly privacy: { dp?: DpConfig; secureAggregation?: SecureAggregationConfig };
 }
 
+/**
+ * How the run's rounds select their sites, as the ledger accounts for it. Sites are chosen by a
+ * generator seeded from the run spec, which operators and the API see, among the sites that
+ * happen to be connected: no secret random draw, so no amplification by sampling is claimed and
+ * every round is accounted at q = 1, whatever share of the sites it selects.
+ */
+export const SAMPLING = { method: 'seeded', q: 1 } as const;
+
 /** The privacy figures of one released round, for its summary. */
 export interface PrivacySpent {
   readonly epsilon: number;
@@ -43,7 +51,7 @@ export class PrivacyPlan {
     const config = spec.privacy.dp;
     if (!config) return ok(new PrivacyPlan(spec, createStrategy(spec.aggregation), undefined));
     const expected = plannedParticipants(spec, enrolled);
-    const rate = expected / Math.max(1, enrolled);
+    const rate = SAMPLING.q;
     const ledger = RunPrivacy.create(config, rate, spec.rounds);
     if (!ledger.ok) return fail('config.invalid', ledger.error.message, ['privacy', 'dp']);
     const strategy = DpFedAvg.create(config, ledger.value.noiseMultiplier, expected);
@@ -53,7 +61,7 @@ export class PrivacyPlan {
     if (!ledger.value.allows(rate)) {
       return fail(
         'config.invalid',
-        `epsilon ${config.epsilon} allows not even one round at noise multiplier ${ledger.value.noiseMultiplier} and sampling rate ${rate.toFixed(3)}`,
+        `epsilon ${config.epsilon} allows not even one round at noise multiplier ${ledger.value.noiseMultiplier} (sampling rate ${rate}: seeded selection)`,
         ['privacy', 'dp', 'epsilon'],
       );
     }
@@ -75,9 +83,9 @@ export class PrivacyPlan {
     return this.dp?.ledger;
   }
 
-  /** Whether a round at this sampling rate stays within the budget (always, without DP). */
-  allows(rate: number): boolean {
-    return this.dp?.ledger.allows(rate) ?? true;
+  /** Whether one more round stays within the budget (always, without DP). */
+  allows(): boolean {
+    return this.dp?.ledger.allows(SAMPLING.q) ?? true;
   }
 
   /** A restarted run's ledger: the closed rounds' steps again, the same epsilon. */
@@ -87,9 +95,10 @@ export class PrivacyPlan {
     }
   }
 
-  /** Spends one released round at its sampling rate: its figures, or nothing without DP. */
-  spend(rate: number): PrivacySpent | undefined {
+  /** Spends one released round: its figures, or nothing without DP. */
+  spend(): PrivacySpent | undefined {
     if (!this.dp) return undefined;
+    const rate = SAMPLING.q;
     const { ledger, strategy, config } = this.dp;
     return {
       epsilon: ledger.record(rate),

@@ -11,7 +11,7 @@ import {
 import { compressStudent } from '../compression/compression-report.js';
 import type { HeldOutEvaluator } from '../evaluation/held-out-evaluator.js';
 import type { AuditEvent } from '../events/coordinator-events.js';
-import type { PrivacyPlan } from '../privacy/privacy-plan.js';
+import { SAMPLING, type PrivacyPlan } from '../privacy/privacy-plan.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { CoordinatorStore } from '../store/store.js';
 import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
@@ -100,6 +100,7 @@ export async function completeRun(
             secure_aggregation: privacy.secureAggregation,
             noise: privacy.secureAggregation ? 'distributed' : 'central',
             rounds_completed: input.perRound.length,
+            sampling: SAMPLING,
             stopped_by_budget: input.end === 'stopped-by-budget',
           },
         }

@@ -276,7 +276,7 @@ export class RunConductor {
       case 'waiting':
         return;
       case 'over-budget':
-        return this.stopForBudget(opened.rate);
+        return this.stopForBudget();
       case 'opened':
         this.watch(opened.open);
         this.moveTo('round-open');
@@ -297,11 +297,11 @@ export class RunConductor {
   }
 
   /** Another round would spend more than the budget: the run completes with what it has. */
-  private stopForBudget(rate: number): void {
+  private stopForBudget(): void {
     const ledger = this.privacy.ledger!;
     const { epsilon } = ledger;
     const budget = ledger.config.epsilon;
-    const at = `sampling rate ${rate.toFixed(3)}`;
+    const at = `noise multiplier ${ledger.noiseMultiplier}`;
     const round = this.rounds.nextRound;
     this.logger.warn(
       `round ${round} would take epsilon past ${budget} (${at}): the run stops after round ${round - 1}`,

@@ -33,7 +33,7 @@ export interface RoundSummary {
   readonly noise_multiplier?: number;
   /** The clip norm this round's updates were clipped to. */
   readonly clip_norm?: number;
-  /** Sites selected over sites enrolled. */
+  /** The sampling rate the ledger accounted this round at (privacy-plan.ts SAMPLING). */
   readonly sampling_rate?: number;
 }
 
@@ -54,6 +54,8 @@ export interface PrivacyFigures {
    */
   readonly noise: 'central' | 'distributed';
   readonly rounds_completed: number;
+  /** How sites were selected, and the q the ledger used for every round. */
+  readonly sampling: { readonly method: 'seeded'; readonly q: number };
   /** The run ended before its last round because another would have exceeded the budget. */
   readonly stopped_by_budget: boolean;
 }

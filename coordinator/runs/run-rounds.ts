@@ -10,7 +10,6 @@ import {
   type StudentSpec,
 } from '../../protocol/index.js';
 import type { PrivacyPlan } from '../privacy/privacy-plan.js';
-import { enrolledCount } from '../privacy/run-privacy.js';
 import type { OpenRoundRecord } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { GlobalModel } from './global-model.js';
@@ -44,8 +43,8 @@ export interface RoundProgress {
 /** What trying to open the next round came to. */
 export type OpenOutcome =
   | { readonly kind: 'waiting' }
-  /** Another round at this sampling rate would exceed the privacy budget. */
-  | { readonly kind: 'over-budget'; readonly rate: number }
+  /** Another round would exceed the privacy budget. */
+  | { readonly kind: 'over-budget' }
   | { readonly kind: 'opened'; readonly open: OpenAttempt; readonly participants: string[] };
 
 /**
@@ -159,10 +158,9 @@ export class RunRounds {
     if (ready.length < spec.minSites) return { kind: 'waiting' };
     const { nextRound: round, attempt } = this.progress;
     const participants = selectParticipants({ ready, spec, round, attempt });
-    const rate = this.samplingRate(participants.length);
-    if (!this.run.privacy.allows(rate)) return { kind: 'over-budget', rate };
+    if (!this.run.privacy.allows()) return { kind: 'over-budget' };
     deps.store.runs.openRound({ runId: id, round, attempt, participants });
-    const open = this.openAttempt(round, attempt, participants, rate);
+    const open = this.openAttempt(round, attempt, participants);
     const { logger, audit } = this.run.records;
     logger.log(
       `round ${round} (attempt ${attempt + 1}): ${participants.length} of ${ready.length} ready sites selected`,
@@ -180,16 +178,10 @@ export class RunRounds {
     return { kind: 'opened', open, participants };
   }
 
-  /** Sites selected over sites enrolled: the attempt's sampling rate for the accountant. */
-  private samplingRate(selected: number): number {
-    return Math.min(1, selected / Math.max(1, enrolledCount(this.run.deps.store.sites)));
-  }
-
   private openAttempt(
     round: number,
     attempt: number,
     participants: readonly string[],
-    samplingRate = this.samplingRate(participants.length),
   ): OpenAttempt {
     const { deps } = this.run;
     this.open = openAttempt({
@@ -199,7 +191,6 @@ export class RunRounds {
       round,
       attempt,
       participants,
-      samplingRate,
       traffic: deps.events,
       global: this.global.tensors,
       dimension: parameterCount(this.run.studentSpec),

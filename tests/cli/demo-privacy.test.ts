@@ -42,6 +42,12 @@ describe('fedistill demo --dp-epsilon 8 --secure-aggregation', () => {
     assert.ok(privacy.epsilon <= 8 && privacy.epsilon > 7.9, `epsilon ${privacy.epsilon}`);
     assert.equal(report.per_round.length, 4);
     assert.equal(report.per_round[3]!.epsilon, privacy.epsilon);
+    // Seeded selection: every round accounted at q = 1, and the report says so.
+    assert.deepEqual(privacy.sampling, { method: 'seeded', q: 1 });
+    assert.deepEqual(
+      report.per_round.map((r) => r.sampling_rate),
+      [1, 1, 1, 1],
+    );
     assert.match(stdout, /secure aggregation +SecAgg\+/);
     assert.match(stdout, /privacy +epsilon 7\.\d{3} of 8/);
   });

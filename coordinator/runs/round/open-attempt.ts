@@ -23,7 +23,6 @@ export function openAttempt(args: {
   /** 0-based. */
   readonly attempt: number;
   readonly participants: readonly string[];
-  readonly samplingRate: number;
   readonly traffic: { readonly bytesIn: number; readonly bytesOut: number };
   readonly global: readonly NamedTensor[];
   readonly dimension: number;
@@ -37,7 +36,6 @@ export function openAttempt(args: {
       attempt,
       ...distillationAt(spec.schedule, round, spec.rounds),
       selected: participants.length,
-      samplingRate: args.samplingRate,
       openedAt: args.clock.now(),
       bytesInAtOpen: args.traffic.bytesIn,
       bytesOutAtOpen: args.traffic.bytesOut,

@@ -71,7 +71,7 @@ export async function closeRound(
   const measured = await context.evaluation.measure(context.student);
   const { info } = ledger;
   const traffic = context.traffic();
-  const spent = context.privacy.spend(info.samplingRate);
+  const spent = context.privacy.spend();
   const summary: RoundSummary = {
     round: info.round,
     rounds: spec.rounds,

@@ -9,8 +9,6 @@ export interface AttemptInfo {
   readonly alpha: number;
   /** How many were selected; participants loses the sites that leave before answering. */
   readonly selected: number;
-  /** Sites selected over sites enrolled: the round's sampling rate for the accountant. */
-  readonly samplingRate: number;
   /** The clock and the coordinator's byte counters when the attempt opened (or resumed). */
   readonly openedAt: number;
   readonly bytesInAtOpen: number;
