@@ -1,7 +1,16 @@
 /**
  * IEEE 754 binary16 conversion, round to nearest even (no Float16Array on Node 20).
- * Largest finite half is 65504; a float32 beyond it becomes infinity.
+ * Largest finite half is 65504; a float32 at or beyond FLOAT16_OVERFLOW becomes infinity.
  */
+
+/** The largest finite binary16 value (IEEE 754-2008, 3.6): (2 - 2^-10) x 2^15. */
+export const FLOAT16_MAX = 65504;
+/**
+ * The smallest magnitude that rounds to infinity: halfway between FLOAT16_MAX and 2^16, where
+ * ties to even round up (65504's last mantissa bit is odd). Below it, values round to 65504.
+ */
+export const FLOAT16_OVERFLOW = 65520;
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 

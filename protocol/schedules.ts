@@ -7,11 +7,14 @@ import { z } from 'zod';
  * the soft term against the hard one.
  */
 const constantSchema = z.object({ kind: z.literal('constant'), value: z.number() }).strict();
-/** From `from` at round 1 to `to` at the last round, in equal steps. */
+/** From `from` at round 1 to `to` at the last round, in equal steps; one round takes `to`. */
 const linearSchema = z
   .object({ kind: z.literal('linear'), from: z.number(), to: z.number() })
   .strict();
-/** Half a cosine from `from` at round 1 to `to` at the last round: slow, fast, slow. */
+/**
+ * Half a cosine from `from` at round 1 to `to` at the last round: slow, fast, slow; one round
+ * takes `to`.
+ */
 const cosineSchema = z
   .object({ kind: z.literal('cosine'), from: z.number(), to: z.number() })
   .strict();
@@ -92,18 +95,24 @@ export const distillationScheduleSchema = z
   });
 export type DistillationSchedule = z.infer<typeof distillationScheduleSchema>;
 
-/** Value of a schedule at `round` of `rounds` (both 1-based). */
+/**
+ * Value of a schedule at `round` of `rounds` (both 1-based). The last round always takes the
+ * final value, so a one-round run (whose only round is its last) ends where the schedule says.
+ */
 export function scheduleValue(schedule: ScalarSchedule, round: number, rounds: number): number {
   if (!Number.isInteger(round) || round < 1 || round > rounds) {
     throw new RangeError(`round ${round} is outside 1..${rounds}`);
   }
-  // Progress through the run: 0 at round 1, 1 at the last round.
-  const progress = rounds === 1 ? 0 : (round - 1) / (rounds - 1);
+  // Progress through the run: 0 at round 1, 1 at the last round. A single round is the last
+  // one, so it gets 1: the run's final temperature and alpha are the ones the student ends on.
+  const progress = rounds === 1 ? 1 : (round - 1) / (rounds - 1);
   switch (schedule.kind) {
     case 'constant':
       return schedule.value;
     case 'linear':
-      return schedule.from + (schedule.to - schedule.from) * progress;
+      // Weighted as from(1 - p) + to p, exact at both ends: from + (to - from) p can miss `to`
+      // by an ulp (1 + (0.2 - 1) = 0.19999999999999996).
+      return schedule.from * (1 - progress) + schedule.to * progress;
     case 'cosine':
       return schedule.to + ((schedule.from - schedule.to) * (1 + Math.cos(Math.PI * progress))) / 2;
     case 'step':

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { binarySchema } from './binary.js';
 import { fail, ok, type Result } from './errors.js';
-import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { FLOAT16_MAX, FLOAT16_OVERFLOW, fromFloat16Bits, toFloat16Bits } from './float16.js';
 import { allFinite } from './tensor-math.js';
 
 /** A named float32 tensor as both sides hold it in memory. */
@@ -159,7 +159,10 @@ export function encodeTensor(
       const halves = new Uint16Array(values.length);
       for (let i = 0; i < values.length; i++) halves[i] = toFloat16Bits(values[i]!);
       if (!halves.every((h) => (h & 0x7c00) !== 0x7c00)) {
-        return fail('codec.out_of_range', `tensor ${name} exceeds float16's range (|x| > 65504)`);
+        return fail(
+          'codec.out_of_range',
+          `tensor ${name} exceeds float16's range (|x| >= ${FLOAT16_OVERFLOW} rounds past the largest half, ${FLOAT16_MAX})`,
+        );
       }
       return ok({ ...base, data: asBytes(halves) });
     }

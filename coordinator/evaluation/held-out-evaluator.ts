@@ -8,7 +8,7 @@ export interface HeldOutMeasure {
   readonly accuracy: number;
   /** Mean cross-entropy, nats. */
   readonly loss: number;
-  /** For two classes: the AUC of the class-1 probability. */
+  /** For two classes: the AUC of the logit gap logit[1] - logit[0] (the class-1 log-odds). */
   readonly auc?: number;
 }
 
@@ -36,23 +36,29 @@ export class HeldOutEvaluator {
   }
 
   async measure(model: tfl.LayersModel): Promise<HeldOutMeasure> {
-    const [predictedTensor, probabilities, logProbabilities] = tf.tidy(() => {
+    const [predictedTensor, logitsTensor, logProbabilities] = tf.tidy(() => {
       const logits = model.predict(this.inputs) as tf.Tensor2D;
-      return [tf.argMax(logits, -1), tf.softmax(logits), tf.logSoftmax(logits)];
+      return [tf.argMax(logits, -1), logits, tf.logSoftmax(logits)];
     });
-    const [predicted, probs, logProbs] = await Promise.all([
+    const [predicted, logits, logProbs] = await Promise.all([
       predictedTensor.data(),
-      probabilities.data(),
+      logitsTensor.data(),
       logProbabilities.data(),
     ]);
-    tf.dispose([predictedTensor, probabilities, logProbabilities]);
+    tf.dispose([predictedTensor, logitsTensor, logProbabilities]);
     let correct = 0;
     for (let i = 0; i < this.rows; i++) if (predicted[i] === this.labels[i]) correct++;
     const accuracy = correct / this.rows;
     const loss = meanCrossEntropy(logProbs, this.labels, this.classes);
     if (this.classes !== 2) return { accuracy, loss };
-    const positive = Float64Array.from({ length: this.rows }, (_, i) => probs[2 * i + 1]!);
-    return { accuracy, loss, auc: binaryAuc(positive, this.labels) };
+    // Rank by the logit gap, not the class-1 probability: the gap orders rows exactly as the
+    // probability does, but a float32 softmax saturates at 1 for gaps above about 17, which would
+    // tie every confident row and pull the AUC towards 0.5.
+    const gap = Float64Array.from(
+      { length: this.rows },
+      (_, i) => logits[2 * i + 1]! - logits[2 * i]!,
+    );
+    return { accuracy, loss, auc: binaryAuc(gap, this.labels) };
   }
 
   dispose(): void {

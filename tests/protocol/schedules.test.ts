@@ -21,8 +21,35 @@ describe('schedules', () => {
     });
   });
 
-  it('a one-round run uses the starting value', () => {
-    assert.equal(scheduleValue(linear, 1, 1), 5);
+  it('the last round always takes the final value, so a one-round run takes `to`', () => {
+    // Linear 5 -> 1: one round is the last round; two rounds are the first and the last.
+    assert.equal(scheduleValue(linear, 1, 1), 1);
+    assert.deepEqual([scheduleValue(linear, 1, 2), scheduleValue(linear, 2, 2)], [5, 1]);
+    // Three rounds, step (1 - 5) / 2 = -2: 5, 3, 1.
+    assert.deepEqual(
+      [1, 2, 3].map((r) => scheduleValue(linear, r, 3)),
+      [5, 3, 1],
+    );
+    // The same for cosine: 1 + 4(1 + cos(pi))/2 = 1 at the last round.
+    const cosine = { kind: 'cosine', from: 5, to: 1 } as const;
+    assert.equal(scheduleValue(cosine, 1, 1), 1);
+    assert.deepEqual([scheduleValue(cosine, 1, 2), scheduleValue(cosine, 2, 2)], [5, 1]);
+    // The default schedule over one round: temperature 1 (the end of 5 -> 1), alpha 0.5.
+    assert.deepEqual(distillationAt(distillationScheduleSchema.parse({}), 1, 1), {
+      temperature: 1,
+      alpha: 0.5,
+    });
+    // A second stage of one round takes its final value: rounds 1..3 at 1, then 0.2.
+    const alpha = {
+      kind: 'two-stage',
+      rounds: 3,
+      first: 1,
+      then: { kind: 'linear', from: 1, to: 0.2 },
+    } as const;
+    assert.deepEqual(
+      [1, 2, 3, 4].map((r) => scheduleValue(alpha, r, 4)),
+      [1, 1, 1, 0.2],
+    );
   });
 
   it('rounds outside the run are a programming error', () => {

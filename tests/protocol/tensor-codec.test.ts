@@ -138,6 +138,17 @@ describe('tensor codec refusals', () => {
     assert.equal(!big.ok && big.error.code, 'codec.out_of_range');
   });
 
+  it('float16 takes 65519 (rounding to 65504) and refuses from 65520, naming 65520 as the limit', () => {
+    // 65520 is halfway between the largest half, 65504, and 65536; ties to even round it up,
+    // past the largest half, so refusal starts there and not just above 65504.
+    assert.deepEqual([...roundTrip(tensor([65519, -65519]), 'float16')], [65504, -65504]);
+    for (const value of [65520, -65520]) {
+      const refused = encodeTensor(tensor([1, value]), 'float16');
+      assert.equal(!refused.ok && refused.error.code, 'codec.out_of_range', `${value}`);
+      assert.match(!refused.ok ? refused.error.message : '', /\|x\| >= 65520/, `${value}`);
+    }
+  });
+
   it('refuses to decode NaN and Inf values and scales', () => {
     const nan = new Uint8Array(new Float32Array([1, NaN]).buffer);
     const decoded = decodeTensor(wire({ data: nan }) as WireTensor);
