@@ -22,8 +22,9 @@ export const aggregationConfigSchema = z
     z
       .object({
         strategy: z.literal('fedavgm'),
+        // Flower's FedAvgM: server_learning_rate 1.0, server_momentum 0.0 (FedAvg until set).
         serverLearningRate: z.number().positive().max(10).default(1),
-        momentum: z.number().min(0).max(0.9999).default(0.9),
+        momentum: z.number().min(0).max(0.9999).default(0),
       })
       .strict(),
     z.object({ strategy: z.literal('fedadam'), ...adaptive(0.1, 1e-9) }).strict(),

@@ -62,6 +62,19 @@ describe('aggregation strategies, against hand-computed values', () => {
     close(second!, [3.5 + 4.75, 5 + 5.7]);
   });
 
+  it("FedAvgM given no options takes Flower's defaults (server_learning_rate 1.0, server_momentum 0.0), so it steps like FedAvg", () => {
+    // Flower's FedAvgM (flwr/server/strategy/fedavgm.py): server_learning_rate=1.0, server_momentum=0.0.
+    assert.deepEqual(aggregationConfigSchema.parse({ strategy: 'fedavgm' }), {
+      strategy: 'fedavgm',
+      serverLearningRate: 1,
+      momentum: 0,
+    });
+    // With no momentum, m is each round's delta: [1, 2] + [2.5, 3] = [3.5, 5], then [6, 8].
+    const [first, second] = rounds({ strategy: 'fedavgm' }, [1, 2], TWO, 2);
+    close(first!, [3.5, 5]);
+    close(second!, [6, 8]);
+  });
+
   it('FedAdam (eta 0.1, betas 0.9/0.99, tau 1e-9): steps of 0.1, then 0.0475 / sqrt(0.124375) = 0.1346874', () => {
     // Round 1: m = 0.1 delta, v = 0.01 delta^2, so m / sqrt(v) = 1 and the step is eta = 0.1.
     // Round 2: m = 0.9 m + 0.1 delta = [0.475, 0.57]; v = 0.99 v + 0.01 delta^2 = [0.124375, 0.1791].

@@ -14,7 +14,8 @@ import {
 } from '../../coordinator/teacher/teacher-logits.js';
 import { FedistillError, toFloat16Bits } from '../../protocol/index.js';
 
-const LN_FLOOR = Math.log(1e-8); // -18.420680743952367
+// A class with no mass sits 100 ln 1000 below the row's largest logit.
+const NO_MASS_GAP = 690.7755278982137;
 
 function softmax(logits: ArrayLike<number>, temperature: number): number[] {
   const scaled = Array.from(logits, (v) => v / temperature);
@@ -83,7 +84,7 @@ describe('top-k log-probabilities become dense logits', () => {
     assertClose(logits, [Math.log(0.7), Math.log(0.2), Math.log(0.1)], 1e-12);
   });
 
-  it('a mass just over 1 (rounding) is scaled to 1, and the unlisted class gets the floor 1e-8', () => {
+  it('a mass just over 1 (rounding) is scaled to 1, and the unlisted class sits 690.7755 below the largest logit', () => {
     // 0.6 + 0.4004 = 1.0004: scaled to 0.6 / 1.0004 = 0.599760 and 0.4004 / 1.0004 = 0.400240.
     const logits = dense(
       [
@@ -92,10 +93,14 @@ describe('top-k log-probabilities become dense logits', () => {
       ],
       3,
     );
-    assertClose(logits, [Math.log(0.59976009596), Math.log(0.40023990404), LN_FLOOR], 1e-9);
+    assertClose(
+      logits,
+      [Math.log(0.59976009596), Math.log(0.40023990404), Math.log(0.59976009596) - NO_MASS_GAP],
+      1e-9,
+    );
   });
 
-  it('listed classes that hold all the mass leave the unlisted ones at the floor, not at -Infinity', () => {
+  it('listed classes that hold all the mass leave the unlisted ones 690.7755 below the largest logit, not at -Infinity', () => {
     assertClose(
       dense(
         [
@@ -104,12 +109,12 @@ describe('top-k log-probabilities become dense logits', () => {
         ],
         4,
       ),
-      [Math.log(0.5), Math.log(0.5), LN_FLOOR, LN_FLOOR],
+      [Math.log(0.5), Math.log(0.5), Math.log(0.5) - NO_MASS_GAP, Math.log(0.5) - NO_MASS_GAP],
       1e-12,
     );
   });
 
-  it('a listed log-probability below ln 1e-8 (APIs write -9999) is raised to the floor', () => {
+  it('a listed log-probability more than 690.7755 below the largest (APIs write -9999) is raised to that floor', () => {
     assertClose(
       dense(
         [
@@ -118,9 +123,33 @@ describe('top-k log-probabilities become dense logits', () => {
         ],
         2,
       ),
-      [0, LN_FLOOR],
+      [0, -NO_MASS_GAP],
       1e-12,
     );
+  });
+
+  it('a class left out with no mass stays negligible when softened: 5.2026e-61 at T = 5, while the kept 0.6 : 0.4 is unchanged at T = 1', () => {
+    // The listed classes hold all the mass, so classes 2 and 3 have none. Their logit sits
+    // 100 ln 1000 = 690.7755 below the row's largest, ln 0.6, so at T = 5 each weighs
+    // 0.6^(1/5) * 1000^(-20) = 0.902880 * 1e-60 against 0.6^(1/5) + 0.4^(1/5) = 1.735433:
+    // 5.2026215e-61. (A floor of p = 1e-8 gave 0.0141 here: 1e-8^(1/5) = 0.0251 before normalising.)
+    const logits = dense(
+      [
+        [0, Math.log(0.6)],
+        [1, Math.log(0.4)],
+      ],
+      4,
+    );
+    const atFive = softmax(logits, 5);
+    for (const left of [atFive[2]!, atFive[3]!]) {
+      assert.ok(left < 1e-3, `a left-out class got ${left} at T = 5`);
+      assert.ok(Math.abs(left / 5.2026215283e-61 - 1) < 1e-9, `${left} vs 5.2026215283e-61`);
+    }
+    assertClose(atFive.slice(0, 2), [0.52026215283, 0.47973784717], 1e-10);
+    const atOne = softmax(logits, 1);
+    assert.ok(atOne[0]! > atOne[1]! && atOne[1]! > atOne[2]!);
+    assert.ok(Math.abs(atOne[0]! / atOne[1]! - 1.5) < 1e-12, `ratio ${atOne[0]! / atOne[1]!}`);
+    assertClose(atOne, [0.6, 0.4, 0, 0], 1e-12);
   });
 
   it('refuses a mass over 1 + 1e-3, a class listed twice and a class outside the run', () => {
