@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { enrolledSiteSchema, publicKeyFileSchema, runStateSchema } from '../../protocol/index.js';
+import { liveRunStatusSchema } from '../runs/run-deps.js';
 import { runSpecSchema } from '../runs/run-spec.js';
 
 /** Every API error: a code (a protocol code, or auth.* / http.*), a message, where it was. */
@@ -7,17 +8,6 @@ export const apiErrorSchema = z.object({
   code: z.string(),
   message: z.string(),
   path: z.array(z.union([z.string(), z.number()])).optional(),
-});
-
-const liveRunSchema = z.object({
-  round: z.number().int(),
-  attempt: z.number().int(),
-  modelVersion: z.number().int(),
-  sites: z.array(
-    z.object({ site: z.string(), ready: z.boolean(), backend: z.string().optional() }),
-  ),
-  participants: z.array(z.string()),
-  answered: z.array(z.string()),
 });
 
 export const runStatusSchema = z.object({
@@ -28,7 +18,7 @@ export const runStatusSchema = z.object({
   updatedAt: z.string(),
   roundsClosed: z.number().int(),
   modelVersion: z.number().int(),
-  live: liveRunSchema.optional(),
+  live: liveRunStatusSchema.optional(),
 });
 
 export const siteStatusSchema = z.object({

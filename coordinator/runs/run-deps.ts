@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { HeldOutEvaluator } from '../evaluation/held-out-evaluator.js';
 import type { CoordinatorEvents } from '../events/coordinator-events.js';
@@ -26,13 +27,16 @@ export interface RunIdentity {
   readonly exportDir: string;
 }
 
-/** An active run as the API shows it beside its stored state. */
-export interface LiveRunStatus {
+/** An active run as the API shows it beside its stored state; the API's schema for it. */
+export const liveRunStatusSchema = z.object({
   /** The round open, or next to open, and its attempt (1-based). */
-  readonly round: number;
-  readonly attempt: number;
-  readonly modelVersion: number;
-  readonly sites: { site: string; ready: boolean; backend?: string }[];
-  readonly participants: string[];
-  readonly answered: string[];
-}
+  round: z.number().int(),
+  attempt: z.number().int(),
+  modelVersion: z.number().int(),
+  sites: z.array(
+    z.object({ site: z.string(), ready: z.boolean(), backend: z.string().optional() }),
+  ),
+  participants: z.array(z.string()),
+  answered: z.array(z.string()),
+});
+export type LiveRunStatus = z.infer<typeof liveRunStatusSchema>;
