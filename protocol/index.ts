@@ -31,3 +31,4 @@ export * from './secagg/index.js';
 export * from './gaussian-mechanism.js';
 export * from './run-state.js';
 export * from './operator-feed.js';
+export * from './privacy/rdp-accountant.js';

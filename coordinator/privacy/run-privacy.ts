@@ -1,11 +1,12 @@
-import { ok, type Result } from '../../protocol/index.js';
-import type { DpConfig } from './privacy-config.js';
 import {
   computeRdp,
   DEFAULT_ORDERS,
   epsilonFromRdp,
   noiseMultiplierFor,
-} from './rdp-accountant.js';
+  ok,
+  type Result,
+} from '../../protocol/index.js';
+import type { DpConfig } from './privacy-config.js';
 
 /**
  * A run's privacy ledger: the RDP of the sampled Gaussian mechanism, one step per closed round

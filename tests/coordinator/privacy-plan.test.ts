@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PrivacyPlan, SAMPLING } from '../../coordinator/privacy/privacy-plan.js';
-import { noiseMultiplierFor } from '../../coordinator/privacy/rdp-accountant.js';
+import { noiseMultiplierFor } from '../../protocol/privacy/rdp-accountant.js';
 import { unwrap } from '../../protocol/index.js';
 
 /** Half of 10 enrolled sites in each round: what a seeded selection among 5 connected gives. */

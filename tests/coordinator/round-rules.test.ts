@@ -4,7 +4,7 @@ import {
   computeRdp,
   DEFAULT_ORDERS,
   epsilonFromRdp,
-} from '../../coordinator/privacy/rdp-accountant.js';
+} from '../../protocol/privacy/rdp-accountant.js';
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
 import { toHex, type RoundStart } from '../../protocol/index.js';
 import {

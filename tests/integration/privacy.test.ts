@@ -8,7 +8,7 @@ import {
   DEFAULT_ORDERS,
   epsilonFromRdp,
   noiseMultiplierFor,
-} from '../../coordinator/privacy/rdp-accountant.js';
+} from '../../protocol/privacy/rdp-accountant.js';
 import { runSpecSchema } from '../../coordinator/runs/run-spec.js';
 import { unwrap } from '../../protocol/index.js';
 import { startRunFixture } from '../support/run-fixture.js';

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { logErfc } from '../../coordinator/privacy/log-erfc.js';
+import { logErfc } from '../../protocol/privacy/log-erfc.js';
 import {
   computeRdp,
   DEFAULT_ORDERS,
   epsilonFromRdp,
   noiseMultiplierFor,
   RdpAccountant,
-} from '../../coordinator/privacy/rdp-accountant.js';
+} from '../../protocol/privacy/rdp-accountant.js';
 
 /** |actual − expected| ≤ tolerance, with both in the message. */
 function near(actual: number, expected: number, tolerance: number): void {

@@ -1,4 +1,4 @@
-import { fail, ok, type Result } from '../../protocol/index.js';
+import { fail, ok, type Result } from '../errors.js';
 import { logErfc } from './log-erfc.js';
 
 /**
@@ -111,7 +111,7 @@ export function computeRdp(
   });
 }
 
-export interface PrivacySpent {
+export interface RdpEpsilon {
   readonly epsilon: number;
   /**
    * The order that gave the least epsilon; the first or last order means the list is too short.
@@ -130,9 +130,9 @@ export function epsilonFromRdp(
   rdp: readonly number[],
   orders: readonly number[],
   delta: number,
-): PrivacySpent {
+): RdpEpsilon {
   if (rdp.length !== orders.length) throw new RangeError('one RDP value per order');
-  let best: PrivacySpent | undefined;
+  let best: RdpEpsilon | undefined;
   for (let k = 0; k < orders.length; k++) {
     const alpha = orders[k]!;
     const epsilon =
@@ -173,7 +173,7 @@ export class RdpAccountant {
   }
 
   /** Nothing released yet is epsilon 0 exactly (as Opacus), not the bound's value at RDP 0. */
-  spent(delta: number): PrivacySpent {
+  spent(delta: number): RdpEpsilon {
     if (this.entries.length === 0) return { epsilon: 0, order: NaN };
     const total = this.orders.map(() => 0);
     for (const { q, sigma, steps } of this.entries)
