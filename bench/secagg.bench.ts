@@ -22,7 +22,7 @@ import { recordResults, round } from './results.js';
  * checks, relay, unmask request and recovery, with 10% of sites dropping after sharing keys
  * (so their pairwise masks must be rebuilt from key shares). Degree k = min(n - 1,
  * 2 ceil(log2 n) + 2) (defaultDegree), threshold t = floor(k/2) + 1. Per site: its own time
- * (ms) and the bytes it sends (keys, sealed shares, masked input, unmask shares; names counted
+ * (ms) and the bytes it sends (keys, sealed shares, masked input, survivor set and signature, unmask shares; names counted
  * as UTF-8, no framing). Transport and training are not included.
  */
 const PARAMETERS = 100_000;
@@ -68,6 +68,7 @@ function secAggRound(n: number, attempt: number) {
   const { degree, threshold } = defaultDegree(n);
   const round: SecAggRoundSpec = {
     context: { runId: 'bench', round: 1, attempt },
+    participants: sites,
     graphSeed: 7,
     degree,
     threshold,
@@ -121,6 +122,13 @@ function secAggRound(n: number, attempt: number) {
     if (dropped.has(party.site)) continue;
     bytes += masked.byteLength + wireBytes(party.site);
     coordinator(() => unwrap(server.receiveMasked(party.site, masked)));
+  }
+  const set = coordinator(() => unwrap(server.survivorSet()));
+  for (const party of parties) {
+    if (dropped.has(party.site)) continue;
+    const signature = site(() => unwrap(party.signSurvivors(set)));
+    bytes += wireBytes(set) + wireBytes(signature);
+    coordinator(() => unwrap(server.receiveSignature(party.site, signature)));
   }
   const request = coordinator(() => unwrap(server.unmaskRequest()));
   for (const party of parties) {

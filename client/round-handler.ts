@@ -47,7 +47,7 @@ export interface RoundHandlerOptions {
 
 type SecureStep = Extract<
   CoordinatorMessage,
-  { type: 'secagg.roster' | 'secagg.relay' | 'secagg.unmask' }
+  { type: 'secagg.roster' | 'secagg.relay' | 'secagg.survivors' | 'secagg.unmask' }
 >;
 
 /** The local training plan a round asks for. */
@@ -150,7 +150,10 @@ export class RoundHandler {
     return secure;
   }
 
-  /** The coordinator's SecAgg+ steps: relay the roster's shares, take ours, answer the unmask. */
+  /**
+   * The coordinator's SecAgg+ steps: relay the roster's shares, take ours, sign the survivor
+   * set, answer the unmask.
+   */
   secureStep(message: SecureStep): void {
     const { link } = this.options;
     const secure = this.secure;
@@ -165,6 +168,10 @@ export class RoundHandler {
     } else if (message.type === 'secagg.relay') {
       const received = secure.receive(message.shares);
       if (!received.ok) return link.stop(received.error.code, received.error.message);
+    } else if (message.type === 'secagg.survivors') {
+      const signature = secure.signSurvivors(message.set);
+      if (!signature.ok) return link.stop(signature.error.code, signature.error.message);
+      link.send({ type: 'secagg.signature', runId, round, signature: signature.value });
     } else {
       // An honest site never gives away both shares of one peer: such a request ends it.
       const response = secure.unmask(message.request);

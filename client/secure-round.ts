@@ -16,6 +16,7 @@ import {
   type Result,
   type SecureRound,
   type Sodium,
+  type SurvivorSignature,
   type UnmaskResponse,
 } from '../protocol/index.js';
 
@@ -98,7 +99,15 @@ export class SiteSecureRound {
     return masked.ok ? ok(uint32ToBytes(masked.value)) : masked;
   }
 
-  /** The shares the coordinator asks for; refused when it asks for both kinds of one peer. */
+  /** The site's signature on the survivor set: the only set it will reveal shares for. */
+  signSurvivors(set: unknown): Result<SurvivorSignature> {
+    return this.secagg.signSurvivors(set);
+  }
+
+  /**
+   * The shares the coordinator asks for: refused unless the request is for the signed set with
+   * a quorum of survivors' signatures, and when it asks for both kinds of one peer.
+   */
   unmask(request: unknown): Result<UnmaskResponse> {
     return this.secagg.unmask(request);
   }

@@ -165,6 +165,7 @@ export class SessionLoop implements SessionLink {
       }
       case 'secagg.roster':
       case 'secagg.relay':
+      case 'secagg.survivors':
       case 'secagg.unmask':
         this.rounds.secureStep(message);
         return undefined;

@@ -72,6 +72,8 @@ export const ERROR_CODES = [
   'secagg.refused',
   'secagg.insufficient_shares',
   'secagg.commitment_mismatch',
+  'secagg.inconsistent',
+  'secagg.insufficient_signatures',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -7,6 +7,8 @@ import {
   advertisedKeysSchema,
   encryptedShareSchema,
   keyRosterSchema,
+  survivorSetSchema,
+  survivorSignatureSchema,
   unmaskRequestSchema,
   unmaskResponseSchema,
 } from './secagg/wire.js';
@@ -175,7 +177,15 @@ export const secaggRelaySchema = z
   })
   .strict();
 
-/** Which participants sent a masked update and which did not: the shares the coordinator needs. */
+/** The survivor set (sites whose masked update arrived), for every survivor to sign. */
+export const secaggSurvivorsSchema = z
+  .object({ type: z.literal('secagg.survivors'), runId, round, set: survivorSetSchema })
+  .strict();
+
+/**
+ * The signed survivor set, who shared keys but sent no update, and the survivors' signatures:
+ * the shares the coordinator needs.
+ */
 export const secaggUnmaskSchema = z
   .object({ type: z.literal('secagg.unmask'), runId, round, request: unmaskRequestSchema })
   .strict();
@@ -252,6 +262,16 @@ export const secaggSharesSchema = z
   })
   .strict();
 
+/** The site's signature on the survivor set it was shown (once per attempt). */
+export const secaggSignatureSchema = z
+  .object({
+    type: z.literal('secagg.signature'),
+    runId,
+    round,
+    signature: survivorSignatureSchema,
+  })
+  .strict();
+
 /** The shares the coordinator asked for (never both kinds for one peer). */
 export const secaggUnmaskResponseSchema = z
   .object({
@@ -278,6 +298,7 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   auditTreeHeadSchema,
   secaggRosterSchema,
   secaggRelaySchema,
+  secaggSurvivorsSchema,
   secaggUnmaskSchema,
 ]);
 export const siteMessageSchema = z.discriminatedUnion('type', [
@@ -288,6 +309,7 @@ export const siteMessageSchema = z.discriminatedUnion('type', [
   siteLeaveSchema,
   secaggKeysSchema,
   secaggSharesSchema,
+  secaggSignatureSchema,
   secaggUnmaskResponseSchema,
 ]);
 
@@ -329,9 +351,11 @@ export const MESSAGE_LIMITS: Readonly<
   'site.leave': 256,
   'secagg.roster': 256 * KIB,
   'secagg.relay': 128 * KIB,
-  'secagg.unmask': 160 * KIB,
+  'secagg.survivors': 96 * KIB,
+  'secagg.unmask': 320 * KIB,
   'secagg.keys': KIB,
   'secagg.shares': 128 * KIB,
+  'secagg.signature': 256,
   'secagg.unmask_response': 64 * KIB,
 };
 

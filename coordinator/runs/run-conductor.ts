@@ -241,6 +241,7 @@ export class RunConductor {
         return ok(true);
       case 'secagg.keys':
       case 'secagg.shares':
+      case 'secagg.signature':
       case 'secagg.unmask_response': {
         const open = this.rounds.open;
         if (!open || message.runId !== this.id || message.round !== open.ledger.round) {

@@ -1,4 +1,5 @@
 // SecAgg+ secure aggregation (Bonawitz et al. 2017; Bell et al. 2020): the pure layer.
+export * from './consistency.js';
 export * from './graph.js';
 export * from './mask-prg.js';
 export * from './quantize.js';

@@ -4,7 +4,7 @@ import type { NeighbourGraph } from './graph.js';
 import { addInto, applyMask } from './mask-prg.js';
 import { pairwiseSeed, pairwiseSign } from './round-keys.js';
 import { combineShares, type ShamirShare } from './shamir.js';
-import type { AdvertisedKeys, UnmaskRequest, UnmaskResponse } from './wire.js';
+import type { AdvertisedKeys, UnmaskResponse } from './wire.js';
 
 /**
  * The coordinator's arithmetic for Unmasking, as pure functions: which secrets it needs and
@@ -26,12 +26,18 @@ export function survivingHolders(membership: RoundMembership, site: string): str
   return neighbours.filter((v) => membership.live.has(v) && membership.survivors.has(v));
 }
 
+/** Who sent a masked input, and who shared keys but did not, both sorted. */
+export interface UnmaskPlan {
+  readonly survivors: readonly string[];
+  readonly dropped: readonly string[];
+}
+
 /**
  * The request every survivor gets, or `secagg.insufficient_shares` when some needed secret
  * has fewer than t surviving holders: each survivor's b_u, and the mask key of each dropped
  * site that a survivor masked with. A dropped site with no surviving neighbour needs nothing.
  */
-export function planUnmask(membership: RoundMembership): Result<UnmaskRequest> {
+export function planUnmask(membership: RoundMembership): Result<UnmaskPlan> {
   const { graph, live, survivors } = membership;
   const survivorList = [...survivors].filter((s) => live.has(s)).sort();
   if (survivorList.length < survivors.size) {

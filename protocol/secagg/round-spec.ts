@@ -6,6 +6,8 @@ import type { RoundContext } from './round-context.js';
  */
 export interface SecAggRoundSpec {
   readonly context: RoundContext;
+  /** The round's participants, sorted, as round.start lists them: n for the consistency quorum. */
+  readonly participants: readonly string[];
   /** The run's seed, from which (with round and attempt) the neighbour graph is drawn. */
   readonly graphSeed: number;
   /** Neighbours per site, k (see neighbourGraph for how it is adjusted). */
@@ -22,6 +24,7 @@ export function secAggRoundSpec(
   round: number,
   settings: {
     readonly attempt: number;
+    readonly participants: readonly string[];
     readonly graphSeed: number;
     readonly degree: number;
     readonly threshold: number;
@@ -30,6 +33,7 @@ export function secAggRoundSpec(
 ): SecAggRoundSpec {
   return {
     context: { runId, round, attempt: settings.attempt },
+    participants: settings.participants,
     graphSeed: settings.graphSeed,
     degree: settings.degree,
     threshold: settings.threshold,

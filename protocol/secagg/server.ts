@@ -2,16 +2,26 @@ import { fail, ok, type Result } from '../errors.js';
 import { parseWith } from '../parse.js';
 import type { Sodium } from '../sodium.js';
 import { neighbourGraph, type NeighbourGraph } from './graph.js';
-import { planUnmask, recoverSum, survivingHolders, type RoundMembership } from './recover.js';
+import { consistencyQuorum, roundDigest, survivorSetBytes, validSigners } from './consistency.js';
+import {
+  planUnmask,
+  recoverSum,
+  survivingHolders,
+  type RoundMembership,
+  type UnmaskPlan,
+} from './recover.js';
 import { roundContextHash } from './round-context.js';
 import { verifyRoundKeys } from './round-keys.js';
 import type { SecAggRoundSpec } from './round-spec.js';
 import {
   encryptedShareSchema,
+  survivorSignatureSchema,
   unmaskResponseSchema,
   type AdvertisedKeys,
   type EncryptedShare,
   type KeyRoster,
+  type SurvivorSet,
+  type SurvivorSignature,
   type UnmaskRequest,
   type UnmaskResponse,
 } from './wire.js';
@@ -27,8 +37,11 @@ import {
  *   receiveShares(site, s)*  CollectingShares
  *   relay()                  -> CollectingMasked   U2 = sites that shared; sealed shares by recipient
  *   receiveMasked(site, y)*  CollectingMasked
- *   unmaskRequest()          -> Unmasking          U3 = sites that masked; fails if any needed
- *                                                  secret has fewer than t surviving holders
+ *   survivorSet()            -> CollectingSignatures  U3 = sites that masked; fails if any
+ *                                                  needed secret has fewer than t surviving
+ *                                                  holders
+ *   receiveSignature(s)*     CollectingSignatures (each checked against its signer's identity)
+ *   unmaskRequest()          -> Unmasking          U3 with the signatures; fails below the quorum
  *   receiveUnmask(r)*        Unmasking
  *   recover()                -> Done               the uint32 sum of the survivors' inputs
  */
@@ -36,6 +49,7 @@ export enum SecAggServerState {
   CollectingKeys = 'collecting-keys',
   CollectingShares = 'collecting-shares',
   CollectingMasked = 'collecting-masked',
+  CollectingSignatures = 'collecting-signatures',
   Unmasking = 'unmasking',
   Done = 'done',
   Failed = 'failed',
@@ -63,6 +77,9 @@ export class SecAggServer {
   private readonly shares = new Map<string, EncryptedShare[]>();
   private live = new Set<string>();
   private readonly masked = new Map<string, Uint32Array>();
+  private plan: UnmaskPlan | undefined;
+  private signedBytes: Uint8Array | undefined;
+  private readonly signatures = new Map<string, SurvivorSignature>();
   private request: UnmaskRequest | undefined;
   private readonly responses = new Map<string, UnmaskResponse>();
 
@@ -188,21 +205,80 @@ export class SecAggServer {
   }
 
   /**
-   * Closes MaskedInputCollection. The request is the same for every survivor; if some needed
-   * secret cannot be rebuilt the round fails here, before any share is asked for.
+   * Closes MaskedInputCollection: the survivor set every survivor is asked to sign. If some
+   * needed secret cannot be rebuilt the round fails here, before anything is signed or asked.
    */
-  unmaskRequest(): Result<UnmaskRequest> {
+  survivorSet(): Result<SurvivorSet> {
     if (this.stateValue !== SecAggServerState.CollectingMasked) {
-      return this.outOfStep('unmaskRequest');
+      return this.outOfStep('survivorSet');
     }
     const plan = planUnmask(this.membership());
     if (!plan.ok) {
       this.stateValue = SecAggServerState.Failed;
       return plan;
     }
-    this.request = plan.value;
+    const { round, identityOf } = this.options;
+    const digest = roundDigest(this.sodium, round, identityOf, [...this.keys.keys()].sort());
+    this.plan = plan.value;
+    this.signedBytes = survivorSetBytes(this.contextHash, digest, plan.value.survivors);
+    this.stateValue = SecAggServerState.CollectingSignatures;
+    return ok({ survivors: [...plan.value.survivors] });
+  }
+
+  /** A survivor's signature on the set, kept only if it verifies. */
+  receiveSignature(site: string, raw: unknown): Result<void> {
+    if (this.stateValue !== SecAggServerState.CollectingSignatures) {
+      return this.outOfStep('receiveSignature');
+    }
+    const parsed = parseWith(survivorSignatureSchema, raw, 'secagg.bad_signature', 'signature');
+    if (!parsed.ok) return parsed;
+    if (parsed.value.site !== site) {
+      return fail('secagg.bad_signature', `${site} sent a signature for ${parsed.value.site}`);
+    }
+    if (this.signatures.has(site)) return fail('secagg.duplicate', `second signature from ${site}`);
+    const valid = validSigners(
+      this.sodium,
+      this.signedBytes!,
+      this.plan!.survivors,
+      [parsed.value],
+      this.options.identityOf,
+    );
+    if (!valid.has(site)) {
+      return fail('secagg.bad_signature', `${site}'s signature is not on the survivor set`);
+    }
+    this.signatures.set(site, parsed.value);
+    return ok(undefined);
+  }
+
+  /**
+   * Closes ConsistencyCheck: the request, with every signature, for the sites that signed. Below
+   * the quorum no site would answer, so the round fails here.
+   */
+  unmaskRequest(): Result<UnmaskRequest> {
+    if (this.stateValue !== SecAggServerState.CollectingSignatures) {
+      return this.outOfStep('unmaskRequest');
+    }
+    const quorum = consistencyQuorum(this.options.round.participants.length, this.graph!.threshold);
+    if (this.signatures.size < quorum) {
+      this.stateValue = SecAggServerState.Failed;
+      return fail(
+        'secagg.insufficient_signatures',
+        `${this.signatures.size} survivors signed the survivor set; the round needs ${quorum}`,
+      );
+    }
+    const plan = this.plan!;
+    this.request = {
+      survivors: [...plan.survivors],
+      dropped: [...plan.dropped],
+      signatures: [...this.signatures.values()],
+    };
     this.stateValue = SecAggServerState.Unmasking;
-    return plan;
+    return ok(this.request);
+  }
+
+  /** The sites that signed: the ones asked for shares. */
+  get signers(): readonly string[] {
+    return [...this.signatures.keys()];
   }
 
   /** A survivor's shares: only what was asked, only from a holder of each secret. */
@@ -212,8 +288,8 @@ export class SecAggServer {
     if (!parsed.ok) return parsed;
     const response = parsed.value;
     const membership = this.membership();
-    if (!membership.survivors.has(response.site)) {
-      return fail('secagg.unknown_site', `${response.site} is not a survivor`);
+    if (!this.signatures.has(response.site)) {
+      return fail('secagg.unknown_site', `${response.site} did not sign the survivor set`);
     }
     if (this.responses.has(response.site)) {
       return fail('secagg.duplicate', `second unmask response from ${response.site}`);

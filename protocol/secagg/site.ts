@@ -2,6 +2,13 @@ import { fail, ok, type Result } from '../errors.js';
 import type { IdentityKeyPair } from '../handshake.js';
 import { parseWith } from '../parse.js';
 import type { Sodium } from '../sodium.js';
+import {
+  checkSurvivorSet,
+  consistencyQuorum,
+  roundDigest,
+  survivorSetBytes,
+  validSigners,
+} from './consistency.js';
 import { neighbourGraph, type NeighbourGraph } from './graph.js';
 import { applyMask } from './mask-prg.js';
 import { roundContextHash } from './round-context.js';
@@ -12,12 +19,14 @@ import { shamirCommitment, splitSecret } from './shamir.js';
 import {
   encryptedShareSchema,
   keyRosterSchema,
+  survivorSetSchema,
   unmaskRequestSchema,
   SHARE_PLAINTEXT_BYTES,
   type AdvertisedKeys,
   type EncryptedShare,
   type KeyRoster,
   type RevealedShare,
+  type SurvivorSignature,
   type UnmaskResponse,
 } from './wire.js';
 
@@ -31,8 +40,12 @@ import {
  *   shareKeys(roster)    Advertised     -> SharesSent      Shamir shares, sealed per neighbour
  *   receiveShares(...)   SharesSent     -> SharesReceived  neighbours' shares, opened and kept
  *   mask(quantized)      SharesReceived -> Masked          y = x + PRG(b_u) + sum_v +-PRG(s_uv)
- *   unmask(request)      Masked         -> Unmasked        b shares of survivors, key shares of
- *                                                          dropped neighbours, never both
+ *   signSurvivors(set)   Masked         -> Signed          its signature on the one survivor set
+ *                                                          it will ever answer for
+ *   unmask(request)      Signed         -> Unmasked        only for that set, with a quorum of
+ *                                                          survivors' signatures on it: b shares
+ *                                                          of survivors, key shares of dropped
+ *                                                          neighbours, never both
  */
 export enum SecAggSiteState {
   Created = 'created',
@@ -40,6 +53,7 @@ export enum SecAggSiteState {
   SharesSent = 'shares-sent',
   SharesReceived = 'shares-received',
   Masked = 'masked',
+  Signed = 'signed',
   Unmasked = 'unmasked',
   Failed = 'failed',
 }
@@ -70,6 +84,10 @@ export class SecAggSite {
   /** b_u, the self-mask seed. */
   private readonly selfMaskSeed: Uint8Array;
   private graph: NeighbourGraph | undefined;
+  /** U1: the graph's members as the roster listed them. */
+  private graphMembers: readonly string[] = [];
+  /** The survivor set this site signed, and the bytes it signed. */
+  private signed: { readonly survivors: readonly string[]; readonly bytes: Uint8Array } | undefined;
   private neighbourKeys = new Map<string, AdvertisedKeys>();
   /** Shares held for each neighbour whose shares arrived: the live neighbours. */
   private held = new Map<string, HeldShares>();
@@ -136,6 +154,11 @@ export class SecAggSite {
     if (!parsed.ok) return parsed;
     const roster = parsed.value;
     const { round } = this.options;
+    const invited = new Set(round.participants);
+    const outsider = roster.participants.find((site) => !invited.has(site));
+    if (outsider !== undefined) {
+      return fail('secagg.bad_request', `the roster lists ${outsider}, not a participant`);
+    }
     const graph = neighbourGraph(this.sodium, {
       seed: round.graphSeed,
       round: round.context.round,
@@ -204,6 +227,7 @@ export class SecAggSite {
       this.sodium.memzero(share.value as Uint8Array);
     }
     this.graph = graph.value;
+    this.graphMembers = [...roster.participants].sort();
     this.neighbourKeys = keys;
     return ok(out);
   }
@@ -309,13 +333,54 @@ export class SecAggSite {
   }
 
   /**
-   * Unmasking: reveals, for each live neighbour, the b share if the coordinator lists it as a
-   * survivor or the mask-key share if it lists it as dropped. A request that names a peer as
-   * both is refused (`secagg.refused`): both shares together would unmask that peer's input.
-   * A second request of any kind is out of step, so the two kinds cannot be had one at a time.
+   * ConsistencyCheck: signs the survivor set the coordinator announced, once. The set must be
+   * sorted, drawn from the graph's members, hold this site (it sent its masked input) and be at
+   * least the quorum: a coordinator cannot get a signature on a set too small to answer for.
+   */
+  signSurvivors(raw: unknown): Result<SurvivorSignature> {
+    if (this.stateValue !== SecAggSiteState.Masked) return this.outOfStep('signSurvivors');
+    const result = this.signSet(raw);
+    if (result.ok) this.stateValue = SecAggSiteState.Signed;
+    else this.fail();
+    return result;
+  }
+
+  private signSet(raw: unknown): Result<SurvivorSignature> {
+    const parsed = parseWith(survivorSetSchema, raw, 'secagg.bad_request', 'survivor set');
+    if (!parsed.ok) return parsed;
+    const { survivors } = parsed.value;
+    const checked = checkSurvivorSet(survivors, new Set(this.graphMembers));
+    if (!checked.ok) return checked;
+    if (!survivors.includes(this.options.site)) {
+      return fail('secagg.bad_request', `${this.site} sent its masked input but is not a survivor`);
+    }
+    const quorum = this.quorum();
+    if (survivors.length < quorum) {
+      return fail(
+        'secagg.insufficient_signatures',
+        `a survivor set of ${survivors.length}; the round needs at least ${quorum}`,
+      );
+    }
+    const digest = roundDigest(
+      this.sodium,
+      this.options.round,
+      this.options.identityOf,
+      this.graphMembers,
+    );
+    const bytes = survivorSetBytes(this.contextHash, digest, survivors);
+    this.signed = { survivors: [...survivors], bytes };
+    const signature = this.sodium.crypto_sign_detached(bytes, this.options.identity.privateKey);
+    return ok({ site: this.options.site, signature });
+  }
+
+  /**
+   * Unmasking: only for the set this site signed, carrying a quorum of its members' signatures
+   * on it, reveals for each live neighbour the b share if it survived or the mask-key share if
+   * it dropped. A request that names a peer as both is refused (`secagg.refused`). A second
+   * request of any kind is out of step: the two kinds cannot be had one at a time.
    */
   unmask(raw: unknown): Result<UnmaskResponse> {
-    if (this.stateValue !== SecAggSiteState.Masked) return this.outOfStep('unmask');
+    if (this.stateValue !== SecAggSiteState.Signed) return this.outOfStep('unmask');
     const result = this.answerUnmask(raw);
     this.stateValue = result.ok ? SecAggSiteState.Unmasked : SecAggSiteState.Failed;
     this.forgetSecrets();
@@ -325,8 +390,16 @@ export class SecAggSite {
   private answerUnmask(raw: unknown): Result<UnmaskResponse> {
     const parsed = parseWith(unmaskRequestSchema, raw, 'secagg.bad_request', 'unmask request');
     if (!parsed.ok) return parsed;
-    const survivors = new Set(parsed.value.survivors);
-    const dropped = new Set(parsed.value.dropped);
+    const request = parsed.value;
+    const signed = this.signed!;
+    if (
+      request.survivors.length !== signed.survivors.length ||
+      request.survivors.some((site, i) => site !== signed.survivors[i])
+    ) {
+      return fail('secagg.inconsistent', 'the unmask request is not for the survivor set signed');
+    }
+    const survivors = new Set(request.survivors);
+    const dropped = new Set(request.dropped);
     for (const peer of dropped) {
       if (survivors.has(peer)) {
         return fail(
@@ -335,8 +408,19 @@ export class SecAggSite {
         );
       }
     }
-    if (!survivors.has(this.options.site)) {
-      return fail('secagg.bad_request', `${this.site} sent its masked input but is not a survivor`);
+    const signers = validSigners(
+      this.sodium,
+      signed.bytes,
+      signed.survivors,
+      request.signatures,
+      this.options.identityOf,
+    );
+    const quorum = this.quorum();
+    if (signers.size < quorum) {
+      return fail(
+        'secagg.insufficient_signatures',
+        `${signers.size} valid survivor signatures on the set; the round needs ${quorum}`,
+      );
     }
     const selfMaskShares: RevealedShare[] = [];
     const maskKeyShares: RevealedShare[] = [];
@@ -350,6 +434,16 @@ export class SecAggSite {
       }
     }
     return ok({ site: this.options.site, selfMaskShares, maskKeyShares });
+  }
+
+  private quorum(): number {
+    return consistencyQuorum(this.options.round.participants.length, this.graph!.threshold);
+  }
+
+  /** A site that refused forgets its secrets: it answers nothing more this attempt. */
+  private fail(): void {
+    this.stateValue = SecAggSiteState.Failed;
+    this.forgetSecrets();
   }
 
   private forgetSecrets(): void {

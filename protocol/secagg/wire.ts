@@ -55,9 +55,26 @@ export const maskedInputSchema = z
   })
   .strict();
 
-/** coordinator -> survivors: who sent a masked input, and who shared keys but did not. */
+const siteList = z.array(site).max(100_000);
+
+/** coordinator -> survivors: the survivor set (sorted) each is asked to sign before unmasking. */
+export const survivorSetSchema = z.object({ survivors: siteList }).strict();
+
+/** survivor -> coordinator -> survivors: an Ed25519 signature on the round and survivor set. */
+export const survivorSignatureSchema = z
+  .object({ site, signature: bytesOf(SECAGG_SIGNATURE_BYTES) })
+  .strict();
+
+/**
+ * coordinator -> signers: who sent a masked input (the signed set), who shared keys but did
+ * not, and the survivors' signatures on that set, which each site checks before it answers.
+ */
 export const unmaskRequestSchema = z
-  .object({ survivors: z.array(site).max(100_000), dropped: z.array(site).max(100_000) })
+  .object({
+    survivors: siteList,
+    dropped: siteList,
+    signatures: z.array(survivorSignatureSchema).max(100_000),
+  })
   .strict();
 
 const revealedShareSchema = z.object({ owner: site, share: bytesOf(32) }).strict();
@@ -75,6 +92,8 @@ export type AdvertisedKeys = z.infer<typeof advertisedKeysSchema>;
 export type KeyRoster = z.infer<typeof keyRosterSchema>;
 export type EncryptedShare = z.infer<typeof encryptedShareSchema>;
 export type MaskedInput = z.infer<typeof maskedInputSchema>;
+export type SurvivorSet = z.infer<typeof survivorSetSchema>;
+export type SurvivorSignature = z.infer<typeof survivorSignatureSchema>;
 export type UnmaskRequest = z.infer<typeof unmaskRequestSchema>;
 export type RevealedShare = z.infer<typeof revealedShareSchema>;
 export type UnmaskResponse = z.infer<typeof unmaskResponseSchema>;

@@ -73,6 +73,7 @@ describe('the privacy boundary of a real site session', () => {
           break;
         case 'secagg.keys':
         case 'secagg.shares':
+        case 'secagg.signature':
         case 'secagg.unmask_response':
           assert.fail(`${message.type} in a run without secure aggregation`);
           break;

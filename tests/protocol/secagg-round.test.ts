@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { SecAggFederation } from '../support/secagg-parties.js';
 import {
   dequantizeSum,
-  loadSodium,
   neighbourGraph,
   quantizationErrorBound,
   quantizationParams,
@@ -10,12 +10,10 @@ import {
   SecAggServer,
   SecAggServerState,
   SecAggSite,
-  SecAggSiteState,
   seededRandom,
   uint32ToBytes,
   unwrap,
   type EncryptedShare,
-  type IdentityKeyPair,
   type NeighbourGraph,
   type QuantizationParams,
   type RecoveredSum,
@@ -24,63 +22,19 @@ import {
   type Sodium,
 } from '../../protocol/index.js';
 
+let federation: SecAggFederation;
 let sodium: Sodium;
-const identities = new Map<string, IdentityKeyPair>();
-const names = Array.from({ length: 12 }, (_, i) => `site-${String(i).padStart(2, '0')}`);
+let names: readonly string[];
+let identityOf: SecAggFederation['identityOf'];
 
 before(async () => {
-  sodium = await loadSodium();
-  for (const name of names) identities.set(name, sodium.crypto_sign_keypair());
+  federation = await SecAggFederation.create(12);
+  ({ sodium, names, identityOf } = federation);
 });
 
-const identityOf = (site: string) => identities.get(site)?.publicKey;
-
-/** A deterministic byte source, so masked outputs replay exactly. */
-function seededBytes(seed: string): (length: number) => Uint8Array {
-  let counter = 0;
-  return (length) =>
-    sodium.randombytes_buf_deterministic(
-      length,
-      sodium.crypto_generichash(32, `${seed}/${counter++}`, null),
-    );
-}
-
-function spec(options: { degree: number; threshold: number; dimension: number; round?: number }) {
-  const { degree, threshold, dimension } = options;
-  const round: SecAggRoundSpec = {
-    context: { runId: 'run-1', round: options.round ?? 3, attempt: 0 },
-    graphSeed: 42,
-    degree,
-    threshold,
-    dimension,
-  };
-  return round;
-}
-
-/** Sites and coordinator up to the point where every site holds its neighbours' shares. */
-function setUp(sites: readonly string[], round: SecAggRoundSpec, dropBeforeSharing: string[] = []) {
-  const parties = new Map(
-    sites.map((site) => [
-      site,
-      new SecAggSite(sodium, {
-        site,
-        identity: identities.get(site)!,
-        round,
-        identityOf,
-        randomBytes: seededBytes(`${site}/${round.context.round}`),
-      }),
-    ]),
-  );
-  const server = new SecAggServer(sodium, { round, identityOf });
-  for (const party of parties.values()) unwrap(server.receiveKeys(unwrap(party.advertise())));
-  const rosters = unwrap(server.rosters());
-  for (const [site, party] of parties) {
-    const shares = unwrap(party.shareKeys(rosters.get(site)!));
-    if (!dropBeforeSharing.includes(site)) unwrap(server.receiveShares(site, shares));
-  }
-  const relayed = unwrap(server.relay());
-  return { parties, server, relayed, graph: server.neighbours! };
-}
+const spec = (options: Parameters<SecAggFederation['spec']>[0]) => federation.spec(options);
+const setUp = (round: SecAggRoundSpec, dropBeforeSharing?: string[]) =>
+  federation.setUp(round, dropBeforeSharing);
 
 interface RoundOutcome {
   readonly result: Result<RecoveredSum>;
@@ -103,7 +57,8 @@ function runRound(options: {
 }): RoundOutcome {
   const sites = names.slice(0, options.sites);
   const round = spec(options);
-  const { parties, server, relayed, graph } = setUp(sites, round);
+  const shared = setUp(round);
+  const { parties, server, relayed, graph } = shared;
   const params = unwrap(quantizationParams({ clip: 0.5, sites: sites.length }));
   const random = seededRandom(11);
   const dropped = options.dropAfterSharing?.(graph) ?? [];
@@ -119,7 +74,7 @@ function runRound(options: {
     const masked = unwrap(party.mask(unwrap(quantize(x, params, rounding))));
     if (!dropped.includes(site)) unwrap(server.receiveMasked(site, masked));
   }
-  const request = server.unmaskRequest();
+  const request = federation.consistencyRound(shared);
   if (!request.ok) return { result: request, inputs, params };
   for (const site of request.value.survivors) {
     const response = unwrap(parties.get(site)!.unmask(request.value));
@@ -150,19 +105,19 @@ describe('SecAgg+ round', () => {
     assertSumMatches(outcome, 'nearest');
   });
 
-  it('with up to k - t sites dropped after sharing, the survivors sum is recovered', () => {
-    // Complete graph of 10 (k = 9, t = 5): every survivor keeps 5 surviving holders.
+  it('with sites dropped after sharing, down to the quorum, the survivors sum is recovered', () => {
+    // Complete graph of 10 (k = 9, t = 5), quorum 7: three may drop after sharing.
     const outcome = runRound({
       sites: 10,
       dimension: 2000,
       degree: 9,
       threshold: 5,
       rounding: 'stochastic',
-      dropAfterSharing: () => names.slice(2, 6),
+      dropAfterSharing: () => names.slice(2, 5),
     });
     const recovered = unwrap(outcome.result);
-    assert.deepEqual(recovered.dropped, names.slice(2, 6));
-    assert.equal(recovered.survivors.length, 6);
+    assert.deepEqual(recovered.dropped, names.slice(2, 5));
+    assert.equal(recovered.survivors.length, 7);
     assertSumMatches(outcome, 'stochastic');
   });
 
@@ -209,16 +164,17 @@ describe('SecAgg+ round', () => {
       dimension: 500,
       degree: 9,
       threshold: 5,
-      dropAfterSharing: () => names.slice(2, 6),
-      silentAtUnmask: [names[0]!],
+      dropAfterSharing: () => names.slice(2, 5),
+      // Each survivor's b share has 6 holders; two silent leave 4, under t = 5.
+      silentAtUnmask: [names[0]!, names[1]!],
     });
     assert.equal(!outcome.result.ok && outcome.result.error.code, 'secagg.insufficient_shares');
   });
 
   it('a single masked update is indistinguishable from uniform bytes (chi-square, 255 dof)', () => {
     const dimension = 25_000; // 100,000 bytes
-    const round = spec({ degree: 2, threshold: 2, dimension });
-    const { parties, relayed } = setUp(names.slice(0, 3), round);
+    const round = spec({ degree: 2, threshold: 2, dimension, sites: 3 });
+    const { parties, relayed } = setUp(round);
     const params = unwrap(quantizationParams({ clip: 1, sites: 3 }));
     const random = seededRandom(3);
     const x = Float32Array.from({ length: dimension }, () => (random() - 0.5) * 0.02);
@@ -241,48 +197,8 @@ describe('SecAgg+ round', () => {
 });
 
 describe('SecAgg+ site refusals', () => {
-  /** A 5-site complete round up to Masked, with every site masked. */
-  function masked() {
-    const round = spec({ degree: 4, threshold: 3, dimension: 8 });
-    const setup = setUp(names.slice(0, 5), round);
-    for (const [site, party] of setup.parties) {
-      unwrap(party.receiveShares(setup.relayed.get(site)!));
-      unwrap(party.mask(new Uint32Array(8)));
-    }
-    return setup;
-  }
-
-  it('a coordinator that asks a site for both shares of one peer is refused', () => {
-    const { parties } = masked();
-    const site = parties.get(names[0]!)!;
-    const others = names.slice(1, 5);
-    const both = site.unmask({ survivors: [names[0]!, ...others], dropped: [names[2]!] });
-    assert.equal(!both.ok && both.error.code, 'secagg.refused');
-    assert.match(!both.ok ? both.error.message : '', new RegExp(names[2]!));
-    assert.equal(site.state, SecAggSiteState.Failed);
-  });
-
-  it('a second request (the other kind of share for the same peer) is refused', () => {
-    const { parties } = masked();
-    const site = parties.get(names[0]!)!;
-    const first = unwrap(site.unmask({ survivors: names.slice(0, 5), dropped: [] }));
-    assert.equal(first.selfMaskShares.length, 4);
-    assert.equal(first.maskKeyShares.length, 0);
-    const second = site.unmask({ survivors: [names[0]!], dropped: names.slice(1, 5) });
-    assert.equal(!second.ok && second.error.code, 'secagg.unexpected_step');
-  });
-
-  it('a request that leaves a live neighbour unaccounted for is refused', () => {
-    const { parties } = masked();
-    const result = parties.get(names[0]!)!.unmask({ survivors: names.slice(0, 3), dropped: [] });
-    assert.equal(!result.ok && result.error.code, 'secagg.bad_request');
-  });
-
   it('a tampered share ciphertext is refused', () => {
-    const { parties, relayed } = setUp(
-      names.slice(0, 5),
-      spec({ degree: 4, threshold: 3, dimension: 8 }),
-    );
+    const { parties, relayed } = setUp(spec({ degree: 4, threshold: 3, dimension: 8 }));
     const shares = relayed
       .get(names[1]!)!
       .map((s) => ({ ...s, ciphertext: Uint8Array.from(s.ciphertext) }));
@@ -292,10 +208,7 @@ describe('SecAgg+ site refusals', () => {
   });
 
   it('a share readdressed to another recipient is refused', () => {
-    const { parties, relayed } = setUp(
-      names.slice(0, 5),
-      spec({ degree: 4, threshold: 3, dimension: 8 }),
-    );
+    const { parties, relayed } = setUp(spec({ degree: 4, threshold: 3, dimension: 8 }));
     // The coordinator takes a share meant for site-02 and hands it to site-01 as its own.
     const forOther = relayed.get(names[2]!)!.find((s) => s.from === names[0]!)!;
     const shares: EncryptedShare[] = relayed
@@ -309,9 +222,8 @@ describe('SecAgg+ site refusals', () => {
   });
 
   it('a share replayed from another round is refused', () => {
-    const sites = names.slice(0, 5);
-    const old = setUp(sites, spec({ degree: 4, threshold: 3, dimension: 8, round: 3 }));
-    const now = setUp(sites, spec({ degree: 4, threshold: 3, dimension: 8, round: 4 }));
+    const old = setUp(spec({ degree: 4, threshold: 3, dimension: 8, round: 3 }));
+    const now = setUp(spec({ degree: 4, threshold: 3, dimension: 8, round: 4 }));
     const result = now.parties.get(names[1]!)!.receiveShares(old.relayed.get(names[1]!)!);
     assert.equal(!result.ok && result.error.code, 'secagg.share_rejected');
   });
@@ -320,7 +232,7 @@ describe('SecAgg+ site refusals', () => {
     const round = spec({ degree: 4, threshold: 3, dimension: 8 });
     const site = new SecAggSite(sodium, {
       site: names[0]!,
-      identity: identities.get(names[0]!)!,
+      identity: federation.identity(names[0]!),
       round,
       identityOf,
     });
@@ -335,7 +247,7 @@ describe('SecAgg+ site refusals', () => {
     // Signed by someone else's identity: also refused.
     const other = new SecAggSite(sodium, {
       site: names[0]!,
-      identity: identities.get(names[1]!)!,
+      identity: federation.identity(names[1]!),
       round,
       identityOf,
     });
@@ -349,7 +261,12 @@ describe('SecAgg+ site refusals', () => {
           .slice(0, 5)
           .map((s) => [
             s,
-            new SecAggSite(sodium, { site: s, identity: identities.get(s)!, round, identityOf }),
+            new SecAggSite(sodium, {
+              site: s,
+              identity: federation.identity(s),
+              round,
+              identityOf,
+            }),
           ]),
       );
       const server = new SecAggServer(sodium, { round, identityOf });
@@ -371,7 +288,7 @@ describe('SecAgg+ site refusals', () => {
     const round = spec({ degree: 4, threshold: 3, dimension: 8 });
     const site = new SecAggSite(sodium, {
       site: names[0]!,
-      identity: identities.get(names[0]!)!,
+      identity: federation.identity(names[0]!),
       round,
       identityOf,
     });

@@ -10,7 +10,7 @@ import type { AuditEvent } from '../../events/coordinator-events.js';
 /** A site's message that belongs to the fold rather than to the round (SecAgg+'s steps). */
 export type FoldMessage = Extract<
   SiteMessage,
-  { type: 'secagg.keys' | 'secagg.shares' | 'secagg.unmask_response' }
+  { type: 'secagg.keys' | 'secagg.shares' | 'secagg.signature' | 'secagg.unmask_response' }
 >;
 
 /** A site's update as the fold receives it: the pulled blob, verified against its hash. */

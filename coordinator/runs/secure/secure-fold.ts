@@ -23,7 +23,7 @@ import type {
 } from '../round/round-fold.js';
 import { survivorsMean } from './survivors-mean.js';
 
-type Stage = 'keys' | 'shares' | 'masked' | 'unmask' | 'ended';
+type Stage = 'keys' | 'shares' | 'masked' | 'consistency' | 'unmask' | 'ended';
 
 export interface SecureFoldOptions {
   readonly sodium: Sodium;
@@ -40,7 +40,8 @@ export interface SecureFoldOptions {
 
 /**
  * The coordinator's part in one securely aggregated attempt (PROTOCOL.md section 11), as a fold:
- * keys -> rosters; shares -> relay; masked updates -> unmask request; unmask answers -> the sum,
+ * keys -> rosters; shares -> relay; masked updates -> survivor set; signatures on it -> unmask
+ * request (the set and its signatures); unmask answers -> the sum,
  * and the next model is the global model plus the survivors' mean. The coordinator only relays
  * sealed shares and public keys, and learns nothing but the sum. With distributed differential
  * privacy the sites' noise is already in the sum.
@@ -90,6 +91,11 @@ export class SecureFold implements RoundFold {
       case 'secagg.shares': {
         if (this.current !== 'shares') return this.unexpected(message.type);
         const received = this.server.receiveShares(site, message.shares);
+        return received.ok ? ok(true) : received;
+      }
+      case 'secagg.signature': {
+        if (this.current !== 'consistency') return this.unexpected(message.type);
+        const received = this.server.receiveSignature(site, message.signature);
         return received.ok ? ok(true) : received;
       }
       case 'secagg.unmask_response': {
@@ -162,12 +168,21 @@ export class SecureFold implements RoundFold {
         return ok(this.enter('masked', relay.value.keys()));
       }
       case 'masked': {
+        const set = this.server.survivorSet();
+        if (!set.ok) return set;
+        for (const site of set.value.survivors) {
+          send(site, { type: 'secagg.survivors', runId, round, set: set.value });
+        }
+        return ok(this.enter('consistency', set.value.survivors));
+      }
+      case 'consistency': {
         const request = this.server.unmaskRequest();
         if (!request.ok) return request;
-        for (const site of request.value.survivors) {
+        const signers = this.server.signers;
+        for (const site of signers) {
           send(site, { type: 'secagg.unmask', runId, round, request: request.value });
         }
-        return ok(this.enter('unmask', request.value.survivors));
+        return ok(this.enter('unmask', signers));
       }
       case 'unmask': {
         this.current = 'ended';
