@@ -257,17 +257,15 @@ describe('SecAgg+ site refusals', () => {
     // A coordinator that substitutes a key in a site's roster is caught by the site.
     const { server: honest, parties } = (() => {
       const parties = new Map(
-        names
-          .slice(0, 5)
-          .map((s) => [
-            s,
-            new SecAggSite(sodium, {
-              site: s,
-              identity: federation.identity(s),
-              round,
-              identityOf,
-            }),
-          ]),
+        names.slice(0, 5).map((s) => [
+          s,
+          new SecAggSite(sodium, {
+            site: s,
+            identity: federation.identity(s),
+            round,
+            identityOf,
+          }),
+        ]),
       );
       const server = new SecAggServer(sodium, { round, identityOf });
       for (const p of parties.values()) unwrap(server.receiveKeys(unwrap(p.advertise())));
