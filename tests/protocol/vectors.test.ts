@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadSodium, toHex, type Sodium } from '../../protocol/index.js';
+import { survivorSetVector } from '../support/secagg-vector.js';
 import { openVectorFrame, runVectorHandshake, VECTOR_SEEDS } from '../support/vector-inputs.js';
 
 const VECTOR = fileURLToPath(
@@ -51,5 +52,34 @@ describe('protocol v1 test vectors', () => {
         vector.firstFrame.frame,
       ),
     );
+  });
+});
+
+const fromHex = (hex: string) => Uint8Array.from(Buffer.from(hex, 'hex'));
+
+describe('SecAgg+ signed survivor set vector', () => {
+  const file = fileURLToPath(
+    new URL('../../../protocol/vectors/secagg-survivors-v1.json', import.meta.url),
+  );
+
+  it('the recorded digest, signed bytes and signatures are what the code derives', async () => {
+    const sodium = await loadSodium();
+    const recorded = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    assert.deepEqual(survivorSetVector(sodium), recorded);
+  });
+
+  it('each recorded signature verifies under its identity key, and not on other bytes', async () => {
+    const sodium = await loadSodium();
+    const vector = survivorSetVector(sodium);
+    const signed = fromHex(vector.signedBytes);
+    for (const { site, signature } of vector.signatures) {
+      const key = fromHex(
+        vector.inputs.participants.find((p) => p.site === site)!.identityPublicKey,
+      );
+      assert.ok(sodium.crypto_sign_verify_detached(fromHex(signature), signed, key));
+      const other = Uint8Array.from(signed);
+      other[other.length - 1]! ^= 1;
+      assert.ok(!sodium.crypto_sign_verify_detached(fromHex(signature), other, key));
+    }
   });
 });
