@@ -88,11 +88,9 @@ export class PrivacyPlan {
     return this.dp?.ledger.allows(SAMPLING.q) ?? true;
   }
 
-  /** A restarted run's ledger: the closed rounds' steps again, the same epsilon. */
-  replay(closed: readonly { sampling_rate?: number }[]): void {
-    for (const round of closed) {
-      if (round.sampling_rate !== undefined) this.dp?.ledger.record(round.sampling_rate);
-    }
+  /** A restarted run's ledger: every charged attempt's step again, the same epsilon. */
+  replay(rates: readonly number[]): void {
+    for (const rate of rates) this.dp?.ledger.record(rate);
   }
 
   /** Spends one released round: its figures, or nothing without DP. */

@@ -118,7 +118,7 @@ export class RunConductor {
       const imported = this.privacy.strategy.importState?.(optimizerState);
       unwrap(imported ?? fail('config.invalid', 'no optimizer state'));
     }
-    this.rounds.restore(run, restored.closedRounds);
+    this.rounds.restore(run, restored);
     // Restored, not entered: the stored state is where the previous process left the run.
     this.state = run.state === 'paused' ? 'paused' : 'waiting-for-sites';
     this.logger.log(

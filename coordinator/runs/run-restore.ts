@@ -10,6 +10,8 @@ export interface RestoredRun {
   /** The server optimizer's state after the model's version, when it keeps one. */
   readonly optimizerState?: NamedTensor[];
   readonly closedRounds: RoundSummary[];
+  /** The sampling rate of every attempt the privacy ledger was charged for, in order. */
+  readonly spentRates: number[];
   /** The attempt that was open, with the updates it acknowledged. */
   readonly open?: OpenRoundRecord;
 }
@@ -34,6 +36,13 @@ export async function readRestoredRun(
     ...(mask ? { mask } : {}),
     ...(optimizer ? { optimizerState: optimizer.tensors } : {}),
     closedRounds: store.runs.closedRounds(run.id),
+    spentRates: store.runs
+      .roundAttempts(run.id)
+      .flatMap((attempt) =>
+        attempt.state !== 'open' && attempt.summary?.sampling_rate !== undefined
+          ? [attempt.summary.sampling_rate]
+          : [],
+      ),
     ...(open ? { open } : {}),
   };
 }

@@ -113,11 +113,17 @@ export class RunRounds {
   }
 
   /** A restarted run's counters and closed rounds. */
-  restore(progress: RoundProgress, closed: readonly RoundSummary[]): void {
+  restore(
+    progress: RoundProgress,
+    restored: {
+      readonly closedRounds: readonly RoundSummary[];
+      readonly spentRates: readonly number[];
+    },
+  ): void {
     const { nextRound, attempt, lastClosedRound } = progress;
     this.progress = { nextRound, attempt, lastClosedRound };
-    this.closed.push(...closed);
-    this.run.privacy.replay(this.closed);
+    this.closed.push(...restored.closedRounds);
+    this.run.privacy.replay(restored.spentRates);
   }
 
   /**
@@ -250,7 +256,10 @@ export class RunRounds {
   /** The attempt failed: recorded; the same round is tried again with a fresh selection. */
   fail(open: OpenAttempt, result: Extract<FoldResult, { ok: false }>): void {
     const { ledger } = open;
-    recordFailedAttempt(this.run.records, ledger, result, this.run.spec.minSites);
+    const { privacy, records } = this.run;
+    const spent = result.revealed ? privacy.spend() : undefined;
+    if (spent) records.audit(privacy.spentEvent(ledger.round, spent));
+    recordFailedAttempt(records, ledger, result, this.run.spec.minSites, spent?.sampling_rate);
     this.late.owe(ledger.silent());
     this.progress = { ...this.progress, attempt: ledger.info.attempt + 1 };
   }

@@ -49,6 +49,11 @@ export interface AttemptOutcome {
   readonly answered: number;
   readonly stragglers: number;
   readonly dropped: number;
+  /**
+   * With differential privacy, the sampling rate the attempt was accounted at when it failed
+   * after its sum could have been learned (a secure attempt that reached unmasking).
+   */
+  readonly sampling_rate?: number;
 }
 
 /** Names one attempt of one round of a run. */

@@ -28,6 +28,11 @@ export type FoldResult =
       readonly reason: string;
       readonly issue?: FedistillIssue;
       readonly audit?: AuditEvent;
+      /**
+       * The attempt failed after its sum could have been learned (a secure attempt whose unmask
+       * request went out): a dishonest coordinator might have it, so its privacy is spent.
+       */
+      readonly revealed?: boolean;
     };
 
 /** What the end of a stage leads to: another stage, waiting on these sites, or the result. */

@@ -62,6 +62,8 @@ export function recordFailedAttempt(
   ledger: RoundLedger,
   result: Extract<FoldResult, { ok: false }>,
   quorum: number,
+  /** Set when the failed attempt was charged to the privacy ledger. */
+  samplingRate?: number,
 ): void {
   const { round, attempt } = ledger.info;
   if (result.audit) context.audit(result.audit);
@@ -74,6 +76,7 @@ export function recordFailedAttempt(
       answered: ledger.answered.size,
       stragglers: ledger.stragglers,
       dropped: ledger.dropped.size,
+      ...(samplingRate === undefined ? {} : { sampling_rate: samplingRate }),
     },
   });
   const updates = ledger.answered.size;

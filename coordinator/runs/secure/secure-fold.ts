@@ -111,12 +111,14 @@ export class SecureFold implements RoundFold {
   }
 
   endStage(): StageEnd {
+    const unmasking = this.current === 'unmask';
     const next = this.next();
     if (next.ok) return next.value;
     this.current = 'ended';
     return {
       result: {
         ok: false,
+        ...(unmasking ? { revealed: true } : {}),
         reason: `secure aggregation failed: ${next.error.message}`,
         issue: next.error,
         audit: {
@@ -218,6 +220,7 @@ export class SecureFold implements RoundFold {
       return ok({
         ok: false,
         reason: `${survivors.length} of ${quorum} required updates survived`,
+        revealed: true,
       });
     }
     return ok({ ok: true, model: survivorsMean(global, sum.value, survivors.length) });
