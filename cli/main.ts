@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadSiteConfig } from '../client/site-config.js';
 import { checkSite } from '../client/site-check.js';
 import { runSite } from '../client/site-client.js';
+import { sitePrivacyStatus } from '../client/site-status.js';
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
 import { startCoordinator } from '../coordinator/coordinator.js';
 import { LOGITS_DTYPES, type LogitsDtype } from '../coordinator/teacher/logits-binary.js';
@@ -253,7 +254,7 @@ model
 const site = program
   .command('site')
   .description(
-    "a site: its client inside the privacy boundary (start, check), and the coordinator's registry of sites (enrol, revoke, list)",
+    "a site: its client inside the privacy boundary (start, check, status), and the coordinator's registry of sites (enrol, revoke, list)",
   );
 
 site
@@ -288,6 +289,31 @@ site
     );
     console.log(
       `labels: ${[...checked.labels].map(([label, n]) => `${label}: ${n} (${((100 * n) / total).toFixed(1)}%)`).join(', ')}`,
+    );
+  });
+
+site
+  .command('status')
+  .description(
+    "this site's own privacy ledger: secure attempts it masked into, epsilon spent with its own noise, its budget and floor",
+  )
+  .requiredOption('--config <file>', 'site config (YAML or JSON)')
+  .option('--json', 'print the status as JSON (epsilon null: an attempt without noise, unbounded)')
+  .action(async (opts: { config: string; json?: boolean }) => {
+    const status = unwrap(await sitePrivacyStatus(await loadSiteConfig(opts.config)));
+    if (opts.json) return console.log(JSON.stringify(status, null, 2));
+    const { enforced } = status;
+    console.log(`ledger ${status.ledger}`);
+    console.log(
+      `attempts counted: ${status.attempts} (${status.runs} run(s), failed attempts included)`,
+    );
+    console.log(
+      `epsilon spent: ${status.epsilon.toFixed(4)} at delta ${status.delta} (this site's own noise alone)`,
+    );
+    console.log(
+      enforced
+        ? `budget: ${enforced.maxEpsilon}, left ${enforced.left.toFixed(4)}; floor: noise multiplier ${enforced.minNoiseMultiplier}`
+        : 'no privacy block in the config: the ledger is kept, nothing is enforced',
     );
   });
 

@@ -18,6 +18,8 @@ import {
 } from '../protocol/index.js';
 import type { BlobLanded } from './blob-pulls.js';
 import { validateLocally } from './local-validation.js';
+import { admitRound, ownNoiseMultiplier, siteDelta } from './privacy-guard.js';
+import type { PrivacyLedger } from './privacy-ledger.js';
 import type { RunContext } from './run-context.js';
 import { SiteSecureRound } from './secure-round.js';
 import type { SiteConfig } from './site-config.js';
@@ -39,6 +41,10 @@ export interface RoundHandlerOptions {
   readonly site: string;
   readonly identity: IdentityKeyPair;
   readonly limits: SiteConfig['limits'];
+  /** The site's own floor and budget; without them the ledger only reports. */
+  readonly privacy: SiteConfig['privacy'];
+  /** Every secure attempt this site masked into, across runs. */
+  readonly ledger: PrivacyLedger;
   /** The private training rows: a plain round's example count. */
   readonly trainingRows: number;
   readonly link: SessionLink;
@@ -126,6 +132,8 @@ export class RoundHandler {
         `round ${start.round} asks for ${start.localEpochs} epochs of batch ${start.batchSize}; the limits are ${limits.maxLocalEpochs} and ${limits.maxBatchSize}`,
       );
     }
+    const admitted = admitRound(this.options.privacy, this.options.ledger, start);
+    if (!admitted.ok) return link.stop(admitted.error.code, admitted.error.message);
     this.secure = start.secureAggregation && this.startSecureRound(context, start);
     link.pull(start.model, (modelBytes) => {
       if (!start.mask) return this.trainRound(context, start, modelBytes);
@@ -227,7 +235,19 @@ export class RoundHandler {
     encoded: Result<Uint8Array>,
     secure?: SiteSecureRound,
   ): Promise<void> {
-    const { link, log } = this.options;
+    const { link, log, ledger, privacy } = this.options;
+    if (secure && encoded.ok) {
+      // Masked: counted before it can leave, whatever becomes of the attempt (a coordinator
+      // may learn a sum and still declare the attempt failed).
+      await ledger.record({
+        runId: start.runId,
+        round: start.round,
+        attempt: start.secureAggregation!.attempt,
+        noiseMultiplier: ownNoiseMultiplier(start),
+        delta: siteDelta(privacy),
+        at: new Date().toISOString(),
+      });
+    }
     // A secure round superseded meanwhile (its attempt failed, a new one started): dropped.
     if (secure && this.secure !== secure) return;
     if (!encoded.ok) return link.stop(encoded.error.code, encoded.error.message);

@@ -16,6 +16,7 @@ import {
 import { BlobPulls, type BlobLanded } from './blob-pulls.js';
 import type { CoordinatorConnection } from './coordinator-connection.js';
 import type { PrivateSplit } from './data-sources/private-split.js';
+import type { PrivacyLedger } from './privacy-ledger.js';
 import { closeRunContext, openRunContext, type RunContext } from './run-context.js';
 import { RoundHandler, type SessionLink } from './round-handler.js';
 import type { SiteConfig } from './site-config.js';
@@ -45,6 +46,8 @@ export interface SessionLoopOptions {
   readonly sodium: Sodium;
   readonly config: SiteConfig;
   readonly cache: TransferCache;
+  /** The site's own privacy ledger (privacy-ledger.ts), opened from its cache folder. */
+  readonly ledger: PrivacyLedger;
   readonly split: PrivateSplit;
   /** The compute backend in use, as the site reports it. */
   readonly backend: string;
@@ -77,6 +80,8 @@ export class SessionLoop implements SessionLink {
       site: options.site,
       identity: options.identity,
       limits: options.config.limits,
+      privacy: options.config.privacy,
+      ledger: options.ledger,
       trainingRows: options.split.train.rows,
       link: this,
       log: (line) => this.say(line),

@@ -12,6 +12,7 @@ import {
 import { CoordinatorConnection } from './coordinator-connection.js';
 import { loadPrivateData } from './data-sources/private-data.js';
 import { splitPrivate } from './data-sources/private-split.js';
+import { PrivacyLedger } from './privacy-ledger.js';
 import { SessionLoop, type SiteLog, type SiteRunSummary } from './session-loop.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
@@ -47,6 +48,7 @@ export async function runSite(
     sodium,
     config,
     cache: new TransferCache(sodium, config.cacheDir),
+    ledger: unwrap(await PrivacyLedger.open(config.cacheDir)),
     split,
     backend,
     identity: identityKeyPair(identityFile),

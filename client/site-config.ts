@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { backendChoiceSchema, FedistillError, parseWith, unwrap } from '../protocol/index.js';
 import { dataSourceSchema, resolveSource } from './data-sources/private-data.js';
+import { DEFAULT_SITE_DELTA } from './privacy-ledger.js';
 
 /**
  * The one file a site engineer writes (YAML, or JSON, which is YAML too). Relative paths
@@ -42,6 +43,20 @@ export const siteConfigSchema = z
       })
       .strict()
       .default({ maxLocalEpochs: 50, maxBatchSize: 4096, maxParameters: 50_000_000 }),
+    /**
+     * The privacy this site guards itself, trusting neither the coordinator nor the other sites:
+     * it refuses a round whose own noise (stddev over the clip norm, sigma/C) is below
+     * `minNoiseMultiplier`, and one attempt more than its ledger allows within `maxEpsilon` (at
+     * `delta`, over every run with this cacheDir). Without it the ledger is kept but not enforced.
+     */
+    privacy: z
+      .object({
+        minNoiseMultiplier: z.number().positive().max(1000),
+        maxEpsilon: z.number().positive().max(1000),
+        delta: z.number().gt(0).max(0.1).default(DEFAULT_SITE_DELTA),
+      })
+      .strict()
+      .optional(),
     /** Reconnection when the coordinator is unreachable or restarts: exponential backoff. */
     reconnect: z
       .object({

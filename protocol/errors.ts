@@ -49,6 +49,8 @@ export const ERROR_CODES = [
   'data.invalid',
   'backend.unavailable',
   'site.limits_exceeded',
+  'site.noise_below_floor',
+  'site.budget_exhausted',
   'store.unavailable',
   'json.unencodable',
   'audit.malformed',

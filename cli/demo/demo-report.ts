@@ -1,4 +1,4 @@
-import type { RunReport } from '../../coordinator/runs/run-report.js';
+import type { PrivacyFigures, RunReport } from '../../coordinator/runs/run-report.js';
 
 /** A model's figures on the held-out split; `auc` only for binary tasks (positive class 1). */
 export interface HeldOutFigures {
@@ -54,8 +54,24 @@ export interface ScenarioSummary {
   readonly class_names: readonly string[];
 }
 
+/** What each site's own ledger says after the run (client/privacy-ledger.ts). */
+export interface SitesOwnEpsilon {
+  /** What the figures mean, in one sentence, for the reader of the report. */
+  readonly meaning: string;
+  readonly per_site: readonly {
+    readonly site: string;
+    /** Secure attempts the site masked into, failed ones included. */
+    readonly attempts: number;
+    /** null: an attempt without noise, nothing the site can vouch for. */
+    readonly epsilon: number;
+    readonly delta: number;
+  }[];
+}
+
 /** The demo's report.json: the coordinator's run report, the scenario and the baselines. */
 export type DemoReport = RunReport & {
   readonly scenario: ScenarioSummary;
   readonly baselines: Baselines;
+  /** With differential privacy, the sites' own spent epsilon beside the coordinator's. */
+  readonly privacy?: PrivacyFigures & { readonly sites_own?: SitesOwnEpsilon };
 };

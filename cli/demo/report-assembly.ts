@@ -1,13 +1,15 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunReport } from '../../coordinator/runs/run-report.js';
-import type { LabelledTable } from '../../protocol/index.js';
+import { loadSiteConfig } from '../../client/site-config.js';
+import { sitePrivacyStatus } from '../../client/site-status.js';
+import { unwrap, type LabelledTable } from '../../protocol/index.js';
 import { formatJsonl, readAuditLog } from '../audit-commands.js';
-import type { Baselines, DemoReport, ScenarioSummary } from './demo-report.js';
+import type { Baselines, DemoReport, ScenarioSummary, SitesOwnEpsilon } from './demo-report.js';
 import { renderHtmlReport } from './html-report.js';
 import { describeSplit } from './scenario-split.js';
 import type { Scenario } from './scenarios.js';
-import { formatJson, type DemoWorkspace } from './workspace.js';
+import { formatJson, siteConfigFile, type DemoWorkspace } from './workspace.js';
 
 /** The scenario as it ran: what each site holds, for the report and the opening lines. */
 export function summarizeScenario({
@@ -48,6 +50,26 @@ export async function readRunReport(workspace: DemoWorkspace): Promise<RunReport
   return JSON.parse(await readFile(workspace.reportFile, 'utf8')) as RunReport;
 }
 
+/**
+ * Each site's own ledger, read from its cache folder after the run: the epsilon it can vouch for
+ * with the noise it added itself, composed over every secure attempt it masked into.
+ */
+export async function readSitesOwnEpsilon(workspace: DemoWorkspace): Promise<SitesOwnEpsilon> {
+  const per_site = await Promise.all(
+    workspace.siteNames.map(async (site) => {
+      const status = unwrap(
+        await sitePrivacyStatus(await loadSiteConfig(siteConfigFile(workspace, site))),
+      );
+      return { site, attempts: status.attempts, epsilon: status.epsilon, delta: status.delta };
+    }),
+  );
+  return {
+    meaning:
+      "What each site can vouch for with its own noise alone, trusting neither the coordinator nor the other sites: every secure attempt it masked into (failed ones too) accounted as a Gaussian mechanism at q = 1 with its own noise multiplier; the run's epsilon above counts every site's noise and holds only if the coordinator and the sites are honest.",
+    per_site,
+  };
+}
+
 /** Where the demo left what a reader or an auditor is handed. */
 export interface ReportFiles {
   readonly json: string;
@@ -72,7 +94,15 @@ export async function writeReportFiles({
   readonly scenario: ScenarioSummary;
   readonly baselines: Baselines;
 }): Promise<{ report: DemoReport; files: ReportFiles }> {
-  const report: DemoReport = { ...runReport, scenario, baselines };
+  const { privacy } = runReport;
+  const report: DemoReport = {
+    ...runReport,
+    ...(privacy
+      ? { privacy: { ...privacy, sites_own: await readSitesOwnEpsilon(workspace) } }
+      : {}),
+    scenario,
+    baselines,
+  };
   const files: ReportFiles = {
     json: workspace.reportFile,
     html: path.join(workspace.dir, 'report.html'),

@@ -125,6 +125,11 @@ export function finalLines({
             `${privacy.rounds_completed} rounds${privacy.stopped_by_budget ? ', stopped by the budget' : ''})`,
         ]
       : []),
+    ...(privacy?.sites_own
+      ? [
+          `  sites' own epsilon    ${privacy.sites_own.per_site.map((s) => `${s.site} ${s.epsilon.toFixed(3)} (${s.attempts} attempts)`).join(', ')}: their own noise alone, trusting no one`,
+        ]
+      : []),
     `  majority-class rate   ${report.majority_class_rate.toFixed(4)}  (${report.held_out_rows} held-out rows)`,
     `  exported int8 student ${c.accuracy.student_int8.toFixed(4)}  (fp32 ${c.accuracy.student_fp32.toFixed(4)}` +
       (c.auc

@@ -110,19 +110,22 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
   return { dir, coordinatorConfigFile, reportFile, siteNames, keys, split, scenario };
 }
 
+/** Where a site's config is written, in the site's own folder. */
+export const siteConfigFile = (workspace: DemoWorkspace, site: string): string =>
+  path.join(workspace.dir, 'sites', site, 'config.json');
+
 /** Writes a site's config once the coordinator's URL is known; returns its path. */
 export async function writeSiteConfig(
   workspace: DemoWorkspace,
   site: string,
   url: string,
 ): Promise<string> {
-  const siteDir = path.join(workspace.dir, 'sites', site);
   const config = siteConfigFor({
     url,
     coordinatorPublicKey: workspace.keys.coordinatorPublicKey,
     identityFile: workspace.keys.siteIdentities[site]!,
   });
-  const file = path.join(siteDir, 'config.json');
+  const file = siteConfigFile(workspace, site);
   await writeFile(file, formatJson(config));
   return file;
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { RunReport } from '../../coordinator/runs/run-report.js';
+import type { DemoReport } from '../../cli/demo/demo-report.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const run = promisify(execFile);
@@ -14,7 +14,7 @@ const run = promisify(execFile);
 describe('fedistill demo --dp-epsilon 8 --secure-aggregation', () => {
   let dir: string;
   let stdout: string;
-  let report: RunReport;
+  let report: DemoReport;
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'fedistill-demo-privacy-'));
@@ -24,7 +24,7 @@ describe('fedistill demo --dp-epsilon 8 --secure-aggregation', () => {
       [MAIN, 'demo', '--rounds', '4', '--dp-epsilon', '8', '--secure-aggregation', '--out', out],
       { cwd: dir, timeout: 5 * 60_000 },
     ));
-    report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as RunReport;
+    report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as DemoReport;
   });
 
   after(async () => {
@@ -50,5 +50,21 @@ describe('fedistill demo --dp-epsilon 8 --secure-aggregation', () => {
     );
     assert.match(stdout, /secure aggregation +SecAgg\+/);
     assert.match(stdout, /privacy +epsilon 7\.\d{3} of 8/);
+  });
+
+  it("adds each site's own epsilon, from its ledger: every attempt it masked into, its noise alone", () => {
+    const own = report.privacy!.sites_own!;
+    assert.match(own.meaning, /trusting neither the coordinator nor the other sites/);
+    assert.deepEqual(
+      own.per_site.map((s) => s.site),
+      report.scenario.sites.map((s) => s.name),
+    );
+    for (const site of own.per_site) {
+      assert.equal(site.attempts, 4);
+      assert.equal(site.delta, 1e-5);
+      // Each site adds only 1/sqrt(sites) of the run's noise: it spends more than the run.
+      assert.ok(site.epsilon > report.privacy!.epsilon, `${site.site}: ${site.epsilon}`);
+    }
+    assert.match(stdout, /sites' own epsilon +site-1 \d+\.\d{3} \(4 attempts\)/);
   });
 });

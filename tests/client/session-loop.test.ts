@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { SessionLoop, type SiteConnection } from '../../client/session-loop.js';
+import { PrivacyLedger } from '../../client/privacy-ledger.js';
 import { siteConfigSchema } from '../../client/site-config.js';
 import { TransferCache } from '../../client/transfer-cache.js';
 import {
@@ -16,6 +17,7 @@ import {
   type Result,
   type SiteMessage,
   type Sodium,
+  unwrap,
 } from '../../protocol/index.js';
 
 /** A coordinator connection that replays a script and records what the site says. */
@@ -51,9 +53,11 @@ const message = (fields: { type: CoordinatorMessage['type'] } & Record<string, u
 describe('the site session loop', () => {
   let sodium: Sodium;
   let cacheDir: string;
+  let ledger: PrivacyLedger;
   before(async () => {
     sodium = await loadSodium();
     cacheDir = await mkdtemp(path.join(tmpdir(), 'fedistill-loop-'));
+    ledger = unwrap(await PrivacyLedger.open(cacheDir));
   });
 
   const loop = () =>
@@ -66,6 +70,7 @@ describe('the site session loop', () => {
         cacheDir,
       }),
       cache: new TransferCache(sodium, cacheDir),
+      ledger,
       split: {
         train: {
           featureNames: ['x'],

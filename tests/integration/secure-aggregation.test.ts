@@ -7,6 +7,7 @@ import { runSpecSchema, type RunSpecInput } from '../../coordinator/runs/run-spe
 import type { RunFixture } from '../support/run-fixture.js';
 import { readFile } from 'node:fs/promises';
 import { SiteSecureRound } from '../../client/secure-round.js';
+import { PrivacyLedger } from '../../client/privacy-ledger.js';
 import { runSite } from '../../client/site-client.js';
 import {
   identityFileSchema,
@@ -134,6 +135,10 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
 
   it('fails the round cleanly, revealing no sum, when more than k - t neighbours drop', async () => {
     const fixture = await startRunFixture({ sites: 5, rounds: 2, adjust: secure({ minSites: 3 }) });
+    const updates = new Map<string, number>();
+    fixture.coordinator.events.on('siteMessage', ({ site, message }) => {
+      if (message.type === 'round.update') updates.set(site, (updates.get(site) ?? 0) + 1);
+    });
     try {
       const { report, events } = await dropAfterSharing(fixture, ['site-4', 'site-5']);
       const failed = events.filter((e) => e.event === 'secagg.failed');
@@ -144,6 +149,19 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
       assert.equal(report.per_round[0]!.attempt, 2);
       assert.equal(report.per_round[0]!.participants, 3);
       assert.equal(report.per_round.length, 2);
+      // Each masked update a site sent is in its own ledger, the failed attempt's included: the
+      // coordinator may have learned that sum before it declared the failure.
+      const ledgers = await Promise.all(
+        ['site-1', 'site-2', 'site-3'].map(async (site) => {
+          const { cacheDir } = await fixture.siteConfig(site);
+          return { site, entries: unwrap(await PrivacyLedger.open(cacheDir)).entries };
+        }),
+      );
+      for (const { site, entries } of ledgers) assert.equal(entries.length, updates.get(site));
+      const failedAttempt = ledgers.flatMap(({ entries }) =>
+        entries.filter((e) => e.round === 1 && e.attempt === 0),
+      );
+      assert.ok(failedAttempt.length > 0, 'the honest sites masked into the failed attempt');
     } finally {
       await fixture.dispose();
     }
