@@ -30,8 +30,8 @@ const POOL_BYTES = 4096;
 const WORD = 2 ** 32;
 const WORD_BIG = 1n << 32n;
 
-/** Random 32-bit words and bits from a byte source, fetched in batches. */
-class RandomWords {
+/** Random 32-bit words, bits and exact coins from a byte source, fetched in batches. */
+export class RandomWords {
   private readonly bytes = new Uint8Array(POOL_BYTES);
   private readonly view = new DataView(this.bytes.buffer);
   private next = POOL_BYTES;
