@@ -1,4 +1,4 @@
-import { fail, ok, type Result, type RoundStart } from '../protocol/index.js';
+import { fail, ok, roundedL2Sensitivity, type Result, type RoundStart } from '../protocol/index.js';
 import { DEFAULT_SITE_DELTA, type PrivacyLedger } from './privacy-ledger.js';
 import type { SiteConfig } from './site-config.js';
 
@@ -8,12 +8,16 @@ export type SitePrivacy = SiteConfig['privacy'];
 export const siteDelta = (privacy: SitePrivacy): number => privacy?.delta ?? DEFAULT_SITE_DELTA;
 
 /**
- * The noise multiplier a site vouches for in a round: the stddev it adds itself over the L2 norm
- * it clips its delta to. 0 without either: noise without a clip bounds nothing.
+ * The noise multiplier a site vouches for in a round: the discrete Gaussian's sigma it adds
+ * itself, over the L2 norm of its clipped delta on the grid (clip norm over the grid step, plus
+ * sqrt(d) for the rounding: PROTOCOL.md 11.2), both in grid steps. 0 without noise or without
+ * a clip norm: noise without a clip bounds nothing.
  */
-export function ownNoiseMultiplier(start: RoundStart): number {
-  const stddev = start.secureAggregation?.noiseStddev;
-  return stddev === undefined || start.clipNorm === undefined ? 0 : stddev / start.clipNorm;
+export function ownNoiseMultiplier(start: RoundStart, dimension: number): number {
+  const secure = start.secureAggregation;
+  if (secure?.noiseSigma2 === undefined || start.clipNorm === undefined) return 0;
+  const step = (2 * secure.clip) / secure.levels;
+  return Math.sqrt(secure.noiseSigma2) / roundedL2Sensitivity(start.clipNorm / step, dimension);
 }
 
 /**
@@ -26,6 +30,8 @@ export function admitRound(
   privacy: SitePrivacy,
   ledger: PrivacyLedger,
   start: RoundStart,
+  /** The student's parameter count: the length of the vector the site masks. */
+  dimension: number,
 ): Result<true> {
   if (!privacy) return ok(true);
   const floor = privacy.minNoiseMultiplier;
@@ -35,17 +41,17 @@ export function admitRound(
       'site.noise_below_floor',
       `${round} is not securely aggregated, so this site adds no noise of its own; its floor is a noise multiplier of ${floor}`,
     );
-  const { noiseStddev } = start.secureAggregation;
-  if (noiseStddev === undefined || start.clipNorm === undefined)
+  const { noiseSigma2 } = start.secureAggregation;
+  if (noiseSigma2 === undefined || start.clipNorm === undefined)
     return fail(
       'site.noise_below_floor',
-      `${round} asks for ${noiseStddev === undefined ? 'no noise' : 'noise without a clip norm'}; this site's floor is a noise multiplier of ${floor}`,
+      `${round} asks for ${noiseSigma2 === undefined ? 'no noise' : 'noise without a clip norm'}; this site's floor is a noise multiplier of ${floor}`,
     );
-  const asked = ownNoiseMultiplier(start);
+  const asked = ownNoiseMultiplier(start, dimension);
   if (asked < floor)
     return fail(
       'site.noise_below_floor',
-      `${round} asks for noise stddev ${noiseStddev} at clip norm ${start.clipNorm}, a noise multiplier of ${asked}; this site's floor is ${floor}`,
+      `${round} asks for noise sigma^2 ${noiseSigma2} (grid steps) at clip norm ${start.clipNorm}, a noise multiplier of ${asked.toFixed(3)}; this site's floor is ${floor}`,
     );
   const delta = siteDelta(privacy);
   const next = ledger.epsilon(delta, asked);

@@ -132,7 +132,8 @@ export class RoundHandler {
         `round ${start.round} asks for ${start.localEpochs} epochs of batch ${start.batchSize}; the limits are ${limits.maxLocalEpochs} and ${limits.maxBatchSize}`,
       );
     }
-    const admitted = admitRound(this.options.privacy, this.options.ledger, start);
+    const dimension = parameterCount(context.welcome.student);
+    const admitted = admitRound(this.options.privacy, this.options.ledger, start, dimension);
     if (!admitted.ok) return link.stop(admitted.error.code, admitted.error.message);
     this.secure = start.secureAggregation && this.startSecureRound(context, start);
     link.pull(start.model, (modelBytes) => {
@@ -243,7 +244,7 @@ export class RoundHandler {
         runId: start.runId,
         round: start.round,
         attempt: start.secureAggregation!.attempt,
-        noiseMultiplier: ownNoiseMultiplier(start),
+        noiseMultiplier: ownNoiseMultiplier(start, parameterCount(context.welcome.student)),
         delta: siteDelta(privacy),
         at: new Date().toISOString(),
       });

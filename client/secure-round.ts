@@ -1,6 +1,6 @@
 import {
-  cryptoUniform,
-  gaussianNoise,
+  addModular,
+  DiscreteGaussian,
   identityTable,
   quantizationParams,
   quantize,
@@ -72,11 +72,12 @@ export class SiteSecureRound {
 
   /**
    * The update as the coordinator will see it: flattened in layout order, each coordinate
-   * clipped and stochastically rounded (unbiased) to the round's fixed point, then masked.
+   * clipped and stochastically rounded (unbiased) to the round's fixed point, with distributed
+   * DP this site's share of the noise added on the grid, then masked.
    */
   async masked(delta: readonly NamedTensor[]): Promise<Result<Uint8Array>> {
     await this.sharesIn;
-    const { clip, participants, levels } = this.settings;
+    const { clip, participants, levels, noiseSigma2 } = this.settings;
     const params = quantizationParams({ clip, sites: participants.length, levels });
     if (!params.ok) return params;
     const flat = new Float64Array(delta.reduce((n, t) => n + t.values.length, 0));
@@ -85,17 +86,18 @@ export class SiteSecureRound {
       flat.set(tensor.values, offset);
       offset += tensor.values.length;
     }
-    // This site's share of the run's Gaussian noise, added before anything leaves it.
-    const noiseStddev = this.settings.noiseStddev;
-    if (noiseStddev !== undefined) {
-      const noise = gaussianNoise(flat.length, noiseStddev, cryptoUniform());
-      for (let i = 0; i < flat.length; i++) flat[i]! += noise[i]!;
-    }
     // 32 random bits per coordinate are plenty for the rounding's coin.
     const random = () => this.sodium.randombytes_random() / 2 ** 32;
     const quantized = quantize(flat, params.value, { kind: 'stochastic', random });
     if (!quantized.ok) return quantized;
-    const masked = this.secagg.mask(quantized.value);
+    let input = quantized.value;
+    if (noiseSigma2 !== undefined) {
+      // Exact integer noise on the grid: no double ever carries it (PROTOCOL.md section 11).
+      const gaussian = DiscreteGaussian.create(noiseSigma2);
+      if (!gaussian.ok) return gaussian;
+      input = addModular(input, () => gaussian.value.sample());
+    }
+    const masked = this.secagg.mask(input);
     return masked.ok ? ok(uint32ToBytes(masked.value)) : masked;
   }
 

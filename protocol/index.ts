@@ -32,3 +32,5 @@ export * from './gaussian-mechanism.js';
 export * from './run-state.js';
 export * from './operator-feed.js';
 export * from './privacy/rdp-accountant.js';
+export * from './privacy/discrete-gaussian.js';
+export * from './privacy/distributed-discrete-gaussian.js';

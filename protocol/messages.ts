@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { binarySchema, hashSchema as hash } from './binary.js';
 import { blobManifestSchema, MAX_CHUNK_BYTES, MAX_CHUNKS_PER_REQUEST } from './blob-transfer.js';
 import { ERROR_CODES } from './errors.js';
+import { MAX_DISCRETE_SIGMA2 } from './privacy/discrete-gaussian.js';
 import { MAX_SHARES } from './secagg/shamir.js';
 import {
   advertisedKeysSchema,
@@ -106,11 +107,12 @@ export const secureRoundSchema = z
       .min(1)
       .max(2 ** 32 - 1),
     /**
-     * Distributed differential privacy: each site adds N(0, noiseStddev^2) to every coordinate
-     * of its clipped update before quantizing, so the sum carries the run's noise and nobody,
-     * the coordinator included, sees an update without it.
+     * Distributed differential privacy: each site adds discrete Gaussian noise N_Z(0,
+     * noiseSigma2) in grid units (steps of 2 clip / levels) to every coordinate of its quantized
+     * update, modulo 2^32, so the sum carries the run's noise and nobody, the coordinator
+     * included, sees an update without it.
      */
-    noiseStddev: z.number().positive().max(1e6).optional(),
+    noiseSigma2: z.number().positive().max(MAX_DISCRETE_SIGMA2).optional(),
   })
   .strict();
 

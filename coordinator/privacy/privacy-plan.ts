@@ -1,4 +1,12 @@
-import { fail, ok, type Result } from '../../protocol/index.js';
+import {
+  ddgRdp,
+  ddgTau,
+  DEFAULT_ORDERS,
+  fail,
+  ok,
+  roundedL2Sensitivity,
+  type Result,
+} from '../../protocol/index.js';
 import type { AggregationStrategy } from '../aggregation/strategy.js';
 import { createStrategy, type AggregationConfig } from '../aggregation/strategy-config.js';
 import type { AuditEvent } from '../events/coordinator-events.js';
@@ -33,6 +41,17 @@ export interface PrivacySpent {
   readonly sampling_rate: number;
 }
 
+/** What sites of one secure round are told to do for distributed DP. */
+export interface DistributedNoise {
+  /** The quantization range: the clipped update plus eight standard deviations of its noise. */
+  readonly clip: number;
+  /** Each site's discrete Gaussian sigma², in grid units (steps of 2 clip / levels). */
+  readonly sigma2: number;
+}
+
+/** Sites' noise is widened until tau, the sum's distance from a discrete Gaussian, is this small. */
+const MAX_TAU_SHARE = 0.5;
+
 /**
  * A run's privacy, built once from its spec: the DP ledger, the strategy plain rounds fold with
  * (DP-FedAvg under DP, else the configured one), and what sites are told to do themselves (clip,
@@ -40,6 +59,9 @@ export interface PrivacySpent {
  * with it when the run is created; the conductor runs with it.
  */
 export class PrivacyPlan {
+  /** The RDP of this round's secure attempts so far, the largest per order: what spend() records. */
+  private roundRdp: number[] | undefined;
+
   private constructor(
     private readonly spec: PrivacySpec,
     readonly strategy: AggregationStrategy<unknown>,
@@ -98,8 +120,12 @@ export class PrivacyPlan {
     if (!this.dp) return undefined;
     const rate = SAMPLING.q;
     const { ledger, strategy, config } = this.dp;
+    const roundRdp = this.roundRdp;
+    this.roundRdp = undefined;
     return {
-      epsilon: ledger.record(rate),
+      // A secure round's own bound; a round replayed after a restart (see replay) or a plain
+      // one is accounted as the Gaussian mechanism, which bounds the discrete one from above.
+      epsilon: roundRdp ? ledger.recordRdp(roundRdp) : ledger.record(rate),
       noise_multiplier: ledger.noiseMultiplier,
       // Secure rounds are clipped by the sites, to the configured norm (adaptive clipping is
       // refused with secure aggregation); plain ones by DP-FedAvg, whose norm may move.
@@ -132,17 +158,44 @@ export class PrivacyPlan {
   }
 
   /**
-   * With differential privacy and secure aggregation the sites add the noise (distributed DP):
-   * each N(0, (z C)^2 / minSites), so a sum of at least minSites updates carries at least the
-   * noise z C of central DP, whoever drops, and the ledger's z holds. The quantization range
-   * covers the clipped update plus eight standard deviations of the site's noise, so clipping
-   * a noisy coordinate (which would cut the noise) practically never happens.
+   * With differential privacy and secure aggregation the sites add the noise (distributed DP),
+   * each a discrete Gaussian on the round's grid (Kairouz, Liu and Steinke 2021). The sum of at
+   * least minSites of them must be as private as central DP with the ledger's z: sensitivity
+   * C/step grows by sqrt(d) for the stochastic rounding, and sigma² is chosen so that KLS's
+   * epsilon, Delta/(sqrt(minSites) sigma) + tau sqrt(d), is at most 1/z, whatever the number
+   * of survivors between minSites and the participants; its RDP is then at most the
+   * Gaussian's alpha/(2 z²) that `allows` plans with. The RDP is kept for spend().
+   *
+   * The quantization range covers the clipped update plus eight standard deviations of a
+   * site's noise (in the continuous mechanism's terms, z C / sqrt(minSites)): the sum's range,
+   * 2^31 steps either side of its centre, is then n times that, so the noisy sum of n sites
+   * practically never wraps around mod 2^32.
    */
-  distributedNoise(): { stddev: number; clip: number } | undefined {
+  distributedNoise(round: {
+    readonly participants: number;
+    readonly levels: number;
+    readonly dimension: number;
+  }): DistributedNoise | undefined {
     if (!this.dp || !this.secureAggregation) return undefined;
+    const { participants, levels, dimension } = round;
     const clipNorm = this.dp.config.clipNorm;
-    const stddev = (this.dp.ledger.noiseMultiplier * clipNorm) / Math.sqrt(this.spec.minSites);
-    const range = this.spec.privacy.secureAggregation?.clip ?? 0;
-    return { stddev, clip: Math.max(range, clipNorm + 8 * stddev) };
+    const z = this.dp.ledger.noiseMultiplier;
+    const minSites = this.spec.minSites;
+    const stddev = (z * clipNorm) / Math.sqrt(minSites);
+    const clip = Math.max(this.spec.privacy.secureAggregation?.clip ?? 0, clipNorm + 8 * stddev);
+    const sensitivity = roundedL2Sensitivity((clipNorm * levels) / (2 * clip), dimension);
+    // Delta/(sqrt(minSites) sigma) = 1/z exactly, then widened by 1/(1 - share) to make room
+    // for tau sqrt(d) = share/z (tau only falls as sigma grows).
+    let base = (z * sensitivity) ** 2 / minSites;
+    const share = () => z * ddgTau(base, participants) * Math.sqrt(dimension);
+    while (share() > MAX_TAU_SHARE) base *= 4;
+    // The last factor covers the doubles' rounding, so the ledger never records above 1/z.
+    const sigma2 = (base / (1 - share()) ** 2) * (1 + 2 ** -40);
+    const rdp = ddgRdp(
+      { sensitivity, sigma2, minSummands: minSites, maxSummands: participants, dimension },
+      DEFAULT_ORDERS,
+    );
+    this.roundRdp = this.roundRdp ? this.roundRdp.map((r, i) => Math.max(r, rdp[i]!)) : rdp;
+    return { clip, sigma2 };
   }
 }

@@ -46,19 +46,28 @@ export class RunPrivacy {
     return epsilonFromRdp(rdp, DEFAULT_ORDERS, this.config.delta).epsilon;
   }
 
-  private stepRdp(rate: number): number[] {
+  private withStep(rate: number): number[] {
     const step = computeRdp(rate, this.noiseMultiplier, 1, DEFAULT_ORDERS);
     return this.rdp.map((total, i) => total + step[i]!);
   }
 
   /** Whether one more round at this sampling rate stays within the budget. */
   allows(rate: number): boolean {
-    return this.epsilonWith(this.stepRdp(rate)) <= this.config.epsilon;
+    return this.epsilonWith(this.withStep(rate)) <= this.config.epsilon;
   }
 
-  /** Spends one round at this sampling rate; returns epsilon spent so far. */
+  /** Spends one round of the Gaussian mechanism at this sampling rate; returns epsilon so far. */
   record(rate: number): number {
-    this.stepRdp(rate).forEach((total, i) => (this.rdp[i] = total));
+    return this.recordRdp(computeRdp(rate, this.noiseMultiplier, 1, DEFAULT_ORDERS));
+  }
+
+  /**
+   * Spends one round whose RDP at each of DEFAULT_ORDERS is `step` (the distributed discrete
+   * Gaussian's, which sites' noise keeps at or under the Gaussian's at q = 1, so `allows`
+   * holds for it); returns epsilon so far.
+   */
+  recordRdp(step: readonly number[]): number {
+    step.forEach((r, i) => (this.rdp[i]! += r));
     this.spentEpsilon = this.epsilonWith(this.rdp);
     return this.spentEpsilon;
   }

@@ -13,6 +13,12 @@ import { fail, ok, type Result } from '../errors.js';
  *   stochastic rounding: n * 2c / L       (under one step per input; unbiased in expectation)
  * plus floating-point slack of n * c * 2^-40 for the double arithmetic, far below a step.
  * Values outside [-c, c] also lose their excess to clipping, which no bound here covers.
+ *
+ * With distributed DP each site adds integer noise in grid units to its q(x), modulo 2^32, so a
+ * summand or the sum may leave [0, n L]. The sum is decoded centred: as the integer nearest to
+ * n L / 2 that is congruent to it mod 2^32, exact while the noisy sum stays within 2^31 steps
+ * of n L / 2. Summands are not clamped to [0, L] after the noise: that would cut the noise of
+ * exactly the coordinates at the edge, so the sum would no longer be the analysed mechanism.
  */
 export const QUANTIZATION_MODULUS = 2 ** 32;
 
@@ -84,7 +90,21 @@ export function quantize(
   return ok(out);
 }
 
-/** The sum of `count` quantized inputs back in floats: S * 2c / L - count * c. */
+/** Adds integer noise (grid units, |noise| < 2^53) to each quantized value, modulo 2^32. */
+export function addModular(values: Uint32Array, noise: () => number): Uint32Array {
+  const out = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const r = (values[i]! + noise()) % QUANTIZATION_MODULUS;
+    out[i] = r < 0 ? r + QUANTIZATION_MODULUS : r;
+  }
+  return out;
+}
+
+/**
+ * The sum of `count` quantized inputs back in floats, S * 2c / L - count * c, with S read
+ * centred on count L / 2 (see the top of this file); without noise S lies in [0, count L],
+ * which the centred reading returns unchanged.
+ */
 export function dequantizeSum(
   sum: Uint32Array,
   params: QuantizationParams,
@@ -95,8 +115,15 @@ export function dequantizeSum(
   }
   const step = (2 * params.clip) / params.levels;
   const offset = count * params.clip;
+  // Rounded up, so that [centre - 2^31, centre + 2^31) still holds all of [0, count L].
+  const centre = Math.ceil((count * params.levels) / 2);
+  const half = QUANTIZATION_MODULUS / 2;
   const out = new Float64Array(sum.length);
-  for (let i = 0; i < sum.length; i++) out[i] = sum[i]! * step - offset;
+  for (let i = 0; i < sum.length; i++) {
+    const diff = (sum[i]! - centre + QUANTIZATION_MODULUS) % QUANTIZATION_MODULUS;
+    const s = centre + (diff >= half ? diff - QUANTIZATION_MODULUS : diff);
+    out[i] = s * step - offset;
+  }
   return ok(out);
 }
 

@@ -17,7 +17,16 @@ import {
   type SecureRound,
   type SiteMessage,
   type Sodium,
+  type StudentSpec,
 } from '../../protocol/index.js';
+
+/** The student of these rounds: 3 inputs, 2 classes, 8 weights. */
+const STUDENT: StudentSpec = { kind: 'mlp', inputs: 3, hidden: [], classes: 2 };
+/** The grid of these rounds: clip 1 over 2,000 levels, a step of 0.001. */
+const GRID = { clip: 1, levels: 2000 };
+
+/** The noise (sigma^2 in grid steps) that is a multiplier z at clip norm C: PROTOCOL.md 11.2. */
+const sigma2For = (z: number, clipNorm = 1) => (z * (clipNorm / 0.001 + Math.sqrt(8))) ** 2;
 
 /** A coordinator that deviates: round.start built by hand, with whatever noise it likes. */
 function roundStart(fields: {
@@ -32,7 +41,7 @@ function roundStart(fields: {
     localEpochs: 1,
     batchSize: 8,
     ...(clipNorm ? { clipNorm } : {}),
-    ...(secure === false ? {} : { secureAggregation: { attempt: 0, ...secure } }),
+    ...(secure === false ? {} : { secureAggregation: { attempt: 0, ...GRID, ...secure } }),
   } as RoundStart;
 }
 
@@ -78,7 +87,7 @@ describe('a site that guards its own privacy against the coordinator', () => {
       link,
       log: () => {},
     });
-    const context = { welcome: { runId: 'run-1' } } as RunContext;
+    const context = { welcome: { runId: 'run-1', student: STUDENT } } as RunContext;
     try {
       handler.start(context, start);
       return { sent, pulled };
@@ -91,10 +100,10 @@ describe('a site that guards its own privacy against the coordinator', () => {
   it('refuses a secure round whose noise is below its floor, before it sends anything', async () => {
     const { sent, pulled, stopped } = await startOn(
       privacy(1, 50),
-      roundStart({ clipNorm: 2, secure: { noiseStddev: 1 } }),
+      roundStart({ clipNorm: 2, secure: { noiseSigma2: sigma2For(0.5, 2) } }),
     );
     assert.equal(stopped?.code, 'site.noise_below_floor');
-    assert.match(stopped.message, /noise multiplier of 0\.5; this site's floor is 1/);
+    assert.match(stopped.message, /noise multiplier of 0\.500; this site's floor is 1/);
     assert.deepEqual(sent, []);
     assert.equal(pulled, 0);
   });
@@ -105,7 +114,7 @@ describe('a site that guards its own privacy against the coordinator', () => {
     assert.match(noNoise.stopped.message, /asks for no noise/);
     const noClip = await startOn(
       privacy(1, 50),
-      roundStart({ clipNorm: 0, secure: { noiseStddev: 5 } }),
+      roundStart({ clipNorm: 0, secure: { noiseSigma2: sigma2For(5) } }),
     );
     assert.equal(noClip.stopped?.code, 'site.noise_below_floor');
   });
@@ -130,19 +139,27 @@ describe('a site that guards its own privacy against the coordinator', () => {
     });
     const { sent, stopped } = await startOn(
       privacy(1, 6),
-      roundStart({ secure: { noiseStddev: 1 } }),
+      roundStart({ secure: { noiseSigma2: sigma2For(1) } }),
       ledger,
     );
     assert.equal(stopped?.code, 'site.budget_exhausted');
     assert.match(stopped.message, /past its budget of 6/);
     assert.deepEqual(sent, []);
-    assert.ok(admitRound(privacy(1, 7.1), ledger, roundStart({ secure: { noiseStddev: 1 } })).ok);
+    assert.ok(
+      admitRound(privacy(1, 7.1), ledger, roundStart({ secure: { noiseSigma2: sigma2For(1) } }), 8)
+        .ok,
+    );
   });
 
   it('admits a round at its floor, and without a privacy config enforces nothing', async () => {
     const ledger = await emptyLedger();
     assert.ok(
-      admitRound(privacy(0.5, 50), ledger, roundStart({ secure: { noiseStddev: 0.5 } })).ok,
+      admitRound(
+        privacy(0.5, 50),
+        ledger,
+        roundStart({ secure: { noiseSigma2: sigma2For(0.5) } }),
+        8,
+      ).ok,
     );
     const plain = await startOn(undefined, roundStart({ secure: false }));
     assert.equal(plain.stopped, undefined);

@@ -28,3 +28,48 @@ describe('the privacy plan accounts for how sites are selected', () => {
     assert.equal(plan.ledger!.noiseMultiplier, unwrap(noiseMultiplierFor(8, 1e-5, 1, 10)));
   });
 });
+
+describe('distributed DP with secure aggregation: discrete Gaussian noise on the grid', () => {
+  const secure = {
+    ...spec({ epsilon: 8, noiseMultiplier: 1 }, 10),
+    privacy: {
+      dp: { delta: 1e-5, clipNorm: 1, epsilon: 8, noiseMultiplier: 1 },
+      secureAggregation: { enabled: true, clip: 1 },
+    },
+  };
+  const levels = Math.floor((2 ** 32 - 1) / 10);
+
+  it('sizes sigma² in grid steps for Delta = C/step + sqrt(d) at z = 1 and 5 sites', () => {
+    const plan = unwrap(PrivacyPlan.create(secure, 10));
+    const noise = plan.distributedNoise({ participants: 10, levels, dimension: 100_000 })!;
+    // c = 1 + 8 / sqrt(5) = 4.5777088; step = 2c / 429,496,729 = 2.1316e-8.
+    assert.ok(Math.abs(noise.clip - 4.577708763999664) < 1e-12);
+    const step = (2 * noise.clip) / levels;
+    const delta = 1 / step + Math.sqrt(100_000); // 46,911,945 + 316
+    const sigma2 = delta ** 2 / 5; // z = 1, tau = 0 at this sigma
+    assert.ok(Math.abs(noise.sigma2 / sigma2 - 1) < 1e-9, `${noise.sigma2} vs ${sigma2}`);
+    // In value units each site's sigma is z C / sqrt(5) = 0.4472, widened by the rounding.
+    const sigma = Math.sqrt(noise.sigma2) * step;
+    assert.ok(sigma > 1 / Math.sqrt(5) && sigma < (1 / Math.sqrt(5)) * (1 + 1e-5), `${sigma}`);
+  });
+
+  it("records the discrete mechanism's RDP, never above the Gaussian's the budget planned", () => {
+    const discrete = unwrap(PrivacyPlan.create(secure, 10));
+    const gaussian = unwrap(PrivacyPlan.create(spec({ epsilon: 8, noiseMultiplier: 1 }, 10), 10));
+    let spent;
+    let planned;
+    for (let round = 0; round < 10; round++) {
+      discrete.distributedNoise({ participants: 10, levels, dimension: 1000 });
+      spent = discrete.spend()!;
+      planned = gaussian.spend()!;
+    }
+    // Equal up to the 2^-40 margin: KLS's epsilon is 1/z, tau being 0 at 1e7 steps.
+    assert.ok(spent!.epsilon <= planned!.epsilon, `${spent!.epsilon} > ${planned!.epsilon}`);
+    assert.ok(planned!.epsilon - spent!.epsilon < 1e-9);
+  });
+
+  it('no noise without secure aggregation', () => {
+    const plan = unwrap(PrivacyPlan.create(spec({ epsilon: 8 }, 10), 10));
+    assert.equal(plan.distributedNoise({ participants: 10, levels, dimension: 10 }), undefined);
+  });
+});

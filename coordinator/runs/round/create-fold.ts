@@ -35,6 +35,7 @@ export function createFold(args: {
       attempt: args.attempt,
       participants: args.participants,
       publicKeys: args.publicKeys(),
+      dimension: args.dimension,
     }),
     global: args.global,
     dimension: args.dimension,

@@ -17,11 +17,18 @@ export function secureRoundSettings(args: {
   readonly participants: readonly string[];
   /** Every enrolled site's identity key (base64). */
   readonly publicKeys: ReadonlyMap<string, string>;
+  /** The model's parameter count, which the rounding's sensitivity grows with. */
+  readonly dimension: number;
 }): SecureRound {
   const { config } = args;
   const sites = [...args.participants].sort();
   const degree = config.neighbours ?? defaultDegree(sites.length).degree;
-  const noise = args.privacy.distributedNoise();
+  const levels = Math.floor((2 ** 32 - 1) / sites.length);
+  const noise = args.privacy.distributedNoise({
+    participants: sites.length,
+    levels,
+    dimension: args.dimension,
+  });
   return {
     attempt: args.attempt,
     participants: sites,
@@ -30,7 +37,7 @@ export function secureRoundSettings(args: {
     degree,
     threshold: config.threshold ?? Math.floor(ringDegree(sites.length, degree) / 2) + 1,
     clip: noise?.clip ?? config.clip,
-    levels: Math.floor((2 ** 32 - 1) / sites.length),
-    ...(noise ? { noiseStddev: noise.stddev } : {}),
+    levels,
+    ...(noise ? { noiseSigma2: noise.sigma2 } : {}),
   };
 }
