@@ -50,7 +50,10 @@ function settings(): SecureRound {
 /** Runs the fold; `silentAt` names the stage and the sites that stop answering there. */
 async function run(options: {
   readonly quorum?: number;
-  readonly silentAt?: { readonly stage: 'consistency'; readonly sites: readonly string[] };
+  readonly silentAt?: {
+    readonly stage: 'consistency' | 'unmask';
+    readonly sites: readonly string[];
+  };
 }): Promise<{ result: FoldResult; stages: string[]; sent: CoordinatorMessage['type'][] }> {
   const round = settings();
   const inbox = new Map<string, CoordinatorMessage[]>(federation.names.map((s) => [s, []]));
@@ -108,8 +111,11 @@ async function run(options: {
     const masked = unwrap(await secure.masked([{ ...global[0]!, values: deltas[i]! }]));
     unwrap(fold.update(site, { bytes: masked, numExamples: 1 }));
   }
-  advance();
-  const silent = options.silentAt?.sites ?? [];
+  let end = advance();
+  if ('result' in end) return { result: end.result, stages, sent };
+  const silentAt = (stage: string) =>
+    options.silentAt?.stage === stage ? options.silentAt.sites : [];
+  let silent = silentAt('consistency');
   for (const [site, secure] of sites) {
     const survivors = take(site);
     if (survivors.type !== 'secagg.survivors') assert.fail(`${survivors.type}, not survivors`);
@@ -117,8 +123,9 @@ async function run(options: {
     const signature = unwrap(secure.signSurvivors(survivors.set));
     unwrap(fold.step(site, { type: 'secagg.signature', ...base, signature }));
   }
-  let end = advance();
+  end = advance();
   if ('result' in end) return { result: end.result, stages, sent };
+  silent = [...silent, ...silentAt('unmask')];
   for (const [site, secure] of sites) {
     if (silent.includes(site)) continue;
     const request = take(site);
@@ -141,9 +148,21 @@ describe('the secure fold', () => {
     for (const v of result.model[0]!.values) assert.ok(Math.abs(v - mean) < 1e-6, `${v}`);
   });
 
-  it('a sum recovered but short of the quorum of updates fails as revealed: it is spent', async () => {
-    const { result } = await run({ quorum: 5 });
+  it('fewer masked updates than the quorum: the attempt fails before any survivor set goes out', async () => {
+    const { result, sent } = await run({ quorum: 5 });
     assert.equal(result.ok, false);
+    assert.equal(!result.ok && result.revealed, undefined);
+    assert.ok(!sent.includes('secagg.survivors'));
+  });
+
+  it('a failure after the unmask request went out is marked revealed: its privacy is spent', async () => {
+    // Complete graph of 4, t = 2: with two signers silent at unmasking, an answering site's
+    // self-mask seed has one answering holder left.
+    const { result, sent } = await run({
+      silentAt: { stage: 'unmask', sites: federation.names.slice(0, 2) },
+    });
+    assert.ok(sent.includes('secagg.unmask'));
+    assert.equal(!result.ok && result.issue?.code, 'secagg.insufficient_shares');
     assert.equal(!result.ok && result.revealed, true);
   });
 

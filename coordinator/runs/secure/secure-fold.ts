@@ -172,6 +172,18 @@ export class SecureFold implements RoundFold {
       case 'masked': {
         const set = this.server.survivorSet();
         if (!set.ok) return set;
+        // A sum of fewer updates than the quorum carries less noise than the ledger assumes:
+        // it is never asked for, so it is never revealed.
+        const { survivors } = set.value;
+        if (survivors.length < this.options.quorum) {
+          this.current = 'ended';
+          return ok({
+            result: {
+              ok: false,
+              reason: `${survivors.length} of ${this.options.quorum} required updates arrived`,
+            },
+          });
+        }
         for (const site of set.value.survivors) {
           send(site, { type: 'secagg.survivors', runId, round, set: set.value });
         }
@@ -205,7 +217,7 @@ export class SecureFold implements RoundFold {
   private unmasked(): Result<FoldResult> {
     const recovered = this.server.recover();
     if (!recovered.ok) return recovered;
-    const { settings, quorum, global } = this.options;
+    const { settings, global } = this.options;
     const params = unwrap(
       quantizationParams({
         clip: settings.clip,
@@ -216,13 +228,6 @@ export class SecureFold implements RoundFold {
     const { survivors } = recovered.value;
     const sum = dequantizeSum(recovered.value.sum, params, survivors.length);
     if (!sum.ok) return sum;
-    if (survivors.length < quorum) {
-      return ok({
-        ok: false,
-        reason: `${survivors.length} of ${quorum} required updates survived`,
-        revealed: true,
-      });
-    }
     return ok({ ok: true, model: survivorsMean(global, sum.value, survivors.length) });
   }
 }
