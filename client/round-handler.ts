@@ -32,6 +32,8 @@ export interface SessionLink {
   send(message: SiteMessage): void;
   /** Ends the session with the reason as the site's final frame, then stops this run. */
   stop(code: ErrorCode, message: string): never;
+  /** A detached part of a round failed: the session ends and the run stops with `error`. */
+  abort(error: unknown): void;
   /** Pulls a blob from the coordinator; `then` gets it once complete and verified. */
   pull(manifest: BlobManifest, then: BlobLanded): void;
 }
@@ -223,7 +225,9 @@ export class RoundHandler {
     if (secure) {
       // Masking waits for the neighbours' shares, which arrive as messages: the session's
       // message loop must go on meanwhile, so the rest of this round runs detached.
-      void update.then((masked) => this.sendUpdate(context, start, masked, secure));
+      update
+        .then((masked) => this.sendUpdate(context, start, masked, secure))
+        .catch((error: unknown) => this.options.link.abort(error));
       return;
     }
     await this.sendUpdate(context, start, await update);

@@ -69,6 +69,8 @@ export class SessionLoop implements SessionLink {
   private readonly pulls: BlobPulls;
   private readonly rounds: RoundHandler;
   private transferFromCache = false;
+  /** Set when a detached part of a round failed: the run stops with it. */
+  private aborted: { readonly error: unknown } | undefined;
   private sessions = 0;
   private bytesSent = 0;
   private bytesReceived = 0;
@@ -99,6 +101,7 @@ export class SessionLoop implements SessionLink {
       for (;;) {
         const next = await connection.next();
         if (!next.ok) {
+          if (this.aborted) throw this.aborted.error;
           if (next.error.code === 'session.closed')
             return { dropped: new FedistillError(next.error) };
           throw new FedistillError(next.error);
@@ -124,6 +127,13 @@ export class SessionLoop implements SessionLink {
   stop(code: ErrorCode, message: string): never {
     void this.connection.leave(code);
     throw new FedistillError({ code, message });
+  }
+
+  abort(error: unknown): void {
+    this.aborted ??= { error };
+    void (error instanceof FedistillError
+      ? this.connection.leave(error.code)
+      : this.connection.close());
   }
 
   pull(manifest: BlobManifest, then: BlobLanded): void {

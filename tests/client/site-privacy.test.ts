@@ -74,6 +74,7 @@ describe('a site that guards its own privacy against the coordinator', () => {
       stop: (code, message) => {
         throw new FedistillError({ code, message });
       },
+      abort: (error) => assert.fail(`no detached step runs here: ${String(error)}`),
       pull: () => pulled++,
     };
     const handler = new RoundHandler({
