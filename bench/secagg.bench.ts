@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
-  defaultDegree,
+  degreeFor,
   dequantizeSum,
   loadSodium,
   quantizationParams,
@@ -19,11 +19,11 @@ import { recordResults, round } from './results.js';
  * What SecAgg+ costs per round, figures only. For 10, 50 and 100 sites x 100,000 parameters:
  * plain aggregation (sum of float32 updates) against a whole SecAgg+ round simulated in one
  * process: every site's advertise, share, open, quantize and mask, and the coordinator's key
- * checks, relay, unmask request and recovery, with 10% of sites dropping after sharing keys
- * (so their pairwise masks must be rebuilt from key shares). Degree k = min(n - 1,
- * 2 ceil(log2 n) + 2) (defaultDegree), threshold t = floor(k/2) + 1. Per site: its own time
- * (ms) and the bytes it sends (keys, sealed shares, masked input, survivor set and signature, unmask shares; names counted
- * as UTF-8, no framing). Transport and training are not included.
+ * checks, relay, survivor set, signatures, unmask request and recovery, with 10% of sites
+ * dropping after sharing keys (so their pairwise masks must be rebuilt from key shares). Degree
+ * and threshold as runs default to (degreeFor: 5% corrupt, 10% dropout, failure 2^-20). Per
+ * site: its own time (ms) and the bytes it sends (keys, sealed shares, masked input, signature,
+ * unmask shares; names counted as UTF-8, no framing). Transport and training are not included.
  */
 const PARAMETERS = 100_000;
 const SITE_COUNTS = [10, 50, 100];
@@ -65,7 +65,7 @@ function plainRound(n: number): number {
 
 function secAggRound(n: number, attempt: number) {
   const sites = names.slice(0, n);
-  const { degree, threshold } = defaultDegree(n);
+  const { degree, threshold } = degreeFor(n);
   const round: SecAggRoundSpec = {
     context: { runId: 'bench', round: 1, attempt },
     participants: sites,
@@ -127,7 +127,7 @@ function secAggRound(n: number, attempt: number) {
   for (const party of parties) {
     if (dropped.has(party.site)) continue;
     const signature = site(() => unwrap(party.signSurvivors(set)));
-    bytes += wireBytes(set) + wireBytes(signature);
+    bytes += wireBytes(signature);
     coordinator(() => unwrap(server.receiveSignature(party.site, signature)));
   }
   const request = coordinator(() => unwrap(server.unmaskRequest()));

@@ -97,8 +97,14 @@ export async function writeReportFiles({
   const { privacy } = runReport;
   const report: DemoReport = {
     ...runReport,
+    // Only masked attempts carry a site's own noise: with central DP its ledger stays empty
+    // because its updates leave without noise of its own, not because it spent nothing.
     ...(privacy
-      ? { privacy: { ...privacy, sites_own: await readSitesOwnEpsilon(workspace) } }
+      ? {
+          privacy: privacy.secure_aggregation
+            ? { ...privacy, sites_own: await readSitesOwnEpsilon(workspace) }
+            : privacy,
+        }
       : {}),
     scenario,
     baselines,

@@ -71,10 +71,56 @@ export function effectiveDegree(
   return ok({ degree: k, threshold });
 }
 
-/** A degree and threshold for n sites: k = min(n - 1, 2 ceil(log2 n) + 2), t = floor(k/2) + 1. */
-export function defaultDegree(sites: number): { degree: number; threshold: number } {
-  const degree = Math.max(1, Math.min(sites - 1, 2 * Math.ceil(Math.log2(Math.max(2, sites))) + 2));
-  return { degree, threshold: Math.floor(degree / 2) + 1 };
+/** What a round's graph is sized against (PROTOCOL.md section 11.1). */
+export interface GraphThreat {
+  /** The share of a round's sites that may collude with the coordinator (gamma). */
+  readonly corruptFraction: number;
+  /** The share that may drop between sharing keys and unmasking (delta). */
+  readonly dropoutFraction: number;
+  /** The most probability, over the whole round, that some neighbourhood breaks either bound. */
+  readonly failureProbability: number;
+}
+
+export const DEFAULT_GRAPH_THREAT: GraphThreat = {
+  corruptFraction: 0.05,
+  dropoutFraction: 0.1,
+  failureProbability: 2 ** -20,
+};
+
+/** P(X >= x) for X ~ Binomial(k, p), summed from the pmf's recurrence. */
+export function binomialTail(k: number, p: number, x: number): number {
+  if (x <= 0) return 1;
+  if (x > k) return 0;
+  let pmf = (1 - p) ** k;
+  let tail = 0;
+  for (let i = 0; i < k; i++) {
+    if (i >= x) tail += pmf;
+    pmf *= ((k - i) / (i + 1)) * (p / (1 - p));
+  }
+  return tail + pmf;
+}
+
+/**
+ * The smallest even degree k, with t = floor(k/2) + 1, for which a union bound over the n sites
+ * keeps below `failureProbability` both that some site has t or more corrupt neighbours (which
+ * could rebuild its secrets) and that some site keeps fewer than t live ones (its secrets would
+ * be lost): Bell et al. 2020's sizing, each neighbour corrupt or dropped independently. Where no
+ * such k is below n - 1, the graph is complete.
+ */
+export function degreeFor(
+  sites: number,
+  threat: GraphThreat = DEFAULT_GRAPH_THREAT,
+): { degree: number; threshold: number } {
+  const { corruptFraction, dropoutFraction, failureProbability } = threat;
+  for (let k = 2; k < sites - 1; k += 2) {
+    const t = Math.floor(k / 2) + 1;
+    const corrupt = sites * binomialTail(k, corruptFraction, t);
+    const lost = sites * binomialTail(k, dropoutFraction, k - t + 1);
+    if (corrupt <= failureProbability && lost <= failureProbability)
+      return { degree: k, threshold: t };
+  }
+  const complete = Math.max(1, sites - 1);
+  return { degree: complete, threshold: Math.floor(complete / 2) + 1 };
 }
 
 export function neighbourGraph(sodium: Sodium, params: GraphParams): Result<NeighbourGraph> {

@@ -34,7 +34,7 @@ describe('distributed DP with secure aggregation: discrete Gaussian noise on the
     ...spec({ epsilon: 8, noiseMultiplier: 1 }, 10),
     privacy: {
       dp: { delta: 1e-5, clipNorm: 1, epsilon: 8, noiseMultiplier: 1 },
-      secureAggregation: { enabled: true, clip: 1 },
+      secureAggregation: { enabled: true, clip: 1, corruptFraction: 0.05, dropoutFraction: 0.1 },
     },
   };
   const levels = Math.floor((2 ** 32 - 1) / 10);

@@ -4,7 +4,7 @@ import { SiteSecureRound } from '../../client/secure-round.js';
 import type { FoldResult, StageEnd } from '../../coordinator/runs/round/round-fold.js';
 import { SecureFold } from '../../coordinator/runs/secure/secure-fold.js';
 import {
-  defaultDegree,
+  degreeFor,
   unwrap,
   type CoordinatorMessage,
   type NamedTensor,
@@ -31,7 +31,7 @@ const deltas = [0.1, -0.2, 0.3, 0.05].map((v) => Float32Array.from({ length: 6 }
 
 function settings(): SecureRound {
   const participants = [...federation.names];
-  const { degree, threshold } = defaultDegree(participants.length);
+  const { degree, threshold } = degreeFor(participants.length);
   return {
     attempt: 0,
     participants,

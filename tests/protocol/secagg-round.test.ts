@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { SecAggFederation } from '../support/secagg-parties.js';
 import {
+  binomialTail,
+  degreeFor,
   dequantizeSum,
   neighbourGraph,
   quantizationErrorBound,
@@ -320,6 +322,19 @@ describe('SecAgg+ neighbour graph', () => {
     assert.equal(draw(names, 3).degree, 4);
     assert.equal(draw(names, 50, 0, 6).degree, names.length - 1);
     assert.notDeepEqual(draw(names, 4, 1).order, draw(names, 4, 0).order);
+  });
+
+  it('is sized against the threat: binomial tails and the degrees the union bound gives', () => {
+    // P(Bin(10, 1/2) >= 5) = 638/1024 exactly; the others summed by hand from the pmf.
+    assert.equal(binomialTail(10, 0.5, 5), 638 / 1024);
+    assert.ok(Math.abs(binomialTail(34, 0.1, 17) / 4.341845430127652e-9 - 1) < 1e-9);
+    assert.ok(Math.abs(binomialTail(34, 0.05, 18) / 3.871053335953333e-15 - 1) < 1e-9);
+    // 5% corrupt, 10% dropout, 2^-20: at n = 100, k = 32 leaves 100 P(Bin(32, 0.1) >= 16)
+    // = 1.24e-6 over the bound; k = 34 gives 4.3e-7.
+    assert.deepEqual(degreeFor(100), { degree: 34, threshold: 18 });
+    assert.deepEqual(degreeFor(50), { degree: 32, threshold: 17 });
+    assert.deepEqual(degreeFor(1000), { degree: 38, threshold: 20 });
+    assert.deepEqual(degreeFor(20), { degree: 19, threshold: 10 }, 'complete below that');
   });
 
   it('refuses a threshold of half the degree or less', () => {

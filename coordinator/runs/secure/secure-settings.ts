@@ -1,11 +1,17 @@
-import { decodeKey, defaultDegree, ringDegree, type SecureRound } from '../../../protocol/index.js';
+import {
+  decodeKey,
+  DEFAULT_GRAPH_THREAT,
+  degreeFor,
+  ringDegree,
+  type SecureRound,
+} from '../../../protocol/index.js';
 import type { PrivacyPlan } from '../../privacy/privacy-plan.js';
 import type { SecureAggregationConfig } from '../../privacy/secure-aggregation-config.js';
 
 /**
  * The SecAgg+ settings every participant of a secure attempt gets with round.start: the sorted
- * participants and their identity keys, the ring graph's seed and degree (Bell et al.'s
- * logarithmic default), the threshold (a majority of a site's neighbours), the quantization range
+ * participants and their identity keys, the ring graph's seed and degree (by default the
+ * smallest that holds against the configured corrupt and dropout fractions), the threshold (a majority of a site's neighbours), the quantization range
  * and levels, and with distributed DP each site's noise.
  */
 export function secureRoundSettings(args: {
@@ -22,7 +28,13 @@ export function secureRoundSettings(args: {
 }): SecureRound {
   const { config } = args;
   const sites = [...args.participants].sort();
-  const degree = config.neighbours ?? defaultDegree(sites.length).degree;
+  const degree =
+    config.neighbours ??
+    degreeFor(sites.length, {
+      corruptFraction: config.corruptFraction,
+      dropoutFraction: config.dropoutFraction,
+      failureProbability: DEFAULT_GRAPH_THREAT.failureProbability,
+    }).degree;
   const levels = Math.floor((2 ** 32 - 1) / sites.length);
   const noise = args.privacy.distributedNoise({
     participants: sites.length,
