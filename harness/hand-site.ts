@@ -146,6 +146,11 @@ export class HandSite {
     this.peer.send(updateFor(start, manifest, fields));
   }
 
+  /** Announces `bytes` (a masked vector, say) as this site's update blob for `start`. */
+  offer(start: RoundStart, bytes: Uint8Array): void {
+    this.peer.send(updateFor(start, this.outbox.offer(bytes, 64 * 1024)));
+  }
+
   /**
    * What the coordinator said to this site's oldest update not yet looked at: 'accepted', the
    * code of an update.rejected, or 'refused: <code>' when it ended the session instead.

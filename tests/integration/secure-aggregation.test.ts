@@ -14,7 +14,9 @@ import {
   identityKeyPair,
   loadSodium,
   parameterCount,
+  RdpAccountant,
   unwrap,
+  weightLayout,
 } from '../../protocol/index.js';
 import { HandSite } from '../../harness/hand-site.js';
 import { sitesReady } from '../support/coordinator-signals.js';
@@ -58,11 +60,16 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
 
   /**
    * Runs the fixture with `dropping` as hand-driven sites that take part in round 1 honestly
-   * (keys, then sealed shares to their neighbours) and then disconnect before sending their
-   * masked update; the other sites are real. Every site is ready before round 1 opens (the run
-   * is paused until then), so round 1 takes them all.
+   * and then disconnect: after sharing their keys, before their masked update (`relay`), or
+   * after masking a zero update and signing the survivor set, before answering the unmask
+   * request (`unmask`). The other sites are real. Every site is ready before round 1 opens (the
+   * run is paused until then), so round 1 takes them all.
    */
-  async function dropAfterSharing(fixture: RunFixture, dropping: readonly string[]) {
+  async function dropAfterSharing(
+    fixture: RunFixture,
+    dropping: readonly string[],
+    dropAt: 'relay' | 'unmask' = 'relay',
+  ) {
     const sodium = await loadSodium();
     const operator = await withCoordinatorStore(
       fixture.workspace.coordinatorConfigFile,
@@ -106,8 +113,20 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
           round: 1,
           shares: unwrap(secure.share(roster)),
         });
-        // Its shares are with its neighbours once the relay comes; then it drops before masking.
-        await hand.nextOf('secagg.relay');
+        // Its shares are with its neighbours once the relay comes.
+        const { shares } = await hand.nextOf('secagg.relay');
+        if (dropAt === 'unmask') {
+          unwrap(secure.receive(shares));
+          const zero = weightLayout(hand.welcome.student).map((slot) => ({
+            ...slot,
+            values: new Float32Array(slot.shape.reduce((a, b) => a * b, 1)),
+          }));
+          hand.offer(start, unwrap(await secure.masked(zero)));
+          const { set } = await hand.nextOf('secagg.survivors');
+          const signature = unwrap(secure.signSurvivors(set));
+          hand.peer.send({ type: 'secagg.signature', runId, round: 1, signature });
+          await hand.nextOf('secagg.unmask');
+        }
         await hand.drop();
       }),
     );
@@ -162,6 +181,39 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
         entries.filter((e) => e.round === 1 && e.attempt === 0),
       );
       assert.ok(failedAttempt.length > 0, 'the honest sites masked into the failed attempt');
+    } finally {
+      await fixture.dispose();
+    }
+  });
+
+  it('charges the privacy ledger for an attempt that fails after its unmask request went out', async () => {
+    // 5 sites, complete graph (k = 4, t = 3), quorum 4: all five sign, then two go silent.
+    // Each honest survivor's self-mask seed keeps 2 answering holders of 3 needed: the attempt
+    // fails at unmasking, after the coordinator asked for shares, so it is spent.
+    const z = 1;
+    const fixture = await startRunFixture({
+      sites: 5,
+      rounds: 2,
+      adjust: secure({
+        minSites: 3,
+        privacy: {
+          secureAggregation: { enabled: true },
+          dp: { epsilon: 1000, delta: 1e-5, clipNorm: 1, noiseMultiplier: z },
+        },
+      }),
+    });
+    try {
+      const { report, events } = await dropAfterSharing(fixture, ['site-4', 'site-5'], 'unmask');
+      const failed = events.filter((e) => e.event === 'secagg.failed');
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0]!.code, 'secagg.insufficient_shares');
+      const spent = events.filter((e) => e.event === 'privacy.spent' && e.round === 1);
+      assert.equal(spent.length, 2, 'the failed attempt and the one that closed round 1');
+      // Two Gaussian steps at z = 1, q = 1 (the discrete mechanism's RDP is within 1e-9 of it).
+      const twoSteps = new RdpAccountant();
+      twoSteps.step(1, z, 2);
+      const expected = twoSteps.spent(1e-5).epsilon;
+      assert.ok(Math.abs(report.per_round[0]!.epsilon! / expected - 1) < 1e-6);
     } finally {
       await fixture.dispose();
     }
