@@ -1,3 +1,4 @@
+import { checkRoundIdentities, type FederationKeys } from './federation-keys.js';
 import {
   checkTensorsMatch,
   decodeTensorBlob,
@@ -43,6 +44,8 @@ export interface RoundHandlerOptions {
   readonly site: string;
   readonly identity: IdentityKeyPair;
   readonly limits: SiteConfig['limits'];
+  /** The federation's enrolled keys, when the site pinned them: secure rounds are checked. */
+  readonly federation?: FederationKeys;
   /** The site's own floor and budget; without them the ledger only reports. */
   readonly privacy: SiteConfig['privacy'];
   /** Every secure attempt this site masked into, across runs. */
@@ -135,6 +138,11 @@ export class RoundHandler {
       );
     }
     const dimension = parameterCount(context.welcome.student);
+    const { federation } = this.options;
+    if (start.secureAggregation && federation) {
+      const known = checkRoundIdentities(federation, start.secureAggregation);
+      if (!known.ok) return link.stop(known.error.code, known.error.message);
+    }
     const admitted = admitRound(this.options.privacy, this.options.ledger, start, dimension);
     if (!admitted.ok) return link.stop(admitted.error.code, admitted.error.message);
     this.secure = start.secureAggregation && this.startSecureRound(context, start);

@@ -1,3 +1,4 @@
+import type { FederationKeys } from './federation-keys.js';
 import {
   decodeKey,
   decodeTeacherKnowledge,
@@ -54,6 +55,8 @@ export interface SessionLoopOptions {
   readonly identity: IdentityKeyPair;
   /** The site's enrolled name. */
   readonly site: string;
+  /** The federation's enrolled keys, when the site pinned them. */
+  readonly federation?: FederationKeys;
   readonly log: SiteLog;
 }
 
@@ -84,6 +87,7 @@ export class SessionLoop implements SessionLink {
       limits: options.config.limits,
       privacy: options.config.privacy,
       ledger: options.ledger,
+      ...(options.federation ? { federation: options.federation } : {}),
       trainingRows: options.split.train.rows,
       link: this,
       log: (line) => this.say(line),

@@ -1,3 +1,4 @@
+import { loadFederationKeys } from './federation-keys.js';
 import {
   decodeKey,
   FedistillError,
@@ -49,6 +50,9 @@ export async function runSite(
     config,
     cache: new TransferCache(sodium, config.cacheDir),
     ledger: unwrap(await PrivacyLedger.open(config.cacheDir)),
+    ...(config.federation
+      ? { federation: await loadFederationKeys(config.federation.allowListFile) }
+      : {}),
     split,
     backend,
     identity: identityKeyPair(identityFile),

@@ -21,6 +21,14 @@ export const siteConfigSchema = z
       .strict(),
     /** This site's identity file, as written by `fedistill keys generate` or `keys site`. */
     identityFile: z.string().min(1),
+    /**
+     * The federation's allow-list, as the operator hands it out (out of band): with it, a site
+     * takes part in a secure round only when every participant is listed with its enrolled key.
+     */
+    federation: z
+      .object({ allowListFile: z.string().min(1) })
+      .strict()
+      .optional(),
     data: dataSourceSchema,
     /** The share of private rows held back for local validation metrics. */
     validationFraction: z.number().min(0).max(0.5).default(0.1),
@@ -86,6 +94,9 @@ export async function loadSiteConfig(file: string): Promise<SiteConfig> {
   return {
     ...config,
     identityFile: path.resolve(dir, config.identityFile),
+    ...(config.federation
+      ? { federation: { allowListFile: path.resolve(dir, config.federation.allowListFile) } }
+      : {}),
     data: resolveSource(config.data, dir),
     cacheDir: path.resolve(dir, config.cacheDir),
   };

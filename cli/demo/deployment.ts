@@ -56,6 +56,7 @@ export async function writeDeployment(
     const siteDir = path.join(out, site);
     await mkdir(siteDir, { recursive: true });
     await copyFile(keys.siteIdentities[site]!, path.join(siteDir, `${site}.key`));
+    await copyFile(keys.allowList, path.join(siteDir, 'allow-list.json'));
     await copyFile(
       path.join(staging, 'sites', site, 'private.csv'),
       path.join(siteDir, 'private.csv'),
@@ -65,6 +66,7 @@ export async function writeDeployment(
       url: plan.coordinatorUrl,
       coordinatorPublicKey: keys.coordinatorPublicKey,
       identityFile: `${site}.key`,
+      allowListFile: 'allow-list.json',
     });
     await writeFile(path.join(siteDir, 'site.yaml'), formatJson(config));
     written.push(siteDir);

@@ -44,10 +44,13 @@ export function siteConfigFor(site: {
   readonly url: string;
   readonly coordinatorPublicKey: string;
   readonly identityFile: string;
+  /** The federation's allow-list as the site pins it. */
+  readonly allowListFile: string;
 }): SiteConfigInput {
   return {
     coordinator: { url: site.url, publicKey: site.coordinatorPublicKey },
     identityFile: site.identityFile,
+    federation: { allowListFile: site.allowListFile },
     data: { kind: 'csv', path: 'private.csv', label: 'label' },
     cacheDir: 'cache',
     backend: 'auto',
@@ -124,6 +127,7 @@ export async function writeSiteConfig(
     url,
     coordinatorPublicKey: workspace.keys.coordinatorPublicKey,
     identityFile: workspace.keys.siteIdentities[site]!,
+    allowListFile: workspace.keys.allowList,
   });
   const file = siteConfigFile(workspace, site);
   await writeFile(file, formatJson(config));

@@ -3,6 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import type { FederationKeys } from '../../client/federation-keys.js';
 import { admitRound } from '../../client/privacy-guard.js';
 import { PrivacyLedger } from '../../client/privacy-ledger.js';
 import { RoundHandler, type SessionLink } from '../../client/round-handler.js';
@@ -62,6 +63,7 @@ describe('a site that guards its own privacy against the coordinator', () => {
     config: SiteConfig['privacy'],
     start: RoundStart,
     ledger?: PrivacyLedger,
+    federation?: FederationKeys,
   ): Promise<{
     sent: SiteMessage[];
     pulled: number;
@@ -80,10 +82,11 @@ describe('a site that guards its own privacy against the coordinator', () => {
     const handler = new RoundHandler({
       sodium,
       site: 'site-1',
-      identity: { publicKey: new Uint8Array(32), privateKey: new Uint8Array(64) },
+      identity: sodium.crypto_sign_keypair(),
       limits: { maxLocalEpochs: 50, maxBatchSize: 4096, maxParameters: 1e6 },
       privacy: config,
       ledger: ledger ?? (await emptyLedger()),
+      ...(federation ? { federation } : {}),
       trainingRows: 1,
       link,
       log: () => {},
@@ -165,5 +168,59 @@ describe('a site that guards its own privacy against the coordinator', () => {
     const plain = await startOn(undefined, roundStart({ secure: false }));
     assert.equal(plain.stopped, undefined);
     assert.equal(plain.pulled, 1, 'it went on to pull the global model');
+  });
+
+  describe('with the federation pinned: identities the coordinator invents or swaps', () => {
+    const key = (seed: number) => Buffer.from(new Uint8Array(32).fill(seed));
+    const pinned: FederationKeys = new Map([
+      ['site-1', key(1).toString('base64')],
+      ['site-2', key(2).toString('base64')],
+      ['site-3', key(3).toString('base64')],
+    ]);
+    const listing = (identities: [string, number][]) =>
+      roundStart({
+        secure: {
+          participants: identities.map(([site]) => site),
+          identities: identities.map(([site, seed]) => ({ site, publicKey: key(seed) })),
+        },
+      });
+
+    it('refuses a round that lists a site the allow-list does not hold', async () => {
+      const start = listing([
+        ['site-1', 1],
+        ['site-2', 2],
+        ['sybil-9', 9],
+      ]);
+      const { sent, pulled, stopped } = await startOn(undefined, start, undefined, pinned);
+      assert.equal(stopped?.code, 'secagg.unknown_site');
+      assert.match(stopped.message, /sybil-9 is not in this site's copy of the allow-list/);
+      assert.deepEqual(sent, []);
+      assert.equal(pulled, 0);
+    });
+
+    it('refuses a round that lists an enrolled site with another key', async () => {
+      const start = listing([
+        ['site-1', 1],
+        ['site-2', 2],
+        ['site-3', 7],
+      ]);
+      const { stopped } = await startOn(undefined, start, undefined, pinned);
+      assert.equal(stopped?.code, 'secagg.unknown_site');
+      assert.match(stopped.message, /site-3 with a key that is not the one/);
+    });
+
+    it('takes part when every participant is enrolled with its key', async () => {
+      const start = listing([
+        ['site-1', 1],
+        ['site-2', 2],
+        ['site-3', 3],
+      ]);
+      const { sent, stopped } = await startOn(undefined, start, undefined, pinned);
+      assert.equal(stopped, undefined);
+      assert.deepEqual(
+        sent.map((m) => m.type),
+        ['secagg.keys'],
+      );
+    });
   });
 });
