@@ -26,7 +26,7 @@ describe('fedistill demo-deployment: the party folders docker/compose.yaml mount
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('gives each party only its own key, data and config', async () => {
+  it('gives each party only its own key, data and config (sites: and the public allow-list)', async () => {
     assert.deepEqual((await readdir(dir)).sort(), ['coordinator', 'site-1', 'site-2', 'site-3']);
     assert.deepEqual((await readdir(path.join(dir, 'coordinator'))).sort(), [
       'allow-list.json',
@@ -38,6 +38,7 @@ describe('fedistill demo-deployment: the party folders docker/compose.yaml mount
     ]);
     for (const site of ['site-1', 'site-2', 'site-3']) {
       assert.deepEqual((await readdir(path.join(dir, site))).sort(), [
+        'allow-list.json',
         'private.csv',
         `${site}.key`,
         'site.yaml',
