@@ -13,6 +13,11 @@ import {
   type Normalizer,
 } from '../../protocol/index.js';
 
+/** Imported logits of a large transfer set fit; the cap is read into memory whole. */
+const DEFAULT_OPERATOR_FILE_BYTES = 256 * 1024 * 1024;
+/** A buffer this coordinator can hold beside the run's own memory. */
+const MAX_OPERATOR_FILE_BYTES = 2 * 1024 * 1024 * 1024;
+
 /** The coordinator's config file: who may join, what data it holds, and how the run goes. */
 export const coordinatorConfigSchema = z
   .object({
@@ -45,6 +50,38 @@ export const coordinatorConfigSchema = z
         normalize: z.enum(['standardize', 'none']).default('standardize'),
       })
       .strict(),
+    /**
+     * Files that a run spec names (`teacher.file`), from the config or the API: only regular
+     * files under `dir` (symbolic links resolved), at most `maxBytes`, read within
+     * `readTimeoutMs`. `dir` resolves against the config's folder.
+     */
+    operatorFiles: z
+      .object({
+        dir: z.string().min(1).default('imports'),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_OPERATOR_FILE_BYTES)
+          .default(DEFAULT_OPERATOR_FILE_BYTES),
+        readTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+      })
+      .strict()
+      .default({ dir: 'imports', maxBytes: DEFAULT_OPERATOR_FILE_BYTES, readTimeoutMs: 30_000 }),
+    /**
+     * HTTPS for the API, the dashboard and the sites' socket.io (wss), with HSTS: PEM files,
+     * relative to the config's folder. Without it the coordinator speaks plain HTTP, for
+     * loopback or behind a reverse proxy that terminates TLS (README, "Behind a reverse proxy").
+     */
+    tls: z
+      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
+    /** GET /metrics needs an operator or auditor token unless `public` is true. */
+    metrics: z
+      .object({ public: z.boolean().default(false) })
+      .strict()
+      .default({ public: false }),
     /** The run to create and start when the coordinator starts; without it, runs come by the API. */
     run: runSpecSchema.optional(),
     /** Where the trained teacher is cached, keyed by its data and settings. */
@@ -94,6 +131,10 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
     },
     ...(config.run
       ? { run: { ...config.run, teacher: resolveTeacherPaths(config.run.teacher, at) } }
+      : {}),
+    operatorFiles: { ...config.operatorFiles, dir: at(config.operatorFiles.dir) },
+    ...(config.tls
+      ? { tls: { certFile: at(config.tls.certFile), keyFile: at(config.tls.keyFile) } }
       : {}),
     cacheDir: at(config.cacheDir),
     storeFile: at(config.storeFile),

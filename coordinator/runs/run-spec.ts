@@ -33,7 +33,11 @@ const hidden = z.array(z.number().int().min(1).max(4096)).max(8);
  */
 export const runSpecSchema = z
   .object({
-    id: z.string().min(1).max(64).optional(),
+    /** Names the run's export folder, so it may not be a path (no `/`, no `..`). */
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -, at most 64')
+      .optional(),
     rounds: z.number().int().min(1).max(10_000).default(10),
     /** The run starts once this many sites hold the transfer set. */
     minSites: z.number().int().min(1).default(1),

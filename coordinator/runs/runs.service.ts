@@ -109,12 +109,12 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         });
       }
       this.logger.log(`run ${active.id} was ${active.state} when the coordinator stopped`);
-      this.boot = { id: active.id, teacher: await this.launch(active, active, true) };
+      this.boot = { id: active.id, teacher: unwrap(await this.launch(active, active, true)) };
       return;
     }
     if (!configured) return;
     const created = unwrap(this.create(configured));
-    this.boot = { id: created.id, teacher: await this.launch(created, undefined, true) };
+    this.boot = { id: created.id, teacher: unwrap(await this.launch(created, undefined, true)) };
   }
 
   private hash(spec: RunSpec): string {
@@ -175,7 +175,12 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         `run ${this.active?.id ?? 'another'} is active; one run at a time`,
       );
     }
-    await this.launch(stored);
+    const launched = await this.launch(stored);
+    if (!launched.ok) {
+      // The code and file only: a message about a file's lines may echo what they hold.
+      this.logger.warn(`run ${id} did not start: ${launched.error.code}`);
+      return launched;
+    }
     return ok(this.status(id)!);
   }
 
@@ -184,11 +189,13 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     stored: StoredRun,
     resumed?: StoredRun,
     atBoot = false,
-  ): Promise<PreparedTeacher> {
+  ): Promise<Result<PreparedTeacher>> {
     this.starting = true;
     try {
       const spec = unwrap(parseWith(runSpecSchema, stored.spec, 'config.invalid', 'stored run'));
-      const teacher = await this.teacher.prepare(spec);
+      const prepared = await this.teacher.prepare(spec);
+      if (!prepared.ok) return prepared;
+      const teacher = prepared.value;
       const run = new RunConductor(
         this.deps,
         {
@@ -223,7 +230,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
         },
       );
       for (const channel of [...this.lobby]) this.welcome(run, channel);
-      return teacher;
+      return ok(teacher);
     } finally {
       this.starting = false;
     }

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import {
   fail,
@@ -8,6 +7,7 @@ import {
   toFloat16Bits,
   type Result,
 } from '../../protocol/index.js';
+import { readOperatorFile, type OperatorFilesPolicy } from '../config/operator-files.js';
 import type { LogitsShape } from './logits-shape.js';
 
 /** Spec: the file opens with the header's byte length (JSON plus padding), u32 LE. */
@@ -41,13 +41,11 @@ const headerSchema = z
 export async function readBinaryLogits(
   file: string,
   shape: LogitsShape,
+  policy: OperatorFilesPolicy,
 ): Promise<Result<Float32Array>> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    return fail('config.invalid', `cannot read ${file}: ${(error as Error).message}`);
-  }
+  const read = await readOperatorFile(file, policy);
+  if (!read.ok) return read;
+  const bytes = read.value;
   const bad = (message: string): Result<never> => fail('data.invalid', `${file}: ${message}`);
   if (bytes.length < HEADER_LENGTH_BYTES) {
     return bad(`truncated: ${bytes.length} bytes, too short for the header length`);
@@ -70,8 +68,9 @@ export async function readBinaryLogits(
         bytes.subarray(HEADER_LENGTH_BYTES, matrixStart),
       ),
     );
-  } catch (error) {
-    return bad(`the header is not UTF-8 JSON: ${(error as Error).message}`);
+  } catch {
+    // The parser's message quotes the text, which may be any file's content.
+    return bad('the header is not UTF-8 JSON');
   }
   const parsed = parseWith(headerSchema, raw, 'data.invalid', `${file} header`);
   if (!parsed.ok) return parsed;

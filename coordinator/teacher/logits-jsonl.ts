@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { allFinite, fail, ok, parseWith, type Result } from '../../protocol/index.js';
+import { readOperatorFile, type OperatorFilesPolicy } from '../config/operator-files.js';
 import { denseFromTopK } from './sparse-logits.js';
 import type { LogitsShape } from './logits-shape.js';
 
@@ -25,68 +24,65 @@ const lineSchema = z
 const MISSING_IDS_NAMED = 5;
 
 /**
- * Reads a JSONL logits file line by line (it may be large): every row of the public split
- * exactly once, in any order. An error names the file and the line.
+ * Reads a JSONL logits file under the operator files policy: every row of the public split
+ * exactly once, in any order. An error names the file and the line, never the line's text.
  */
 export async function readJsonlLogits(
   file: string,
   shape: LogitsShape,
+  policy: OperatorFilesPolicy,
 ): Promise<Result<Float32Array>> {
+  const bytes = await readOperatorFile(file, policy);
+  if (!bytes.ok) return bytes;
   const { rows, classes } = shape;
   const values = new Float32Array(rows * classes);
   // The line that gave each id, 0 while none has.
   const lineOf = new Int32Array(rows);
-  const stream = createReadStream(file, 'utf8');
   const at = (line: number): string => `${file} line ${line}`;
-  try {
-    let number = 0;
-    for await (const text of createInterface({ input: stream, crlfDelay: Infinity })) {
-      number++;
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let number = 0;
+  for (const lineBytes of splitLines(bytes.value)) {
+    number++;
+    let raw: unknown;
+    try {
+      const text = decoder.decode(lineBytes);
       if (text.trim() === '') continue;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(text);
-      } catch (error) {
-        return fail('data.invalid', `${at(number)} is not JSON: ${(error as Error).message}`, [
-          number,
-        ]);
-      }
-      const parsed = parseWith(lineSchema, raw, 'data.invalid', at(number));
-      if (!parsed.ok) return parsed;
-      const { id, logits, topk } = parsed.value;
-      if (id >= rows) {
-        return fail(
-          'data.invalid',
-          `${at(number)}: id ${id} is outside the public split's rows 0..${rows - 1}`,
-          [number],
-        );
-      }
-      if (lineOf[id]! > 0) {
-        return fail(
-          'data.invalid',
-          `${at(number)}: id ${id} was already given on line ${lineOf[id]}`,
-          [number],
-        );
-      }
-      lineOf[id] = number;
-      if (logits && logits.length !== classes) {
-        return fail(
-          'data.invalid',
-          `${at(number)}: ${logits.length} logits, the run has ${classes} classes`,
-          [number],
-        );
-      }
-      const dense = logits ? ok(logits) : denseFromTopK(topk!, classes);
-      if (!dense.ok) return fail('data.invalid', `${at(number)}: ${dense.error.message}`, [number]);
-      values.set(dense.value, id * classes);
-      if (!allFinite(values.subarray(id * classes, (id + 1) * classes))) {
-        return fail('data.invalid', `${at(number)}: a logit is beyond float32's range`, [number]);
-      }
+      raw = JSON.parse(text);
+    } catch {
+      // The parser's message quotes the text, which may be any file's content.
+      return fail('data.invalid', `${at(number)} is not UTF-8 JSON`, [number]);
     }
-  } catch (error) {
-    return fail('config.invalid', `cannot read ${file}: ${(error as Error).message}`);
-  } finally {
-    stream.destroy();
+    const parsed = parseWith(lineSchema, raw, 'data.invalid', at(number));
+    if (!parsed.ok) return parsed;
+    const { id, logits, topk } = parsed.value;
+    if (id >= rows) {
+      return fail(
+        'data.invalid',
+        `${at(number)}: id ${id} is outside the public split's rows 0..${rows - 1}`,
+        [number],
+      );
+    }
+    if (lineOf[id]! > 0) {
+      return fail(
+        'data.invalid',
+        `${at(number)}: id ${id} was already given on line ${lineOf[id]}`,
+        [number],
+      );
+    }
+    lineOf[id] = number;
+    if (logits && logits.length !== classes) {
+      return fail(
+        'data.invalid',
+        `${at(number)}: ${logits.length} logits, the run has ${classes} classes`,
+        [number],
+      );
+    }
+    const dense = logits ? ok(logits) : denseFromTopK(topk!, classes);
+    if (!dense.ok) return fail('data.invalid', `${at(number)}: ${dense.error.message}`, [number]);
+    values.set(dense.value, id * classes);
+    if (!allFinite(values.subarray(id * classes, (id + 1) * classes))) {
+      return fail('data.invalid', `${at(number)}: a logit is beyond float32's range`, [number]);
+    }
   }
   const missing = [...lineOf.keys()].filter((id) => lineOf[id] === 0);
   if (missing.length > 0) {
@@ -99,6 +95,18 @@ export async function readJsonlLogits(
     );
   }
   return ok(values);
+}
+
+/** The file's lines (LF or CRLF), as views of its bytes: no string of the whole file is built. */
+function* splitLines(bytes: Buffer): Generator<Buffer> {
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    const stop = end > start && bytes[end - 1] === 0x0d ? end - 1 : end;
+    yield bytes.subarray(start, stop);
+    start = end + 1;
+  }
 }
 
 /** One line per row, in row order, with every logit (float32 values round-trip exactly). */

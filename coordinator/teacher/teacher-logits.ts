@@ -2,8 +2,10 @@ import { writeFile } from 'node:fs/promises';
 import { fail, ok, type Result } from '../../protocol/index.js';
 import { encodeBinaryLogits, readBinaryLogits, type LogitsDtype } from './logits-binary.js';
 import { formatJsonlLogits, readJsonlLogits } from './logits-jsonl.js';
+import type { OperatorFilesPolicy } from '../config/operator-files.js';
 import type { LogitsShape } from './logits-shape.js';
 import type { LogitsFormat } from './teacher-config.js';
+import { PRIVATE_FILE_MODE } from '../store/private-files.js';
 
 export type { LogitsShape } from './logits-shape.js';
 
@@ -16,12 +18,13 @@ export type LogitsTarget =
 export async function readTeacherLogits(
   source: { readonly file: string; readonly format: LogitsFormat },
   shape: LogitsShape,
+  policy: OperatorFilesPolicy,
 ): Promise<Result<Float32Array>> {
   switch (source.format) {
     case 'jsonl':
-      return readJsonlLogits(source.file, shape);
+      return readJsonlLogits(source.file, shape, policy);
     case 'binary':
-      return readBinaryLogits(source.file, shape);
+      return readBinaryLogits(source.file, shape, policy);
     default: {
       const unknown: never = source.format;
       throw new Error(`unknown logits format ${String(unknown)}`);
@@ -41,7 +44,7 @@ export async function writeTeacherLogits(
       : encodeBinaryLogits(values, shape, target.dtype);
   if (!encoded.ok) return fail('data.invalid', `${target.file}: ${encoded.error.message}`);
   try {
-    await writeFile(target.file, encoded.value);
+    await writeFile(target.file, encoded.value, { mode: PRIVATE_FILE_MODE });
   } catch (error) {
     return fail('config.invalid', `cannot write ${target.file}: ${(error as Error).message}`);
   }

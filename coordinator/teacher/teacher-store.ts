@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files.js';
 
 /**
  * The trained teacher on disk, in TensorFlow.js's own layers format (model.json plus
@@ -9,7 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
  */
 export async function saveTeacher(model: tfl.LayersModel, dir: string): Promise<void> {
   const partial = `${dir}.${process.pid}.partial`;
-  await mkdir(partial, { recursive: true });
+  await mkdir(partial, { recursive: true, mode: PRIVATE_DIR_MODE });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       const weights = artifacts.weightData
@@ -22,8 +23,9 @@ export async function saveTeacher(model: tfl.LayersModel, dir: string): Promise<
         convertedBy: artifacts.convertedBy ?? null,
         weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
       };
-      await writeFile(path.join(partial, 'model.json'), JSON.stringify(manifest));
-      await writeFile(path.join(partial, 'weights.bin'), new Uint8Array(weights));
+      const mode = PRIVATE_FILE_MODE;
+      await writeFile(path.join(partial, 'model.json'), JSON.stringify(manifest), { mode });
+      await writeFile(path.join(partial, 'weights.bin'), new Uint8Array(weights), { mode });
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );

@@ -1,5 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { encodeTeacherKnowledge, parameterCount, toHex, unwrap } from '../../protocol/index.js';
+import {
+  encodeTeacherKnowledge,
+  ok,
+  parameterCount,
+  toHex,
+  type Result,
+} from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { RunSpec } from '../runs/run-spec.js';
@@ -19,7 +25,7 @@ import { readTeacherLogits } from './teacher-logits.js';
 @Injectable()
 export class TeacherService {
   private readonly logger = new Logger('Teacher');
-  private readonly prepared = new Map<string, Promise<PreparedTeacher>>();
+  private readonly prepared = new Map<string, Promise<Result<PreparedTeacher>>>();
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
@@ -27,26 +33,32 @@ export class TeacherService {
     private readonly transfer: TransferService,
   ) {}
 
-  /** The run's teacher and its knowledge, offered to sites; prepared once per settings. */
-  prepare(run: RunSpec): Promise<PreparedTeacher> {
+  /**
+   * The run's teacher and its knowledge, offered to sites; prepared once per settings. A file
+   * that cannot be imported is a coded failure (the operator named it), and is not kept.
+   */
+  prepare(run: RunSpec): Promise<Result<PreparedTeacher>> {
     const key = JSON.stringify([run.teacher, run.seed, run.distillation, run.blobChunkBytes]);
     let prepared = this.prepared.get(key);
     if (!prepared) {
       prepared = this.build(run);
       this.prepared.set(key, prepared);
-      prepared.catch(() => this.prepared.delete(key));
+      const forget = (): boolean => this.prepared.delete(key);
+      prepared.then((result) => result.ok || forget(), forget);
     }
     return prepared;
   }
 
-  private async build(run: RunSpec): Promise<PreparedTeacher> {
+  private async build(run: RunSpec): Promise<Result<PreparedTeacher>> {
     const { config, publicSplit } = this.setup;
     const { teacher, distillation } = run;
     const classes = config.data.classes;
-    const { outputs, source } =
+    const obtained =
       teacher.source === 'model'
-        ? await this.fromModel(teacher, run)
+        ? ok(await this.fromModel(teacher, run))
         : await this.fromFile(teacher);
+    if (!obtained.ok) return obtained;
+    const { outputs, source } = obtained.value;
     const knowledge = teacherKnowledge({
       mode: distillation.mode,
       publicSplit,
@@ -90,7 +102,7 @@ export class TeacherService {
       `teacher ready: ${what}, public-split agreement ${summary.transferAccuracy.toFixed(4)}; ` +
         `${knowledge.mode} ${summary.transferHash.slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
     );
-    return prepared;
+    return ok(prepared);
   }
 
   private async fromModel(
@@ -116,11 +128,17 @@ export class TeacherService {
 
   private async fromFile(
     teacher: ImportedTeacherConfig,
-  ): Promise<{ outputs: TeacherOutputs; source: TeacherSource }> {
+  ): Promise<Result<{ outputs: TeacherOutputs; source: TeacherSource }>> {
     const { publicSplit, config } = this.setup;
-    const logits = unwrap(
-      await readTeacherLogits(teacher, { rows: publicSplit.rows, classes: config.data.classes }),
+    const logits = await readTeacherLogits(
+      teacher,
+      { rows: publicSplit.rows, classes: config.data.classes },
+      config.operatorFiles,
     );
-    return { outputs: { logits }, source: { source: 'logits', file: teacher.file } };
+    if (!logits.ok) return logits;
+    return ok({
+      outputs: { logits: logits.value },
+      source: { source: 'logits', file: teacher.file },
+    });
   }
 }

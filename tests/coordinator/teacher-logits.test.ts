@@ -213,10 +213,11 @@ describe('reading teacher logits files', () => {
     await writeFile(name, contents);
     return name;
   };
+  const policy = () => ({ dir, maxBytes: 1024 * 1024, readTimeoutMs: 5000 });
   const readJsonl = async (text: string, at = shape) =>
-    readTeacherLogits({ file: await file(text), format: 'jsonl' }, at);
+    readTeacherLogits({ file: await file(text), format: 'jsonl' }, at, policy());
   const readBinary = async (bytes: Uint8Array, at = shape) =>
-    readTeacherLogits({ file: await file(bytes, 'bin'), format: 'binary' }, at);
+    readTeacherLogits({ file: await file(bytes, 'bin'), format: 'binary' }, at, policy());
   const jsonlRefusal = async (text: string): Promise<string> => {
     const result = await readJsonl(text);
     assert.ok(!result.ok, 'expected a refusal');
@@ -273,7 +274,7 @@ describe('reading teacher logits files', () => {
         [ok0, '{"id": 1, "logits": [1, "2"]}'].join('\n'),
         /line 2: logits\.1: must be a finite number/,
       ],
-      [[ok0, '{"id": 1, logits: [1, 2]}'].join('\n'), /line 2 is not JSON/],
+      [[ok0, '{"id": 1, logits: [1, 2]}'].join('\n'), /line 2 is not UTF-8 JSON$/],
       [[ok0, '{"id": 1}'].join('\n'), /line 2: \(root\): give exactly one of "logits" and "topk"/],
       [[ok0, '{"id": 1.5, "logits": [1, 2]}'].join('\n'), /line 2: id: /],
       [[ok0, '{"id": -1, "logits": [1, 2]}'].join('\n'), /line 2: id: /],
@@ -293,13 +294,13 @@ describe('reading teacher logits files', () => {
     for (const [text, expected] of cases) assert.match(await jsonlRefusal(text), expected);
   });
 
-  it('an absent file is a config error that names it', async () => {
+  it('an absent file is a file error that names it', async () => {
     const missing = path.join(dir, 'absent.jsonl');
     for (const format of ['jsonl', 'binary'] as const) {
-      const result = await readTeacherLogits({ file: missing, format }, shape);
+      const result = await readTeacherLogits({ file: missing, format }, shape, policy());
       assert.ok(!result.ok);
-      assert.equal(result.error.code, 'config.invalid');
-      assert.match(result.error.message, /cannot read .*absent\.jsonl/);
+      assert.equal(result.error.code, 'file.unreadable');
+      assert.match(result.error.message, /cannot read .*absent\.jsonl: ENOENT/);
     }
   });
 
@@ -442,7 +443,7 @@ describe('reading teacher logits files', () => {
     ]) {
       const written = await writeTeacherLogits(target, values, shape);
       assert.ok(written.ok);
-      const read = await readTeacherLogits(target, shape);
+      const read = await readTeacherLogits(target, shape, policy());
       assert.ok(read.ok, read.ok ? '' : read.error.message);
       assert.deepEqual(read.value, values, target.format);
     }

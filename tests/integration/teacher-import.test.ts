@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -62,9 +62,11 @@ describe('teacher logits imported from a file: exported from the trained teacher
       cacheDir: path.join(dir, 'cache'),
     });
     config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
-    files.jsonl = path.join(dir, 'teacher.jsonl');
-    files.float32 = path.join(dir, 'teacher.bin');
-    files.float16 = path.join(dir, 'teacher-half.bin');
+    // A run's teacher file must be under the coordinator's operator files folder.
+    await mkdir(config.operatorFiles.dir, { recursive: true });
+    files.jsonl = path.join(config.operatorFiles.dir, 'teacher.jsonl');
+    files.float32 = path.join(config.operatorFiles.dir, 'teacher.bin');
+    files.float16 = path.join(config.operatorFiles.dir, 'teacher-half.bin');
     // The CLI trains the teacher (and caches it); the function exports the cached one again.
     ({ stdout: cliOutput } = await run(process.execPath, [
       MAIN,
@@ -120,8 +122,9 @@ describe('teacher logits imported from a file: exported from the trained teacher
   });
 
   it('binary float16 holds the same logits within half-precision rounding', async () => {
-    const full = await readTeacherLogits({ file: files.float32, format: 'binary' }, shape);
-    const half = await readTeacherLogits({ file: files.float16, format: 'binary' }, shape);
+    const at = config.operatorFiles;
+    const full = await readTeacherLogits({ file: files.float32, format: 'binary' }, shape, at);
+    const half = await readTeacherLogits({ file: files.float16, format: 'binary' }, shape, at);
     assert.ok(full.ok && half.ok);
     let rounded = 0;
     full.value.forEach((v, i) => {
@@ -175,7 +178,7 @@ describe('teacher logits imported from a file: exported from the trained teacher
 
   it('a logits file that lacks a row stops the coordinator before it listens, naming the file and the row', async () => {
     const lines = (await readFile(files.jsonl, 'utf8')).trimEnd().split('\n');
-    const short = path.join(dir, 'short.jsonl');
+    const short = path.join(config.operatorFiles.dir, 'short.jsonl');
     await writeFile(short, lines.slice(0, -1).join('\n') + '\n');
     await assert.rejects(
       startCoordinator(withTeacher(imported(short, 'jsonl')), { logLevels: false }),

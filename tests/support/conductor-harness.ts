@@ -76,8 +76,10 @@ async function prepareShared(): Promise<SharedParts> {
   const setup = await prepareSetup(config, performance.now());
   const evaluation = new EvaluationService(setup);
   const baseRun = config.run!;
-  const prepared = await new TeacherService(setup, evaluation, new TransferService(setup)).prepare(
-    runSpecSchema.parse(baseRun),
+  const prepared = unwrap(
+    await new TeacherService(setup, evaluation, new TransferService(setup)).prepare(
+      runSpecSchema.parse(baseRun),
+    ),
   );
   // The soft labels and figures of the real teacher; without loadModel, the run's report does
   // not load and time the teacher model again, which no round rule needs.
