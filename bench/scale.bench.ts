@@ -85,6 +85,8 @@ try {
     cacheDir: path.join(dir, 'cache'),
     reportFile: path.join(dir, 'report.json'),
     exportDir: dir,
+    // The bench reads the connected-sites gauge without a token, as a scraper on loopback would.
+    metrics: { public: true },
     // Named, not 'auto': the same backend on every machine (and the one sites use in Node).
     backend: 'wasm',
   };

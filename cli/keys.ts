@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EnrolledSite } from '../coordinator/sites/allow-list-file.js';
+import { PRIVATE_DIR_MODE } from '../coordinator/store/private-files.js';
 import {
   generateIdentity,
   loadSodium,
@@ -23,7 +24,7 @@ export async function generateSiteKey(
   name: string,
 ): Promise<{ identity: string; publicKey: string }> {
   const sodium = await loadSodium();
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const site = generateIdentity(sodium, name);
   const identity = path.join(dir, `${name}.key`);
   await writeFile(identity, JSON.stringify(site, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
@@ -49,7 +50,7 @@ export interface KeySet {
  */
 export async function generateKeySet(dir: string, siteNames: readonly string[]): Promise<KeySet> {
   const sodium = await loadSodium();
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const write = async (name: string, content: unknown, mode: number): Promise<string> => {
     const file = path.join(dir, name);
     await writeFile(file, JSON.stringify(content, null, 2) + '\n', { mode, flag: 'wx' });

@@ -13,6 +13,7 @@ import {
   type StudentSpec,
 } from '../../protocol/index.js';
 import { storeWeight, type ExportFormat, type StoredWeight } from './weight-quantization.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files.js';
 
 export const MODEL_JSON_FILE = 'model.json';
 /** The tfjs converter's default shard size (tfjs-converter write_weights.py): 4 MiB. */
@@ -98,8 +99,10 @@ export async function exportTfjsModel(
 ): Promise<Result<ExportedModel>> {
   const files = await tfjsModelFiles(spec, weights, format, metadata);
   if (!files.ok) return files;
-  await mkdir(dir, { recursive: true });
-  for (const file of files.value) await writeFile(path.join(dir, file.name), file.bytes);
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  for (const file of files.value) {
+    await writeFile(path.join(dir, file.name), file.bytes, { mode: PRIVATE_FILE_MODE });
+  }
   const sizes = files.value.map((f) => ({ name: f.name, bytes: f.bytes.byteLength }));
   return ok({ dir, format, files: sizes, bytes: sizes.reduce((n, f) => n + f.bytes, 0) });
 }

@@ -18,6 +18,7 @@ import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
 import { teacherFigures, type RoundSummary, type RunReport } from './run-report.js';
 import type { RunIdentity } from './run-deps.js';
 import type { RunSpec } from './run-spec.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files.js';
 
 /** What the report is made of: the run's figures as the conductor kept them. */
 export interface CompletionInput {
@@ -115,8 +116,10 @@ export async function completeRun(
     });
   }
   if (identity.reportFile) {
-    await mkdir(path.dirname(identity.reportFile), { recursive: true });
-    await writeFile(identity.reportFile, JSON.stringify(report, null, 2) + '\n');
+    await mkdir(path.dirname(identity.reportFile), { recursive: true, mode: PRIVATE_DIR_MODE });
+    await writeFile(identity.reportFile, JSON.stringify(report, null, 2) + '\n', {
+      mode: PRIVATE_FILE_MODE,
+    });
   }
   return report;
 }

@@ -30,7 +30,8 @@ async function edit(file: string, change: (list: AllowList) => AllowList): Promi
     ),
   );
   const partial = `${file}.${process.pid}.partial`;
-  await writeFile(partial, JSON.stringify(next, null, 2) + '\n');
+  // Public keys, but writable by the owner only: under umask 000 anyone could enrol a key.
+  await writeFile(partial, JSON.stringify(next, null, 2) + '\n', { mode: 0o644 });
   await rename(partial, file);
   return next;
 }

@@ -21,7 +21,13 @@ describe('a federated run: real coordinator and 3 real sites on loopback, 2 roun
 
   before(async () => {
     // 1 KiB chunks split the 14.6 KB transfer set into 15 chunks, two request windows.
-    fixture = await startRunFixture({ sites: 3, rounds: 2, blobChunkBytes: 1024 });
+    fixture = await startRunFixture({
+      sites: 3,
+      rounds: 2,
+      blobChunkBytes: 1024,
+      // A scraper without a token (tests/hostile/at-rest.test.ts proves the token is needed).
+      adjust: (config) => ({ ...config, metrics: { public: true } }),
+    });
     ({ sites, report } = await fixture.runAllSites());
   });
 

@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { FedistillError, type Sodium } from '../../../protocol/index.js';
+import { ensurePrivateFile, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
 import type { CoordinatorStore } from '../store.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteAuditStore } from './sqlite-audit-store.js';
@@ -19,9 +20,16 @@ import { SqliteUpdateStore } from './sqlite-update-store.js';
  */
 export function openSqliteStore(options: { sodium: Sodium; file: string }): CoordinatorStore {
   const { sodium, file } = options;
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
   const blobDir = `${file}.blobs`;
-  mkdirSync(blobDir, { recursive: true });
+  mkdirSync(blobDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  chmodSync(blobDir, PRIVATE_DIR_MODE);
+  // SQLite creates its files 0644 less the umask; it gives the WAL and shared-memory files the
+  // database file's mode, so an owner-only database keeps all three owner-only.
+  ensurePrivateFile(file);
+  for (const companion of [`${file}-wal`, `${file}-shm`]) {
+    if (existsSync(companion)) chmodSync(companion, PRIVATE_FILE_MODE);
+  }
   const db = connect(file);
   const models = new SqliteModelStore({ db, sodium, blobDir });
   const updates = new SqliteUpdateStore(db);
