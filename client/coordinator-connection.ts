@@ -20,6 +20,8 @@ import {
 export interface ConnectionOptions {
   readonly sodium: Sodium;
   readonly url: string;
+  /** PEM: the certificate an https coordinator's must chain to, instead of the system's CAs. */
+  readonly ca?: string;
   readonly identity: IdentityKeyPair;
   readonly pinnedCoordinatorKey: Uint8Array;
 }
@@ -53,6 +55,7 @@ export class CoordinatorConnection {
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,
+      ...(options.ca ? { ca: options.ca } : {}),
     });
     const handshake = new SiteHandshake(sodium, options.identity, options.pinnedCoordinatorKey);
     let connection: CoordinatorConnection | undefined;

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { loadFederationKeys } from './federation-keys.js';
 import {
   decodeKey,
@@ -39,6 +40,7 @@ export async function runSite(
   const sodium = await loadSodium();
   const identityFile = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const backend = unwrap(await selectBackend(config.backend));
+  const ca = config.coordinator.caFile && (await readFile(config.coordinator.caFile, 'utf8'));
   log(`site ${identityFile.name}: compute backend ${backend}`);
   const split = splitPrivate(
     unwrap(await loadPrivateData(config.data)),
@@ -65,6 +67,7 @@ export async function runSite(
       const opened = await CoordinatorConnection.open({
         sodium,
         url: config.coordinator.url,
+        ...(ca ? { ca } : {}),
         identity: identityKeyPair(identityFile),
         pinnedCoordinatorKey: decodeKey(config.coordinator.publicKey),
       });

@@ -17,6 +17,11 @@ export const siteConfigSchema = z
         url: z.url({ protocol: /^https?$/ }),
         /** The coordinator's Ed25519 public key (base64), pinned: no other key is accepted. */
         publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 Ed25519 public key'),
+        /**
+         * For an https URL: the PEM certificate (a CA's, or the coordinator's own self-signed one)
+         * the coordinator's TLS certificate must chain to, instead of the system's CAs.
+         */
+        caFile: z.string().min(1).optional(),
       })
       .strict(),
     /** This site's identity file, as written by `fedistill keys generate` or `keys site`. */
@@ -93,6 +98,14 @@ export async function loadSiteConfig(file: string): Promise<SiteConfig> {
   const dir = path.dirname(path.resolve(file));
   return {
     ...config,
+    ...(config.coordinator.caFile
+      ? {
+          coordinator: {
+            ...config.coordinator,
+            caFile: path.resolve(dir, config.coordinator.caFile),
+          },
+        }
+      : {}),
     identityFile: path.resolve(dir, config.identityFile),
     ...(config.federation
       ? { federation: { allowListFile: path.resolve(dir, config.federation.allowListFile) } }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { NestFactory } from '@nestjs/core';
@@ -18,6 +19,7 @@ import { AppModule } from './app.module.js';
 import { normalizerFor, type CoordinatorConfig } from './config/coordinator-config.js';
 import { readSplit } from './config/read-split.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
+import { applyHttpHeaders } from './http-headers.js';
 import { serveDashboard } from './dashboard/static-assets.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
 import { PinoLogger } from './logging/pino-logger.js';
@@ -98,9 +100,15 @@ export async function startCoordinator(
   try {
     setup = await prepareSetup(config, startedAt);
     const levels = options.logLevels ?? ['log', 'warn', 'error'];
+    const httpsOptions = config.tls && {
+      cert: await readFile(config.tls.certFile),
+      key: await readFile(config.tls.keyFile),
+    };
     app = await NestFactory.create<NestExpressApplication>(AppModule.forSetup(setup, store), {
       logger: levels === false ? false : new PinoLogger(levels),
+      ...(httpsOptions ? { httpsOptions } : {}),
     });
+    applyHttpHeaders(app, { https: httpsOptions !== undefined });
     if (!serveDashboard(app).served) {
       new Logger('Dashboard').warn(
         'the dashboard is not built (npm run build): only the API is served',
@@ -117,7 +125,7 @@ export async function startCoordinator(
   const address = app.getHttpServer().address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`,
     ...(boot
       ? {
           runId: boot.id,

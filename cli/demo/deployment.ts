@@ -5,8 +5,10 @@ import { formatJson, prepareWorkspace, siteConfigFor } from './workspace.js';
 /**
  * Writes the demo as containers hold it (docker/compose.yaml): one folder per party, each
  * mounted alone into its container, holding only that party's key, data and config, with paths
- * relative to the folder. The coordinator listens on 0.0.0.0:8080; sites reach it as
- * `coordinatorUrl`. Returns the folders written.
+ * relative to the folder. The coordinator listens on 0.0.0.0:8080 inside its container, where
+ * the compose network's sites reach it as `coordinatorUrl`; the compose file publishes that
+ * port on the host's loopback only unless FEDISTILL_PUBLISH_HOST says otherwise. Returns the
+ * folders written.
  */
 export async function writeDeployment(
   out: string,

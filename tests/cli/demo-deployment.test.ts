@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { writeDeployment } from '../../cli/demo/deployment.js';
 import { runSite } from '../../client/site-client.js';
 import { loadSiteConfig } from '../../client/site-config.js';
@@ -73,6 +75,22 @@ describe('fedistill demo-deployment: the party folders docker/compose.yaml mount
       );
     } finally {
       await coordinator.close();
+    }
+  });
+
+  it("the compose file publishes the coordinator's port on the host's loopback only, and no site's", async () => {
+    const compose = parse(
+      await readFile(
+        fileURLToPath(new URL('../../../docker/compose.yaml', import.meta.url)),
+        'utf8',
+      ),
+    ) as { services: Record<string, { ports?: string[] }> };
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (name === 'coordinator') {
+        assert.deepEqual(service.ports, ['${FEDISTILL_PUBLISH_HOST:-127.0.0.1}:8080:8080']);
+      } else {
+        assert.equal(service.ports, undefined, name);
+      }
     }
   });
 });
