@@ -89,6 +89,11 @@ try {
     metrics: { public: true },
     // Named, not 'auto': the same backend on every machine (and the one sites use in Node).
     backend: 'wasm',
+    // Every simulated site connects from 127.0.0.1: the per-address limits are sized for that.
+    limits: {
+      connections: { total: SITES + 64, perAddress: SITES + 64 },
+      handshakes: { burst: SITES, perSecond: SITES },
+    },
   };
   const configFile = path.join(coordinatorDir, 'config.json');
   await writeFile(configFile, JSON.stringify(config));

@@ -5,6 +5,7 @@ import { COORDINATOR_SETUP, type CoordinatorSetup } from './coordinator-setup.js
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { EventsModule } from './events/events.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
+import { LimitsModule } from './limits/limits.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { COORDINATOR_STORE, type CoordinatorStore } from './store/store.js';
 
@@ -21,6 +22,7 @@ export class AppModule {
         DashboardModule,
         EventsModule,
         GatewayModule,
+        LimitsModule,
         MetricsModule,
       ],
       providers: [

@@ -22,6 +22,7 @@ import type { CoordinatorSetup } from './coordinator-setup.js';
 import { applyHttpHeaders } from './http-headers.js';
 import { serveDashboard } from './dashboard/static-assets.js';
 import { CoordinatorEvents } from './events/coordinator-events.js';
+import { limitConnections } from './limits/connection-limits.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
@@ -114,6 +115,10 @@ export async function startCoordinator(
         'the dashboard is not built (npm run build): only the API is served',
       );
     }
+    const events = app.get(CoordinatorEvents);
+    limitConnections(app.getHttpServer(), config.limits.connections, (code) =>
+      events.emit('unauthenticatedRefusal', { kind: 'connection', code }),
+    );
     await app.listen(config.listen.port, config.listen.host);
   } catch (error) {
     await app?.close();

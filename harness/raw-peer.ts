@@ -48,8 +48,14 @@ export class RawPeer {
     });
   }
 
-  static async connect(url: string, sodium: Sodium): Promise<RawPeer> {
-    const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  /** `localAddress`: another loopback address (127.0.0.2, ...) stands for another peer. */
+  static async connect(url: string, sodium: Sodium, localAddress?: string): Promise<RawPeer> {
+    const socket = io(url, {
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      ...(localAddress ? { localAddress } : {}),
+    });
     await once(socket, 'connect');
     return new RawPeer(socket, sodium);
   }

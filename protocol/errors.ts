@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'handshake.bad_signature',
   'handshake.bad_mac',
   'handshake.timeout',
+  'handshake.rate_limited',
   'frame.malformed',
   'frame.too_large',
   'frame.replay',

@@ -41,12 +41,7 @@ export class SessionsController {
       token.kind !== 'session' &&
       (token.kind === 'api' || this.store.tokens.revoke(token.id));
     if (!usable) {
-      this.events.emit('audit', {
-        event: 'operator.refused',
-        code: 'auth.bad_token',
-        method: 'POST',
-        route: '/api/sessions',
-      });
+      this.events.emit('unauthenticatedRefusal', { kind: 'api', code: 'auth.bad_token' });
       throw new UnauthorizedException({
         code: 'auth.bad_token',
         message:

@@ -33,7 +33,11 @@ export class TokenGuard implements CanActivate {
     private readonly events: CoordinatorEvents,
   ) {}
 
-  /** Every use of the API is an operator or auditor event in the audit log, refused or not. */
+  /**
+   * Every use of the API by a token holder is an operator or auditor event in the audit log,
+   * refused or not. A request without a usable token is anyone's: it is counted and sampled
+   * (unauthenticatedRefusal), so a flood of them cannot grow the log by one entry each.
+   */
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<TokenRequest>();
     const where = { method: request.method, route: request.route?.path ?? '' };
@@ -48,7 +52,11 @@ export class TokenGuard implements CanActivate {
       return true;
     } catch (error) {
       const code = ((error as HttpException).getResponse() as { code?: string }).code;
-      this.events.emit('audit', { event: 'operator.refused', code, ...where });
+      if (error instanceof UnauthorizedException) {
+        this.events.emit('unauthenticatedRefusal', { kind: 'api', code: code ?? 'auth.bad_token' });
+      } else {
+        this.events.emit('audit', { event: 'operator.refused', code, ...where });
+      }
       throw error;
     }
   }

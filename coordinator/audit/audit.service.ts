@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import {
   auditLeaf,
   fail,
@@ -21,41 +21,58 @@ import {
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents, type AuditEvent } from '../events/coordinator-events.js';
 import { COORDINATOR_STORE, type AuditFilter, type CoordinatorStore } from '../store/store.js';
+import { RefusalSampler } from './refusal-sampler.js';
+
+/** Entries appended but not yet committed, and who waits for each. */
+interface PendingBatch {
+  readonly entries: AuditEntry[];
+  readonly settle: { resolve: (seq: number) => void; reject: (error: unknown) => void }[];
+}
 
 /**
  * The tamper-evident protocol log (PROTOCOL.md section 10): every event the coordinator and its
  * operators cause becomes a leaf (canonical JSON of {seq, event}) of an RFC 6962 Merkle tree,
  * persisted before anything else happens; a signed tree head closes every round and the run,
  * and goes to every connected site. Events carry names, codes, hashes and sizes only.
+ *
+ * Appends are group-committed: those made in one tick go to the store in one transaction (one
+ * fsync), and each appender's promise settles only once its entry is committed. Every read
+ * commits what is pending first, so no reader sees the tree ahead of the store.
  */
 @Injectable()
-export class AuditService {
+export class AuditService implements OnApplicationShutdown {
   private readonly logger = new Logger('Audit');
-  private readonly tree = new MerkleTree();
+  private tree = new MerkleTree();
+  private pending: PendingBatch | undefined;
+  private readonly refusals: RefusalSampler;
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     private readonly events: CoordinatorEvents,
   ) {
-    for (const entry of store.audit.entries()) this.tree.append(unwrap(auditLeaf(entry)));
-    events.on('audit', (event) => this.record(event));
+    this.rebuildTree();
+    this.refusals = new RefusalSampler(setup.config.limits.refusalSampleMs, (event) =>
+      this.append(event),
+    );
+    events.on('audit', (event) => this.append(event));
+    events.on('unauthenticatedRefusal', (refusal) => this.refusals.count(refusal));
     events.on('site', (p) =>
-      this.record({ event: p.present ? 'session.opened' : 'session.closed', site: p.site }),
+      this.append({ event: p.present ? 'session.opened' : 'session.closed', site: p.site }),
     );
     events.on('protocol', (e) => {
-      if (e.outcome !== 'refused') return;
-      // Before authentication the peer is a socket id, not an address: no IP is logged.
-      this.record({ event: 'session.refused', peer: e.peer, step: e.kind, code: e.code });
+      // Refusals before authentication are sampled (unauthenticatedRefusal), not logged each.
+      if (e.outcome !== 'refused' || !e.authenticated) return;
+      this.append({ event: 'session.refused', peer: e.peer, step: e.kind, code: e.code });
     });
     // A head closes every round (the sites receive it) and the run.
     events.on('round', () => this.signHead());
     events.on('complete', (report) => {
-      this.record({ event: 'run.completed', run: report.run_id, rounds: report.rounds });
+      this.append({ event: 'run.completed', run: report.run_id, rounds: report.rounds });
       this.signHead();
     });
     events.on('allowList', (change) =>
-      this.record({
+      this.append({
         event: 'allow_list.applied',
         enrolled: change.enrolled,
         revoked: change.revoked,
@@ -63,8 +80,8 @@ export class AuditService {
     );
   }
 
-  /** Appends one event; it is in the store before this returns. */
-  record(event: AuditEvent): number {
+  /** Appends one event; settles with its seq once it is committed to the store. */
+  record(event: AuditEvent): Promise<number> {
     const seq = this.tree.size;
     // prevRoot lets a verifier name a changed entry, not just the span a head covers.
     const entry = {
@@ -75,14 +92,51 @@ export class AuditService {
         prevRoot: toHex(unwrap(this.tree.root())),
       },
     };
-    const leaf = unwrap(auditLeaf(entry));
-    this.store.audit.append({ seq, event: entry.event });
-    this.tree.append(leaf);
-    return seq;
+    this.tree.append(unwrap(auditLeaf(entry)));
+    if (!this.pending) {
+      this.pending = { entries: [], settle: [] };
+      setImmediate(() => this.commit());
+    }
+    this.pending.entries.push(entry);
+    return new Promise((resolve, reject) => this.pending!.settle.push({ resolve, reject }));
+  }
+
+  /** Commits what is pending in one transaction, then answers its appenders. */
+  commit(): void {
+    const batch = this.pending;
+    if (!batch) return;
+    this.pending = undefined;
+    try {
+      this.store.audit.appendAll(batch.entries);
+    } catch (error) {
+      // Not one of them is stored: the tree goes back to what the store holds.
+      this.logger.error(`audit entries ${batch.entries[0]!.seq}.. not stored: ${String(error)}`);
+      this.rebuildTree();
+      for (const { reject } of batch.settle) reject(error);
+      return;
+    }
+    batch.entries.forEach((entry, i) => batch.settle[i]!.resolve(entry.seq));
+  }
+
+  /** For the event listeners, which cannot wait: a failed commit is logged by commit(). */
+  private append(event: AuditEvent): void {
+    this.record(event).catch(() => undefined);
+  }
+
+  private rebuildTree(): void {
+    this.tree = new MerkleTree();
+    for (const entry of this.store.audit.entries()) this.tree.append(unwrap(auditLeaf(entry)));
+  }
+
+  /** The sampled refusals and anything pending reach the store before it closes. */
+  onApplicationShutdown(): void {
+    this.refusals.flush();
+    this.commit();
   }
 
   /** Signs the log as it stands, keeps the head and sends it to every connected site. */
   signHead(): SignedTreeHead {
+    this.commit();
     const head = signTreeHead(this.setup.sodium, this.setup.identity.privateKey, {
       size: this.tree.size,
       root: unwrap(this.tree.root()),
@@ -96,11 +150,13 @@ export class AuditService {
 
   /** Everything an auditor needs to verify offline: the entries and every head issued. */
   export(): AuditLogExport {
+    this.commit();
     return { entries: this.store.audit.entries(), treeHeads: this.store.audit.treeHeads() };
   }
 
   /** A page of the log for the dashboard, newest first. */
   page(filter: AuditFilter): AuditPage {
+    this.commit();
     const { entries, matching } = this.store.audit.page(filter);
     return {
       entries: entries as AuditPage['entries'],
@@ -139,6 +195,7 @@ export class AuditService {
     treeHead: SignedTreeHead;
     proof: string[];
   }> {
+    this.commit();
     const entry = this.store.audit.entries()[seq];
     if (!entry) return fail('run.unknown', `no audit entry ${seq}`);
     const heads = this.store.audit.treeHeads();

@@ -18,6 +18,50 @@ const DEFAULT_OPERATOR_FILE_BYTES = 256 * 1024 * 1024;
 /** A buffer this coordinator can hold beside the run's own memory. */
 const MAX_OPERATOR_FILE_BYTES = 2 * 1024 * 1024 * 1024;
 
+const rateLimitSchema = (burst: number, perSecond: number) =>
+  z
+    .object({
+      /** Requests allowed at once from one address. */
+      burst: z.number().int().min(1).max(1_000_000).default(burst),
+      /** Requests per second one address earns back. */
+      perSecond: z.number().positive().max(1_000_000).default(perSecond),
+    })
+    .strict()
+    .default({ burst, perSecond });
+
+/**
+ * What anyone may cost the coordinator before proving who they are. Addresses are the TCP
+ * peer's (a proxy in front makes every client one address: raise the per-address limits there).
+ */
+export const limitsSchema = z
+  .object({
+    /** Open TCP connections (sites, API, dashboard) in all and from one address. */
+    connections: z
+      .object({
+        total: z.number().int().min(1).max(1_000_000).default(1024),
+        perAddress: z.number().int().min(1).max(1_000_000).default(64),
+      })
+      .strict()
+      .default({ total: 1024, perAddress: 64 }),
+    /**
+     * Bytes a site connection may send before its handshake completes, its upgrade request
+     * included; past it the connection is cut without reading the rest.
+     */
+    preAuthBytes: z.number().int().min(4096).max(1_048_576).default(16_384),
+    /** Handshake initiations per address. */
+    handshakes: rateLimitSchema(20, 5),
+    /** Requests under /api per address, tokens or not. */
+    api: rateLimitSchema(200, 50),
+    /** Dashboard logins (POST /api/sessions) per address, on top of the API's limit. */
+    sessions: rateLimitSchema(10, 1),
+    /**
+     * Refusals of unauthenticated traffic are counted in /metrics, and the audit log gets one
+     * entry per kind and code per this window, with the count, not one entry per refusal.
+     */
+    refusalSampleMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  })
+  .strict();
+
 /** The coordinator's config file: who may join, what data it holds, and how the run goes. */
 export const coordinatorConfigSchema = z
   .object({
@@ -99,10 +143,12 @@ export const coordinatorConfigSchema = z
      */
     exportDir: z.string().min(1).optional(),
     backend: backendChoiceSchema.default('auto'),
+    limits: limitsSchema.default(limitsSchema.parse({})),
   })
   .strict();
 
 export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
+export type CoordinatorLimits = z.infer<typeof limitsSchema>;
 export type CoordinatorConfigInput = z.input<typeof coordinatorConfigSchema>;
 
 /** Parses a config object; relative paths resolve against `baseDir`. */

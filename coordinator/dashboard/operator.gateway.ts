@@ -19,6 +19,7 @@ import {
 import { hashToken } from '../api/tokens.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { SOCKET_SERVER_OPTIONS } from '../gateway/site.gateway.js';
+import { PreAuthBudget } from '../limits/preauth-budget.js';
 import { COORDINATOR_STORE, type CoordinatorStore, type TokenRecord } from '../store/store.js';
 import { DashboardService } from './dashboard.service.js';
 import { diffRunView } from './run-view.js';
@@ -56,6 +57,7 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     private readonly dashboard: DashboardService,
     private readonly events: CoordinatorEvents,
+    private readonly preAuth: PreAuthBudget,
   ) {
     const schedule = (): void => this.schedulePush();
     for (const name of ['audit', 'site', 'round', 'roundFailed', 'complete'] as const) {
@@ -77,16 +79,13 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
       const tokenHash = typeof raw === 'string' ? hashToken(raw) : '';
       const token = tokenHash ? this.store.tokens.byHash(tokenHash) : undefined;
       if (!token || token.kind === 'login') {
-        this.events.emit('audit', {
-          event: 'operator.refused',
-          code: 'auth.bad_token',
-          route: OPERATOR_NAMESPACE,
-        });
+        this.events.emit('unauthenticatedRefusal', { kind: 'api', code: 'auth.bad_token' });
         next(new Error('auth.bad_token: the token is unknown, revoked or expired'));
         return;
       }
       const data: OperatorSocketData = { token, tokenHash };
       socket.data = data;
+      this.preAuth.release(socket.request.socket);
       next();
     });
   }

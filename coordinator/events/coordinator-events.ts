@@ -8,12 +8,24 @@ export interface ProtocolEvent {
   readonly at: string;
   /** The site's enrolled name once authenticated, else the socket id. */
   readonly peer: string;
+  /** Whether the peer had completed the handshake (its refusals are sampled, not logged, if not). */
+  readonly authenticated: boolean;
   readonly direction: 'in' | 'out';
   /** A handshake step, or the application message type. */
   readonly kind: string;
   readonly outcome: 'ok' | 'refused';
   readonly code?: ErrorCode;
   readonly bytes: number;
+}
+
+/**
+ * Traffic refused before its sender proved who it is: a connection over a cap, a handshake over
+ * its rate or failed, an API request without a usable token or over its rate. Counted each in
+ * /metrics; sampled into the audit log.
+ */
+export interface UnauthenticatedRefusal {
+  readonly kind: 'connection' | 'handshake' | 'api';
+  readonly code: string;
 }
 
 /** A site's session joined or left the run. */
@@ -56,6 +68,7 @@ interface EventMap {
   complete: [RunReport];
   /** Something the audit log records (AuditService appends it). */
   audit: [AuditEvent];
+  unauthenticatedRefusal: [UnauthenticatedRefusal];
   /** A signed head of the audit log, for every connected site. */
   treeHead: [SignedTreeHead];
   /** A dashboard session logged out: its live feed closes. The token id. */

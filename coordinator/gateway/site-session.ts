@@ -26,6 +26,10 @@ export interface SiteSessionDeps {
   readonly runs: RunsService;
   readonly events: CoordinatorEvents;
   readonly handshakeTimeoutMs: number;
+  /** Takes one handshake from the peer address's rate; false when it is over. */
+  readonly admitHandshake: () => boolean;
+  /** The handshake completed: the connection's pre-authentication limits no longer apply. */
+  readonly authenticated: () => void;
 }
 
 const byteLength = (value: unknown): number => (value instanceof Uint8Array ? value.length : 0);
@@ -67,6 +71,7 @@ export class SiteSession implements SiteChannel {
   private record(direction: 'in' | 'out', kind: string, bytes: number, code?: ErrorCode): void {
     this.deps.events.protocol({
       peer: this.site,
+      authenticated: this.siteKey !== undefined,
       direction,
       kind,
       outcome: code ? 'refused' : 'ok',
@@ -78,6 +83,9 @@ export class SiteSession implements SiteChannel {
   onInitiation(message: unknown): void {
     if (this.closed) return;
     this.record('in', SOCKET_EVENTS.initiation, byteLength(message));
+    if (!this.deps.admitHandshake()) {
+      return this.refuse('handshake.rate_limited', 'too many handshakes from this address');
+    }
     const response = this.handshake.consumeInitiation(message);
     if (!response.ok) return this.refuse(response.error.code, response.error.message);
     this.record('out', SOCKET_EVENTS.response, response.value.length);
@@ -91,6 +99,7 @@ export class SiteSession implements SiteChannel {
     if (!finished.ok) return this.refuse(finished.error.code, finished.error.message);
     this.siteName = finished.value.siteName;
     this.siteKey = finished.value.siteKey;
+    this.deps.authenticated();
     this.secure = new SecureSession(
       this.deps.sodium,
       finished.value.keys,
@@ -182,6 +191,7 @@ export class SiteSession implements SiteChannel {
     if (this.closed) return;
     this.logger.warn(`refusing ${this.site}: ${code} (${detail})`);
     this.record('out', SOCKET_EVENTS.refuse, 0, code);
+    if (!this.siteKey) this.deps.events.emit('unauthenticatedRefusal', { kind: 'handshake', code });
     this.ended = true;
     // The code goes out before the namespace disconnect packet, in order on the same socket.
     this.socket.emit(SOCKET_EVENTS.refuse, code);

@@ -6,11 +6,15 @@ import {
   WebSocketGateway,
   type OnGatewayConnection,
   type OnGatewayDisconnect,
+  type OnGatewayInit,
 } from '@nestjs/websockets';
-import type { Socket } from 'socket.io';
+import type { Socket as TcpSocket } from 'node:net';
+import type { Server, Socket } from 'socket.io';
 import { MAX_SOCKET_MESSAGE_BYTES, SOCKET_EVENTS } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
+import { KeyedRateLimiter } from '../limits/keyed-rate-limiter.js';
+import { PreAuthBudget } from '../limits/preauth-budget.js';
 import { RunsService } from '../runs/runs.service.js';
 import { SitesService } from '../sites/sites.service.js';
 import { SiteSession } from './site-session.js';
@@ -28,15 +32,18 @@ export const SOCKET_SERVER_OPTIONS = {
 
 /** The sites' socket.io endpoint (the default namespace). */
 @WebSocketGateway({ ...SOCKET_SERVER_OPTIONS })
-export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class SiteGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly sessions = new Map<string, SiteSession>();
+  private readonly handshakes: KeyedRateLimiter;
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
     private readonly sites: SitesService,
     private readonly runs: RunsService,
     private readonly events: CoordinatorEvents,
+    private readonly preAuth: PreAuthBudget,
   ) {
+    this.handshakes = new KeyedRateLimiter(setup.config.limits.handshakes);
     // A revoked or rotated key loses its live session at once, not at its next handshake.
     sites.onChange(() => {
       for (const session of this.sessions.values()) {
@@ -46,7 +53,19 @@ export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
     });
   }
 
+  /**
+   * The budget starts as engine.io accepts the websocket, before socket.io's own connect packet:
+   * the earliest moment the TCP socket is known, with only the upgrade request read.
+   */
+  afterInit(server: Server): void {
+    server.engine.on('connection', (conn: { request: { socket: TcpSocket } }) =>
+      this.preAuth.watch(conn.request.socket),
+    );
+  }
+
   handleConnection(socket: Socket): void {
+    const tcp = socket.request.socket;
+    const address = tcp.remoteAddress ?? 'unknown';
     const session = new SiteSession(socket, {
       sodium: this.setup.sodium,
       identity: this.setup.identity,
@@ -54,6 +73,8 @@ export class SiteGateway implements OnGatewayConnection, OnGatewayDisconnect {
       runs: this.runs,
       events: this.events,
       handshakeTimeoutMs: this.setup.config.listen.handshakeTimeoutMs,
+      admitHandshake: () => this.handshakes.take(address),
+      authenticated: () => this.preAuth.release(tcp),
     });
     this.sessions.set(socket.id, session);
   }

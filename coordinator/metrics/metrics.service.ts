@@ -4,7 +4,7 @@ import { CoordinatorEvents } from '../events/coordinator-events.js';
 
 /**
  * Prometheus metrics of the coordinator, fed from its events: rounds closed and their
- * duration, sites connected, bytes in and out, refusals by code. One registry per
+ * duration, sites connected, bytes in and out, refusals by code, unauthenticated refusals. One registry per
  * coordinator, so several in one process (tests) do not collide.
  */
 @Injectable()
@@ -43,6 +43,12 @@ export class MetricsService {
       labelNames: ['code'],
       registers,
     });
+    const unauthenticated = new Counter({
+      name: 'fedistill_unauthenticated_refusals_total',
+      help: 'Traffic refused before authentication (the audit log holds only samples), by kind and code',
+      labelNames: ['kind', 'code'],
+      registers,
+    });
     const student = new Gauge({
       name: 'fedistill_student_accuracy',
       help: 'Held-out accuracy of the global student after the last round',
@@ -55,6 +61,7 @@ export class MetricsService {
       if (event.outcome === 'refused' && event.direction === 'out' && event.code)
         refusals.inc({ code: event.code });
     });
+    events.on('unauthenticatedRefusal', ({ kind, code }) => unauthenticated.inc({ kind, code }));
     events.on('round', (summary) => {
       const now = performance.now();
       roundSeconds.observe((now - (this.roundOpenedAt ?? 0)) / 1000);

@@ -25,6 +25,8 @@ export interface AuditFilter {
 export interface AuditStore {
   /** Appends an entry; `seq` must be unused (the log is append-only: a used seq throws). */
   append(entry: AuditEntry): void;
+  /** Appends entries in one transaction: all of them, or (a used seq among them) none. */
+  appendAll(entries: readonly AuditEntry[]): void;
   /** Every entry, by seq. */
   entries(): AuditEntry[];
   /**

@@ -18,6 +18,12 @@ export class SqliteAuditStore implements AuditStore {
       .run(seq, JSON.stringify(event));
   }
 
+  appendAll(entries: readonly AuditEntry[]): void {
+    this.db.transaction(() => {
+      for (const entry of entries) this.append(entry);
+    })();
+  }
+
   entries(): AuditEntry[] {
     const rows = this.db.prepare('SELECT seq, event FROM audit_log ORDER BY seq').all() as {
       seq: number;

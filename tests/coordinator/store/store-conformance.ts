@@ -470,6 +470,25 @@ export function auditStoreSuite(name: string, backend: StoreBackend): void {
         assert.equal(after.audit.size(), 3);
       }));
 
+    it('appends a batch all or nothing: a used seq in it stores none of it', () =>
+      withStore(backend, async (store, reopen) => {
+        store.audit.appendAll([
+          { seq: 0, event: { event: 'run.created', run: 'r1' } },
+          { seq: 1, event: { event: 'run.started', run: 'r1' } },
+        ]);
+        assert.throws(() =>
+          store.audit.appendAll([
+            { seq: 2, event: { event: 'round.started', round: 1 } },
+            { seq: 1, event: { event: 'forged' } },
+          ]),
+        );
+        const after = await reopen();
+        assert.deepEqual(
+          after.audit.entries().map((e) => e.seq),
+          [0, 1],
+        );
+      }));
+
     it('pages newest first, filtered by event, prefix, site, run and round', () =>
       withStore(backend, (store) => {
         const events = [
