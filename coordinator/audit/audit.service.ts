@@ -38,7 +38,12 @@ export class AuditService {
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     private readonly events: CoordinatorEvents,
   ) {
-    for (const entry of store.audit.entries()) this.tree.append(unwrap(auditLeaf(entry)));
+    const entries = store.audit.entries();
+    for (const entry of entries) this.tree.append(unwrap(auditLeaf(entry)));
+    // Sessions the previous process had open when it stopped (a crash, a kill) ended with it.
+    for (const site of openSessions(entries)) {
+      this.record({ event: 'session.closed', site, reason: 'coordinator.restart' });
+    }
     events.on('audit', (event) => this.record(event));
     events.on('site', (p) =>
       this.record({ event: p.present ? 'session.opened' : 'session.closed', site: p.site }),
@@ -154,6 +159,17 @@ export class AuditService {
       proof: proof.value.map(hex),
     });
   }
+}
+
+/** Sites whose last session entry is an opening: their session outlived its process. */
+function openSessions(entries: readonly AuditEntry[]): string[] {
+  const open = new Set<string>();
+  for (const { event } of entries) {
+    if (typeof event.site !== 'string') continue;
+    if (event.event === 'session.opened') open.add(event.site);
+    else if (event.event === 'session.closed') open.delete(event.site);
+  }
+  return [...open];
 }
 
 function dropUndefined(event: AuditEvent): Record<string, string | number | boolean | null> {
