@@ -52,6 +52,10 @@ export class AuditService implements OnApplicationShutdown {
     private readonly events: CoordinatorEvents,
   ) {
     this.rebuildTree();
+    // Sessions the previous process had open when it stopped (a crash, a kill) ended with it.
+    for (const site of openSessions(store.audit.entries())) {
+      this.append({ event: 'session.closed', site, reason: 'coordinator.restart' });
+    }
     this.refusals = new RefusalSampler(setup.config.limits.refusalSampleMs, (event) =>
       this.append(event),
     );
@@ -211,6 +215,17 @@ export class AuditService implements OnApplicationShutdown {
       proof: proof.value.map(hex),
     });
   }
+}
+
+/** Sites whose last session entry is an opening: their session outlived its process. */
+function openSessions(entries: readonly AuditEntry[]): string[] {
+  const open = new Set<string>();
+  for (const { event } of entries) {
+    if (typeof event.site !== 'string') continue;
+    if (event.event === 'session.opened') open.add(event.site);
+    else if (event.event === 'session.closed') open.delete(event.site);
+  }
+  return [...open];
 }
 
 function dropUndefined(event: AuditEvent): Record<string, string | number | boolean | null> {

@@ -31,7 +31,7 @@ export interface CompletionInput {
   /** The backend each site said it trains on. */
   readonly backends: Readonly<Record<string, string>>;
   readonly privacy: PrivacyPlan;
-  /** Traffic and wall time up to the end of the last round. */
+  /** Traffic and wall time up to the end of the last round, over every process of the run. */
   readonly traffic: Pick<RunReport, 'bytes_up' | 'bytes_down' | 'wall_seconds'>;
   /** How the run ends: all its rounds, or fewer because another would exceed the budget. */
   readonly end: 'complete' | 'stopped-by-budget';

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { Logger } from '@nestjs/common';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -33,6 +32,7 @@ import type { RunReport } from './run-report.js';
 import { readRestoredRun } from './run-restore.js';
 import { RunRounds } from './run-rounds.js';
 import { RunSites } from './run-sites.js';
+import { RunTrafficLedger } from './run-traffic.js';
 import { studentSpecOf, type RunSpec } from './run-spec.js';
 import type { SiteChannel } from './site-channel.js';
 
@@ -60,6 +60,7 @@ export class RunConductor {
   private readonly studentSpec: StudentSpec;
   private readonly student: tfl.Sequential;
   private rounds!: RunRounds;
+  private readonly traffic: RunTrafficLedger;
   private resolveFinished!: (report: RunReport) => void;
   private rejectFinished!: (error: Error) => void;
   readonly finished: Promise<RunReport>;
@@ -78,6 +79,11 @@ export class RunConductor {
     const { config, publicSplit } = deps.setup;
     this.studentSpec = unwrap(studentSpecOf(spec, publicSplit.features, config.data.classes));
     this.student = buildModel(this.studentSpec, spec.seed);
+    this.traffic = new RunTrafficLedger(this.id, {
+      setup: deps.setup,
+      events: deps.events,
+      store: deps.store.runs,
+    });
     this.finished = new Promise((resolve, reject) => {
       this.resolveFinished = resolve;
       this.rejectFinished = reject;
@@ -105,6 +111,7 @@ export class RunConductor {
     const hash = await this.deps.store.models.writeBlob(bytes);
     this.rounds = this.roundsFrom({ version: 0, model: { tensors, bytes, hash } });
     this.deps.store.runs.start({ runId: this.id, initial: { version: 0, modelHash: hash } });
+    this.traffic.start();
     this.state = unwrap(transition(this.state, 'waiting-for-sites'));
   }
 
@@ -119,6 +126,7 @@ export class RunConductor {
       unwrap(imported ?? fail('config.invalid', 'no optimizer state'));
     }
     this.rounds.restore(run, restored);
+    this.traffic.start();
     // Restored, not entered: the stored state is where the previous process left the run.
     this.state = run.state === 'paused' ? 'paused' : 'waiting-for-sites';
     this.logger.log(
@@ -139,6 +147,8 @@ export class RunConductor {
 
   private audit(event: AuditEvent): void {
     this.deps.events.emit('audit', { ...event, run: this.id });
+    // Each audited step is committed: the traffic that led to it is committed with it.
+    this.traffic.checkpoint();
   }
 
   /** Where the run is, for the API: round, attempt, model version, sites (the state is stored). */
@@ -167,6 +177,7 @@ export class RunConductor {
     const moved = this.tryMoveTo('cancelled');
     if (!moved.ok) return moved;
     this.rounds.end();
+    this.traffic.stop();
     for (const channel of this.sites.channels()) channel.refuse('run.cancelled', 'cancelled');
     this.logger.warn(`run ${this.id} cancelled`);
     const message = `run ${this.id} was cancelled`;
@@ -340,12 +351,9 @@ export class RunConductor {
   private async complete(end: 'complete' | 'stopped-by-budget'): Promise<void> {
     this.moveTo('completing');
     const { events, setup, store, evaluation } = this.deps;
-    // The run's traffic and time end here; the sites' farewells and the export come after.
-    const traffic = {
-      bytes_up: events.bytesIn,
-      bytes_down: events.bytesOut,
-      wall_seconds: (performance.now() - setup.startedAt) / 1000,
-    };
+    // The run's traffic and time end here, over every process that served it; the sites'
+    // farewells and the export come after.
+    const traffic = this.traffic.close();
     // The rounds each site had: fewer than planned when the privacy budget ended it early.
     const rounds = this.rounds.closed.length;
     for (const channel of this.sites.channels()) {
@@ -372,6 +380,7 @@ export class RunConductor {
   private fatal(error: Error): void {
     this.logger.error(`the run stops: ${error.message}`);
     this.rounds.end();
+    this.traffic.stop();
     this.rejectFinished(error);
   }
 
@@ -385,6 +394,7 @@ export class RunConductor {
     if (this.disposed) return;
     this.disposed = true;
     this.rounds?.end();
+    this.traffic.stop();
     this.student.dispose();
     if (!this.ended)
       this.rejectFinished(new Error('the coordinator stopped before the run completed'));

@@ -121,11 +121,17 @@ interface RunFigures {
   readonly majority_class_rate: number;
   readonly held_out_rows: number;
   readonly student_params: number;
-  /** Bytes the coordinator received from sites: handshake messages and encrypted frames. */
+  /**
+   * Bytes the coordinator received from sites: handshake messages and encrypted frames, summed
+   * over every coordinator process that served the run (run-traffic.ts).
+   */
   readonly bytes_up: number;
-  /** Bytes the coordinator sent to sites: handshake messages and encrypted frames. */
+  /** Bytes the coordinator sent to sites, counted as bytes_up is. */
   readonly bytes_down: number;
-  /** From the coordinator's start (teacher preparation included) to the end of the last round. */
+  /**
+   * From the start of the first coordinator process that served the run (teacher preparation
+   * included) to the end of the last round; time between a crash and the restart included.
+   */
   readonly wall_seconds: number;
   /** The coordinator's tfjs backend (teacher training and evaluation). */
   readonly backend: string;

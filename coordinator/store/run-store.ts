@@ -56,6 +56,29 @@ export interface AttemptOutcome {
   readonly sampling_rate?: number;
 }
 
+/**
+ * One coordinator process's share of a run's traffic: a run that outlives a crash is served by
+ * several processes, and its report counts them all.
+ */
+export interface ProcessTraffic {
+  readonly runId: string;
+  /** Unique to the process that served the run. */
+  readonly process: string;
+  /** When that process began starting, in milliseconds since the epoch. */
+  readonly startedAt: number;
+  /** Protocol bytes the process received from sites and sent to them, so far. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+}
+
+/** A run's traffic over every process that served it. */
+export interface RunTraffic {
+  /** When the first of them began starting, in milliseconds since the epoch. */
+  readonly startedAt: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+}
+
 /** Names one attempt of one round of a run. */
 export interface AttemptKey {
   readonly runId: string;
@@ -105,4 +128,8 @@ export interface RunStore {
   closedRounds(runId: string): RoundSummary[];
   /** Every attempt of every round of the run, in order. */
   roundAttempts(runId: string): RoundAttemptRecord[];
+  /** Replaces what this process recorded of the run's traffic before (its figures only grow). */
+  recordTraffic(traffic: ProcessTraffic): void;
+  /** The run's traffic summed over every process that recorded some; undefined before any. */
+  traffic(runId: string): RunTraffic | undefined;
 }

@@ -12,8 +12,10 @@ export type {
   AttemptKey,
   AttemptOutcome,
   OpenRoundRecord,
+  ProcessTraffic,
   RoundAttemptRecord,
   RunStore,
+  RunTraffic,
   StoredRun,
 } from './run-store.js';
 export type { SiteRecord, SiteStore } from './site-store.js';

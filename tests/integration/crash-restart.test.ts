@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -139,6 +140,26 @@ async function writeConfig(
   return file;
 }
 
+/** The audit log's session entries, per site, in log order. */
+function sessionEntries(dbFile: string): Map<string, { event: string; reason?: string }[]> {
+  const db = new Database(dbFile, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT event FROM audit_log ORDER BY seq').all() as {
+      event: string;
+    }[];
+    const bySite = new Map<string, { event: string; reason?: string }[]>();
+    for (const row of rows) {
+      const event = JSON.parse(row.event) as { event: string; site?: string; reason?: string };
+      if (!event.site || !event.event.startsWith('session.')) continue;
+      const kept = { event: event.event, ...(event.reason ? { reason: event.reason } : {}) };
+      bySite.set(event.site, [...(bySite.get(event.site) ?? []), kept]);
+    }
+    return bySite;
+  } finally {
+    db.close();
+  }
+}
+
 function runSites(workspace: DemoWorkspace, url: string): Promise<SiteRunSummary[]> {
   return Promise.all(
     workspace.siteNames.map(async (site) => {
@@ -181,7 +202,10 @@ describe('a coordinator killed mid-round', () => {
       }));
       const crashDb = path.join(path.dirname(crashFile), 'crash.db');
       const output: string[] = [];
+      const firstSpawn = performance.now();
       let coordinator = await spawnCoordinator(crashFile, output);
+      const firstListening = performance.now();
+      let lastListening = firstListening;
       const sites = runSites(workspace, `http://127.0.0.1:${port}`);
 
       // Kill while a round has some of its updates acknowledged; try again on a later round
@@ -198,11 +222,13 @@ describe('a coordinator killed mid-round', () => {
           from = partial.round + 1;
         }
         coordinator = await spawnCoordinator(crashFile, output);
+        lastListening = performance.now();
       }
       assert.ok(killed, 'no kill landed inside a round');
       const summaries = await sites;
       // The coordinator ends by itself once the run is complete and the sites have left.
       if (coordinator.exitCode === null) await once(coordinator, 'exit');
+      const ended = performance.now();
       assert.equal(coordinator.exitCode, 0, output.join(''));
 
       // The same round attempt closed after the restart, with every acknowledged update kept
@@ -216,7 +242,16 @@ describe('a coordinator killed mid-round', () => {
           after.updates.some((u) => u.site === update.site && u.blob_hash === update.blob_hash),
         );
       const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as {
-        per_round: { round: number; participants: number }[];
+        per_round: {
+          round: number;
+          participants: number;
+          duration_seconds: number;
+          bytes_up: number;
+          bytes_down: number;
+        }[];
+        bytes_up: number;
+        bytes_down: number;
+        wall_seconds: number;
       };
       assert.deepEqual(
         report.per_round.map((r) => [r.round, r.participants]),
@@ -225,6 +260,51 @@ describe('a coordinator killed mid-round', () => {
       // The sites reconnected by themselves.
       for (const summary of summaries)
         assert.ok(summary.sessions >= 2, `${summary.site} never reconnected`);
+
+      // The report's traffic is every process's: at least the rounds' own traffic, whichever
+      // process closed them, and up no more than the sites sent. (What the killed process
+      // received after its last checkpoint, an audited step or a second before, is lost.)
+      const sent = summaries.reduce((n, s) => n + s.bytesSent, 0);
+      const received = summaries.reduce((n, s) => n + s.bytesReceived, 0);
+      const rounds = (key: 'bytes_up' | 'bytes_down'): number =>
+        report.per_round.reduce((n, r) => n + r[key], 0);
+      const figures = `report up ${report.bytes_up} down ${report.bytes_down}; rounds up ${rounds('bytes_up')} down ${rounds('bytes_down')}; sites sent ${sent}, received ${received}`;
+      assert.ok(report.bytes_up >= rounds('bytes_up'), figures);
+      assert.ok(report.bytes_down >= rounds('bytes_down'), figures);
+      assert.ok(report.bytes_up <= sent, figures);
+      // Down, most of it is each site's one download of the transfer set, from the first
+      // process: all of it is counted but what the killed process sent after its last
+      // checkpoint (a model's chunks at most, about 1 kB each).
+      assert.ok(report.bytes_down >= 0.9 * received, figures);
+      // Its wall time runs from the first process's start to the last round's end: longer
+      // than everything from the first process's listening to the last one's, plus the rounds
+      // the last process opened after it (the resumed one began before it listened).
+      const later = report.per_round.filter((r) => r.round > killed.round);
+      const atLeast =
+        (lastListening - firstListening) / 1000 + later.reduce((t, r) => t + r.duration_seconds, 0);
+      const atMost = (ended - firstSpawn) / 1000;
+      assert.ok(
+        report.wall_seconds >= atLeast && report.wall_seconds <= atMost,
+        `wall ${report.wall_seconds} s, expected between ${atLeast} and ${atMost}`,
+      );
+
+      // Each session the kill cut was closed in the audit log when the next process started,
+      // before that site's next session opened: per site, openings and closings alternate.
+      const sessions = sessionEntries(crashDb);
+      assert.deepEqual([...sessions.keys()].sort(), workspace.siteNames.slice().sort());
+      let closedAtRestart = 0;
+      for (const [site, entries] of sessions) {
+        entries.forEach((entry, i) =>
+          assert.equal(
+            entry.event,
+            i % 2 === 0 ? 'session.opened' : 'session.closed',
+            `${site}: ${JSON.stringify(entries)}`,
+          ),
+        );
+        assert.equal(entries.length % 2, 0, `${site} has a session left open`);
+        closedAtRestart += entries.filter((e) => e.reason === 'coordinator.restart').length;
+      }
+      assert.ok(closedAtRestart >= 1, 'no session was closed at the restart');
 
       // The same run without the crash, in this process, on its own store.
       const reference = await startCoordinator(

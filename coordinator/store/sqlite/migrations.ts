@@ -89,4 +89,15 @@ export const MIGRATIONS: readonly string[] = [
   // Runs keep every state of the run's state machine (protocol/run-state.ts); 'running' was
   // the one name for waiting, round open and closing.
   `UPDATE runs SET state = 'waiting-for-sites' WHERE state = 'running';`,
+  // Each process's share of a run's traffic, so that a report after a crash counts them all.
+  `
+  CREATE TABLE run_traffic (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    process TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    bytes_up INTEGER NOT NULL,
+    bytes_down INTEGER NOT NULL,
+    PRIMARY KEY (run_id, process)
+  );
+  `,
 ];

@@ -6,8 +6,10 @@ import type {
   AttemptKey,
   AttemptOutcome,
   OpenRoundRecord,
+  ProcessTraffic,
   RoundAttemptRecord,
   RunStore,
+  RunTraffic,
   StoredRun,
 } from '../run-store.js';
 import type { SqliteModelStore } from './sqlite-model-store.js';
@@ -216,5 +218,26 @@ export class SqliteRunStore implements RunStore {
       openedAt: r.opened_at,
       ...(r.closed_at === null ? {} : { closedAt: r.closed_at }),
     }));
+  }
+
+  recordTraffic(t: ProcessTraffic): void {
+    this.db
+      .prepare(
+        `INSERT INTO run_traffic VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, process)
+         DO UPDATE SET bytes_up = excluded.bytes_up, bytes_down = excluded.bytes_down`,
+      )
+      .run(t.runId, t.process, t.startedAt, t.bytesUp, t.bytesDown);
+  }
+
+  traffic(runId: string): RunTraffic | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT MIN(started_at) AS startedAt, SUM(bytes_up) AS bytesUp,
+           SUM(bytes_down) AS bytesDown FROM run_traffic WHERE run_id = ?`,
+      )
+      .get(runId) as { startedAt: number | null; bytesUp: number; bytesDown: number };
+    return row.startedAt === null
+      ? undefined
+      : { startedAt: row.startedAt, bytesUp: row.bytesUp, bytesDown: row.bytesDown };
   }
 }

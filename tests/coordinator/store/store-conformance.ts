@@ -236,6 +236,38 @@ export function runStoreSuite(name: string, backend: StoreBackend): void {
         assert.deepEqual(after.runs.report('r1'), { accuracy: 0.9, rounds: [1, 2] });
         assert.equal(after.runs.active(), undefined);
       }));
+
+    it("a run's traffic sums every process that served it, from the first one's start", () =>
+      withStore(backend, async (store, reopen) => {
+        store.runs.create({ id: 'r1', specHash: 'h1', spec: {} });
+        store.runs.create({ id: 'r2', specHash: 'h2', spec: {} });
+        assert.equal(store.runs.traffic('r1'), undefined);
+        const first = { runId: 'r1', process: 'p1', startedAt: 1_000 };
+        store.runs.recordTraffic({ ...first, bytesUp: 10, bytesDown: 20 });
+        // A later checkpoint of the same process replaces its figures; it does not add to them.
+        store.runs.recordTraffic({ ...first, bytesUp: 15, bytesDown: 40 });
+        const after = await reopen();
+        after.runs.recordTraffic({
+          runId: 'r1',
+          process: 'p2',
+          startedAt: 5_000,
+          bytesUp: 7,
+          bytesDown: 9,
+        });
+        after.runs.recordTraffic({
+          runId: 'r2',
+          process: 'p2',
+          startedAt: 500,
+          bytesUp: 1,
+          bytesDown: 1,
+        });
+        assert.deepEqual(after.runs.traffic('r1'), {
+          startedAt: 1_000,
+          bytesUp: 22,
+          bytesDown: 49,
+        });
+        assert.deepEqual(after.runs.traffic('r2'), { startedAt: 500, bytesUp: 1, bytesDown: 1 });
+      }));
   });
 }
 
