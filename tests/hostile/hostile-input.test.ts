@@ -52,6 +52,9 @@ describe('hostile input at the coordinator', () => {
       adjust: (config) => ({
         ...config,
         listen: { ...config.listen, handshakeTimeoutMs: 1000 },
+        // Dozens of hostile handshakes from one address in a few seconds: the rate limit
+        // (preauth-limits.test.ts) would refuse them before the checks under test here.
+        limits: { ...config.limits, handshakes: { burst: 1000, perSecond: 1000 } },
         run: { ...config.run!, minSites: 3 },
       }),
     });

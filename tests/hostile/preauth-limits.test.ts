@@ -46,6 +46,7 @@ describe('limits before authentication', () => {
           sessions: { burst: SESSIONS_BURST, perSecond: 0.01 },
           refusalSampleMs: SAMPLE_MS,
         },
+        metrics: { ...config.metrics, public: true },
       }),
     });
     storeFile = (await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile)).storeFile;
