@@ -22,6 +22,8 @@ const ROUND_DEADLINE_MS = 20_000;
 /** Well past what the run takes with pulls that end; well short of forever. */
 const RUN_TIMEOUT_MS = 180_000;
 
+const QUICK_GIVE_UP = { initialDelayMs: 100, maxDelayMs: 200, maxAttempts: 2 };
+
 /** One session of the withholding site: the rounds it announced an update for, and its end. */
 interface WithholdingSession {
   readonly rounds: number[];
@@ -34,15 +36,15 @@ interface WithholdingSession {
 /**
  * Joins as the withholding site, says ready, and announces an update for every round.start
  * without serving it; when the coordinator ends the session, joins again at once, until the
- * run is finished.
+ * run is over (finished, or given up by the test).
  */
 async function withholdEveryRound(
   fixture: RunFixture,
   sodium: Sodium,
-  finished: Promise<unknown>,
+  over: Promise<unknown>,
 ): Promise<WithholdingSession[]> {
   const sessions: WithholdingSession[] = [];
-  const runOver = finished.then(() => 'finished' as const);
+  const runOver = over.then(() => 'finished' as const);
   for (;;) {
     const site = await Promise.race([
       HandSite.join(fixture, sodium, WITHHOLDER, { withholds: true }),
@@ -83,6 +85,9 @@ describe('a site that withholds its updates', () => {
   let report: RunReport;
   let sessions: WithholdingSession[];
   const audits: AuditEvent[] = [];
+  /** Ends the withholding site's sessions when the test gives up on the run. */
+  let giveUp: () => void = () => undefined;
+  const givenUp = new Promise<void>((resolve) => (giveUp = resolve));
 
   before(
     async () => {
@@ -104,9 +109,12 @@ describe('a site that withholds its updates', () => {
       fixture.coordinator.events.on('audit', (event) => audits.push(event));
       const finished = fixture.coordinator.finished;
       // Ready first, so that it is selected for the first round.
-      const withholding = withholdEveryRound(fixture, sodium, finished);
+      const withholding = withholdEveryRound(fixture, sodium, Promise.race([finished, givenUp]));
       const honest = Promise.all(
-        ['site-1', 'site-2', 'site-3'].map(async (s) => runSite(await fixture.siteConfig(s))),
+        ['site-1', 'site-2', 'site-3'].map(async (s) =>
+          // A run that stalls is closed under them: they give up soon instead of retrying.
+          runSite({ ...(await fixture.siteConfig(s)), reconnect: QUICK_GIVE_UP }),
+        ),
       );
       [report, , sessions] = await Promise.all([finished, honest, withholding]);
     },
@@ -114,6 +122,7 @@ describe('a site that withholds its updates', () => {
   );
 
   after(async () => {
+    giveUp();
     await fixture?.dispose();
   });
 
