@@ -5,6 +5,7 @@ import {
   encodeTensorBlob,
   identityFileSchema,
   identityKeyPair,
+  toHex,
   unwrap,
   weightLayout,
   type BlobManifest,
@@ -63,10 +64,13 @@ export function updateFor(
  * A site driven by hand over the real protocol (handshake, encrypted frames, blob pulls). It
  * fetches the transfer set like an honest site, then says ready and answers each round only
  * when and how a test tells it to, so a test can make it a straggler, a dropout, or the sender
- * of an update the coordinator must refuse. It serves the coordinator's pulls of its updates.
+ * of an update the coordinator must refuse. It serves the coordinator's pulls of its updates,
+ * unless it withholds them: then it announces updates and never sends a chunk.
  */
 export class HandSite {
   private readonly outbox: BlobOutbox;
+  /** The update blobs the coordinator asked this session for, by hash (hex), once per request. */
+  readonly asked: string[] = [];
 
   private constructor(
     readonly name: string,
@@ -74,13 +78,22 @@ export class HandSite {
     readonly welcome: RunWelcome,
     private readonly fixture: HandSiteHost,
     sodium: Sodium,
+    private readonly withholds: boolean,
   ) {
     this.outbox = new BlobOutbox(sodium);
     void this.serve();
   }
 
-  /** A new session for `name`, with the transfer set fetched and verified; not yet ready. */
-  static async join(fixture: HandSiteHost, sodium: Sodium, name: string): Promise<HandSite> {
+  /**
+   * A new session for `name`, with the transfer set fetched and verified; not yet ready.
+   * `withholds`: it never serves the chunks of the updates it announces.
+   */
+  static async join(
+    fixture: HandSiteHost,
+    sodium: Sodium,
+    name: string,
+    options: { readonly withholds?: boolean } = {},
+  ): Promise<HandSite> {
     const { keys } = fixture.workspace;
     const identity = identityKeyPair(
       identityFileSchema.parse(JSON.parse(await readFile(keys.siteIdentities[name]!, 'utf8'))),
@@ -93,7 +106,7 @@ export class HandSite {
     // The default chunk size makes the transfer set one chunk, well inside one request window.
     peer.send({ type: 'blob.request', hash: blob.hash, from: 0, count: blob.chunkHashes.length });
     for (let i = 0; i < blob.chunkHashes.length; i++) await peer.nextOf('blob.chunk');
-    return new HandSite(name, peer, welcome, fixture, sodium);
+    return new HandSite(name, peer, welcome, fixture, sodium, options.withholds ?? false);
   }
 
   /** Says ready; resolves once the coordinator has acted on it (a round may have opened). */
@@ -141,9 +154,10 @@ export class HandSite {
   answer(
     start: RoundStart,
     fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
-  ): void {
+  ): BlobManifest {
     const manifest = this.outbox.offer(handDelta(this.welcome.student), 64 * 1024);
     this.peer.send(updateFor(start, manifest, fields));
+    return manifest;
   }
 
   /** Announces `bytes` (a masked vector, say) as this site's update blob for `start`. */
@@ -178,11 +192,13 @@ export class HandSite {
     return this.peer.socket.connected;
   }
 
-  /** Answers the coordinator's pulls of this site's updates until the session ends. */
+  /** Answers (or, withholding, only notes) the coordinator's pulls until the session ends. */
   private async serve(): Promise<void> {
     try {
       for (;;) {
         const request = await this.peer.nextOf('blob.request');
+        this.asked.push(toHex(request.hash));
+        if (this.withholds) continue;
         for (const index of unwrap(this.outbox.plan(request.hash, request.from, request.count))) {
           const data = this.outbox.chunk(request.hash, index)!;
           this.peer.send({ type: 'blob.chunk', hash: request.hash, index, data });

@@ -40,6 +40,7 @@ export const ERROR_CODES = [
   'update.duplicate',
   'update.shape_mismatch',
   'update.non_finite',
+  'update.withheld',
   'codec.out_of_range',
   'session.duplicate',
   'session.closed',

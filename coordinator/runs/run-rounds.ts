@@ -82,7 +82,9 @@ export class RunRounds {
       // float32 topk at full density, plus framing.
       maxUpdateBytes:
         8 * parameterCount(studentSpec) + 1024 * weightLayout(studentSpec).length + 4096,
-      pull: (channel, manifest, max) => deps.transfer.pull(channel, manifest, max),
+      pull: (channel, manifest, max, watch) => deps.transfer.pull(channel, manifest, max, watch),
+      clock: run.clock,
+      updateIdleMs: spec.updateIdleMs,
       store: deps.store,
       audit: run.records.audit,
     });

@@ -111,6 +111,11 @@ export const runSpecSchema = z
     /** A round closes when every participant has answered or this much time has passed. */
     roundDeadlineMs: z.number().int().min(100).max(86_400_000).default(120_000),
     /**
+     * A site whose update pull gets no chunk for this long is withholding it: its session is
+     * refused (update.withheld) and its upload slot freed. Generous: one 64 KiB chunk per 30 s.
+     */
+    updateIdleMs: z.number().int().min(100).max(86_400_000).default(30_000),
+    /**
      * What makes the student small: pruning after each round's aggregation, and
      * quantization-aware training in the final rounds.
      */

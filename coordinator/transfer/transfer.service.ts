@@ -9,10 +9,12 @@ import {
   type BlobChunk,
   type BlobManifest,
   type BlobRequest,
+  type FedistillIssue,
   type Result,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import type { SiteChannel } from '../runs/site-channel.js';
+import { UploadSlots } from './upload-slots.js';
 
 /** A site may have this many chunks waiting to be sent before its requests count as an overrun. */
 export const MAX_PENDING_CHUNKS_PER_SITE = 4 * MAX_CHUNKS_PER_REQUEST;
@@ -27,6 +29,21 @@ interface Outgoing {
 interface Incoming {
   readonly assembler: BlobAssembler;
   readonly done: (result: Result<Uint8Array>) => void;
+  readonly progress: () => void;
+}
+
+/** A site's pulls in progress, and the blobs whose pulls were given up (their late chunks are dropped). */
+interface SitePulls {
+  readonly pulls: Map<string, Incoming>;
+  readonly abandoned: Set<string>;
+}
+
+/** How the caller of a pull keeps it alive or ends it. */
+export interface PullWatch {
+  /** Settles when the pull is no longer wanted: it then ends with this issue, its slot freed. */
+  readonly stop: Promise<FedistillIssue>;
+  /** Called when the pull starts asking for chunks (it holds a slot), and on every chunk in. */
+  readonly progress: () => void;
 }
 
 /**
@@ -39,9 +56,8 @@ interface Incoming {
 export class TransferService {
   private readonly outbox: BlobOutbox;
   private readonly outgoing = new Map<SiteChannel, Outgoing>();
-  private readonly incoming = new Map<SiteChannel, Map<string, Incoming>>();
-  private activeUploads = 0;
-  private readonly uploadQueue: (() => void)[] = [];
+  private readonly incoming = new Map<SiteChannel, SitePulls>();
+  private readonly slots = new UploadSlots(MAX_CONCURRENT_UPLOADS);
 
   constructor(@Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup) {
     this.outbox = new BlobOutbox(setup.sodium);
@@ -94,12 +110,13 @@ export class TransferService {
 
   /**
    * Pulls a blob the site offered, at most `maxBytes` long. Resolves with the verified bytes,
-   * or with the reason it could not (the session ended, the site sent a bad chunk).
+   * or with the reason it could not (the session ended, the site sent a bad chunk, `watch.stop`).
    */
   async pull(
     channel: SiteChannel,
     manifest: BlobManifest,
     maxBytes: number,
+    watch: PullWatch,
   ): Promise<Result<Uint8Array>> {
     if (manifest.bytes > maxBytes) {
       return fail(
@@ -107,69 +124,87 @@ export class TransferService {
         `a blob of ${manifest.bytes} bytes was offered; at most ${maxBytes} are accepted`,
       );
     }
-    await this.uploadSlot();
-    try {
-      return await new Promise<Result<Uint8Array>>((resolve) => {
-        const assembler = new BlobAssembler(this.setup.sodium, manifest);
-        const key = toHex(manifest.hash);
-        let pulls = this.incoming.get(channel);
-        const first = !pulls;
-        if (!pulls) {
-          pulls = new Map();
-          this.incoming.set(channel, pulls);
-        }
-        const registry = pulls;
-        registry.set(key, {
-          assembler,
-          done: (result) => {
-            registry.delete(key);
-            resolve(result);
-          },
-        });
-        // Registered after the pull, so a site that left while it waited for a slot is
-        // answered at once (onClose runs immediately on a closed channel).
-        if (first) {
-          channel.onClose(() => {
-            this.incoming.delete(channel);
-            for (const pull of [...registry.values()]) {
-              pull.done(fail('session.closed', 'the site left before its blob arrived'));
-            }
-          });
-        }
-        this.requestNext(channel, assembler);
-      });
-    } finally {
-      this.releaseUploadSlot();
-    }
+    const slot = this.slots.take();
+    let over = false;
+    const stopped = watch.stop.then((error): Result<Uint8Array> => ({ ok: false, error }));
+    const received = slot.granted.then(() =>
+      // Stopped between the grant and now: nothing is asked of the site.
+      over ? stopped : this.receive(channel, manifest, watch.progress),
+    );
+    const result = await Promise.race([received, stopped]);
+    over = true;
+    slot.release();
+    this.abandon(channel, manifest);
+    return result;
   }
 
   /** A chunk the site sent in answer to a pull; an unasked or corrupt chunk is an error. */
   accept(channel: SiteChannel, chunk: BlobChunk): Result<true> {
-    const pull = this.incoming.get(channel)?.get(toHex(chunk.hash));
-    if (!pull) return fail('blob.unrequested', 'a chunk of a blob the coordinator is not pulling');
+    const site = this.incoming.get(channel);
+    const key = toHex(chunk.hash);
+    const pull = site?.pulls.get(key);
+    if (!pull) {
+      // Chunks of a window asked for before the pull was given up are still on their way.
+      if (site?.abandoned.has(key)) return ok(true);
+      return fail('blob.unrequested', 'a chunk of a blob the coordinator is not pulling');
+    }
     const accepted = pull.assembler.accept(chunk);
     if (!accepted.ok) return accepted;
+    pull.progress();
     if (pull.assembler.complete) pull.done(pull.assembler.result());
     else if (pull.assembler.idle) this.requestNext(channel, pull.assembler);
     return ok(true);
   }
 
+  /** Asks the site for the blob's chunks, window by window, until it is whole. */
+  private receive(
+    channel: SiteChannel,
+    manifest: BlobManifest,
+    progress: () => void,
+  ): Promise<Result<Uint8Array>> {
+    return new Promise((resolve) => {
+      const assembler = new BlobAssembler(this.setup.sodium, manifest);
+      const key = toHex(manifest.hash);
+      let site = this.incoming.get(channel);
+      const first = !site;
+      if (!site) {
+        site = { pulls: new Map(), abandoned: new Set() };
+        this.incoming.set(channel, site);
+      }
+      const { pulls } = site;
+      site.abandoned.delete(key);
+      pulls.set(key, {
+        assembler,
+        progress,
+        done: (result) => {
+          pulls.delete(key);
+          resolve(result);
+        },
+      });
+      // Registered after the pull, so a site that left while it waited for a slot is
+      // answered at once (onClose runs immediately on a closed channel).
+      if (first) {
+        channel.onClose(() => {
+          this.incoming.delete(channel);
+          for (const pull of [...pulls.values()]) {
+            pull.done(fail('session.closed', 'the site left before its blob arrived'));
+          }
+        });
+      }
+      progress();
+      this.requestNext(channel, assembler);
+    });
+  }
+
+  /** The pull is over: if it ended unfinished, the chunks still coming for it are dropped. */
+  private abandon(channel: SiteChannel, manifest: BlobManifest): void {
+    const site = this.incoming.get(channel);
+    const key = toHex(manifest.hash);
+    if (site?.pulls.delete(key)) site.abandoned.add(key);
+  }
+
   private requestNext(channel: SiteChannel, assembler: BlobAssembler): void {
     const window = assembler.nextRequest();
     if (window) channel.send({ type: 'blob.request', hash: assembler.manifest.hash, ...window });
-  }
-
-  private async uploadSlot(): Promise<void> {
-    if (this.activeUploads < MAX_CONCURRENT_UPLOADS) {
-      this.activeUploads++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.uploadQueue.push(resolve));
-  }
-
-  private releaseUploadSlot(): void {
-    const next = this.uploadQueue.shift();
-    if (next) next();
-    else this.activeUploads--;
   }
 }

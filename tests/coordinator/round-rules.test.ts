@@ -431,6 +431,129 @@ describe('updates the round refuses', () => {
   );
 });
 
+describe('withheld updates', () => {
+  /** Shorter than the deadline, so a withholding site is cut off before the attempt ends. */
+  const IDLE_MS = 10_000;
+  const WITHHOLDING_RUN = {
+    rounds: 3,
+    minSites: 2,
+    participationFraction: 1,
+    updateIdleMs: IDLE_MS,
+  } satisfies Partial<RunSpecInput>;
+
+  /** Lets the promise callbacks already queued run: a stopped pull settles in them. */
+  const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+  /** Round 2 is open for site-1 … site-3; site-3 announces its update and sends no chunk. */
+  async function withholdInRoundTwo(run: ConductorHarness): Promise<TestSite[]> {
+    const sites = await closeRoundOne(run, names(1, 2), names(3));
+    run.transfer.withholding.add('site-3');
+    assert.equal(sites[2]!.answer().ok, true);
+    return sites;
+  }
+
+  it(
+    'a participant that sends no chunk of its update for updateIdleMs is refused with update.withheld, audited, its slot freed; the attempt closes with the others without waiting for the deadline',
+    TEST_TIMEOUT,
+    async () => {
+      await withRun(WITHHOLDING_RUN, async (run) => {
+        const opened = run.clock.now();
+        const sites = await withholdInRoundTwo(run);
+        const withholder = sites[2]!;
+        for (const site of sites.slice(0, 2)) assert.equal(await site.answered(), 'accepted');
+        run.clock.advance(IDLE_MS - 1);
+        assert.equal(withholder.closed, false, 'not a moment before updateIdleMs');
+        assert.equal(run.transfer.pulls('site-3').inFlight, 1);
+        const closed = run.roundClosed(2);
+        run.clock.advance(1);
+        assert.equal(await withholder.verdict(), 'refused: update.withheld');
+        assert.equal(run.transfer.pulls('site-3').inFlight, 0);
+        const summary = await closed;
+        assert.equal(run.clock.now() - opened, IDLE_MS);
+        assert.deepEqual([summary.participants, summary.dropped], [2, 1]);
+        const withheld = run.audits.filter((e) => e.event === 'update.withheld');
+        assert.deepEqual(
+          withheld.map(({ round, attempt, site, code }) => ({ round, attempt, site, code })),
+          [{ round: 2, attempt: 1, site: 'site-3', code: 'update.withheld' }],
+        );
+      });
+    },
+  );
+
+  it(
+    'a site refused for withholding holds no slot again in that attempt: back in a new session, its update is refused with update.not_participant and nothing is pulled',
+    TEST_TIMEOUT,
+    async () => {
+      await withRun(WITHHOLDING_RUN, async (run) => {
+        const sites = await withholdInRoundTwo(run);
+        const start = sites[2]!.start;
+        run.clock.advance(IDLE_MS);
+        assert.equal(await sites[2]!.verdict(), 'refused: update.withheld');
+        const [back] = run.ready('site-3');
+        assert.equal(await back!.answered(start), 'refused: update.not_participant');
+        assert.deepEqual(run.transfer.pulls('site-3'), { started: 1, inFlight: 0, most: 1 });
+      });
+    },
+  );
+
+  it(
+    'a pull whose chunks keep coming is not cut off by updateIdleMs; it is stopped when its round closes at the deadline, and the site stays as a straggler',
+    TEST_TIMEOUT,
+    async () => {
+      await withRun(WITHHOLDING_RUN, async (run) => {
+        const sites = await withholdInRoundTwo(run);
+        for (const site of sites.slice(0, 2)) assert.equal(await site.answered(), 'accepted');
+        const closed = run.roundClosed(2);
+        for (let waited = 0; waited < ROUND_DEADLINE_MS; waited += IDLE_MS - 1) {
+          run.transfer.trickle('site-3');
+          run.clock.advance(Math.min(IDLE_MS - 1, ROUND_DEADLINE_MS - waited));
+        }
+        const summary = await closed;
+        assert.deepEqual([summary.participants, summary.stragglers], [2, 1]);
+        await settled();
+        assert.equal(run.transfer.pulls('site-3').inFlight, 0, 'its slot is free');
+        assert.equal(sites[2]!.closed, false);
+        assert.equal(sites[2]!.start.round, 3);
+        assert.equal(
+          run.audits.some((e) => e.event === 'update.withheld'),
+          false,
+        );
+      });
+    },
+  );
+
+  it(
+    "a pull still waiting when its attempt fails is stopped with it: the retry accepts the site's new update, and the site never has two pulls at once",
+    TEST_TIMEOUT,
+    async () => {
+      // The attempt's deadline comes before updateIdleMs: only its end frees the slot.
+      await withRun(
+        { rounds: 2, minSites: 3, participationFraction: 1, updateIdleMs: 2 * ROUND_DEADLINE_MS },
+        async (run) => {
+          run.transfer.withholding.add('site-3');
+          const sites = run.ready(...names(1, 2, 3));
+          for (const site of sites.slice(0, 2)) assert.equal(await site.answered(), 'accepted');
+          assert.equal(sites[2]!.answer().ok, true);
+          const failure = run.nextFailure();
+          run.clock.advance(ROUND_DEADLINE_MS);
+          assert.deepEqual(await failure, { round: 1, attempt: 1, updates: 2, quorum: 3 });
+          await settled();
+          assert.equal(run.transfer.pulls('site-3').inFlight, 0);
+          run.transfer.withholding.delete('site-3');
+          const closed = run.roundClosed(1);
+          for (const site of sites) {
+            assert.equal(site.starts.length, 2, `${site.site} is asked again`);
+            assert.equal(await site.answered(), 'accepted');
+          }
+          assert.equal((await closed).attempt, 2);
+          assert.deepEqual(run.transfer.pulls('site-3'), { started: 2, inFlight: 0, most: 1 });
+          assert.equal(sites[2]!.closed, false);
+        },
+      );
+    },
+  );
+});
+
 describe('pause, resume and cancel', () => {
   it(
     'pause while a round is open: the round still closes, no new round opens however long it waits, and the run stays paused',

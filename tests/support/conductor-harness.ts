@@ -38,7 +38,7 @@ import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-stor
 import type { CoordinatorStore } from '../../coordinator/store/store.js';
 import type { PreparedTeacher } from '../../coordinator/teacher/prepared-teacher.js';
 import { TeacherService } from '../../coordinator/teacher/teacher.service.js';
-import { TransferService } from '../../coordinator/transfer/transfer.service.js';
+import { TransferService, type PullWatch } from '../../coordinator/transfer/transfer.service.js';
 import { handDelta, updateFor } from '../../harness/hand-site.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -100,14 +100,27 @@ export async function disposeSharedParts(): Promise<void> {
  * A test double of the transport only: the coordinator's outbox is a real BlobOutbox, and a
  * pull returns the bytes the test site offered under that manifest, verified by nothing but
  * the lookup (the real TransferService's chunking and checks have their own tests). Sites never
- * download the model here: they answer round.start at once.
+ * download the model here: they answer round.start at once. A withholding site's pull gets no
+ * bytes: it holds its slot until the round code's watch stops it or the session ends.
  */
 type RunTransfer = RunDeps['transfer'];
+
+/** A site's update pulls as the transport saw them. */
+export interface SitePulls {
+  started: number;
+  inFlight: number;
+  /** The most in flight at once. */
+  most: number;
+}
 
 class InProcessTransfer implements RunTransfer {
   private readonly outbox: BlobOutbox;
   /** What each site offered, by blob hash (hex). */
   private readonly offered = new Map<string, Uint8Array>();
+  /** Sites whose update pulls get no chunk. */
+  readonly withholding = new Set<string>();
+  private readonly counts = new Map<string, SitePulls>();
+  private readonly watches = new Map<string, PullWatch>();
 
   constructor(sodium: Sodium) {
     this.outbox = new BlobOutbox(sodium);
@@ -134,16 +147,53 @@ class InProcessTransfer implements RunTransfer {
     this.offered.set(toHex(manifest.hash), bytes);
   }
 
+  /** The site's update pulls so far. */
+  pulls(site: string): SitePulls {
+    return { ...(this.counts.get(site) ?? { started: 0, inFlight: 0, most: 0 }) };
+  }
+
+  /** A chunk of the site's withheld update arrives after all: its pull is not idle. */
+  trickle(site: string): void {
+    this.watches.get(site)!.progress();
+  }
+
   async pull(
     channel: SiteChannel,
     manifest: BlobManifest,
     maxBytes: number,
+    watch: PullWatch,
+  ): Promise<Result<Uint8Array>> {
+    const count = this.counts.get(channel.site) ?? { started: 0, inFlight: 0, most: 0 };
+    this.counts.set(channel.site, count);
+    count.started++;
+    count.most = Math.max(count.most, ++count.inFlight);
+    try {
+      return await this.receive(channel, manifest, maxBytes, watch);
+    } finally {
+      count.inFlight--;
+    }
+  }
+
+  private async receive(
+    channel: SiteChannel,
+    manifest: BlobManifest,
+    maxBytes: number,
+    watch: PullWatch,
   ): Promise<Result<Uint8Array>> {
     await Promise.resolve();
     const bytes = this.offered.get(toHex(manifest.hash));
     if (manifest.bytes > maxBytes) return fail('blob.too_large', `${manifest.bytes} bytes`);
     if ((channel as TestSite).closed) return fail('session.closed', 'the site left');
-    return bytes ? ok(bytes) : fail('blob.unrequested', 'nothing offered under that hash');
+    if (!this.withholding.has(channel.site)) {
+      return bytes ? ok(bytes) : fail('blob.unrequested', 'nothing offered under that hash');
+    }
+    this.watches.set(channel.site, watch);
+    // It holds a slot and has been asked for its chunks.
+    watch.progress();
+    return new Promise((resolve) => {
+      void watch.stop.then((error) => resolve({ ok: false, error }));
+      channel.onClose(() => resolve(fail('session.closed', 'the site left')));
+    });
   }
 }
 

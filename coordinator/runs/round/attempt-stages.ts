@@ -6,11 +6,14 @@ import type { FoldedUpdate, FoldMessage, FoldResult, RoundFold } from './round-f
  * Drives one attempt's fold through its stages: each stage waits for the sites it names, or for
  * `stageMs` on the clock, whichever comes first, and then asks the fold what follows. A site
  * that leaves is no longer waited for. `result` settles once, when the fold has its result; an
- * attempt ended from outside (`end`) never settles.
+ * attempt ended from outside (`end`) never settles. `closed` settles either way.
  */
 export class AttemptStages {
   readonly result: Promise<FoldResult>;
+  /** Settles when the attempt is over, by its result or by `end`: its pending pulls stop. */
+  readonly closed: Promise<void>;
   private settle!: (result: FoldResult) => void;
+  private close!: () => void;
   private awaiting: Set<string>;
   private stage: string;
   private cancelTimer: () => void = () => undefined;
@@ -26,6 +29,7 @@ export class AttemptStages {
     },
   ) {
     this.result = new Promise((resolve) => (this.settle = resolve));
+    this.closed = new Promise((resolve) => (this.close = resolve));
     this.stage = fold.stage;
     this.awaiting = new Set(options.awaiting);
     this.arm();
@@ -60,6 +64,7 @@ export class AttemptStages {
   /** Stops for good: no timer fires and `result` never settles. */
   end(): void {
     this.ended = true;
+    this.close();
     this.cancelTimer();
     this.fold.end();
   }
@@ -96,6 +101,7 @@ export class AttemptStages {
     const next = this.fold.endStage();
     if ('result' in next) {
       this.ended = true;
+      this.close();
       this.settle(next.result);
       return;
     }

@@ -8,8 +8,11 @@ import {
 } from '../../../protocol/index.js';
 import type { AuditEvent } from '../../events/coordinator-events.js';
 import type { CoordinatorStore } from '../../store/store.js';
+import type { PullWatch } from '../../transfer/transfer.service.js';
+import type { Clock } from '../clock.js';
 import type { SiteChannel } from '../site-channel.js';
 import type { AttemptStages } from './attempt-stages.js';
+import { watchPull } from './pull-watch.js';
 import type { LateAnswers, RoundLedger } from './round-ledger.js';
 import type { RoundFold } from './round-fold.js';
 
@@ -43,16 +46,25 @@ export interface UpdateIntakeOptions {
     channel: SiteChannel,
     manifest: BlobManifest,
     maxBytes: number,
+    watch: PullWatch,
   ) => Promise<Result<Uint8Array>>;
+  /** A pull with no chunk for `updateIdleMs` on this clock is the site withholding its update. */
+  readonly clock: Clock;
+  readonly updateIdleMs: number;
   readonly store: CoordinatorStore;
   readonly audit: (event: AuditEvent) => void;
 }
 
 /**
  * A site's update, from its announcement to its acknowledgement: check, pull, fold, persist,
- * acknowledge. Durable before acknowledged: a store that cannot write stops the run.
+ * acknowledge. Durable before acknowledged: a store that cannot write stops the run. A pull
+ * ends with its attempt or after `updateIdleMs` without a chunk (the site is then refused), so
+ * no site holds an upload slot past either.
  */
 export class UpdateIntake {
+  /** Sites with an update pull in flight: at most one each, whichever attempt it was for. */
+  private readonly pulling = new Set<string>();
+
   constructor(private readonly options: UpdateIntakeOptions) {}
 
   /**
@@ -94,15 +106,32 @@ export class UpdateIntake {
         `an update for round ${update.round} (version ${update.baseVersion}) is not expected`,
       );
     }
+    if (this.pulling.has(site)) {
+      return fail('update.duplicate', `${site}'s previous update is still being pulled`);
+    }
     const admitted = open.ledger.admit(site);
     return admitted.ok ? ok('pull') : admitted;
   }
 
   /** Pulls an admitted update's blob and folds it into its attempt. */
   async pull(channel: SiteChannel, update: RoundUpdate, open: OpenAttempt): Promise<IntakeOutcome> {
-    const { runId, store, audit } = this.options;
+    const { runId, store, audit, clock, updateIdleMs } = this.options;
     const site = channel.site;
-    const bytes = await this.options.pull(channel, update.delta, this.options.maxUpdateBytes);
+    const pull = watchPull({
+      site,
+      clock,
+      idleMs: updateIdleMs,
+      attemptClosed: open.stages.closed,
+    });
+    this.pulling.add(site);
+    const bytes = await this.options.pull(
+      channel,
+      update.delta,
+      this.options.maxUpdateBytes,
+      pull.watch,
+    );
+    this.pulling.delete(site);
+    pull.dispose();
     // The attempt may have ended (deadline) or the site left while the blob was in flight.
     if (!open.ledger.received(site) || open.stages.over) return { kind: 'discarded' };
     const folded = bytes.ok
@@ -111,8 +140,9 @@ export class UpdateIntake {
     const { round, attempt } = open.ledger.info;
     if (!folded.ok) {
       audit({
-        event: 'update.refused',
+        event: pull.withheld ? 'update.withheld' : 'update.refused',
         round,
+        attempt: attempt + 1,
         site,
         code: folded.error.code,
         update: toHex(update.delta.hash),
