@@ -19,10 +19,14 @@ export interface RunFixture {
   /** Every protocol event the coordinator recorded, in order. */
   readonly protocolEvents: ProtocolEvent[];
   siteConfig(site: string): Promise<SiteConfig>;
-  /** Runs every site of the workspace to the end of the run; resolves with them and the report. */
+  /**
+   * Runs every site of the workspace (or those of `only`) to the end of the run; resolves with
+   * them and the report.
+   */
   runAllSites(
     adjust?: (config: SiteConfig) => SiteConfig,
     log?: SiteLog,
+    only?: readonly string[],
   ): Promise<{ sites: SiteRunSummary[]; report: RunReport }>;
   dispose(): Promise<void>;
 }
@@ -62,8 +66,8 @@ export async function startRunFixture(plan: {
     coordinator,
     protocolEvents,
     siteConfig,
-    runAllSites: async (adjust = (config) => config, log) => {
-      const configs = await Promise.all(workspace.siteNames.map(siteConfig));
+    runAllSites: async (adjust = (config) => config, log, only = workspace.siteNames) => {
+      const configs = await Promise.all(only.map(siteConfig));
       const [sites, report] = await Promise.all([
         Promise.all(configs.map((c) => runSite(adjust(c), log))),
         coordinator.finished,

@@ -37,6 +37,8 @@ export type IntakeOutcome =
 
 export interface UpdateIntakeOptions {
   readonly runId: string;
+  /** The most examples an update may claim (the run's maxExamplesPerSite). */
+  readonly maxExamples: number | undefined;
   /** The largest update blob accepted. */
   readonly maxUpdateBytes: number;
   readonly pull: (
@@ -92,6 +94,22 @@ export class UpdateIntake {
       return fail(
         'update.stale_round',
         `an update for round ${update.round} (version ${update.baseVersion}) is not expected`,
+      );
+    }
+    const { maxExamples } = this.options;
+    if (maxExamples !== undefined && update.numExamples > maxExamples) {
+      // Refused before its blob is pulled: the claim alone is the offence.
+      this.options.audit({
+        event: 'update.refused',
+        round: update.round,
+        site,
+        code: 'update.count_over_cap',
+        num_examples: update.numExamples,
+        max_examples: maxExamples,
+      });
+      return fail(
+        'update.count_over_cap',
+        `${update.numExamples} examples claimed, the run allows ${maxExamples}`,
       );
     }
     const admitted = open.ledger.admit(site);
