@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEvent } from '../../coordinator/events/coordinator-events.js';
 import type { RunReport } from '../../coordinator/runs/run-report.js';
+import { BYZANTINE_ATTACKS } from '../../harness/byzantine-attacks.js';
 import { HandSite } from '../../harness/hand-site.js';
 import {
   encodeTensorBlob,
@@ -15,24 +16,14 @@ import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 /**
  * One Byzantine site of five under default FedAvg, on the fixture's bundled data (breast
  * cancer, seed 7): four real sites train honestly, site-5 is driven by hand and attacks each
- * round in turn. The run must complete every round, the attacks must be on the audit log, and
+ * round in turn (harness/byzantine-attacks.ts): a huge delta with the largest allowed count, a
+ * sign-flipped scaled step, a finite huge norm, a count over the cap. The run must complete every round, the attacks must be on the audit log, and
  * the held-out accuracy must end within 2 points of a clean run of the same seed in which
  * site-5 is a real, honest site.
  */
 const ROUNDS = 5;
 /** The run's cap on a claimed example count; an honest site here holds about 90 rows. */
 const MAX_EXAMPLES = 10_000;
-
-/** A delta shaped like `like`, each value from its tensor, index and value in `like`. */
-const filled = (
-  like: readonly NamedTensor[],
-  value: (t: number, i: number, v: number) => number,
-): NamedTensor[] =>
-  like.map((tensor, t) => ({
-    name: tensor.name,
-    shape: tensor.shape,
-    values: tensor.values.map((v, i) => value(t, i, v)),
-  }));
 
 async function runClean(): Promise<RunReport> {
   const fixture = await startRunFixture({
@@ -73,46 +64,23 @@ describe('a Byzantine site among five, under default FedAvg', () => {
     const honest = ['site-1', 'site-2', 'site-3', 'site-4'];
     const run = fixture.runAllSites((config) => config, undefined, honest);
 
-    const starts: RoundStart[] = [];
     const models: NamedTensor[][] = [];
     const next = async (): Promise<RoundStart> => {
       const start = await attacker.nextStart();
-      starts.push(start);
       models.push(await attacker.model(start));
       return start;
     };
-    const send = async (start: RoundStart, delta: NamedTensor[], examples: number) => {
-      attacker.offer(start, unwrap(encodeTensorBlob(delta, 'float32')), examples);
+    for (const attack of ['huge', 'sign-flip', 'huge-norm', 'over-cap'] as const) {
+      const r = models.length;
+      const start = await next();
+      const { delta, numExamples } = BYZANTINE_ATTACKS[attack]({
+        model: models[r]!,
+        previous: models[r - 1],
+        maxExamples: MAX_EXAMPLES,
+      });
+      attacker.offer(start, unwrap(encodeTensorBlob(delta, 'float32')), numExamples);
       verdicts.push(await attacker.verdict());
-    };
-    // Round 1: 50 on every weight, claiming the most examples the cap allows.
-    let start = await next();
-    await send(
-      start,
-      filled(models[0]!, () => 50),
-      MAX_EXAMPLES,
-    );
-    // Round 2: the honest step of round 1, sign-flipped and scaled tenfold.
-    start = await next();
-    await send(
-      start,
-      filled(models[1]!, (t, i, v) => -10 * (v - models[0]![t]!.values[i]!)),
-      90,
-    );
-    // Round 3: finite, but 1e30 on every weight.
-    start = await next();
-    await send(
-      start,
-      filled(models[2]!, () => 1e30),
-      90,
-    );
-    // Round 4: a claimed count over the cap (1e9): refused before the blob is pulled.
-    start = await next();
-    await send(
-      start,
-      filled(models[3]!, () => 0.01),
-      1e9,
-    );
+    }
     attacked = (await run).report;
   });
 
