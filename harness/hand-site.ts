@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import {
   BlobOutbox,
   decodeKey,
+  decodeTensorBlob,
   encodeTensorBlob,
   identityFileSchema,
   identityKeyPair,
@@ -10,6 +11,7 @@ import {
   weightLayout,
   type BlobManifest,
   type CoordinatorMessage,
+  type NamedTensor,
   type RoundStart,
   type RoundUpdate,
   type RunWelcome,
@@ -47,7 +49,7 @@ export function handDelta(student: StudentSpec): Uint8Array {
 export function updateFor(
   start: RoundStart,
   delta: BlobManifest,
-  fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion'>> = {},
+  fields: Partial<Pick<RoundUpdate, 'runId' | 'round' | 'baseVersion' | 'numExamples'>> = {},
 ): RoundUpdate {
   return {
     type: 'round.update',
@@ -160,9 +162,23 @@ export class HandSite {
     return manifest;
   }
 
-  /** Announces `bytes` (a masked vector, say) as this site's update blob for `start`. */
-  offer(start: RoundStart, bytes: Uint8Array): void {
-    this.peer.send(updateFor(start, this.outbox.offer(bytes, 64 * 1024)));
+  /**
+   * Announces `bytes` (a masked vector, a poisoned delta) as this site's update blob for
+   * `start`, claiming `numExamples` (10 unless given).
+   */
+  offer(start: RoundStart, bytes: Uint8Array, numExamples?: number): void {
+    const fields = numExamples === undefined ? {} : { numExamples };
+    this.peer.send(updateFor(start, this.outbox.offer(bytes, 64 * 1024), fields));
+  }
+
+  /** The global model `start` trains from, pulled and decoded as an honest site would. */
+  async model(start: RoundStart): Promise<NamedTensor[]> {
+    const { hash, chunkHashes } = start.model;
+    this.peer.send({ type: 'blob.request', hash, from: 0, count: chunkHashes.length });
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < chunkHashes.length; i++)
+      chunks.push((await this.peer.nextOf('blob.chunk')).data);
+    return unwrap(decodeTensorBlob(Buffer.concat(chunks)));
   }
 
   /**

@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   'update.stale_round',
   'update.not_participant',
   'update.duplicate',
+  'update.count_over_cap',
   'update.shape_mismatch',
   'update.non_finite',
   'update.withheld',

@@ -6,8 +6,8 @@ export class FedAdam extends ServerOptimizer {
   readonly name = 'fedadam';
   protected readonly slots = 2;
 
-  constructor(private readonly options: AdaptiveOptions) {
-    super();
+  constructor(private readonly options: AdaptiveOptions & { readonly maxNormRatio: number }) {
+    super(options);
   }
 
   protected step(delta: number, [m, v]: Float32Array[], i: number): number {

@@ -1,31 +1,46 @@
 import type { NamedTensor, Result } from '../../protocol/index.js';
-import { beginMean, foldMean, type MeanDeltaAcc } from './mean-delta.js';
-import type { AggregationStrategy, SiteUpdate } from './strategy.js';
+import type { AggregationStrategy, BoundedUpdate, SiteUpdate } from './strategy.js';
 import { addScaledInto, cloneTensors } from './tensor-arithmetic.js';
+import {
+  BoundedMean,
+  DEFAULT_MAX_NORM_RATIO,
+  type BoundedMeanAcc,
+  type NormLimit,
+} from './update-bounds.js';
 import { WeightedSumMemory } from './weighted-sum.js';
 
 /**
  * FedAvg (McMahan et al. 2017, arXiv 1602.05629): the next model is the global model plus the
- * mean of the deltas weighted by each site's example count.
+ * mean of the deltas weighted by each site's example count, each delta's norm and each site's
+ * weight bounded (update-bounds.ts).
  */
-export class FedAvg implements AggregationStrategy<MeanDeltaAcc> {
+export class FedAvg implements AggregationStrategy<BoundedMeanAcc> {
   readonly name: string = 'fedavg';
   readonly holdsAllUpdates = false;
-  private readonly sums = new WeightedSumMemory();
+  private readonly bounds: BoundedMean;
 
-  begin(global: readonly NamedTensor[]): MeanDeltaAcc {
-    return beginMean(global, this.sums);
+  constructor(limit: NormLimit = { kind: 'median-ratio', ratio: DEFAULT_MAX_NORM_RATIO }) {
+    this.bounds = new BoundedMean(limit, new WeightedSumMemory());
   }
 
-  fold(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDeltaAcc> {
-    return foldMean(acc, update);
+  begin(global: readonly NamedTensor[]): BoundedMeanAcc {
+    return this.bounds.begin(global);
   }
 
-  close(acc: MeanDeltaAcc): NamedTensor[] | undefined {
-    if (acc.totalExamples === 0) return undefined;
+  fold(acc: BoundedMeanAcc, update: SiteUpdate): Result<BoundedMeanAcc> {
+    return this.bounds.fold(acc, update);
+  }
+
+  close(acc: BoundedMeanAcc): NamedTensor[] | undefined {
+    const mean = this.bounds.settle(acc);
+    if (mean.totalExamples === 0) return undefined;
     // global + sum / totalExamples, without the mean as a tensor of its own.
-    const next = cloneTensors(acc.global);
-    addScaledInto(next, acc.weightedSum.tensors(), 1 / acc.totalExamples);
+    const next = cloneTensors(mean.global);
+    addScaledInto(next, mean.weightedSum.tensors(), 1 / mean.totalExamples);
     return next;
+  }
+
+  bounded(acc: BoundedMeanAcc): readonly BoundedUpdate[] {
+    return acc.bounded;
   }
 }

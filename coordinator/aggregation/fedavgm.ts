@@ -9,9 +9,13 @@ export class FedAvgM extends ServerOptimizer {
   protected readonly slots = 1;
 
   constructor(
-    private readonly options: { readonly serverLearningRate: number; readonly momentum: number },
+    private readonly options: {
+      readonly serverLearningRate: number;
+      readonly momentum: number;
+      readonly maxNormRatio: number;
+    },
   ) {
-    super();
+    super(options);
   }
 
   protected step(delta: number, [m]: Float32Array[], i: number): number {

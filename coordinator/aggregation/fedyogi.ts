@@ -9,8 +9,8 @@ export class FedYogi extends ServerOptimizer {
   readonly name = 'fedyogi';
   protected readonly slots = 2;
 
-  constructor(private readonly options: AdaptiveOptions) {
-    super();
+  constructor(private readonly options: AdaptiveOptions & { readonly maxNormRatio: number }) {
+    super(options);
   }
 
   protected step(delta: number, [m, v]: Float32Array[], i: number): number {

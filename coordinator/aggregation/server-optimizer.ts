@@ -1,27 +1,40 @@
 import { fail, ok, type NamedTensor, type Result } from '../../protocol/index.js';
-import { beginMean, foldMean, meanDelta, type MeanDeltaAcc } from './mean-delta.js';
-import type { AggregationStrategy, SiteUpdate } from './strategy.js';
+import { meanDelta } from './mean-delta.js';
+import type { AggregationStrategy, BoundedUpdate, SiteUpdate } from './strategy.js';
+import { BoundedMean, type BoundedMeanAcc } from './update-bounds.js';
 import { WeightedSumMemory } from './weighted-sum.js';
 
 /**
  * The FedOpt family (Reddi et al. 2021, "Adaptive Federated Optimization", arXiv 2003.00295):
  * the example-weighted mean delta is a pseudo-gradient, and a server optimizer with its own
- * state decides the step. Folding is FedAvg's, so memory stays O(model); the state (momentum,
+ * state decides the step. Folding is FedAvg's, bounds included (update-bounds.ts), so memory
+ * stays O(model) after the first round; the state (momentum,
  * second moments) persists across rounds in the strategy instance, which lives for one run.
  */
-export abstract class ServerOptimizer implements AggregationStrategy<MeanDeltaAcc> {
+export abstract class ServerOptimizer implements AggregationStrategy<BoundedMeanAcc> {
   abstract readonly name: string;
   readonly holdsAllUpdates = false;
   /** Per-tensor optimizer state, created on the first close. */
   protected state: Float32Array[][] | undefined;
-  private readonly sums = new WeightedSumMemory();
+  private readonly bounds: BoundedMean;
 
-  begin(global: readonly NamedTensor[]): MeanDeltaAcc {
-    return beginMean(global, this.sums);
+  constructor({ maxNormRatio }: { readonly maxNormRatio: number }) {
+    this.bounds = new BoundedMean(
+      { kind: 'median-ratio', ratio: maxNormRatio },
+      new WeightedSumMemory(),
+    );
   }
 
-  fold(acc: MeanDeltaAcc, update: SiteUpdate): Result<MeanDeltaAcc> {
-    return foldMean(acc, update);
+  begin(global: readonly NamedTensor[]): BoundedMeanAcc {
+    return this.bounds.begin(global);
+  }
+
+  fold(acc: BoundedMeanAcc, update: SiteUpdate): Result<BoundedMeanAcc> {
+    return this.bounds.fold(acc, update);
+  }
+
+  bounded(acc: BoundedMeanAcc): readonly BoundedUpdate[] {
+    return acc.bounded;
   }
 
   /** How many state vectors per weight the optimizer keeps (momentum: 1; Adam, Yogi: 2). */
@@ -30,14 +43,15 @@ export abstract class ServerOptimizer implements AggregationStrategy<MeanDeltaAc
   /** One element's step: returns the change to the weight and updates its state in place. */
   protected abstract step(delta: number, state: Float32Array[], index: number): number;
 
-  close(acc: MeanDeltaAcc): NamedTensor[] | undefined {
-    const mean = meanDelta(acc);
+  close(acc: BoundedMeanAcc): NamedTensor[] | undefined {
+    const sum = this.bounds.settle(acc);
+    const mean = meanDelta(sum);
     if (!mean) return undefined;
-    this.state ??= acc.global.map((tensor) =>
+    this.state ??= sum.global.map((tensor) =>
       Array.from({ length: this.slots }, () => new Float32Array(tensor.values.length)),
     );
     const state = this.state;
-    return acc.global.map((tensor, t) => {
+    return sum.global.map((tensor, t) => {
       const slots = state[t]!;
       const values = Float32Array.from(tensor.values);
       const d = mean[t]!.values;

@@ -7,8 +7,16 @@ import { CoordinateMedian } from './median.js';
 import { NormBounded } from './norm-bounded.js';
 import type { AggregationStrategy } from './strategy.js';
 import { TrimmedMean } from './trimmed-mean.js';
+import { DEFAULT_MAX_NORM_RATIO } from './update-bounds.js';
+
+/**
+ * The mean family's norm bound: each delta is scaled down to at most this many times the median
+ * update norm of the last closed round (update-bounds.ts).
+ */
+const maxNormRatio = z.number().min(1).max(1000).default(DEFAULT_MAX_NORM_RATIO);
 
 const adaptive = (eta: number, tau: number) => ({
+  maxNormRatio,
   eta: z.number().positive().max(10).default(eta),
   beta1: z.number().min(0).max(0.9999).default(0.9),
   beta2: z.number().min(0).max(0.9999).default(0.99),
@@ -18,13 +26,14 @@ const adaptive = (eta: number, tau: number) => ({
 /** The run's aggregation strategy and its parameters (defaults as in Flower's strategies). */
 export const aggregationConfigSchema = z
   .discriminatedUnion('strategy', [
-    z.object({ strategy: z.literal('fedavg') }).strict(),
+    z.object({ strategy: z.literal('fedavg'), maxNormRatio }).strict(),
     z
       .object({
         strategy: z.literal('fedavgm'),
         // Flower's FedAvgM: server_learning_rate 1.0, server_momentum 0.0 (FedAvg until set).
         serverLearningRate: z.number().positive().max(10).default(1),
         momentum: z.number().min(0).max(0.9999).default(0),
+        maxNormRatio,
       })
       .strict(),
     z.object({ strategy: z.literal('fedadam'), ...adaptive(0.1, 1e-9) }).strict(),
@@ -38,13 +47,13 @@ export const aggregationConfigSchema = z
       .strict(),
     z.object({ strategy: z.literal('norm-bounded'), maxNorm: z.number().positive() }).strict(),
   ])
-  .default({ strategy: 'fedavg' });
+  .default({ strategy: 'fedavg', maxNormRatio: DEFAULT_MAX_NORM_RATIO });
 export type AggregationConfig = z.infer<typeof aggregationConfigSchema>;
 
 export function createStrategy(config: AggregationConfig): AggregationStrategy<unknown> {
   switch (config.strategy) {
     case 'fedavg':
-      return new FedAvg();
+      return new FedAvg({ kind: 'median-ratio', ratio: config.maxNormRatio });
     case 'fedavgm':
       return new FedAvgM(config);
     case 'fedadam':

@@ -7,6 +7,16 @@ export interface SiteUpdate {
   readonly numExamples: number;
 }
 
+/** An update the mean family's bounds cut: its delta scaled down, its weight lowered, or both. */
+export interface BoundedUpdate {
+  readonly site: string;
+  readonly norm: number;
+  readonly maxNorm: number;
+  /** What the site claimed, and the weight it was given. */
+  readonly numExamples: number;
+  readonly weight: number;
+}
+
 /**
  * How a round's updates become the next global model, as a fold:
  *
@@ -27,6 +37,11 @@ export interface AggregationStrategy<Acc> {
   begin(global: readonly NamedTensor[]): Acc;
   fold(acc: Acc, update: SiteUpdate): Result<Acc>;
   close(acc: Acc): NamedTensor[] | undefined;
+  /**
+   * After `close`: the round's updates that were bounded (update-bounds.ts), for the audit log.
+   * Absent for strategies that bound nothing this way.
+   */
+  bounded?(acc: Acc): readonly BoundedUpdate[];
   /**
    * State kept across rounds (a server optimizer's moments), so that a restarted coordinator
    * continues exactly where it stopped. Absent for strategies that keep none.

@@ -335,6 +335,8 @@ export class RunConductor {
       return this.openRoundIfQuorum();
     }
     if (this.state === 'round-open') this.moveTo('closing');
+    // Outlying updates (bounded in norm or weight) are on the record before the round closes.
+    for (const event of result.audit ?? []) this.audit({ ...event, round: open.ledger.round });
     const closed = await this.rounds.close(open, result.model);
     // Cancelled while the model was written and evaluated: nothing more of it is committed.
     if (this.ended) return;

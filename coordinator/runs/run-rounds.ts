@@ -79,6 +79,7 @@ export class RunRounds {
     this.global = new GlobalModel(deps.transfer, spec.blobChunkBytes, current);
     this.intake = new UpdateIntake({
       runId: run.id,
+      maxExamples: spec.maxExamplesPerSite,
       // float32 topk at full density, plus framing.
       maxUpdateBytes:
         8 * parameterCount(studentSpec) + 1024 * weightLayout(studentSpec).length + 4096,

@@ -84,6 +84,12 @@ export const runSpecSchema = z
         path: ['hiddenState'],
       })
       .default({ mode: 'transfer-set' }),
+    /**
+     * The most examples a site may claim in an update; a larger claim is refused
+     * (update.count_over_cap). Below it the mean family still weighs no site above twice the
+     * median claim (aggregation/update-bounds.ts).
+     */
+    maxExamplesPerSite: z.number().int().min(1).max(1e9).optional(),
     /** How updates become the next model: FedAvg, a server optimizer, or a robust rule. */
     aggregation: aggregationConfigSchema,
     /** How sites encode their updates (the tensor codec, PROTOCOL.md section 7). */

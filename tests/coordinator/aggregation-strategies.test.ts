@@ -68,6 +68,7 @@ describe('aggregation strategies, against hand-computed values', () => {
       strategy: 'fedavgm',
       serverLearningRate: 1,
       momentum: 0,
+      maxNormRatio: 2,
     });
     // With no momentum, m is each round's delta: [1, 2] + [2.5, 3] = [3.5, 5], then [6, 8].
     const [first, second] = rounds({ strategy: 'fedavgm' }, [1, 2], TWO, 2);
@@ -135,8 +136,12 @@ describe('a poisoned update among honest ones', () => {
   // Four honest sites near 1, one sending 100.
   const poisoned = [1, 1.2, 0.9, 1.1, 100].map((d, i) => update(`s${i}`, [d]));
 
-  it('moves FedAvg to (1 + 1.2 + 0.9 + 1.1 + 100) / 5 = 20.84', () => {
-    close(rounds({ strategy: 'fedavg' }, [0], poisoned)[0]!, [20.84], 1e-4);
+  it('moves FedAvg without its norm bound (ratio 1000) to (1 + 1.2 + 0.9 + 1.1 + 100) / 5 = 20.84', () => {
+    close(rounds({ strategy: 'fedavg', maxNormRatio: 1000 }, [0], poisoned)[0]!, [20.84], 1e-4);
+  });
+
+  it('moves default FedAvg, 100 bounded to 2 x the median norm 1.1, to (1 + 1.2 + 0.9 + 1.1 + 2.2) / 5 = 1.28', () => {
+    close(rounds({ strategy: 'fedavg' }, [0], poisoned)[0]!, [1.28], 1e-5);
   });
 
   it('leaves the median at 1.1 and the 20% trimmed mean at mean(1, 1.1, 1.2) = 1.1', () => {

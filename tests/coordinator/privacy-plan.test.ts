@@ -9,7 +9,7 @@ const spec = (dp: { epsilon: number; noiseMultiplier?: number }, rounds: number)
   rounds,
   minSites: 5,
   participationFraction: 0.5,
-  aggregation: { strategy: 'fedavg' as const },
+  aggregation: { strategy: 'fedavg' as const, maxNormRatio: 2 },
   privacy: { dp: { delta: 1e-5, clipNorm: 1, ...dp } },
 });
 

@@ -46,11 +46,18 @@ export class PlainFold implements RoundFold {
 
   endStage(): StageEnd {
     const model = this.folded >= this.quorum ? this.strategy.close(this.acc) : undefined;
-    return {
-      result: model
-        ? { ok: true, model }
-        : { ok: false, reason: `${this.folded} of ${this.quorum} required updates` },
-    };
+    if (!model) {
+      return { result: { ok: false, reason: `${this.folded} of ${this.quorum} required updates` } };
+    }
+    const audit = (this.strategy.bounded?.(this.acc) ?? []).map((b) => ({
+      event: 'update.bounded',
+      site: b.site,
+      norm: b.norm,
+      max_norm: b.maxNorm,
+      num_examples: b.numExamples,
+      weight: b.weight,
+    }));
+    return { result: { ok: true, model, audit } };
   }
 
   end(): void {}

@@ -21,7 +21,12 @@ export interface FoldedUpdate {
 
 /** How an attempt's aggregation ended: the next global model, or why there is none. */
 export type FoldResult =
-  | { readonly ok: true; readonly model: NamedTensor[] }
+  | {
+      readonly ok: true;
+      readonly model: NamedTensor[];
+      /** What the audit log records of the attempt's updates: those the bounds cut. */
+      readonly audit?: readonly AuditEvent[];
+    }
   | {
       readonly ok: false;
       /** Why, for the log; `audit` is what the audit log records of it, if anything. */

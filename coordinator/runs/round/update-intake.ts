@@ -40,6 +40,8 @@ export type IntakeOutcome =
 
 export interface UpdateIntakeOptions {
   readonly runId: string;
+  /** The most examples an update may claim (the run's maxExamplesPerSite). */
+  readonly maxExamples: number | undefined;
   /** The largest update blob accepted. */
   readonly maxUpdateBytes: number;
   readonly pull: (
@@ -108,6 +110,22 @@ export class UpdateIntake {
     }
     if (this.pulling.has(site)) {
       return fail('update.duplicate', `${site}'s previous update is still being pulled`);
+    }
+    const { maxExamples } = this.options;
+    if (maxExamples !== undefined && update.numExamples > maxExamples) {
+      // Refused before its blob is pulled: the claim alone is the offence.
+      this.options.audit({
+        event: 'update.refused',
+        round: update.round,
+        site,
+        code: 'update.count_over_cap',
+        num_examples: update.numExamples,
+        max_examples: maxExamples,
+      });
+      return fail(
+        'update.count_over_cap',
+        `${update.numExamples} examples claimed, the run allows ${maxExamples}`,
+      );
     }
     const admitted = open.ledger.admit(site);
     return admitted.ok ? ok('pull') : admitted;
