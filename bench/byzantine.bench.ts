@@ -18,7 +18,7 @@ const STRATEGIES: Record<string, AggregationConfig> = {
   'fedavg-unbounded': { strategy: 'fedavg', maxNormRatio: 1000 },
   fedavg: { strategy: 'fedavg', maxNormRatio: 2 },
   median: { strategy: 'median' },
-  'trimmed-mean': { strategy: 'trimmed-mean', beta: 0.2 },
+  'trimmed-mean': { strategy: 'trimmed-mean', beta: 0.25 },
 };
 const ATTACKS = ['none', 'huge', 'sign-flip', 'huge-norm'] as const;
 

@@ -72,3 +72,21 @@ export function createStrategy(config: AggregationConfig): AggregationStrategy<u
     }
   }
 }
+
+/**
+ * A trimmed mean that trims nothing at the fewest updates a round may close with is a plain
+ * mean, which one site's outlier moves without bound: floor(beta * minSites) must be at least 1.
+ */
+export function refuseTrimmingNothing(
+  run: { minSites: number; aggregation: AggregationConfig },
+  ctx: z.RefinementCtx,
+): void {
+  const { aggregation, minSites } = run;
+  if (aggregation.strategy !== 'trimmed-mean') return;
+  if (Math.floor(aggregation.beta * minSites) >= 1) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: `trimmed-mean with beta ${aggregation.beta} trims nothing from ${minSites} updates (minSites); use beta >= ${(1 / minSites).toFixed(2)} or more sites`,
+    path: ['aggregation', 'beta'],
+  });
+}

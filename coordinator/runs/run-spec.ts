@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { aggregationConfigSchema } from '../aggregation/strategy-config.js';
+import { aggregationConfigSchema, refuseTrimmingNothing } from '../aggregation/strategy-config.js';
 import { pruningConfigSchema, refuseUnreachablePruning } from '../compression/pruning-config.js';
 import { dpConfigSchema, refuseDpWithoutPlainMean } from '../privacy/privacy-config.js';
 import {
@@ -147,7 +147,8 @@ export const runSpecSchema = z
   .superRefine(refuseHiddenStateWithoutModel)
   .superRefine(refuseUnreachablePruning)
   .superRefine(refuseDpWithoutPlainMean)
-  .superRefine(refuseSecureAggregationConflicts);
+  .superRefine(refuseSecureAggregationConflicts)
+  .superRefine(refuseTrimmingNothing);
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
 export type RunSpecInput = z.input<typeof runSpecSchema>;

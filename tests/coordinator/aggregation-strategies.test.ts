@@ -6,6 +6,7 @@ import {
 } from '../../coordinator/aggregation/strategy-config.js';
 import { aggregationConfigSchema } from '../../coordinator/aggregation/strategy-config.js';
 import type { SiteUpdate } from '../../coordinator/aggregation/strategy.js';
+import { runSpecSchema } from '../../coordinator/runs/run-spec.js';
 import type { NamedTensor } from '../../protocol/index.js';
 
 const t = (values: number[]): NamedTensor[] => [
@@ -147,6 +148,17 @@ describe('a poisoned update among honest ones', () => {
   it('leaves the median at 1.1 and the 20% trimmed mean at mean(1, 1.1, 1.2) = 1.1', () => {
     close(rounds({ strategy: 'median' }, [0], poisoned)[0]!, [1.1]);
     close(rounds({ strategy: 'trimmed-mean', beta: 0.2 }, [0], poisoned)[0]!, [1.1]);
+  });
+
+  it('refuses a trimmed mean that trims nothing at minSites updates: floor(beta n) must be 1', () => {
+    const spec = (beta: number, minSites: number) =>
+      runSpecSchema.safeParse({ minSites, aggregation: { strategy: 'trimmed-mean', beta } });
+    const refused = spec(0.2, 4);
+    assert.equal(refused.success, false);
+    assert.match(refused.error!.issues[0]!.message, /trims nothing from 4 updates/);
+    assert.deepEqual(refused.error!.issues[0]!.path, ['aggregation', 'beta']);
+    assert.equal(spec(0.25, 4).success, true);
+    assert.equal(spec(0.2, 5).success, true);
   });
 
   it('order statistics say they hold every update; the mean family does not', () => {
