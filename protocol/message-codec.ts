@@ -1,4 +1,3 @@
-import { Decoder, encode } from '@msgpack/msgpack';
 import type { z } from 'zod';
 import { MAX_FRAME_BYTES } from './constants.js';
 import { fail, type Result } from './errors.js';
@@ -12,14 +11,25 @@ import {
   type SiteMessage,
 } from './messages.js';
 import { parseWith } from './parse.js';
+import { wireFloatDecoder, wireFloatEncoder } from './wire-number.js';
 
-/** Messages are MessagePack maps; binary fields (chunks, hashes) travel as bin, not base64. */
+const encoder = wireFloatEncoder();
+
+/**
+ * Messages are MessagePack maps; binary fields (chunks, hashes) travel as bin, not base64, and
+ * float fields as float 64 (PROTOCOL.md section 5.1). A message its schema refuses (only a test's
+ * hostile peer builds one) is encoded as it stands, for the receiver's checks to meet.
+ */
 export function encodeMessage(message: CoordinatorMessage | SiteMessage): Uint8Array {
-  return encode(message);
+  const schema = COORDINATOR_MESSAGE_TYPES.includes(message.type)
+    ? coordinatorMessageSchema
+    : siteMessageSchema;
+  const wire = schema.safeEncode(message as never);
+  return encoder.encode(wire.success ? wire.data : message);
 }
 
 // Bounds keep a hostile frame from making the decoder allocate far beyond the frame itself.
-const decoder = new Decoder({
+const decoder = wireFloatDecoder({
   maxStrLength: 64 * 1024,
   maxBinLength: MAX_FRAME_BYTES,
   maxArrayLength: 100_000,

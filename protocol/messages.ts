@@ -18,6 +18,7 @@ import { normalizerSchema } from './tabular-data.js';
 import { tensorEncodingSchema } from './tensor-codec.js';
 import { teacherDescriptorSchema } from './transfer-set.js';
 import { signedTreeHeadSchema } from './tree-head.js';
+import { wireFloat } from './wire-number.js';
 
 /**
  * Every application message, one schema each, discriminated on `type`, with the largest
@@ -99,7 +100,7 @@ export const secureRoundSchema = z
     degree: z.number().int().min(2).max(254),
     threshold: z.number().int().min(2).max(255),
     /** Each coordinate is clipped to [-clip, clip] before quantization. */
-    clip: z.number().positive().max(1e6),
+    clip: wireFloat(z.number().positive().max(1e6)),
     /** Quantization levels L: a coordinate becomes an integer in [0, L]. */
     levels: z
       .number()
@@ -112,7 +113,7 @@ export const secureRoundSchema = z
      * update, modulo 2^32, so the sum carries the run's noise and nobody, the coordinator
      * included, sees an update without it.
      */
-    noiseSigma2: z.number().positive().max(MAX_DISCRETE_SIGMA2).optional(),
+    noiseSigma2: wireFloat(z.number().positive().max(MAX_DISCRETE_SIGMA2)).optional(),
   })
   .strict();
 
@@ -122,21 +123,21 @@ export const roundStartSchema = z
     runId,
     round,
     modelVersion: version,
-    temperature: z.number().min(1).max(100),
-    alpha: z.number().min(0).max(1),
+    temperature: wireFloat(z.number().min(1).max(100)),
+    alpha: wireFloat(z.number().min(0).max(1)),
     localEpochs: z.number().int().min(1).max(1000),
     batchSize: z.number().int().min(1).max(65_536),
-    learningRate: z.number().positive().max(10),
+    learningRate: wireFloat(z.number().positive().max(10)),
     /** Label smoothing epsilon for the hard term. */
-    labelSmoothing: z.number().min(0).max(0.5),
+    labelSmoothing: wireFloat(z.number().min(0).max(0.5)),
     /** FedProx proximal weight; 0 for plain local training. */
-    proximalMu: z.number().min(0).max(10),
+    proximalMu: wireFloat(z.number().min(0).max(10)),
     /** How the site must encode its update. */
     updateEncoding: tensorEncodingSchema,
     /** For the topk encoding: the share of values kept. */
-    topkFraction: z.number().positive().max(1),
+    topkFraction: wireFloat(z.number().positive().max(1)),
     /** When set, the site scales its update to at most this L2 norm. */
-    clipNorm: z.number().positive().optional(),
+    clipNorm: wireFloat(z.number().positive()).optional(),
     model: blobManifestSchema,
     /** When set, a tensor blob of 0/1 values in the model's layout: weights at 0 stay exactly 0. */
     mask: blobManifestSchema.optional(),
@@ -145,7 +146,10 @@ export const roundStartSchema = z
      * site learns, regresses onto the teacher's features (sent with the transfer set).
      */
     hiddenState: z
-      .object({ layer: z.string().min(1).max(64), weight: z.number().positive().max(100) })
+      .object({
+        layer: z.string().min(1).max(64),
+        weight: wireFloat(z.number().positive().max(100)),
+      })
       .strict()
       .optional(),
     /**
@@ -241,8 +245,8 @@ export const roundUpdateSchema = z
     /** Scalar metrics on the site's own validation split, after local training. */
     metrics: z
       .object({
-        validationAccuracy: z.number().min(0).max(1),
-        validationLoss: z.number().min(0).max(1e6),
+        validationAccuracy: wireFloat(z.number().min(0).max(1)),
+        validationLoss: wireFloat(z.number().min(0).max(1e6)),
       })
       .strict()
       .optional(),

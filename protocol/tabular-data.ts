@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fail, ok, type Result } from './errors.js';
+import { wireFloat } from './wire-number.js';
 
 /**
  * Labelled tabular data as both sides hold it: rows of finite numbers and an integer class
@@ -112,8 +113,8 @@ export function formatLabelledCsv(table: LabelledTable): string {
 /** Per-feature standardisation, fitted on the coordinator's public split and sent to every site. */
 export const normalizerSchema = z
   .object({
-    mean: z.array(z.number().finite()).min(1),
-    std: z.array(z.number().finite().positive()).min(1),
+    mean: z.array(wireFloat(z.number().finite())).min(1),
+    std: z.array(wireFloat(z.number().finite().positive())).min(1),
   })
   .strict()
   .refine((n) => n.mean.length === n.std.length, { message: 'mean and std differ in length' });

@@ -5,11 +5,17 @@ import { formatJson, prepareWorkspace, siteConfigFor } from './workspace.js';
 /**
  * Writes the demo as containers hold it (docker/compose.yaml): one folder per party, each
  * mounted alone into its container, holding only that party's key, data and config, with paths
- * relative to the folder. The coordinator listens on 0.0.0.0:8080 inside its container, where
- * the compose network's sites reach it as `coordinatorUrl`; the compose file publishes that
+ * relative to the folder. The coordinator listens on 0.0.0.0 inside its container (so other
+ * containers reach it), on the port of `coordinatorUrl`, where the compose network's sites reach it; the compose file publishes that
  * port on the host's loopback only unless FEDISTILL_PUBLISH_HOST says otherwise. Returns the
  * folders written.
  */
+/** The port a URL names, or its scheme's default. */
+function urlPort(url: string): number {
+  const parsed = new URL(url);
+  return parsed.port ? Number(parsed.port) : parsed.protocol === 'https:' ? 443 : 80;
+}
+
 export async function writeDeployment(
   out: string,
   plan: { sites: number; rounds: number; seed: number; coordinatorUrl: string },
@@ -42,7 +48,7 @@ export async function writeDeployment(
     );
   }
   const coordinatorConfig = {
-    listen: { host: '0.0.0.0', port: 8080 },
+    listen: { host: '0.0.0.0', port: urlPort(plan.coordinatorUrl) },
     identityFile: 'coordinator.key',
     allowListFile: 'allow-list.json',
     data: staged.data,

@@ -7,6 +7,7 @@ import {
   MerkleTree,
   ok,
   signTreeHead,
+  SOCKET_EVENTS,
   toHex,
   unwrap,
   verifyAuditLog,
@@ -66,7 +67,8 @@ export class AuditService implements OnApplicationShutdown {
     );
     events.on('protocol', (e) => {
       // Refusals before authentication are sampled (unauthenticatedRefusal), not logged each.
-      if (e.outcome !== 'refused' || !e.authenticated) return;
+      // One entry per refusal: the `refuse` either side sent, not also the frame it refused.
+      if (e.outcome !== 'refused' || !e.authenticated || e.kind !== SOCKET_EVENTS.refuse) return;
       this.append({ event: 'session.refused', peer: e.peer, step: e.kind, code: e.code });
     });
     // A head closes every round (the sites receive it) and the run.

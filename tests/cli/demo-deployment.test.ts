@@ -78,6 +78,24 @@ describe('fedistill demo-deployment: the party folders docker/compose.yaml mount
     }
   });
 
+  it("listens on 0.0.0.0 at the port of the coordinator's URL", async () => {
+    const other = await mkdtemp(path.join(tmpdir(), 'fedistill-deployment-port-'));
+    try {
+      await writeDeployment(other, {
+        sites: 3,
+        rounds: 1,
+        seed: 5,
+        coordinatorUrl: 'http://127.0.0.1:8089',
+      });
+      const config = JSON.parse(
+        await readFile(path.join(other, 'coordinator', 'coordinator.json'), 'utf8'),
+      ) as { listen: { host: string; port: number } };
+      assert.deepEqual(config.listen, { host: '0.0.0.0', port: 8089 });
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
   it("the compose file publishes the coordinator's port on the host's loopback only, and no site's", async () => {
     const compose = parse(
       await readFile(

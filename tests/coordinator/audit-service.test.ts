@@ -74,4 +74,40 @@ describe('the audit service', () => {
         ],
       );
     }));
+
+  it('writes one session.refused entry per refusal, a frame-level one included', () =>
+    withAudit(async (audit, _store, events) => {
+      const session = { peer: 'site-1', authenticated: true, outcome: 'refused' } as const;
+      // What the gateway records for a frame that does not open: the frame, then the refusal.
+      events.protocol({
+        ...session,
+        direction: 'in',
+        kind: 'frame',
+        bytes: 40,
+        code: 'frame.auth_failed',
+      });
+      events.protocol({
+        ...session,
+        direction: 'out',
+        kind: 'refuse',
+        bytes: 0,
+        code: 'frame.auth_failed',
+      });
+      // A site that ends its session with a refusal of its own.
+      events.protocol({
+        ...session,
+        direction: 'in',
+        kind: 'refuse',
+        bytes: 0,
+        code: 'session.closed',
+      });
+      const refused = audit
+        .export()
+        .entries.map((e) => e.event)
+        .filter((e) => e['event'] === 'session.refused');
+      assert.deepEqual(
+        refused.map((e) => e['code']),
+        ['frame.auth_failed', 'session.closed'],
+      );
+    }));
 });
