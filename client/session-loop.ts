@@ -1,3 +1,4 @@
+import { orderSplit } from './data-sources/feature-order.js';
 import type { FederationKeys } from './federation-keys.js';
 import {
   decodeKey,
@@ -68,6 +69,8 @@ export interface SessionLoopOptions {
 export class SessionLoop implements SessionLink {
   private connection!: SiteConnection;
   private welcome: RunWelcome | undefined;
+  /** The private split in the run's feature order, once the welcome named the features. */
+  private split: PrivateSplit | undefined;
   private context: RunContext | undefined;
   private readonly pulls: BlobPulls;
   private readonly rounds: RoundHandler;
@@ -217,6 +220,9 @@ export class SessionLoop implements SessionLink {
         `the student has ${parameterCount(welcome.student)} parameters, the limit is ${config.limits.maxParameters}`,
       );
     }
+    const ordered = orderSplit(this.options.split, welcome.features);
+    if (!ordered.ok) this.stop(ordered.error.code, ordered.error.message);
+    this.split = ordered.value;
     this.welcome = welcome;
     if (sameRun && this.context) {
       // Back after a dropped connection: the site is ready as it was.
@@ -262,7 +268,8 @@ export class SessionLoop implements SessionLink {
   }
 
   private async becomeReady(knowledge: TeacherKnowledge, welcome: RunWelcome): Promise<void> {
-    const { split, backend, config } = this.options;
+    const { backend, config } = this.options;
+    const split = this.split!;
     const opened = await openRunContext({
       welcome,
       knowledge,

@@ -60,6 +60,11 @@ export const runWelcomeSchema = z
     site: z.string().min(1).max(64),
     rounds: round,
     student: studentSpecSchema,
+    /**
+     * The student's input features by name, in input order: a site maps its own columns to
+     * them by name (PROTOCOL.md 5.2). The normalizer's mean and std follow the same order.
+     */
+    features: z.array(z.string().min(1).max(256)).min(1).max(1_000_000),
     normalizer: normalizerSchema,
     teacher: teacherDescriptorSchema,
   })

@@ -215,6 +215,7 @@ export class RunConductor {
       site,
       rounds: this.spec.rounds,
       student: this.studentSpec,
+      features: [...this.deps.setup.publicSplit.featureNames],
       normalizer: this.deps.setup.normalizer,
       teacher: this.teacher.descriptor,
     });
