@@ -75,6 +75,26 @@ function parseJsonl(text: string, file: string): AuditLogExport {
   return log;
 }
 
+/**
+ * An export in either shape PROTOCOL.md section 10.5 allows: the `{entries, treeHeads}` document,
+ * or the JSONL that `audit export` writes. A file that parses whole as a JSON object with either
+ * key is the document (a one-line JSONL file parses whole too, but holds `entry` or `treeHead`).
+ */
+export function parseAuditExport(text: string, file: string): unknown {
+  let whole: unknown;
+  try {
+    whole = JSON.parse(text);
+  } catch {
+    return parseJsonl(text, file);
+  }
+  const isDocument =
+    typeof whole === 'object' &&
+    whole !== null &&
+    !Array.isArray(whole) &&
+    ('entries' in whole || 'treeHeads' in whole);
+  return isDocument ? whole : parseJsonl(text, file);
+}
+
 const CSV_COLUMNS = ['seq', 'at', 'event', 'run', 'round', 'site', 'code'] as const;
 
 function csvCell(value: unknown): string {
@@ -160,7 +180,10 @@ export function addAuditCommands(program: Command): void {
     .description(
       'recompute the tree, check every tree head (signature, root, consistency) and name the first bad entry; or check one inclusion proof',
     )
-    .argument('<file>', 'a jsonl export, or with --proof a proof from `audit prove`')
+    .argument(
+      '<file>',
+      'an export: jsonl as `audit export` writes it, or one {entries, treeHeads} JSON document (PROTOCOL.md 10.5); with --proof a proof from `audit prove`',
+    )
     .requiredOption('--coordinator-key <file>', "the coordinator's public key (coordinator.pub)")
     .option('--proof', 'the file is an inclusion proof')
     .option(
@@ -192,8 +215,7 @@ export function addAuditCommands(program: Command): void {
           );
           return;
         }
-        const log = parseJsonl(text, file);
-        const report = unwrap(verifyAuditLog(sodium, key, log));
+        const report = unwrap(verifyAuditLog(sodium, key, parseAuditExport(text, file)));
         console.log(
           `verified: ${report.entries} entries, ${report.treeHeads} signed tree heads; the last head covers ${report.coveredSize}`,
         );

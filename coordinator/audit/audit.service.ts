@@ -71,12 +71,14 @@ export class AuditService implements OnApplicationShutdown {
       if (e.outcome !== 'refused' || !e.authenticated || e.kind !== SOCKET_EVENTS.refuse) return;
       this.append({ event: 'session.refused', peer: e.peer, step: e.kind, code: e.code });
     });
-    // A head closes every round (the sites receive it) and the run.
+    // A head closes every round and the run (the sites receive both), and one more covers the
+    // final student's exports, logged after the sites are gone.
     events.on('round', () => this.signHead());
-    events.on('complete', (report) => {
-      this.append({ event: 'run.completed', run: report.run_id, rounds: report.rounds });
+    events.on('ending', ({ run, rounds }) => {
+      this.append({ event: 'run.completed', run, rounds });
       this.signHead();
     });
+    events.on('complete', () => this.signHead());
     events.on('allowList', (change) =>
       this.append({
         event: 'allow_list.applied',

@@ -65,6 +65,11 @@ interface EventMap {
   allowListRejected: [string];
   site: [SitePresence];
   round: [RoundSummary];
+  /**
+   * The run's last round closed (or the budget ends it): AuditService logs run.completed and
+   * signs a head over it, which reaches the sites before their final frame.
+   */
+  ending: [{ readonly run: string; readonly rounds: number }];
   complete: [RunReport];
   /** Something the audit log records (AuditService appends it). */
   audit: [AuditEvent];

@@ -352,13 +352,16 @@ export class RunConductor {
    * is exported and measured, and the report is stored and written.
    */
   private async complete(end: 'complete' | 'stopped-by-budget'): Promise<void> {
-    this.moveTo('completing');
     const { events, setup, store, evaluation } = this.deps;
+    // The rounds each site had: fewer than planned when the privacy budget ended it early.
+    const rounds = this.rounds.closed.length;
+    // Before the state is ended (broadcasts stop): the head over run.completed reaches the
+    // sites ahead of run.complete, their final frame (PROTOCOL.md section 10.4).
+    events.emit('ending', { run: this.id, rounds });
+    this.moveTo('completing');
     // The run's traffic and time end here, over every process that served it; the sites'
     // farewells and the export come after.
     const traffic = this.traffic.close();
-    // The rounds each site had: fewer than planned when the privacy budget ended it early.
-    const rounds = this.rounds.closed.length;
     for (const channel of this.sites.channels()) {
       channel.send({ type: 'run.complete', runId: this.id, rounds });
     }

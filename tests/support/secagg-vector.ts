@@ -18,8 +18,8 @@ export const SURVIVOR_VECTOR_SITES = [
 /**
  * The signed survivor set of PROTOCOL.md section 11 on fixed inputs: the round context hash,
  * the round digest, the bytes each survivor signs and its (deterministic) Ed25519 signature.
- * Written to protocol/vectors/secagg-survivors-v1.json by write-secagg-vectors.ts and checked
- * against it by tests/protocol/vectors.test.ts.
+ * Written to protocol/vectors/secagg-survivors-v1.json by write-vectors.ts and checked
+ * against it by tests/protocol/conformance.test.ts.
  */
 export function survivorSetVector(sodium: Sodium) {
   const keys = SURVIVOR_VECTOR_SITES.map(({ site, seed }) => ({
@@ -40,6 +40,7 @@ export function survivorSetVector(sodium: Sodium) {
   const digest = roundDigest(sodium, round, identityOf, participants);
   const signed = survivorSetBytes(contextHash, digest, participants);
   return {
+    kind: 'secagg-survivors',
     description:
       'fedistill protocol v1: the SecAgg+ signed survivor set (section 11) on fixed identities',
     inputs: {
