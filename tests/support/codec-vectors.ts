@@ -89,6 +89,7 @@ export function messageInstances(sodium: Sodium): (CoordinatorMessage | SiteMess
       site: 'bank-a',
       rounds: 5,
       student: { kind: 'mlp', inputs: 4, hidden: [8], classes: 3 },
+      features: ['age', 'income', 'debt', 'tenure'],
       normalizer: { mean: [0, 1.5, -2, 10], std: [1, 0.5, 2, 4] },
       teacher: {
         mode: 'transfer-set',
