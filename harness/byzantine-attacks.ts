@@ -29,7 +29,7 @@ function filled(
   }));
 }
 
-/** The attacks of issue 18's Byzantine run, by name. */
+/** The attacks of the Byzantine run (tests/hostile/byzantine-run.test.ts), by name. */
 export const BYZANTINE_ATTACKS = {
   /** 50 on every weight, claiming the most examples the cap allows. */
   huge: ({ model, maxExamples }: AttackView): Attack => ({
