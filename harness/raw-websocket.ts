@@ -54,7 +54,11 @@ export class RawWebSocket {
     });
   }
 
-  /** socket.io's connect packet for the default namespace, then `event` with one binary body. */
+  /**
+   * socket.io's connect packet for the default namespace, then `event` with one binary body:
+   * a binary-event packet (`451-`) whose JSON holds socket.io's attachment marker
+   * (`{_placeholder: true, num: 0}`) where the body goes, and the body as the next frame.
+   */
   emitBinary(event: string, body: Uint8Array): void {
     this.frame(0x1, Buffer.from('40'));
     this.frame(0x1, Buffer.from(`451-${JSON.stringify([event, { _placeholder: true, num: 0 }])}`));

@@ -52,9 +52,9 @@ export class AuditService implements OnApplicationShutdown {
     @Inject(COORDINATOR_STORE) private readonly store: CoordinatorStore,
     private readonly events: CoordinatorEvents,
   ) {
-    this.rebuildTree();
+    const entries = this.rebuildTree();
     // Sessions the previous process had open when it stopped (a crash, a kill) ended with it.
-    for (const site of openSessions(store.audit.entries())) {
+    for (const site of openSessions(entries)) {
       this.append({ event: 'session.closed', site, reason: 'coordinator.restart' });
     }
     this.refusals = new RefusalSampler(setup.config.limits.refusalSampleMs, (event) =>
@@ -131,9 +131,12 @@ export class AuditService implements OnApplicationShutdown {
     this.record(event).catch(() => undefined);
   }
 
-  private rebuildTree(): void {
+  /** The tree as the store holds it; returns the entries it was built from. */
+  private rebuildTree(): readonly AuditEntry[] {
+    const entries = this.store.audit.entries();
     this.tree = new MerkleTree();
-    for (const entry of this.store.audit.entries()) this.tree.append(unwrap(auditLeaf(entry)));
+    for (const entry of entries) this.tree.append(unwrap(auditLeaf(entry)));
+    return entries;
   }
 
   /** The sampled refusals and anything pending reach the store before it closes. */
