@@ -59,6 +59,7 @@ export const ERROR_CODES = [
   'site.noise_below_floor',
   'site.budget_exhausted',
   'store.unavailable',
+  'store.fenced',
   'json.unencodable',
   'audit.malformed',
   'audit.bad_range',

@@ -24,19 +24,19 @@ export interface AuditFilter {
  */
 export interface AuditStore {
   /** Appends an entry; `seq` must be unused (the log is append-only: a used seq throws). */
-  append(entry: AuditEntry): void;
+  append(entry: AuditEntry): Promise<void>;
   /** Appends entries in one transaction: all of them, or (a used seq among them) none. */
-  appendAll(entries: readonly AuditEntry[]): void;
+  appendAll(entries: readonly AuditEntry[]): Promise<void>;
   /** Every entry, by seq. */
-  entries(): AuditEntry[];
+  entries(): Promise<AuditEntry[]>;
   /**
    * The newest `limit` entries that match the filter (and come before `before`), and how many
    * entries match the filter in all, `before` aside.
    */
-  page(filter: AuditFilter): { entries: AuditEntry[]; matching: number };
+  page(filter: AuditFilter): Promise<{ entries: AuditEntry[]; matching: number }>;
   /** How many entries the log holds. */
-  size(): number;
-  addTreeHead(head: SignedTreeHead): void;
+  size(): Promise<number>;
+  addTreeHead(head: SignedTreeHead): Promise<void>;
   /** Every tree head, in the order added. */
-  treeHeads(): SignedTreeHead[];
+  treeHeads(): Promise<SignedTreeHead[]>;
 }

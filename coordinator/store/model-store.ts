@@ -16,7 +16,7 @@ export interface StoredModel {
  */
 export interface ModelStore {
   /** The stored version; throws `store.unavailable` when the run has no such version. */
-  get(model: { runId: string; version: number }): StoredModel;
+  get(model: { runId: string; version: number }): Promise<StoredModel>;
   /**
    * Stores the bytes under their BLAKE2b-256 content hash (hex) and returns it. Durable before
    * the promise settles: a crash leaves the blob whole or absent, never partial. Writing the

@@ -95,41 +95,45 @@ export interface AttemptKey {
  * model it does not have, or a round closed without its model.
  */
 export interface RunStore {
-  get(id: string): StoredRun | undefined;
+  get(id: string): Promise<StoredRun | undefined>;
   /** Every run, newest first. */
-  list(): StoredRun[];
+  list(): Promise<StoredRun[]>;
   /** The run, neither created nor in a terminal state, to resume after a restart. */
-  active(): StoredRun | undefined;
+  active(): Promise<StoredRun | undefined>;
   /** A new run in state `created`, at round 1, attempt 0, model version 0 (not yet stored). */
-  create(run: { id: string; specHash: string; spec: unknown }): void;
+  create(run: { id: string; specHash: string; spec: unknown }): Promise<void>;
   /** Atomically: the run's first model (version 0) is stored and the run waits for sites. */
-  start(run: { runId: string; initial: StoredModel }): void;
-  setState(run: { runId: string; state: RunState }): void;
+  start(run: { runId: string; initial: StoredModel }): Promise<void>;
+  setState(run: { runId: string; state: RunState }): Promise<void>;
   /** The run ends (complete, or stopped by its privacy budget) with its report, atomically. */
-  complete(run: { runId: string; report: unknown; state: 'complete' | 'stopped-by-budget' }): void;
+  complete(run: {
+    runId: string;
+    report: unknown;
+    state: 'complete' | 'stopped-by-budget';
+  }): Promise<void>;
   /** The report of a complete run; undefined before. */
-  report(runId: string): unknown;
+  report(runId: string): Promise<unknown>;
   /** Records the attempt as open with its participants; its updates follow (`UpdateStore.save`). */
-  openRound(round: AttemptKey & { participants: readonly string[] }): void;
+  openRound(round: AttemptKey & { participants: readonly string[] }): Promise<void>;
   /** The attempt the run is at (`nextRound`, `attempt`), if it is open, with its saved updates. */
-  openRoundOf(run: StoredRun): OpenRoundRecord | undefined;
+  openRoundOf(run: StoredRun): Promise<OpenRoundRecord | undefined>;
   /**
    * Atomically: the attempt failed its quorum, with its outcome; its updates' bytes are dropped
    * (nothing of them is applied) and the run moves on to the next attempt of the round.
    */
-  failRound(round: AttemptKey & { outcome: AttemptOutcome }): void;
+  failRound(round: AttemptKey & { outcome: AttemptOutcome }): Promise<void>;
   /**
    * Atomically: the attempt closes with its summary, the round's new model version is stored
    * and becomes the run's, the run moves to the next round (attempt 0), and the attempt's
    * updates' bytes are dropped.
    */
-  commitRound(round: AttemptKey & { summary: RoundSummary; model: StoredModel }): void;
+  commitRound(round: AttemptKey & { summary: RoundSummary; model: StoredModel }): Promise<void>;
   /** The summaries of the run's closed rounds, in round order. */
-  closedRounds(runId: string): RoundSummary[];
+  closedRounds(runId: string): Promise<RoundSummary[]>;
   /** Every attempt of every round of the run, in order. */
-  roundAttempts(runId: string): RoundAttemptRecord[];
+  roundAttempts(runId: string): Promise<RoundAttemptRecord[]>;
   /** Replaces what this process recorded of the run's traffic before (its figures only grow). */
-  recordTraffic(traffic: ProcessTraffic): void;
+  recordTraffic(traffic: ProcessTraffic): Promise<void>;
   /** The run's traffic summed over every process that recorded some; undefined before any. */
-  traffic(runId: string): RunTraffic | undefined;
+  traffic(runId: string): Promise<RunTraffic | undefined>;
 }

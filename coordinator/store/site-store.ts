@@ -12,9 +12,9 @@ export interface SiteStore {
    * Inserts new sites and updates those whose key or state changed, in one transaction. A site
    * absent from `sites` is kept as it was (revocation is explicit, never by omission).
    */
-  sync(sites: readonly Omit<SiteRecord, 'lastConnectedAt'>[]): void;
+  sync(sites: readonly Omit<SiteRecord, 'lastConnectedAt'>[]): Promise<void>;
   /** Records that the site connected now; an unknown name changes nothing. */
-  markConnected(name: string): void;
+  markConnected(name: string): Promise<void>;
   /** Every site, by name. */
-  list(): SiteRecord[];
+  list(): Promise<SiteRecord[]>;
 }

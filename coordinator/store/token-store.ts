@@ -16,11 +16,11 @@ export interface TokenRecord {
 /** Bearer tokens, by the hash of their secret: a stolen database grants nothing. */
 export interface TokenStore {
   /** Stores the record and only the token's hash; the token itself is shown once, by the caller. */
-  add(token: { record: Omit<TokenRecord, 'createdAt'>; tokenHash: string }): void;
+  add(token: { record: Omit<TokenRecord, 'createdAt'>; tokenHash: string }): Promise<void>;
   /** The token with this hash, if it is neither revoked nor expired (as of now). */
-  byHash(tokenHash: string): TokenRecord | undefined;
+  byHash(tokenHash: string): Promise<TokenRecord | undefined>;
   /** Every token, revoked and expired ones included, oldest first. */
-  list(): TokenRecord[];
+  list(): Promise<TokenRecord[]>;
   /** Revokes the token; false when there is no such token or it was revoked already. */
-  revoke(id: string): boolean;
+  revoke(id: string): Promise<boolean>;
 }
