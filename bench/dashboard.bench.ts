@@ -39,7 +39,7 @@ const names = Array.from({ length: SITES }, (_, i) => `site-${String(i + 1).padS
 
 // The schema comes from the store itself; the history is bulk-inserted under it.
 const seeded = performance.now();
-openSqliteStore({ sodium: await loadSodium(), file: config.storeFile }).close();
+await openSqliteStore({ sodium: await loadSodium(), file: config.storeFile }).close();
 const db = new Database(config.storeFile);
 const spec = runSpecSchema.parse({ id: 'scale', rounds: ROUNDS, minSites: 100 });
 db.transaction(() => {
@@ -100,9 +100,9 @@ const status: RunStatus = {
 };
 // DashboardService reads each site's last round in full once per run, then only the rounds
 // closed since its last look: here, one round.
-const lastRounds = store.updates.lastRoundBySite({ runId: 'scale' });
-const view = () => {
-  for (const [site, round] of store.updates.lastRoundBySite({
+const lastRounds = await store.updates.lastRoundBySite({ runId: 'scale' });
+const view = async () => {
+  for (const [site, round] of await store.updates.lastRoundBySite({
     runId: 'scale',
     afterRound: ROUNDS - 1,
   })) {
@@ -111,34 +111,31 @@ const view = () => {
   return buildRunView({
     status,
     dataset: config.data.name,
-    closedRounds: store.runs.closedRounds('scale'),
-    attempts: store.runs.roundAttempts('scale'),
-    registry: store.sites.list(),
+    closedRounds: await store.runs.closedRounds('scale'),
+    attempts: await store.runs.roundAttempts('scale'),
+    registry: await store.sites.list(),
     lastRounds,
     bytes: new Map(),
     backends: new Map(),
   });
 };
-const time = (f: () => unknown, n = 10): number => {
-  f();
+const time = async (f: () => Promise<unknown>, n = 10): Promise<number> => {
+  await f();
   const start = performance.now();
-  for (let i = 0; i < n; i++) f();
+  for (let i = 0; i < n; i++) await f();
   return (performance.now() - start) / n;
 };
-const snapshot = view();
+const snapshot = await view();
 const figures: Record<string, number> = {
   sites: SITES,
   rounds: ROUNDS,
   seed_history_s: round(seededS, 1),
-  server_view_ms: round(time(view), 1),
+  server_view_ms: round(await time(view), 1),
   server_last_rounds_full_ms: round(
-    time(() => store.updates.lastRoundBySite({ runId: 'scale' }), 3),
+    await time(() => store.updates.lastRoundBySite({ runId: 'scale' }), 3),
     1,
   ),
-  server_diff_ms: round(
-    time(() => diffRunView(snapshot, view())),
-    1,
-  ),
+  server_diff_ms: round(await time(async () => diffRunView(snapshot, await view())), 1),
   snapshot_kib: round(JSON.stringify(snapshot).length / 1024),
 };
 console.log(
@@ -149,8 +146,8 @@ console.log(
 );
 console.log(`server: diff of two views  ${figures.server_diff_ms!.toFixed(1)} ms`);
 console.log(`snapshot JSON  ${figures.snapshot_kib!.toFixed(0)} KiB`);
-const link = dashboardLoginUrl(store.tokens, '', 'bench');
-store.close();
+const link = await dashboardLoginUrl(store.tokens, '', 'bench');
+await store.close();
 
 // The browser: the real coordinator serves the page and the feed.
 const coordinator = await startCoordinator({ ...config, run: undefined }, { logLevels: false });

@@ -27,9 +27,9 @@ import { withCoordinatorStore } from './coordinator-store.js';
 export async function readAuditLog(
   configFile: string,
 ): Promise<{ entries: AuditEntry[]; treeHeads: SignedTreeHead[] }> {
-  return withCoordinatorStore(configFile, (store) => ({
-    entries: store.audit.entries(),
-    treeHeads: store.audit.treeHeads(),
+  return withCoordinatorStore(configFile, async (store) => ({
+    entries: await store.audit.entries(),
+    treeHeads: await store.audit.treeHeads(),
   }));
 }
 

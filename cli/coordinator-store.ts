@@ -1,5 +1,5 @@
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
-import { openSqliteStore } from '../coordinator/store/sqlite/open-sqlite-store.js';
+import { openStore } from '../coordinator/store/open-store.js';
 import type { CoordinatorStore } from '../coordinator/store/store.js';
 import { loadSodium } from '../protocol/index.js';
 
@@ -9,15 +9,12 @@ import { loadSodium } from '../protocol/index.js';
  */
 export async function withCoordinatorStore<T>(
   configFile: string,
-  use: (store: CoordinatorStore) => T,
+  use: (store: CoordinatorStore) => T | Promise<T>,
 ): Promise<T> {
-  const store = openSqliteStore({
-    sodium: await loadSodium(),
-    file: (await loadCoordinatorConfig(configFile)).storeFile,
-  });
+  const store = await openStore(await loadCoordinatorConfig(configFile), await loadSodium());
   try {
-    return use(store);
+    return await use(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -26,7 +26,7 @@ import { limitConnections } from './limits/connection-limits.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
-import { openSqliteStore } from './store/sqlite/open-sqlite-store.js';
+import { openStore } from './store/open-store.js';
 import type { TeacherSummary } from './teacher/prepared-teacher.js';
 
 export interface CoordinatorHandle {
@@ -95,7 +95,7 @@ export async function startCoordinator(
   options: CoordinatorOptions = {},
 ): Promise<CoordinatorHandle> {
   const startedAt = performance.now();
-  const store = openSqliteStore({ sodium: await loadSodium(), file: config.storeFile });
+  const store = await openStore(config, await loadSodium());
   let app: NestExpressApplication | undefined;
   let setup: CoordinatorSetup;
   try {
@@ -122,7 +122,7 @@ export async function startCoordinator(
     await app.listen(config.listen.port, config.listen.host);
   } catch (error) {
     await app?.close();
-    store.close();
+    await store.close();
     throw error;
   }
   const runs = app.get(RunsService);
@@ -141,7 +141,7 @@ export async function startCoordinator(
     finished: runs.firstFinished,
     close: async () => {
       await app.close();
-      store.close();
+      await store.close();
     },
   };
 }

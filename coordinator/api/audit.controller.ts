@@ -28,38 +28,38 @@ export class AuditController {
 
   /** Every entry and every signed tree head, as `fedistill audit verify` checks them. */
   @Get()
-  export(): AuditLogExport {
+  export(): Promise<AuditLogExport> {
     return this.audit.export();
   }
 
   /** A page of entries, newest first, filtered by event (or prefix), site, run and round. */
   @Get('entries')
-  entries(@Query() query: unknown): AuditPage {
+  entries(@Query() query: unknown): Promise<AuditPage> {
     const filter = orHttpError(parseWith(auditQuerySchema, query, 'schema.invalid', 'query'));
     return this.audit.page(filter);
   }
 
   /** Every signed head, its signature checked, and the stored log checked against them. */
   @Get('tree-heads')
-  treeHeads(): TreeHeadsView {
+  treeHeads(): Promise<TreeHeadsView> {
     return this.audit.treeHeads();
   }
 
   /** Signs the log as it stands now (any token: a head reveals nothing and changes nothing). */
   @Post('tree-heads')
   @HttpCode(201)
-  treeHead(): SignedTreeHead {
+  treeHead(): Promise<SignedTreeHead> {
     return this.audit.signHead();
   }
 
   /** The entry, the latest signed head and the proof that the entry is under it. */
   @Get('proof/:seq')
-  proof(@Param('seq', ParseIntPipe) seq: number): {
+  async proof(@Param('seq', ParseIntPipe) seq: number): Promise<{
     entry: AuditLogExport['entries'][number];
     leafHash: string;
     treeHead: SignedTreeHead;
     proof: string[];
-  } {
-    return orHttpError(this.audit.proveLatest(seq));
+  }> {
+    return orHttpError(await this.audit.proveLatest(seq));
   }
 }

@@ -11,26 +11,26 @@ export class RunsController {
   constructor(private readonly runs: RunsService) {}
 
   @Get()
-  list(): RunStatus[] {
+  list(): Promise<RunStatus[]> {
     return this.runs.list();
   }
 
   /** The body is a run spec (the config file's `run` section); it is checked before storing. */
   @Post()
   @OperatorOnly()
-  create(@Body() spec: unknown): RunStatus {
-    const created = orHttpError(this.runs.create(spec));
-    return this.runs.status(created.id)!;
+  async create(@Body() spec: unknown): Promise<RunStatus> {
+    const created = orHttpError(await this.runs.create(spec));
+    return (await this.runs.status(created.id))!;
   }
 
   @Get(':id')
-  status(@Param('id') id: string): RunStatus {
-    return orHttpError(this.runs.get(id));
+  async status(@Param('id') id: string): Promise<RunStatus> {
+    return orHttpError(await this.runs.get(id));
   }
 
   @Get(':id/report')
-  report(@Param('id') id: string): unknown {
-    return orHttpError(this.runs.report(id));
+  async report(@Param('id') id: string): Promise<unknown> {
+    return orHttpError(await this.runs.report(id));
   }
 
   @Post(':id/start')
@@ -43,21 +43,21 @@ export class RunsController {
   @Post(':id/pause')
   @HttpCode(200)
   @OperatorOnly()
-  pause(@Param('id') id: string): RunStatus {
-    return orHttpError(this.runs.pause(id));
+  async pause(@Param('id') id: string): Promise<RunStatus> {
+    return orHttpError(await this.runs.pause(id));
   }
 
   @Post(':id/resume')
   @HttpCode(200)
   @OperatorOnly()
-  resume(@Param('id') id: string): RunStatus {
-    return orHttpError(this.runs.resume(id));
+  async resume(@Param('id') id: string): Promise<RunStatus> {
+    return orHttpError(await this.runs.resume(id));
   }
 
   @Post(':id/cancel')
   @HttpCode(200)
   @OperatorOnly()
-  cancel(@Param('id') id: string): RunStatus {
-    return orHttpError(this.runs.cancel(id));
+  async cancel(@Param('id') id: string): Promise<RunStatus> {
+    return orHttpError(await this.runs.cancel(id));
   }
 }

@@ -31,15 +31,15 @@ export class SessionsController {
 
   /** An API token or a one-time login token (used up here) opens a session. */
   @Post()
-  open(@Body() body: unknown): DashboardSession {
+  async open(@Body() body: unknown): Promise<DashboardSession> {
     const parsed = parseWith(sessionRequestSchema, body, 'schema.invalid', 'session request');
     if (!parsed.ok) throw new HttpException(parsed.error, HttpStatus.BAD_REQUEST);
-    const token = this.store.tokens.byHash(hashToken(parsed.value.token));
+    const token = await this.store.tokens.byHash(hashToken(parsed.value.token));
     // A session cannot extend itself; a login token is revoked as it is used, exactly once.
     const usable =
       token !== undefined &&
       token.kind !== 'session' &&
-      (token.kind === 'api' || this.store.tokens.revoke(token.id));
+      (token.kind === 'api' || (await this.store.tokens.revoke(token.id)));
     if (!usable) {
       this.events.emit('unauthenticatedRefusal', { kind: 'api', code: 'auth.bad_token' });
       throw new UnauthorizedException({
@@ -50,7 +50,7 @@ export class SessionsController {
             : 'the token is unknown, revoked, expired or (a login link) already used',
       });
     }
-    const { record, secret } = issueToken(this.store.tokens, {
+    const { record, secret } = await issueToken(this.store.tokens, {
       name: token.name,
       role: token.role,
       kind: 'session',
@@ -69,7 +69,7 @@ export class SessionsController {
   @Delete('current')
   @HttpCode(204)
   @UseGuards(TokenGuard)
-  close(@Req() request: TokenRequest): void {
+  async close(@Req() request: TokenRequest): Promise<void> {
     const token = request.token!;
     if (token.kind !== 'session') {
       throw new BadRequestException({
@@ -78,7 +78,7 @@ export class SessionsController {
           'only a dashboard session logs out; revoke an API token with fedistill token revoke',
       });
     }
-    this.store.tokens.revoke(token.id);
+    await this.store.tokens.revoke(token.id);
     this.events.emit('audit', { event: 'operator.logout', session: token.id });
     this.events.emit('tokenRevoked', token.id);
   }

@@ -21,9 +21,9 @@ export class SitesController {
   ) {}
 
   @Get()
-  list(): SiteStatus[] {
+  async list(): Promise<SiteStatus[]> {
     const connected = this.runs.connectedSites();
-    return this.store.sites.list().map((site) => {
+    return (await this.store.sites.list()).map((site) => {
       const session = connected.get(site.name);
       return {
         name: site.name,

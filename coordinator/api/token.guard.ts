@@ -38,11 +38,11 @@ export class TokenGuard implements CanActivate {
    * refused or not. A request without a usable token is anyone's: it is counted and sampled
    * (unauthenticatedRefusal), so a flood of them cannot grow the log by one entry each.
    */
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<TokenRequest>();
     const where = { method: request.method, route: request.route?.path ?? '' };
     try {
-      const token = this.authenticate(context, request);
+      const token = await this.authenticate(context, request);
       this.events.emit('audit', {
         event: 'operator.access',
         token: token.id,
@@ -61,7 +61,10 @@ export class TokenGuard implements CanActivate {
     }
   }
 
-  private authenticate(context: ExecutionContext, request: TokenRequest): TokenRecord {
+  private async authenticate(
+    context: ExecutionContext,
+    request: TokenRequest,
+  ): Promise<TokenRecord> {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer (\S+)$/.exec(header) : null;
     if (!match) {
@@ -70,7 +73,7 @@ export class TokenGuard implements CanActivate {
         message: 'send an operator or auditor token as "Authorization: Bearer <token>"',
       });
     }
-    const token = this.store.tokens.byHash(hashToken(match[1]!));
+    const token = await this.store.tokens.byHash(hashToken(match[1]!));
     if (!token) {
       throw new UnauthorizedException({
         code: 'auth.bad_token',

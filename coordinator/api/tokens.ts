@@ -24,10 +24,10 @@ export function hashToken(token: string): string {
 }
 
 /** Makes a token and stores its hash; the secret is returned once, for the caller to hand over. */
-export function issueToken(
+export async function issueToken(
   tokens: TokenStore,
   token: Pick<TokenRecord, 'name' | 'role' | 'kind'> & { ttlMs?: number },
-): { record: Omit<TokenRecord, 'createdAt'>; secret: string } {
+): Promise<{ record: Omit<TokenRecord, 'createdAt'>; secret: string }> {
   const secret = generateToken();
   const record = {
     id: `tok-${hashToken(secret).slice(0, 12)}`,
@@ -38,13 +38,17 @@ export function issueToken(
       ? {}
       : { expiresAt: new Date(Date.now() + token.ttlMs).toISOString() }),
   };
-  tokens.add({ record, tokenHash: hashToken(secret) });
+  await tokens.add({ record, tokenHash: hashToken(secret) });
   return { record, secret };
 }
 
 /** The dashboard's address with a one-time operator login token in it (as Jupyter prints). */
-export function dashboardLoginUrl(tokens: TokenStore, baseUrl: string, name: string): string {
-  const { secret } = issueToken(tokens, {
+export async function dashboardLoginUrl(
+  tokens: TokenStore,
+  baseUrl: string,
+  name: string,
+): Promise<string> {
+  const { secret } = await issueToken(tokens, {
     name,
     role: 'operator',
     kind: 'login',

@@ -135,6 +135,23 @@ export const coordinatorConfigSchema = z
      * coordinator restarted on it resumes the run where it stopped.
      */
     storeFile: z.string().min(1).default('coordinator.db'),
+    /**
+     * Where the store lives: SQLite at `storeFile` (the default, one coordinator process), or a
+     * PostgreSQL server that several coordinator nodes share. The URL is a libpq connection
+     * string; its password may instead come from PGPASSWORD, as libpq reads it.
+     */
+    store: z
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.literal('sqlite') }).strict(),
+        z
+          .object({
+            kind: z.literal('postgres'),
+            url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection URL'),
+            poolSize: z.number().int().min(2).max(100).default(10),
+          })
+          .strict(),
+      ])
+      .default({ kind: 'sqlite' }),
     reportFile: z.string().min(1),
     /**
      * Where the run started at boot writes its final student: `student/` (int8) and

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { RunListItem, RunSnapshot } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
@@ -11,7 +11,7 @@ import { buildRunView, runListItem } from './run-view.js';
  * traffic the store does not (protocol bytes by enrolled site, since this process started).
  */
 @Injectable()
-export class DashboardService {
+export class DashboardService implements OnApplicationBootstrap {
   private readonly bytes = new Map<string, { up: number; down: number }>();
   private readonly backends = new Map<string, string>();
   /**
@@ -19,8 +19,8 @@ export class DashboardService {
    * rounds closed since are read again (a full read is a scan of every update of the run).
    */
   private readonly lastRounds = new Map<string, { closed: number; bySite: Map<string, number> }>();
-  /** Names in the registry; read when first needed (the registry is synced at module init). */
-  private enrolled: Set<string> | undefined;
+  /** Names in the registry, read again whenever the allow-list changes. */
+  private enrolled = new Set<string>();
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
@@ -28,10 +28,9 @@ export class DashboardService {
     private readonly runs: RunsService,
     events: CoordinatorEvents,
   ) {
-    events.on('allowList', () => (this.enrolled = undefined));
+    events.on('allowList', () => void this.readRegistry());
     events.on('protocol', (event) => {
       // Before its handshake completes a peer is a socket id: only enrolled names are counted.
-      this.enrolled ??= this.registryNames();
       if (!this.enrolled.has(event.peer)) return;
       let entry = this.bytes.get(event.peer);
       if (!entry) this.bytes.set(event.peer, (entry = { up: 0, down: 0 }));
@@ -40,22 +39,30 @@ export class DashboardService {
     });
   }
 
-  private registryNames(): Set<string> {
-    return new Set(this.store.sites.list().map((s) => s.name));
+  /** After the sites service synced the registry at its module init. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.readRegistry();
   }
 
-  runList(): RunListItem[] {
-    return this.runs.list().map((status) => {
-      const closed = this.store.runs.closedRounds(status.id);
-      return runListItem(status, this.setup.config.data.name, closed[closed.length - 1]);
-    });
+  private async readRegistry(): Promise<void> {
+    this.enrolled = new Set((await this.store.sites.list()).map((s) => s.name));
   }
 
-  private lastRoundBySite(runId: string, closed: number): Map<string, number> {
+  async runList(): Promise<RunListItem[]> {
+    const runs = await this.runs.list();
+    return Promise.all(
+      runs.map(async (status) => {
+        const closed = await this.store.runs.closedRounds(status.id);
+        return runListItem(status, this.setup.config.data.name, closed[closed.length - 1]);
+      }),
+    );
+  }
+
+  private async lastRoundBySite(runId: string, closed: number): Promise<Map<string, number>> {
     let known = this.lastRounds.get(runId);
     if (!known) this.lastRounds.set(runId, (known = { closed: 0, bySite: new Map() }));
     if (closed !== known.closed) {
-      for (const [site, round] of this.store.updates.lastRoundBySite({
+      for (const [site, round] of await this.store.updates.lastRoundBySite({
         runId,
         afterRound: known.closed,
       })) {
@@ -67,8 +74,8 @@ export class DashboardService {
   }
 
   /** The run's whole view now, or undefined for an unknown run. */
-  runView(id: string): RunSnapshot | undefined {
-    const status = this.runs.status(id);
+  async runView(id: string): Promise<RunSnapshot | undefined> {
+    const status = await this.runs.status(id);
     if (!status) return undefined;
     for (const site of status.live?.sites ?? []) {
       if (site.backend) this.backends.set(site.site, site.backend);
@@ -76,10 +83,10 @@ export class DashboardService {
     return buildRunView({
       status,
       dataset: this.setup.config.data.name,
-      closedRounds: this.store.runs.closedRounds(id),
-      attempts: this.store.runs.roundAttempts(id),
-      registry: this.store.sites.list(),
-      lastRounds: this.lastRoundBySite(id, status.roundsClosed),
+      closedRounds: await this.store.runs.closedRounds(id),
+      attempts: await this.store.runs.roundAttempts(id),
+      registry: await this.store.sites.list(),
+      lastRounds: await this.lastRoundBySite(id, status.roundsClosed),
       bytes: this.bytes,
       backends: this.backends,
     });

@@ -1,4 +1,4 @@
-import { Inject, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -51,6 +51,8 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
   private readonly sent = new Map<string, RunSnapshot>();
   private runListJson = '';
   private pushTimer: NodeJS.Timeout | undefined;
+  private pushing: Promise<void> = Promise.resolve();
+  private readonly logger = new Logger('OperatorFeed');
   private readonly tokenCheck: NodeJS.Timeout;
 
   constructor(
@@ -65,10 +67,7 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     }
     events.on('protocol', schedule);
     events.on('tokenRevoked', (id) => this.disconnectWhere((data) => data.token.id === id));
-    this.tokenCheck = setInterval(
-      () => this.disconnectWhere((data) => !this.store.tokens.byHash(data.tokenHash)),
-      TOKEN_CHECK_MS,
-    );
+    this.tokenCheck = setInterval(() => void this.disconnectEnded(), TOKEN_CHECK_MS);
     this.tokenCheck.unref();
   }
 
@@ -77,20 +76,25 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     namespace.use((socket, next) => {
       const raw: unknown = (socket.handshake.auth as Record<string, unknown>).token;
       const tokenHash = typeof raw === 'string' ? hashToken(raw) : '';
-      const token = tokenHash ? this.store.tokens.byHash(tokenHash) : undefined;
-      if (!token || token.kind === 'login') {
-        this.events.emit('unauthenticatedRefusal', { kind: 'api', code: 'auth.bad_token' });
-        next(new Error('auth.bad_token: the token is unknown, revoked or expired'));
-        return;
-      }
-      const data: OperatorSocketData = { token, tokenHash };
-      socket.data = data;
-      this.preAuth.release(socket.request.socket);
-      next();
+      const found = tokenHash ? this.store.tokens.byHash(tokenHash) : Promise.resolve(undefined);
+      found.then(
+        (token) => {
+          if (!token || token.kind === 'login') {
+            this.events.emit('unauthenticatedRefusal', { kind: 'api', code: 'auth.bad_token' });
+            next(new Error('auth.bad_token: the token is unknown, revoked or expired'));
+            return;
+          }
+          const data: OperatorSocketData = { token, tokenHash };
+          socket.data = data;
+          this.preAuth.release(socket.request.socket);
+          next();
+        },
+        (error: Error) => next(new Error(`store.unavailable: ${error.message}`)),
+      );
     });
   }
 
-  handleConnection(socket: OperatorSocket): void {
+  async handleConnection(socket: OperatorSocket): Promise<void> {
     const { token } = socket.data;
     this.events.emit('audit', {
       event: 'operator.access',
@@ -100,18 +104,21 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     });
     const hello: FeedHello = { role: token.role, name: token.name };
     (socket as Socket).emit(FEED_EVENTS.hello, hello);
-    (socket as Socket).emit(FEED_EVENTS.runs, this.dashboard.runList());
+    (socket as Socket).emit(FEED_EVENTS.runs, await this.dashboard.runList());
   }
 
   /** Watch one run: its whole view now, then its changes. */
   @SubscribeMessage(FEED_EVENTS.subscribe)
-  subscribe(@ConnectedSocket() socket: OperatorSocket, @MessageBody() body: unknown): FeedAck {
+  async subscribe(
+    @ConnectedSocket() socket: OperatorSocket,
+    @MessageBody() body: unknown,
+  ): Promise<FeedAck> {
     const parsed = feedSubscribeSchema.safeParse(body);
     if (!parsed.success) return { ok: false, message: 'subscribe takes a run id' };
     const runId = parsed.data;
     // Bring the run's other watchers up to date first, so the snapshot and the deltas agree.
-    this.push();
-    const view = this.sent.get(runId) ?? this.dashboard.runView(runId);
+    await this.push();
+    const view = this.sent.get(runId) ?? (await this.dashboard.runView(runId));
     if (!view) return { ok: false, message: `no run ${runId}` };
     this.sent.set(runId, view);
     if (socket.data.runId) void socket.leave(room(socket.data.runId));
@@ -125,14 +132,24 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     if (this.pushTimer || !this.namespace) return;
     this.pushTimer = setTimeout(() => {
       this.pushTimer = undefined;
-      this.push();
+      void this.push();
     }, PUSH_INTERVAL_MS);
   }
 
-  /** Sends every watched run's changes to its watchers, and the run list when it changed. */
-  private push(): void {
+  /**
+   * Sends every watched run's changes to its watchers, and the run list when it changed; one
+   * push at a time, so that each delta is taken against the view the previous one sent.
+   */
+  private push(): Promise<void> {
+    this.pushing = this.pushing
+      .then(() => this.pushNow())
+      .catch((error: Error) => this.logger.error(`dashboard push failed: ${error.message}`));
+    return this.pushing;
+  }
+
+  private async pushNow(): Promise<void> {
     if (!this.namespace || this.namespace.sockets.size === 0) return;
-    const runList = this.dashboard.runList();
+    const runList = await this.dashboard.runList();
     const json = JSON.stringify(runList);
     if (json !== this.runListJson) {
       this.runListJson = json;
@@ -143,11 +160,21 @@ export class OperatorGateway implements OnGatewayInit, OnGatewayConnection, OnMo
     );
     for (const runId of this.sent.keys()) if (!watched.has(runId)) this.sent.delete(runId);
     for (const [runId, before] of this.sent) {
-      const after = this.dashboard.runView(runId);
+      const after = await this.dashboard.runView(runId);
       if (!after) continue;
       const delta = diffRunView(before, after);
       this.sent.set(runId, after);
       if (delta) this.namespace.to(room(runId)).emit(FEED_EVENTS.delta, delta);
+    }
+  }
+
+  /** Closes the feeds whose token expired or was revoked since they connected. */
+  private async disconnectEnded(): Promise<void> {
+    const sockets = [...(this.namespace?.sockets.values() ?? [])];
+    for (const socket of sockets) {
+      const data = socket.data as OperatorSocketData;
+      const token = await this.store.tokens.byHash(data.tokenHash).catch(() => data.token);
+      if (!token) socket.disconnect(true);
     }
   }
 

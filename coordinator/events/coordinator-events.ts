@@ -67,9 +67,10 @@ interface EventMap {
   round: [RoundSummary];
   /**
    * The run's last round closed (or the budget ends it): AuditService logs run.completed and
-   * signs a head over it, which reaches the sites before their final frame.
+   * signs a head over it, which reaches the sites before their final frame. A listener whose
+   * work must be done by then hands its promise to `hold`; the run waits for every one.
    */
-  ending: [{ readonly run: string; readonly rounds: number }];
+  ending: [{ readonly run: string; readonly rounds: number; hold(work: Promise<unknown>): void }];
   complete: [RunReport];
   /** Something the audit log records (AuditService appends it). */
   audit: [AuditEvent];

@@ -14,7 +14,7 @@ export class MetricsGuard implements CanActivate {
     private readonly tokens: TokenGuard,
   ) {}
 
-  canActivate(context: ExecutionContext): boolean {
-    return this.setup.config.metrics.public || this.tokens.canActivate(context);
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    return this.setup.config.metrics.public || (await this.tokens.canActivate(context));
   }
 }

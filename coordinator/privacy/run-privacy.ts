@@ -83,8 +83,3 @@ export function plannedParticipants(
     Math.max(spec.minSites, Math.ceil(spec.participationFraction * enrolled)),
   );
 }
-
-/** The population the sampling rate is taken of: the sites enrolled now. */
-export function enrolledCount(sites: { list(): readonly { state: string }[] }): number {
-  return sites.list().filter((s) => s.state === 'enrolled').length;
-}

@@ -107,7 +107,7 @@ export async function completeRun(
         }
       : {}),
   };
-  context.store.runs.complete({ runId: input.runId, report, state: input.end });
+  await context.store.runs.complete({ runId: input.runId, report, state: input.end });
   for (const [format, dir] of Object.entries(compression.files)) {
     context.audit({
       event: 'student.exported',

@@ -20,7 +20,6 @@ import {
 } from '../../protocol/index.js';
 import type { AuditEvent } from '../events/coordinator-events.js';
 import { PrivacyPlan } from '../privacy/privacy-plan.js';
-import { enrolledCount } from '../privacy/run-privacy.js';
 import type { StoredRun } from '../store/store.js';
 import type { PreparedTeacher } from '../teacher/prepared-teacher.js';
 import { systemClock, type Clock } from './clock.js';
@@ -53,6 +52,8 @@ const ENDED: readonly RunState[] = ['completing', 'complete', 'cancelled', 'stop
 export class RunConductor {
   private readonly logger = new Logger('Runs');
   private state: RunState = 'created';
+  /** Settles once the last state entered is durable (and every change asked for before it). */
+  private stateStored: Promise<void> = Promise.resolve();
   private disposed = false;
   private readonly clock: Clock;
   private readonly privacy: PrivacyPlan;
@@ -75,7 +76,7 @@ export class RunConductor {
     this.id = identity.id;
     this.clock = deps.clock ?? systemClock;
     // Checked when the run was created (RunsService.create).
-    this.privacy = unwrap(PrivacyPlan.create(spec, enrolledCount(deps.store.sites)));
+    this.privacy = unwrap(PrivacyPlan.create(spec, deps.registry.enrolledCount));
     const { config, publicSplit } = deps.setup;
     this.studentSpec = unwrap(studentSpecOf(spec, publicSplit.features, config.data.classes));
     this.student = buildModel(this.studentSpec, spec.seed);
@@ -99,7 +100,8 @@ export class RunConductor {
     const records = { runId: id, store: deps.store, events: deps.events, audit, logger };
     const send = (site: string, message: CoordinatorMessage): void =>
       this.sites.send(site, message);
-    const run = { id, spec, deps, clock, privacy, studentSpec, student, records, send };
+    const persist = (change: Promise<void>): void => void this.persist(change);
+    const run = { id, spec, deps, clock, privacy, studentSpec, student, records, send, persist };
     return new RunRounds(run, current);
   }
 
@@ -110,7 +112,7 @@ export class RunConductor {
     const bytes = unwrap(encodeTensorBlob(tensors, 'float32'));
     const hash = await this.deps.store.models.writeBlob(bytes);
     this.rounds = this.roundsFrom({ version: 0, model: { tensors, bytes, hash } });
-    this.deps.store.runs.start({ runId: this.id, initial: { version: 0, modelHash: hash } });
+    await this.deps.store.runs.start({ runId: this.id, initial: { version: 0, modelHash: hash } });
     this.traffic.start();
     this.state = unwrap(transition(this.state, 'waiting-for-sites'));
   }
@@ -148,7 +150,7 @@ export class RunConductor {
   private audit(event: AuditEvent): void {
     this.deps.events.emit('audit', { ...event, run: this.id });
     // Each audited step is committed: the traffic that led to it is committed with it.
-    this.traffic.checkpoint();
+    void this.traffic.checkpoint();
   }
 
   /** Where the run is, for the API: round, attempt, model version, sites (the state is stored). */
@@ -157,23 +159,26 @@ export class RunConductor {
   }
 
   /** No new round opens until resume; a round already open closes as usual. */
-  pause(): Result<true> {
+  async pause(): Promise<Result<true>> {
     const moved = this.tryMoveTo('paused');
-    if (moved.ok) this.logger.log(`run ${this.id} paused`);
+    if (!moved.ok) return moved;
+    this.logger.log(`run ${this.id} paused`);
+    await this.stateStored;
     return moved;
   }
 
-  resume(): Result<true> {
+  async resume(): Promise<Result<true>> {
     if (this.state !== 'paused')
       return fail('run.illegal_transition', `run ${this.id} is not paused`);
     this.moveTo(this.rounds.open ? 'round-open' : 'waiting-for-sites');
     this.logger.log(`run ${this.id} resumed`);
     this.openRoundIfQuorum();
+    await this.stateStored;
     return ok(true);
   }
 
   /** Ends the run now: the open round is dropped, every session is told `run.cancelled`. */
-  cancel(): Result<true> {
+  async cancel(): Promise<Result<true>> {
     const moved = this.tryMoveTo('cancelled');
     if (!moved.ok) return moved;
     this.rounds.end();
@@ -182,16 +187,25 @@ export class RunConductor {
     this.logger.warn(`run ${this.id} cancelled`);
     const message = `run ${this.id} was cancelled`;
     this.rejectFinished(new FedistillError({ code: 'run.cancelled', message }));
+    await this.stateStored;
     return ok(true);
   }
 
-  /** Enters `next` if the state machine allows it, and stores it. */
+  /**
+   * Enters `next` if the state machine allows it, and stores it: the store keeps changes in
+   * the order asked, so `stateStored` settles once this state and all before it are durable.
+   */
   private tryMoveTo(next: RunState): Result<true> {
     const moved = transition(this.state, next);
     if (!moved.ok) return fail('run.illegal_transition', `run ${this.id} is ${this.state}`);
     this.state = next;
-    this.deps.store.runs.setState({ runId: this.id, state: next });
+    this.stateStored = this.persist(this.deps.store.runs.setState({ runId: this.id, state: next }));
     return ok(true);
+  }
+
+  /** A change the run goes on without waiting for: if the store fails it, the run stops. */
+  private persist(change: Promise<void>): Promise<void> {
+    return change.catch((error: Error) => this.fatal(error));
   }
 
   private moveTo(next: RunState): void {
@@ -207,7 +221,7 @@ export class RunConductor {
     const joined = this.sites.join(channel);
     if (!joined.ok) return joined;
     const site = channel.site;
-    this.deps.store.sites.markConnected(site);
+    void this.persist(this.deps.store.sites.markConnected(site));
     this.deps.events.emit('site', { site, present: true, connected: this.sites.size });
     return ok({
       type: 'run.welcome',
@@ -331,7 +345,7 @@ export class RunConductor {
   private async attemptEnded(open: OpenAttempt, result: FoldResult): Promise<void> {
     if (!this.rounds.take(open)) return;
     if (!result.ok) {
-      this.rounds.fail(open, result);
+      void this.persist(this.rounds.fail(open, result));
       if (this.state === 'round-open') this.moveTo('waiting-for-sites');
       return this.openRoundIfQuorum();
     }
@@ -341,6 +355,7 @@ export class RunConductor {
     const closed = await this.rounds.close(open, result.model);
     // Cancelled while the model was written and evaluated: nothing more of it is committed.
     if (this.ended) return;
+    await this.rounds.store(open, closed);
     // Synchronous from here: whoever awaits the round event finds the next round open.
     if (this.rounds.commit(open, closed) === 'last') return this.complete('complete');
     if (this.state === 'closing') this.moveTo('waiting-for-sites');
@@ -357,11 +372,13 @@ export class RunConductor {
     const rounds = this.rounds.closed.length;
     // Before the state is ended (broadcasts stop): the head over run.completed reaches the
     // sites ahead of run.complete, their final frame (PROTOCOL.md section 10.4).
-    events.emit('ending', { run: this.id, rounds });
+    const held: Promise<unknown>[] = [];
+    events.emit('ending', { run: this.id, rounds, hold: (work) => held.push(work) });
+    await Promise.all(held);
     this.moveTo('completing');
     // The run's traffic and time end here, over every process that served it; the sites'
     // farewells and the export come after.
-    const traffic = this.traffic.close();
+    const traffic = await this.traffic.close();
     for (const channel of this.sites.channels()) {
       channel.send({ type: 'run.complete', runId: this.id, rounds });
     }

@@ -14,8 +14,16 @@ export interface RunDeps {
   /** Serves the global model's blobs and the transfer set, and pulls the sites' update blobs. */
   readonly transfer: Pick<TransferService, 'offer' | 'withdraw' | 'serve' | 'accept' | 'pull'>;
   readonly store: CoordinatorStore;
+  /** The site registry as last synced to the store, held in memory: rounds read it as they go. */
+  readonly registry: SiteRegistry;
   /** The system clock unless a test moves time itself. */
   readonly clock?: Clock;
+}
+
+/** The sites enrolled now, and every site's enrolled key by name (revoked ones included). */
+export interface SiteRegistry {
+  readonly enrolledCount: number;
+  publicKeys(): ReadonlyMap<string, string>;
 }
 
 /** A run's identity and where its report goes besides the store. */

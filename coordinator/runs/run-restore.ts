@@ -21,7 +21,7 @@ export async function readRestoredRun(
   store: CoordinatorStore,
   run: StoredRun,
 ): Promise<RestoredRun> {
-  const stored = store.models.get({ runId: run.id, version: run.modelVersion });
+  const stored = await store.models.get({ runId: run.id, version: run.modelVersion });
   const read = async (hash: string): Promise<StoredTensors> => {
     const bytes = await store.models.readBlob(hash);
     return { tensors: unwrap(decodeTensorBlob(bytes)), bytes, hash };
@@ -30,19 +30,18 @@ export async function readRestoredRun(
   const mask = stored.maskHash === undefined ? undefined : await read(stored.maskHash);
   const optimizer =
     stored.optimizerHash === undefined ? undefined : await read(stored.optimizerHash);
-  const open = store.runs.openRoundOf(run);
+  const open = await store.runs.openRoundOf(run);
+  const attempts = await store.runs.roundAttempts(run.id);
   return {
     model,
     ...(mask ? { mask } : {}),
     ...(optimizer ? { optimizerState: optimizer.tensors } : {}),
-    closedRounds: store.runs.closedRounds(run.id),
-    spentRates: store.runs
-      .roundAttempts(run.id)
-      .flatMap((attempt) =>
-        attempt.state !== 'open' && attempt.summary?.sampling_rate !== undefined
-          ? [attempt.summary.sampling_rate]
-          : [],
-      ),
+    closedRounds: await store.runs.closedRounds(run.id),
+    spentRates: attempts.flatMap((attempt) =>
+      attempt.state !== 'open' && attempt.summary?.sampling_rate !== undefined
+        ? [attempt.summary.sampling_rate]
+        : [],
+    ),
     ...(open ? { open } : {}),
   };
 }

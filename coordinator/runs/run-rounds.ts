@@ -20,6 +20,7 @@ import { LateAnswers } from './round/round-ledger.js';
 import {
   recordClosedRound,
   recordFailedAttempt,
+  storeClosedRound,
   type RoundRecordsContext,
 } from './round/round-records.js';
 import { roundStartFor } from './round/round-start.js';
@@ -71,6 +72,11 @@ export class RunRounds {
       readonly student: tfl.LayersModel;
       readonly records: RoundRecordsContext;
       readonly send: (site: string, message: CoordinatorMessage) => void;
+      /**
+       * A change the rounds go on without waiting for (the store keeps the order they were
+       * asked in); if the store fails it, the run stops.
+       */
+      readonly persist: (change: Promise<void>) => void;
     },
     /** The global model to start from: version 0, or the last committed one. */
     current: ConstructorParameters<typeof GlobalModel>[2],
@@ -142,7 +148,9 @@ export class RunRounds {
         stragglers: 0,
         dropped: participants.length - updates.length,
       };
-      this.run.deps.store.runs.failRound({ runId: this.run.id, round, attempt, outcome });
+      this.run.persist(
+        this.run.deps.store.runs.failRound({ runId: this.run.id, round, attempt, outcome }),
+      );
       this.progress = { ...this.progress, attempt: attempt + 1 };
       this.run.records.logger.log(
         `round ${round}: the secure attempt open at the restart starts again`,
@@ -168,7 +176,7 @@ export class RunRounds {
     const { nextRound: round, attempt } = this.progress;
     const participants = selectParticipants({ ready, spec, round, attempt });
     if (!this.run.privacy.allows()) return { kind: 'over-budget' };
-    deps.store.runs.openRound({ runId: id, round, attempt, participants });
+    this.run.persist(deps.store.runs.openRound({ runId: id, round, attempt, participants }));
     const open = this.openAttempt(round, attempt, participants);
     const { logger, audit } = this.run.records;
     logger.log(
@@ -203,7 +211,7 @@ export class RunRounds {
       traffic: deps.events,
       global: this.global.tensors,
       dimension: parameterCount(this.run.studentSpec),
-      publicKeys: () => new Map(deps.store.sites.list().map((s) => [s.name, s.publicKey])),
+      publicKeys: () => deps.registry.publicKeys(),
     });
     return this.open;
   }
@@ -257,14 +265,16 @@ export class RunRounds {
   }
 
   /** The attempt failed: recorded; the same round is tried again with a fresh selection. */
-  fail(open: OpenAttempt, result: Extract<FoldResult, { ok: false }>): void {
+  fail(open: OpenAttempt, result: Extract<FoldResult, { ok: false }>): Promise<void> {
     const { ledger } = open;
     const { privacy, records } = this.run;
     const spent = result.revealed ? privacy.spend() : undefined;
     if (spent) records.audit(privacy.spentEvent(ledger.round, spent));
-    recordFailedAttempt(records, ledger, result, this.run.spec.minSites, spent?.sampling_rate);
+    const { minSites } = this.run.spec;
+    const stored = recordFailedAttempt(records, ledger, result, minSites, spent?.sampling_rate);
     this.late.owe(ledger.silent());
     this.progress = { ...this.progress, attempt: ledger.info.attempt + 1 };
+    return stored;
   }
 
   /**
@@ -291,11 +301,23 @@ export class RunRounds {
     return closed;
   }
 
-  /** The closed round's model becomes the next version: 'last' when it was the run's last round. */
+  /** Stores the closed round and its model as the next version; `commit` follows. */
+  store(open: OpenAttempt, closed: ClosedRound): Promise<void> {
+    const { version } = this.global;
+    return storeClosedRound(this.run.records, closed, {
+      version,
+      attempt: open.ledger.info.attempt,
+    });
+  }
+
+  /**
+   * The stored round's model becomes the next version: 'last' when it was the run's last
+   * round. Synchronous, so that the next round opens in the same step.
+   */
   commit(open: OpenAttempt, closed: ClosedRound): 'next' | 'last' {
     const { ledger } = open;
     const { version, hash } = this.global;
-    recordClosedRound(this.run.records, closed, { version, hash, attempt: ledger.info.attempt });
+    recordClosedRound(this.run.records, closed, { version, hash });
     this.late.clear();
     this.global.advance(closed);
     this.closed.push(closed.summary);

@@ -37,17 +37,9 @@ export class RunTrafficLedger {
 
   /** Records this process's share now and then every TRAFFIC_CHECKPOINT_MS until `stop`. */
   start(): void {
-    this.checkpoint();
+    void this.checkpoint();
     // Real time, not the run's Clock: this measures the process, it is no round rule.
-    this.timer ??= setInterval(() => {
-      try {
-        this.checkpoint();
-      } catch (error) {
-        // The run's own next commit meets the same store and stops the run; this only counts.
-        new Logger('Runs').warn(`traffic not recorded: ${(error as Error).message}`);
-        this.stop();
-      }
-    }, TRAFFIC_CHECKPOINT_MS).unref();
+    this.timer ??= setInterval(() => void this.checkpoint(), TRAFFIC_CHECKPOINT_MS).unref();
   }
 
   stop(): void {
@@ -56,10 +48,10 @@ export class RunTrafficLedger {
   }
 
   /** The run's traffic and wall time up to now, over every process; checkpointing stops. */
-  close(): Pick<RunReport, 'bytes_up' | 'bytes_down' | 'wall_seconds'> {
+  async close(): Promise<Pick<RunReport, 'bytes_up' | 'bytes_down' | 'wall_seconds'>> {
     this.stop();
-    this.checkpoint();
-    const total = this.parts.store.traffic(this.runId)!;
+    await this.checkpoint();
+    const total = (await this.parts.store.traffic(this.runId))!;
     return {
       bytes_up: total.bytesUp,
       bytes_down: total.bytesDown,
@@ -68,12 +60,18 @@ export class RunTrafficLedger {
   }
 
   /** Records this process's share as it stands (nothing when it has not changed). */
-  checkpoint(): void {
+  async checkpoint(): Promise<void> {
     const { bytesIn: bytesUp, bytesOut: bytesDown } = this.parts.events;
     // An idle run writes nothing: each write is an fsync'd transaction.
     if (bytesUp === this.written.bytesUp && bytesDown === this.written.bytesDown) return;
     const { runId, process, startedAt } = this;
-    this.parts.store.recordTraffic({ runId, process, startedAt, bytesUp, bytesDown });
     this.written = { bytesUp, bytesDown };
+    try {
+      await this.parts.store.recordTraffic({ runId, process, startedAt, bytesUp, bytesDown });
+    } catch (error) {
+      // The run's own next commit meets the same store and stops the run; this only counts.
+      new Logger('Runs').warn(`traffic not recorded: ${(error as Error).message}`);
+      this.stop();
+    }
   }
 }

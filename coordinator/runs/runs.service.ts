@@ -82,7 +82,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     private readonly events: CoordinatorEvents,
     transfer: TransferService,
   ) {
-    this.deps = { setup, evaluation, events, transfer, store };
+    this.deps = { setup, evaluation, events, transfer, store, registry: sitesService };
     // Every signed head of the audit log goes to every site with a session, in a run or not.
     events.on('treeHead', (head) => {
       const message = { type: 'audit.tree_head', head } as const;
@@ -98,7 +98,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     const configured = this.setup.config.run;
-    const active = this.store.runs.active();
+    const active = await this.store.runs.active();
     const hash = configured && this.hash(configured);
     if (active) {
       if (configured && (active.specHash !== hash || (configured.id ?? active.id) !== active.id)) {
@@ -113,7 +113,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     if (!configured) return;
-    const created = unwrap(this.create(configured));
+    const created = unwrap(await this.create(configured));
     this.boot = { id: created.id, teacher: unwrap(await this.launch(created, undefined, true)) };
   }
 
@@ -123,7 +123,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Checks a run spec and stores the run, not started. */
-  create(input: unknown): Result<StoredRun> {
+  async create(input: unknown): Promise<Result<StoredRun>> {
     const parsed = parseWith(runSpecSchema, input, 'config.invalid', 'run spec');
     if (!parsed.ok) return parsed;
     const spec = parsed.value;
@@ -154,16 +154,16 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     const privacy = PrivacyPlan.create(spec, enrolled);
     if (!privacy.ok) return privacy;
     const id = spec.id ?? randomUUID();
-    if (this.store.runs.get(id))
+    if (await this.store.runs.get(id))
       return fail('config.invalid', `a run ${id} exists already`, ['id']);
-    this.store.runs.create({ id, specHash: this.hash(spec), spec });
+    await this.store.runs.create({ id, specHash: this.hash(spec), spec });
     this.events.emit('audit', { event: 'run.created', run: id, spec: this.hash(spec) });
-    return ok(this.store.runs.get(id)!);
+    return ok((await this.store.runs.get(id))!);
   }
 
   /** Starts a created run: its teacher is prepared, then waiting sites are welcomed. */
   async start(id: string): Promise<Result<RunStatus>> {
-    const stored = this.store.runs.get(id);
+    const stored = await this.store.runs.get(id);
     if (!stored) return fail('run.unknown', `no run ${id}`);
     if (stored.state !== 'created') {
       return fail('run.illegal_transition', `run ${id} is ${stored.state}, not created`);
@@ -181,7 +181,7 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       this.logger.warn(`run ${id} did not start: ${launched.error.code}`);
       return launched;
     }
-    return ok(this.status(id)!);
+    return ok((await this.status(id))!);
   }
 
   /** Runs one run; the run started at boot also writes the config's report file. */
@@ -275,42 +275,42 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     return this.active?.id === id ? this.active : undefined;
   }
 
-  pause(id: string): Result<RunStatus> {
+  pause(id: string): Promise<Result<RunStatus>> {
     return this.control(id, 'run.paused', (run) => run.pause());
   }
 
-  resume(id: string): Result<RunStatus> {
+  resume(id: string): Promise<Result<RunStatus>> {
     return this.control(id, 'run.resumed', (run) => run.resume());
   }
 
   /** Cancels the active run, or a run created and not started. */
-  cancel(id: string): Result<RunStatus> {
-    const stored = this.store.runs.get(id);
+  async cancel(id: string): Promise<Result<RunStatus>> {
+    const stored = await this.store.runs.get(id);
     if (stored?.state === 'created') {
-      this.store.runs.setState({ runId: id, state: 'cancelled' });
+      await this.store.runs.setState({ runId: id, state: 'cancelled' });
       this.events.emit('audit', { event: 'run.cancelled', run: id });
-      return ok(this.status(id)!);
+      return ok((await this.status(id))!);
     }
     return this.control(id, 'run.cancelled', (run) => run.cancel());
   }
 
-  private control(
+  private async control(
     id: string,
     event: string,
-    act: (run: RunConductor) => Result<true>,
-  ): Result<RunStatus> {
-    const stored = this.store.runs.get(id);
+    act: (run: RunConductor) => Promise<Result<true>>,
+  ): Promise<Result<RunStatus>> {
+    const stored = await this.store.runs.get(id);
     if (!stored) return fail('run.unknown', `no run ${id}`);
     const run = this.live(id);
     if (!run) return fail('run.illegal_transition', `run ${id} is ${stored.state}, not active`);
-    const done = act(run);
+    const done = await act(run);
     if (!done.ok) return done;
     this.events.emit('audit', { event, run: id });
-    return ok(this.status(id)!);
+    return ok((await this.status(id))!);
   }
 
-  status(id: string): RunStatus | undefined {
-    const stored = this.store.runs.get(id);
+  async status(id: string): Promise<RunStatus | undefined> {
+    const stored = await this.store.runs.get(id);
     return stored && this.statusOf(stored);
   }
 
@@ -328,19 +328,19 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  list(): RunStatus[] {
-    return this.store.runs.list().map((run) => this.statusOf(run));
+  async list(): Promise<RunStatus[]> {
+    return (await this.store.runs.list()).map((run) => this.statusOf(run));
   }
 
-  get(id: string): Result<RunStatus> {
-    const status = this.status(id);
+  async get(id: string): Promise<Result<RunStatus>> {
+    const status = await this.status(id);
     return status ? ok(status) : fail('run.unknown', `no run ${id}`);
   }
 
-  report(id: string): Result<unknown> {
-    const run = this.store.runs.get(id);
+  async report(id: string): Promise<Result<unknown>> {
+    const run = await this.store.runs.get(id);
     if (!run) return fail('run.unknown', `no run ${id}`);
-    const report = this.store.runs.report(id);
+    const report = await this.store.runs.report(id);
     return report === undefined
       ? fail(
           'run.illegal_transition',

@@ -18,7 +18,7 @@ import {
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
-import { COORDINATOR_STORE, type CoordinatorStore } from '../store/store.js';
+import { COORDINATOR_STORE, type CoordinatorStore, type SiteRecord } from '../store/store.js';
 import { enrolSite, revokeSite, type EnrolledSite } from './allow-list-file.js';
 
 /** A pause after a change to the allow-list file, so a burst of writes is read once. */
@@ -34,6 +34,8 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Sites');
   private active = new Map<string, string>();
   private revoked = new Map<string, string>();
+  /** Every site the store's registry holds, by name: what the last sync left there. */
+  private registry = new Map<string, SiteRecord>();
   private readonly listeners: (() => void)[] = [];
   private readonly watcher: FSWatcher;
   private pending: NodeJS.Timeout | undefined;
@@ -52,7 +54,7 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  private apply(list: AllowList): void {
+  private async apply(list: AllowList): Promise<void> {
     this.active = new Map(list.sites.map((s) => [s.publicKey, s.name]));
     this.revoked = new Map(list.revoked.map((s) => [s.publicKey, s.name]));
     // The registry keeps every site ever enrolled; a rotated key leaves its site enrolled.
@@ -68,7 +70,7 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
         .map((s) => ({ name: s.name, publicKey: s.publicKey, state: 'revoked' as const })),
     ];
     // What changed since the registry last saw the list goes to the audit log, by fingerprint.
-    const before = new Map(this.store.sites.list().map((s) => [s.name, s]));
+    const before = new Map((await this.store.sites.list()).map((s) => [s.name, s]));
     for (const site of next) {
       const was = before.get(site.name);
       if (was?.state === site.state && was.publicKey === site.publicKey) continue;
@@ -78,7 +80,8 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
         key: keyFingerprint(this.setup.sodium, site.publicKey),
       });
     }
-    this.store.sites.sync(next);
+    await this.store.sites.sync(next);
+    this.registry = new Map([...before, ...next.map((s) => [s.name, s] as const)]);
   }
 
   /** Re-reads the allow-list file; sessions of keys no longer enrolled are then closed. */
@@ -89,7 +92,7 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
       this.events.emit('allowListRejected', list.error.message);
       return list;
     }
-    this.apply(list.value);
+    await this.apply(list.value);
     this.logger.log(
       `allow-list reloaded: ${this.active.size} enrolled, ${this.revoked.size} revoked keys`,
     );
@@ -131,6 +134,11 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
     return this.active.size;
   }
 
+  /** Every registered site's key by name, revoked ones included. */
+  publicKeys(): ReadonlyMap<string, string> {
+    return new Map([...this.registry.values()].map((s) => [s.name, s.publicKey]));
+  }
+
   isEnrolled(publicKey: Uint8Array): boolean {
     return this.active.has(Buffer.from(publicKey).toString('base64'));
   }
@@ -141,8 +149,8 @@ export class SitesService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** After every provider exists, so that the audit log hears of the first enrolments too. */
-  onModuleInit(): void {
-    this.apply(this.setup.allowList);
+  async onModuleInit(): Promise<void> {
+    await this.apply(this.setup.allowList);
   }
 
   onModuleDestroy(): void {

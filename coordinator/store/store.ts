@@ -29,6 +29,9 @@ export type { StoredUpdate, UpdateStore } from './update-store.js';
  * test the parts one by one. Blobs (models, optimizer state, masks) are content-addressed.
  * Every method settles once its change is durable; a backend may commit changes that arrive
  * together in one transaction (group commit), but settles none of them before it commits.
+ * Changes commit in the order they were asked for, so a caller may go on without waiting for
+ * one (a run's state) and still know that a later change never lands before it; and a read
+ * sees every change this store was asked for before the read.
  */
 export interface CoordinatorStore {
   readonly runs: RunStore;

@@ -175,8 +175,9 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
   it('gives an auditor the log, the verified tree heads and the export, and no operator controls', async () => {
     const auditor = await withCoordinatorStore(
       fixture.workspace.coordinatorConfigFile,
-      (store) =>
-        issueToken(store.tokens, { name: 'auditor-1', role: 'auditor', kind: 'api' }).secret,
+      async (store) =>
+        (await issueToken(store.tokens, { name: 'auditor-1', role: 'auditor', kind: 'api' }))
+          .secret,
     );
     const page = await newPage();
     await page.goto(`${fixture.coordinator.url}/dashboard/`);

@@ -26,9 +26,11 @@ async function withAudit(
   } as unknown as CoordinatorSetup;
   const events = new CoordinatorEvents();
   try {
-    await test(new AuditService(setup, store, events), store, events);
+    const audit = new AuditService(setup, store, events);
+    await audit.onModuleInit();
+    await test(audit, store, events);
   } finally {
-    store.close();
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -40,21 +42,43 @@ describe('the audit service', () => {
       const appendAll = store.audit.appendAll.bind(store.audit);
       store.audit.appendAll = (entries) => {
         batches.push(entries.length);
-        appendAll(entries);
+        return appendAll(entries);
       };
       const answers = [1, 2, 3].map((n) => audit.record({ event: 'test.event', n }));
-      assert.equal(store.audit.size(), 0, 'committed within the tick');
+      assert.equal(await store.audit.size(), 0, 'committed within the tick');
       const sizeAtAnswer = await answers[0]!.then(() => store.audit.size());
       assert.equal(sizeAtAnswer, 3);
       assert.deepEqual(await Promise.all(answers), [0, 1, 2]);
       assert.deepEqual(batches, [3]);
     }));
 
-  it('commits what is pending before a read, so the log and the tree agree', () =>
+  it('numbers a batch the store refused from what the store holds: no gap, nothing lost after', () =>
+    withAudit(async (audit, store) => {
+      await audit.record({ event: 'test.first' });
+      const appendAll = store.audit.appendAll.bind(store.audit);
+      let refuse = true;
+      store.audit.appendAll = (entries) => {
+        if (!refuse) return appendAll(entries);
+        refuse = false;
+        return Promise.reject(new Error('disk full'));
+      };
+      await assert.rejects(audit.record({ event: 'test.refused' }), /disk full/);
+      assert.equal(await audit.record({ event: 'test.after' }), 1);
+      const { entries } = await audit.export();
+      assert.deepEqual(
+        entries.map((e) => [e.seq, e.event['event']]),
+        [
+          [0, 'test.first'],
+          [1, 'test.after'],
+        ],
+      );
+    }));
+
+  it('waits for what is pending before a read, so the log and the tree agree', () =>
     withAudit(async (audit) => {
       void audit.record({ event: 'test.event' });
-      assert.equal(audit.page({ limit: 10 }).size, 1);
-      assert.equal(audit.signHead().size, 1);
+      assert.equal((await audit.page({ limit: 10 })).size, 1);
+      assert.equal((await audit.signHead()).size, 1);
     }));
 
   it('samples unauthenticated refusals: one entry per kind and code per window, with the count', () =>
@@ -63,9 +87,9 @@ describe('the audit service', () => {
         events.emit('unauthenticatedRefusal', { kind: 'api', code: 'auth.missing_token' });
       }
       events.emit('unauthenticatedRefusal', { kind: 'handshake', code: 'handshake.timeout' });
-      assert.equal(store.audit.size(), 0);
+      assert.equal(await store.audit.size(), 0);
       await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS * 2));
-      const entries = audit.export().entries.map((e) => e.event);
+      const entries = (await audit.export()).entries.map((e) => e.event);
       assert.deepEqual(
         entries.map(({ kind, code, count }) => ({ kind, code, count })),
         [
@@ -101,9 +125,8 @@ describe('the audit service', () => {
         bytes: 0,
         code: 'session.closed',
       });
-      const refused = audit
-        .export()
-        .entries.map((e) => e.event)
+      const refused = (await audit.export()).entries
+        .map((e) => e.event)
         .filter((e) => e['event'] === 'session.refused');
       assert.deepEqual(
         refused.map((e) => e['code']),

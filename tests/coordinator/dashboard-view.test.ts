@@ -17,15 +17,15 @@ describe('the dashboard: store queries and the run view', () => {
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'fedistill-dashboard-'));
     store = openSqliteStore({ sodium: await loadSodium(), file: path.join(dir, 'coordinator.db') });
-    store.sites.sync(
+    await store.sites.sync(
       ['site-1', 'site-2', 'site-3'].map((name) => ({
         name,
         publicKey: `key-${name}`,
         state: name === 'site-3' ? ('revoked' as const) : ('enrolled' as const),
       })),
     );
-    store.runs.create({ id: 'r1', specHash: 'h', spec: {} });
-    store.runs.start({ runId: 'r1', initial: { version: 0, modelHash: 'm0' } });
+    await store.runs.create({ id: 'r1', specHash: 'h', spec: {} });
+    await store.runs.start({ runId: 'r1', initial: { version: 0, modelHash: 'm0' } });
     const update = (site: string) => ({
       site,
       numExamples: 10,
@@ -33,40 +33,50 @@ describe('the dashboard: store queries and the run view', () => {
       bytes: new Uint8Array(4),
     });
     // Round 1 fails its quorum on attempt 1 (one answer, one dropped, one straggler), closes on 2.
-    store.runs.openRound({
+    await store.runs.openRound({
       runId: 'r1',
       round: 1,
       attempt: 0,
       participants: ['site-1', 'site-2', 'site-3'],
     });
-    store.updates.save({ runId: 'r1', round: 1, attempt: 0, update: update('site-2') });
-    store.runs.failRound({
+    await store.updates.save({ runId: 'r1', round: 1, attempt: 0, update: update('site-2') });
+    await store.runs.failRound({
       runId: 'r1',
       round: 1,
       attempt: 0,
       outcome: { answered: 1, stragglers: 1, dropped: 1 },
     });
-    store.runs.openRound({ runId: 'r1', round: 1, attempt: 1, participants: ['site-1', 'site-2'] });
-    store.updates.save({ runId: 'r1', round: 1, attempt: 1, update: update('site-1') });
-    store.updates.save({ runId: 'r1', round: 1, attempt: 1, update: update('site-2') });
-    store.runs.commitRound({
+    await store.runs.openRound({
+      runId: 'r1',
+      round: 1,
+      attempt: 1,
+      participants: ['site-1', 'site-2'],
+    });
+    await store.updates.save({ runId: 'r1', round: 1, attempt: 1, update: update('site-1') });
+    await store.updates.save({ runId: 'r1', round: 1, attempt: 1, update: update('site-2') });
+    await store.runs.commitRound({
       runId: 'r1',
       round: 1,
       attempt: 1,
       summary: summary(1, 2),
       model: { version: 1, modelHash: 'm1' },
     });
-    store.runs.openRound({ runId: 'r1', round: 2, attempt: 0, participants: ['site-1', 'site-2'] });
-    store.updates.save({ runId: 'r1', round: 2, attempt: 0, update: update('site-1') });
+    await store.runs.openRound({
+      runId: 'r1',
+      round: 2,
+      attempt: 0,
+      participants: ['site-1', 'site-2'],
+    });
+    await store.updates.save({ runId: 'r1', round: 2, attempt: 0, update: update('site-1') });
   });
 
   after(async () => {
-    store.close();
+    await store.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('keeps each attempt with its outcome, and the last closed round each site answered', () => {
-    const attempts = store.runs.roundAttempts('r1');
+  it('keeps each attempt with its outcome, and the last closed round each site answered', async () => {
+    const attempts = await store.runs.roundAttempts('r1');
     assert.deepEqual(
       attempts.map((a) => [a.round, a.attempt, a.state, a.participants]),
       [
@@ -78,13 +88,13 @@ describe('the dashboard: store queries and the run view', () => {
     assert.deepEqual(attempts[0]!.summary, { answered: 1, stragglers: 1, dropped: 1 });
     assert.ok(attempts[0]!.closedAt && !attempts[2]!.closedAt);
     // site-2's answer to the failed attempt and site-1's to the open round do not count.
-    assert.deepEqual([...store.updates.lastRoundBySite({ runId: 'r1' })].sort(), [
+    assert.deepEqual([...(await store.updates.lastRoundBySite({ runId: 'r1' }))].sort(), [
       ['site-1', 1],
       ['site-2', 1],
     ]);
   });
 
-  it('builds the run view, and a diff carries only what changed', () => {
+  it('builds the run view, and a diff carries only what changed', async () => {
     const status = (answered: string[]): RunStatus =>
       ({
         id: 'r1',
@@ -106,17 +116,17 @@ describe('the dashboard: store queries and the run view', () => {
           answered,
         },
       }) as unknown as RunStatus;
-    const sources = (answered: string[]) => ({
+    const sources = async (answered: string[]) => ({
       status: status(answered),
       dataset: 'wdbc',
-      closedRounds: store.runs.closedRounds('r1'),
-      attempts: store.runs.roundAttempts('r1'),
-      registry: store.sites.list(),
-      lastRounds: store.updates.lastRoundBySite({ runId: 'r1' }),
+      closedRounds: await store.runs.closedRounds('r1'),
+      attempts: await store.runs.roundAttempts('r1'),
+      registry: await store.sites.list(),
+      lastRounds: await store.updates.lastRoundBySite({ runId: 'r1' }),
       bytes: new Map([['site-1', { up: 5, down: 7 }]]),
       backends: new Map<string, string>(),
     });
-    const before = buildRunView(sources(['site-1']));
+    const before = buildRunView(await sources(['site-1']));
     assert.equal(before.run.state, 'round-open', "the live run's state, not the stored one");
     assert.equal(before.run.active, true);
     assert.deepEqual(before.run.controls, { pause: true, resume: false, cancel: true });
@@ -154,7 +164,7 @@ describe('the dashboard: store queries and the run view', () => {
     // Privacy spent reaches the chart only when the run accounts for it.
     assert.equal(roundPoint({ ...summary(2, 3), epsilon: 1.5 }).epsilon, 1.5);
     assert.ok(!('epsilon' in before.points[0]!));
-    const after = buildRunView(sources(['site-1', 'site-2']));
+    const after = buildRunView(await sources(['site-1', 'site-2']));
     const delta = diffRunView(before, after)!;
     assert.deepEqual(delta.points, []);
     assert.deepEqual(

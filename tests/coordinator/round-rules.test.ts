@@ -90,7 +90,7 @@ describe('the deadline', () => {
         assert.deepEqual(participants(run), names(1, 2, 3));
         for (const site of sites.slice(0, 2)) assert.equal(await site.answered(), 'accepted');
         run.clock.advance(ROUND_DEADLINE_MS - 1);
-        assert.equal(run.state, 'round-open');
+        assert.equal(await run.storedState(), 'round-open');
         assert.equal(run.closed.length, 1, 'round 2 is still open');
         const closed = run.roundClosed(2);
         run.clock.advance(1);
@@ -175,7 +175,7 @@ async function failedQuorum(seed: number): Promise<FailedQuorum> {
       const closedBeforeRetry = run.closed.map((s) => s.round);
       const retried = participants(run);
       const retryStarts = retried.map((n) => siteOf(sites, n).start);
-      const stateAfterFailure = run.state;
+      const stateAfterFailure = await run.storedState();
       // The stragglers' late answers come first, as from sites that answer each start in turn.
       const late: FailedQuorum['late'] = {};
       for (const [i, name] of first.slice(1).entries()) {
@@ -196,8 +196,7 @@ async function failedQuorum(seed: number): Promise<FailedQuorum> {
         late,
         retry,
         roundTwo: { attempt: summary.attempt, participants: summary.participants },
-        attempts: run.store.runs
-          .roundAttempts(run.runId)
+        attempts: (await run.store.runs.roundAttempts(run.runId))
           .filter((a) => a.round === 2)
           .map((a) => ({ round: a.round, attempt: a.attempt, outcome: a.state })),
       };
@@ -285,7 +284,7 @@ describe('when an attempt ends without the clock', () => {
         const failure = run.nextFailure();
         dropout!.drop();
         assert.deepEqual(await failure, { round: 1, attempt: 1, updates: 1, quorum: 2 });
-        assert.equal(run.state, 'waiting-for-sites');
+        assert.equal(await run.storedState(), 'waiting-for-sites');
         assert.equal(stays!.closed, false);
         const [back] = run.ready('site-1');
         assert.deepEqual(participants(run), names(1, 2));
@@ -561,12 +560,12 @@ describe('pause, resume and cancel', () => {
     async () => {
       await withRun({ rounds: 3, minSites: 2 }, async (run) => {
         const sites = run.ready(...names(1, 2));
-        assert.deepEqual(run.conductor.pause(), { ok: true, value: true });
-        assert.equal(run.state, 'paused');
+        assert.deepEqual(await run.conductor.pause(), { ok: true, value: true });
+        assert.equal(await run.storedState(), 'paused');
         const closed = run.roundClosed(1);
         for (const site of sites) assert.equal(await site.answered(), 'accepted');
         await closed;
-        assert.equal(run.state, 'paused');
+        assert.equal(await run.storedState(), 'paused');
         run.clock.advance(10 * ROUND_DEADLINE_MS);
         assert.deepEqual(
           sites.map((s) => s.starts.length),
@@ -582,12 +581,12 @@ describe('pause, resume and cancel', () => {
   it('resume opens the next round with the ready sites', TEST_TIMEOUT, async () => {
     await withRun({ rounds: 3, minSites: 2 }, async (run) => {
       const sites = run.ready(...names(1, 2));
-      run.conductor.pause();
+      await run.conductor.pause();
       const closed = run.roundClosed(1);
       for (const site of sites) await site.answered();
       await closed;
-      assert.deepEqual(run.conductor.resume(), { ok: true, value: true });
-      assert.equal(run.state, 'round-open');
+      assert.deepEqual(await run.conductor.resume(), { ok: true, value: true });
+      assert.equal(await run.storedState(), 'round-open');
       assert.deepEqual(
         sites.map((s) => [s.start.round, s.start.modelVersion]),
         [
@@ -604,9 +603,9 @@ describe('pause, resume and cancel', () => {
     async () => {
       await withRun({ rounds: 3, minSites: 2 }, async (run) => {
         const sites = run.ready(...names(1, 2));
-        run.conductor.pause();
-        run.conductor.resume();
-        assert.equal(run.state, 'round-open');
+        await run.conductor.pause();
+        await run.conductor.resume();
+        assert.equal(await run.storedState(), 'round-open');
         const closed = run.roundClosed(1);
         for (const site of sites) await site.answered();
         await closed;
@@ -622,10 +621,10 @@ describe('pause, resume and cancel', () => {
       await withRun({ rounds: 2, minSites: 2 }, async (run) => {
         const code = (r: { ok: boolean; error?: { code: string } }): string | undefined =>
           r.ok ? undefined : r.error!.code;
-        assert.equal(code(run.conductor.resume()), 'run.illegal_transition');
-        run.conductor.pause();
-        assert.equal(code(run.conductor.pause()), 'run.illegal_transition');
-        assert.equal(run.state, 'paused');
+        assert.equal(code(await run.conductor.resume()), 'run.illegal_transition');
+        await run.conductor.pause();
+        assert.equal(code(await run.conductor.pause()), 'run.illegal_transition');
+        assert.equal(await run.storedState(), 'paused');
       });
     },
   );
@@ -638,19 +637,19 @@ describe('pause, resume and cancel', () => {
         const sites = run.ready(...names(1, 2));
         const [waiting] = run.ready('site-3');
         assert.equal(await sites[0]!.answered(), 'accepted');
-        assert.deepEqual(run.conductor.cancel(), { ok: true, value: true });
+        assert.deepEqual(await run.conductor.cancel(), { ok: true, value: true });
         await assert.rejects(run.conductor.finished, { code: 'run.cancelled' });
         assert.deepEqual(
           [...sites, waiting!].map((s) => s.refusal),
           ['run.cancelled', 'run.cancelled', 'run.cancelled'],
         );
-        assert.equal(run.state, 'cancelled');
+        assert.equal(await run.storedState(), 'cancelled');
         assert.equal(run.conductor.ended, true);
         run.clock.advance(10 * ROUND_DEADLINE_MS);
         assert.deepEqual([run.closed, run.failed], [[], []]);
         const late = run.site('site-4').join();
         assert.equal(late.ok ? undefined : late.error.code, 'session.closed');
-        const again = run.conductor.cancel();
+        const again = await run.conductor.cancel();
         assert.equal(again.ok ? undefined : again.error.code, 'run.illegal_transition');
       });
     },
@@ -663,7 +662,7 @@ describe('pause, resume and cancel', () => {
       await withRun({ rounds: 2, minSites: 2 }, async (run) => {
         const [site] = run.ready(...names(1, 2));
         site!.answer();
-        run.conductor.cancel();
+        await run.conductor.cancel();
         assert.equal(await site!.verdict(), 'refused: run.cancelled');
         assert.equal(site!.sent.filter((m) => m.type === 'update.accepted').length, 0);
         await assert.rejects(run.conductor.finished, { code: 'run.cancelled' });
@@ -706,7 +705,7 @@ describe('the privacy budget', () => {
         assert.equal(report.per_round.length, 2);
         assert.equal(report.privacy!.stopped_by_budget, true);
         assert.ok(Math.abs(report.privacy!.epsilon - epsilonAfter(2)) < 1e-9);
-        assert.equal(run.state, 'stopped-by-budget');
+        assert.equal(await run.storedState(), 'stopped-by-budget');
         for (const site of sites) {
           assert.deepEqual(site.sent.at(-1), { type: 'run.complete', runId: run.runId, rounds: 2 });
           assert.equal(site.starts.length, 2, 'no round 3 was opened');
@@ -758,8 +757,8 @@ describe("the run's state in the store", () => {
           'completing',
           'complete',
         ]);
-        assert.deepEqual(run.store.runs.report(run.runId), report);
-        assert.equal(run.store.runs.get(run.runId)!.lastClosedRound, 2);
+        assert.deepEqual(await run.store.runs.report(run.runId), report);
+        assert.equal((await run.store.runs.get(run.runId))!.lastClosedRound, 2);
       });
     },
   );

@@ -120,10 +120,10 @@ async function finalModel(dbFile: string): Promise<NamedTensor[]> {
     db.close();
     assert.equal(run.state, 'complete');
     assert.equal(run.model_version, ROUNDS);
-    const model = store.models.get({ runId: run.id, version: run.model_version });
+    const model = await store.models.get({ runId: run.id, version: run.model_version });
     return unwrap(decodeTensorBlob(await store.models.readBlob(model.modelHash)));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -25,7 +25,7 @@ const ROUNDS = 3;
 async function token(fixture: RunFixture, role: 'operator' | 'auditor'): Promise<string> {
   return withCoordinatorStore(
     fixture.workspace.coordinatorConfigFile,
-    (store) => issueToken(store.tokens, { name: role, role, kind: 'api' }).secret,
+    async (store) => (await issueToken(store.tokens, { name: role, role, kind: 'api' })).secret,
   );
 }
 

@@ -49,7 +49,7 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
     SqliteUpdateStore.prototype.save = function (saved) {
       const { round, update } = saved;
       updates.push({ round, site: update.site, delta: unwrap(decodeTensorBlob(update.bytes)) });
-      save.call(this, saved);
+      return save.call(this, saved);
     };
     fixture = await startRunFixture({
       sites: 3,
@@ -71,7 +71,7 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
       const read = async (hash: string) =>
         unwrap(decodeTensorBlob(await store.models.readBlob(hash)));
       for (let v = 0; v <= ROUNDS; v++) {
-        const stored: StoredModel = store.models.get({
+        const stored: StoredModel = await store.models.get({
           runId: fixture.coordinator.runId!,
           version: v,
         });
@@ -81,7 +81,7 @@ describe('a pruned run: 3 real sites, 4 rounds, polynomial sparsity 0 -> 0.5', (
         });
       }
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

@@ -73,7 +73,8 @@ describe('secure aggregation (SecAgg+) in a real run', () => {
     const sodium = await loadSodium();
     const operator = await withCoordinatorStore(
       fixture.workspace.coordinatorConfigFile,
-      (store) => issueToken(store.tokens, { name: 'ops', role: 'operator', kind: 'api' }).secret,
+      async (store) =>
+        (await issueToken(store.tokens, { name: 'ops', role: 'operator', kind: 'api' })).secret,
     );
     const api = (method: string, route: string) =>
       fetch(`${fixture.coordinator.url}${route}`, {

@@ -9,8 +9,8 @@ import { loadSodium } from '../../protocol/index.js';
 export async function apiToken(storeFile: string, role: 'operator' | 'auditor'): Promise<string> {
   const store = openSqliteStore({ sodium: await loadSodium(), file: storeFile });
   try {
-    return issueToken(store.tokens, { name: `test-${role}`, role, kind: 'api' }).secret;
+    return (await issueToken(store.tokens, { name: `test-${role}`, role, kind: 'api' })).secret;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -338,22 +338,27 @@ export class TestSite implements SiteChannel {
 }
 
 /**
- * Wraps the store's run part so that every change of the run's stored state is recorded, in
- * order, as the store holds it after each call.
+ * Wraps the store's run part so that every state the run's stored state was set to is
+ * recorded, in order, once the change that set it committed. The store commits the changes of
+ * one tick together, so reading the state after each would miss the ones set in passing.
  */
 function recordingStates(store: CoordinatorStore, runId: string, states: RunState[]): void {
   const runs = store.runs;
-  const record = (): void => {
-    const state = runs.get(runId)?.state;
-    if (state && state !== states.at(-1)) states.push(state);
+  const setTo = (key: string | symbol, arg: { runId?: string; state?: RunState }) => {
+    if (arg.runId !== runId) return undefined;
+    if (key === 'create') return 'created';
+    if (key === 'start') return 'waiting-for-sites';
+    return key === 'setState' || key === 'complete' ? arg.state : undefined;
   };
   (store as { runs: CoordinatorStore['runs'] }).runs = new Proxy(runs, {
     get(target, key) {
       const value: unknown = Reflect.get(target, key, target);
       if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        const result: unknown = value.apply(target, args);
-        record();
+      return async (...args: unknown[]) => {
+        const arg = (args[0] ?? {}) as { id?: string; runId?: string; state?: RunState };
+        const state = setTo(key, { ...arg, runId: arg.runId ?? arg.id });
+        const result: unknown = await value.apply(target, args);
+        if (state && state !== states.at(-1)) states.push(state);
         return result;
       };
     },
@@ -400,13 +405,12 @@ export class ConductorHarness {
     const spec = runSpecSchema.parse({ ...parts.baseRun, ...run });
     const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-run-'));
     const store = openSqliteStore({ sodium: setup.sodium, file: path.join(dir, 'store.sqlite') });
-    store.sites.sync(
-      setup.allowList.sites.map((s) => ({
-        name: s.name,
-        publicKey: s.publicKey,
-        state: 'enrolled' as const,
-      })),
-    );
+    const registry = setup.allowList.sites.map((s) => ({
+      name: s.name,
+      publicKey: s.publicKey,
+      state: 'enrolled' as const,
+    }));
+    await store.sites.sync(registry);
     const runId = 'run-under-test';
     const specHash = runSpecHash(setup.sodium, spec, setup.config.data, setup.publicSplitBytes);
     const clock = new ManualClock();
@@ -422,13 +426,19 @@ export class ConductorHarness {
       dir,
       () =>
         new RunConductor(
-          { setup, evaluation, events, transfer, store, clock },
+          {
+            ...{ setup, evaluation, events, transfer, store, clock },
+            registry: {
+              enrolledCount: registry.length,
+              publicKeys: () => new Map(registry.map((s) => [s.name, s.publicKey])),
+            },
+          },
           { id: runId, specHash, exportDir: path.join(dir, 'exports') },
           spec,
           teacher,
         ),
     );
-    store.runs.create({ id: runId, specHash, spec });
+    await store.runs.create({ id: runId, specHash, spec });
     await harness.conductor.start();
     return harness;
   }
@@ -453,9 +463,9 @@ export class ConductorHarness {
     });
   }
 
-  /** The run's state as the store holds it. */
-  get state(): RunState {
-    return this.store.runs.get(this.runId)!.state;
+  /** The run's state as the store holds it, once what was asked of it so far is committed. */
+  async storedState(): Promise<RunState> {
+    return (await this.store.runs.get(this.runId))!.state;
   }
 
   /** Resolves when round `round` closes with a new model. Call before what should close it. */
@@ -477,7 +487,7 @@ export class ConductorHarness {
 
   async dispose(): Promise<void> {
     this.conductor.dispose();
-    this.store.close();
+    await this.store.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -14,18 +14,15 @@ export interface RoundRecordsContext {
   readonly logger: Logger;
 }
 
-/**
- * Commits a closed round: the new model version with the round's summary (one transaction),
- * then the audit log's record of it, then the observers.
- */
-export function recordClosedRound(
+/** Commits a closed round: the new model version with the round's summary, in one transaction. */
+export function storeClosedRound(
   context: RoundRecordsContext,
   closed: ClosedRound,
-  previous: { readonly version: number; readonly hash: string; readonly attempt: number },
-): void {
+  previous: { readonly version: number; readonly attempt: number },
+): Promise<void> {
   const { summary, model, mask, optimizerHash } = closed;
   const version = previous.version + 1;
-  context.store.runs.commitRound({
+  return context.store.runs.commitRound({
     runId: context.runId,
     round: summary.round,
     attempt: previous.attempt,
@@ -37,6 +34,16 @@ export function recordClosedRound(
       ...(mask ? { maskHash: mask.hash } : {}),
     },
   });
+}
+
+/** A closed round, once stored: the audit log's record of it, then the observers. */
+export function recordClosedRound(
+  context: RoundRecordsContext,
+  closed: ClosedRound,
+  previous: { readonly version: number; readonly hash: string },
+): void {
+  const { summary, model, mask } = closed;
+  const version = previous.version + 1;
   context.audit({
     event: 'aggregate.committed',
     round: summary.round,
@@ -56,7 +63,10 @@ export function recordClosedRound(
   context.events.emit('round', summary);
 }
 
-/** An attempt ended without a model (too few updates, or the secure fold failed): recorded. */
+/**
+ * An attempt ended without a model (too few updates, or the secure fold failed): recorded.
+ * Settles once the store has it; the store keeps it ahead of any later change.
+ */
 export function recordFailedAttempt(
   context: RoundRecordsContext,
   ledger: RoundLedger,
@@ -64,11 +74,11 @@ export function recordFailedAttempt(
   quorum: number,
   /** Set when the failed attempt was charged to the privacy ledger. */
   samplingRate?: number,
-): void {
+): Promise<void> {
   const { round, attempt } = ledger.info;
   if (result.audit) context.audit(result.audit);
   context.logger.warn(`round ${round} failed: ${result.reason}; retrying`);
-  context.store.runs.failRound({
+  const stored = context.store.runs.failRound({
     runId: context.runId,
     round,
     attempt,
@@ -82,4 +92,5 @@ export function recordFailedAttempt(
   const updates = ledger.answered.size;
   context.audit({ event: 'round.failed', round, attempt: attempt + 1, updates, quorum });
   context.events.emit('roundFailed', { round, attempt: attempt + 1, updates, quorum });
+  return stored;
 }

@@ -170,7 +170,7 @@ export class UpdateIntake {
       return { kind: 'refused' };
     }
     try {
-      store.updates.save({
+      await store.updates.save({
         runId,
         round,
         attempt,

@@ -100,4 +100,13 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_id, process)
   );
   `,
+  // Leases: which process conducts runs, and the epoch that fences a former holder's writes.
+  `
+  CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -4,8 +4,10 @@ import Database from 'better-sqlite3';
 import { FedistillError, type Sodium } from '../../../protocol/index.js';
 import { ensurePrivateFile, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.js';
 import type { CoordinatorStore } from '../store.js';
+import { GroupCommit } from './group-commit.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteAuditStore } from './sqlite-audit-store.js';
+import { SqliteLeaseStore } from './sqlite-lease-store.js';
 import { SqliteModelStore } from './sqlite-model-store.js';
 import { SqliteRunStore } from './sqlite-run-store.js';
 import { SqliteSiteStore } from './sqlite-site-store.js';
@@ -14,8 +16,8 @@ import { SqliteUpdateStore } from './sqlite-update-store.js';
 
 /**
  * Opens (creating and migrating as needed) the store on SQLite (better-sqlite3): WAL so
- * readers never block the writer, and synchronous=FULL so a commit is on disk before the call
- * returns. Blobs live under `<file>.blobs/`, named by their BLAKE2b-256 hash. Every part
+ * readers never block the writer, synchronous=FULL so a commit is on disk before its changes
+ * settle, and group commit (one transaction per tick) so that costs one fsync per tick. Blobs live under `<file>.blobs/`, named by their BLAKE2b-256 hash. Every part
  * shares the one connection, so a transaction may span tables of several parts.
  */
 export function openSqliteStore(options: { sodium: Sodium; file: string }): CoordinatorStore {
@@ -31,16 +33,23 @@ export function openSqliteStore(options: { sodium: Sodium; file: string }): Coor
     if (existsSync(companion)) chmodSync(companion, PRIVATE_FILE_MODE);
   }
   const db = connect(file);
-  const models = new SqliteModelStore({ db, sodium, blobDir });
-  const updates = new SqliteUpdateStore(db);
+  const commits = new GroupCommit(db);
+  const models = new SqliteModelStore({ db, sodium, blobDir, commits });
+  const updates = new SqliteUpdateStore(db, commits);
   return {
-    runs: new SqliteRunStore({ db, models, updates }),
+    runs: new SqliteRunStore({ db, models, updates, commits }),
     updates,
     models,
-    sites: new SqliteSiteStore(db),
-    tokens: new SqliteTokenStore(db),
-    audit: new SqliteAuditStore(db),
-    close: () => db.close(),
+    sites: new SqliteSiteStore(db, commits),
+    tokens: new SqliteTokenStore(db, commits),
+    audit: new SqliteAuditStore(db, commits),
+    leases: new SqliteLeaseStore(db, commits),
+    fence: (lease) => commits.fence(lease),
+    close: async () => {
+      // What was asked for before close still commits.
+      commits.commit();
+      db.close();
+    },
   };
 }
 

@@ -12,6 +12,7 @@ import type {
   RunTraffic,
   StoredRun,
 } from '../run-store.js';
+import type { GroupCommit } from './group-commit.js';
 import type { SqliteModelStore } from './sqlite-model-store.js';
 import type { SqliteUpdateStore } from './sqlite-update-store.js';
 import { isoNow } from './timestamp.js';
@@ -47,74 +48,94 @@ export class SqliteRunStore implements RunStore {
   private readonly db: Database.Database;
   private readonly models: SqliteModelStore;
   private readonly updates: SqliteUpdateStore;
+  private readonly commits: GroupCommit;
 
   constructor(parts: {
     db: Database.Database;
     models: SqliteModelStore;
     updates: SqliteUpdateStore;
+    commits: GroupCommit;
   }) {
     this.db = parts.db;
     this.models = parts.models;
     this.updates = parts.updates;
+    this.commits = parts.commits;
   }
 
-  get(id: string): StoredRun | undefined {
-    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
-    return row && toRun(row);
+  /** A fenced change, committed with the others of its tick (each is its own savepoint). */
+  private change<T>(apply: () => T): Promise<T> {
+    return this.commits.change(apply, { fenced: true });
   }
 
-  list(): StoredRun[] {
-    const rows = this.db
-      .prepare('SELECT * FROM runs ORDER BY created_at DESC, rowid DESC')
-      .all() as RunRow[];
-    return rows.map(toRun);
+  get(id: string): Promise<StoredRun | undefined> {
+    return this.commits.read(() => {
+      const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+      return row && toRun(row);
+    });
   }
 
-  active(): StoredRun | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT * FROM runs WHERE state NOT IN ('created', 'complete', 'cancelled', 'stopped-by-budget') ORDER BY updated_at DESC LIMIT 1`,
-      )
-      .get() as RunRow | undefined;
-    return row && toRun(row);
+  list(): Promise<StoredRun[]> {
+    return this.commits.read(() => {
+      const rows = this.db
+        .prepare('SELECT * FROM runs ORDER BY created_at DESC, rowid DESC')
+        .all() as RunRow[];
+      return rows.map(toRun);
+    });
   }
 
-  create(run: { id: string; specHash: string; spec: unknown }): void {
-    const at = isoNow();
-    this.db
-      .prepare(
-        `INSERT INTO runs (id, spec_hash, spec, state, next_round, attempt, last_closed_round,
-           model_version, created_at, updated_at) VALUES (?, ?, ?, 'created', 1, 0, 0, 0, ?, ?)`,
-      )
-      .run(run.id, run.specHash, JSON.stringify(run.spec), at, at);
+  active(): Promise<StoredRun | undefined> {
+    return this.commits.read(() => {
+      const row = this.db
+        .prepare(
+          `SELECT * FROM runs WHERE state NOT IN ('created', 'complete', 'cancelled', 'stopped-by-budget') ORDER BY updated_at DESC LIMIT 1`,
+        )
+        .get() as RunRow | undefined;
+      return row && toRun(row);
+    });
   }
 
-  start({ runId, initial }: { runId: string; initial: StoredModel }): void {
-    const at = isoNow();
-    this.db.transaction(() => {
+  create(run: { id: string; specHash: string; spec: unknown }): Promise<void> {
+    return this.change(() => {
+      const at = isoNow();
+      this.db
+        .prepare(
+          `INSERT INTO runs (id, spec_hash, spec, state, next_round, attempt, last_closed_round,
+             model_version, created_at, updated_at) VALUES (?, ?, ?, 'created', 1, 0, 0, 0, ?, ?)`,
+        )
+        .run(run.id, run.specHash, JSON.stringify(run.spec), at, at);
+    });
+  }
+
+  start({ runId, initial }: { runId: string; initial: StoredModel }): Promise<void> {
+    return this.change(() => {
+      const at = isoNow();
       this.models.insert({ runId, model: initial, at });
       this.writeState(runId, 'waiting-for-sites', at);
-    })();
+    });
   }
 
-  setState({ runId, state }: { runId: string; state: RunState }): void {
-    this.writeState(runId, state, isoNow());
+  setState({ runId, state }: { runId: string; state: RunState }): Promise<void> {
+    return this.change(() => this.writeState(runId, state, isoNow()));
   }
 
   private writeState(runId: string, state: RunState, at: string): void {
     this.db.prepare('UPDATE runs SET state = ?, updated_at = ? WHERE id = ?').run(state, at, runId);
   }
 
-  complete({ runId, report, state }: Parameters<RunStore['complete']>[0]): void {
-    this.db
-      .prepare(`UPDATE runs SET state = ?, report = ?, updated_at = ? WHERE id = ?`)
-      .run(state, JSON.stringify(report), isoNow(), runId);
+  complete({ runId, report, state }: Parameters<RunStore['complete']>[0]): Promise<void> {
+    return this.change(() => {
+      this.db
+        .prepare(`UPDATE runs SET state = ?, report = ?, updated_at = ? WHERE id = ?`)
+        .run(state, JSON.stringify(report), isoNow(), runId);
+    });
   }
 
-  report(runId: string): unknown {
-    const row = this.db.prepare('SELECT report FROM runs WHERE id = ?').get(runId) as
-      { report: string | null } | undefined;
-    return row?.report ? (JSON.parse(row.report) as unknown) : undefined;
+  report(runId: string): Promise<unknown> {
+    return this.commits.read(() => {
+      const row = this.db.prepare('SELECT report FROM runs WHERE id = ?').get(runId) as
+        { report: string | null } | undefined;
+      return row?.report ? (JSON.parse(row.report) as unknown) : undefined;
+    });
   }
 
   openRound({
@@ -122,26 +143,30 @@ export class SqliteRunStore implements RunStore {
     round,
     attempt,
     participants,
-  }: AttemptKey & { participants: readonly string[] }): void {
-    this.db
-      .prepare(`INSERT INTO rounds VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`)
-      .run(runId, round, attempt, JSON.stringify(participants), isoNow());
+  }: AttemptKey & { participants: readonly string[] }): Promise<void> {
+    return this.change(() => {
+      this.db
+        .prepare(`INSERT INTO rounds VALUES (?, ?, ?, 'open', ?, NULL, ?, NULL)`)
+        .run(runId, round, attempt, JSON.stringify(participants), isoNow());
+    });
   }
 
-  openRoundOf(run: StoredRun): OpenRoundRecord | undefined {
-    const key = { runId: run.id, round: run.nextRound, attempt: run.attempt };
-    const row = this.db
-      .prepare(
-        `SELECT participants FROM rounds WHERE run_id = ? AND round = ? AND attempt = ? AND state = 'open'`,
-      )
-      .get(key.runId, key.round, key.attempt) as { participants: string } | undefined;
-    if (!row) return undefined;
-    return {
-      round: key.round,
-      attempt: key.attempt,
-      participants: JSON.parse(row.participants) as string[],
-      updates: this.updates.ofAttempt(key),
-    };
+  openRoundOf(run: StoredRun): Promise<OpenRoundRecord | undefined> {
+    return this.commits.read(() => {
+      const key = { runId: run.id, round: run.nextRound, attempt: run.attempt };
+      const row = this.db
+        .prepare(
+          `SELECT participants FROM rounds WHERE run_id = ? AND round = ? AND attempt = ? AND state = 'open'`,
+        )
+        .get(key.runId, key.round, key.attempt) as { participants: string } | undefined;
+      if (!row) return undefined;
+      return {
+        round: key.round,
+        attempt: key.attempt,
+        participants: JSON.parse(row.participants) as string[],
+        updates: this.updates.ofAttempt(key),
+      };
+    });
   }
 
   /** Update bytes are kept only while their round may still need them; the rows stay. */
@@ -155,23 +180,23 @@ export class SqliteRunStore implements RunStore {
     this.updates.dropBytes(key);
   }
 
-  failRound({ outcome, ...key }: AttemptKey & { outcome: AttemptOutcome }): void {
-    const at = isoNow();
-    this.db.transaction(() => {
+  failRound({ outcome, ...key }: AttemptKey & { outcome: AttemptOutcome }): Promise<void> {
+    return this.change(() => {
+      const at = isoNow();
       this.closeAttempt(key, 'failed', outcome, at);
       this.db
         .prepare('UPDATE runs SET attempt = ?, updated_at = ? WHERE id = ?')
         .run(key.attempt + 1, at, key.runId);
-    })();
+    });
   }
 
   commitRound({
     summary,
     model,
     ...key
-  }: AttemptKey & { summary: RoundSummary; model: StoredModel }): void {
-    const at = isoNow();
-    this.db.transaction(() => {
+  }: AttemptKey & { summary: RoundSummary; model: StoredModel }): Promise<void> {
+    return this.change(() => {
+      const at = isoNow();
       this.closeAttempt(key, 'closed', summary, at);
       this.models.insert({ runId: key.runId, model, at });
       this.db
@@ -180,64 +205,72 @@ export class SqliteRunStore implements RunStore {
              updated_at = ? WHERE id = ?`,
         )
         .run(key.round + 1, key.round, model.version, at, key.runId);
-    })();
+    });
   }
 
-  closedRounds(runId: string): RoundSummary[] {
-    const rows = this.db
-      .prepare(
-        `SELECT summary FROM rounds WHERE run_id = ? AND state = 'closed' ORDER BY round, attempt`,
-      )
-      .all(runId) as { summary: string }[];
-    return rows.map((row) => JSON.parse(row.summary) as RoundSummary);
+  closedRounds(runId: string): Promise<RoundSummary[]> {
+    return this.commits.read(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT summary FROM rounds WHERE run_id = ? AND state = 'closed' ORDER BY round, attempt`,
+        )
+        .all(runId) as { summary: string }[];
+      return rows.map((row) => JSON.parse(row.summary) as RoundSummary);
+    });
   }
 
-  roundAttempts(runId: string): RoundAttemptRecord[] {
-    const rows = this.db
-      .prepare(
-        `SELECT round, attempt, state, json_array_length(participants) AS participants, summary,
-         opened_at, closed_at FROM rounds WHERE run_id = ? ORDER BY round, attempt`,
-      )
-      .all(runId) as {
-      round: number;
-      attempt: number;
-      state: RoundAttemptRecord['state'];
-      participants: number;
-      summary: string | null;
-      opened_at: string;
-      closed_at: string | null;
-    }[];
-    return rows.map((r) => ({
-      round: r.round,
-      attempt: r.attempt,
-      state: r.state,
-      participants: r.participants,
-      ...(r.summary === null
-        ? {}
-        : { summary: JSON.parse(r.summary) as RoundSummary | AttemptOutcome }),
-      openedAt: r.opened_at,
-      ...(r.closed_at === null ? {} : { closedAt: r.closed_at }),
-    }));
+  roundAttempts(runId: string): Promise<RoundAttemptRecord[]> {
+    return this.commits.read(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT round, attempt, state, json_array_length(participants) AS participants, summary,
+           opened_at, closed_at FROM rounds WHERE run_id = ? ORDER BY round, attempt`,
+        )
+        .all(runId) as {
+        round: number;
+        attempt: number;
+        state: RoundAttemptRecord['state'];
+        participants: number;
+        summary: string | null;
+        opened_at: string;
+        closed_at: string | null;
+      }[];
+      return rows.map((r) => ({
+        round: r.round,
+        attempt: r.attempt,
+        state: r.state,
+        participants: r.participants,
+        ...(r.summary === null
+          ? {}
+          : { summary: JSON.parse(r.summary) as RoundSummary | AttemptOutcome }),
+        openedAt: r.opened_at,
+        ...(r.closed_at === null ? {} : { closedAt: r.closed_at }),
+      }));
+    });
   }
 
-  recordTraffic(t: ProcessTraffic): void {
-    this.db
-      .prepare(
-        `INSERT INTO run_traffic VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, process)
-         DO UPDATE SET bytes_up = excluded.bytes_up, bytes_down = excluded.bytes_down`,
-      )
-      .run(t.runId, t.process, t.startedAt, t.bytesUp, t.bytesDown);
+  recordTraffic(t: ProcessTraffic): Promise<void> {
+    return this.change(() => {
+      this.db
+        .prepare(
+          `INSERT INTO run_traffic VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, process)
+           DO UPDATE SET bytes_up = excluded.bytes_up, bytes_down = excluded.bytes_down`,
+        )
+        .run(t.runId, t.process, t.startedAt, t.bytesUp, t.bytesDown);
+    });
   }
 
-  traffic(runId: string): RunTraffic | undefined {
-    const row = this.db
-      .prepare(
-        `SELECT MIN(started_at) AS startedAt, SUM(bytes_up) AS bytesUp,
-           SUM(bytes_down) AS bytesDown FROM run_traffic WHERE run_id = ?`,
-      )
-      .get(runId) as { startedAt: number | null; bytesUp: number; bytesDown: number };
-    return row.startedAt === null
-      ? undefined
-      : { startedAt: row.startedAt, bytesUp: row.bytesUp, bytesDown: row.bytesDown };
+  traffic(runId: string): Promise<RunTraffic | undefined> {
+    return this.commits.read(() => {
+      const row = this.db
+        .prepare(
+          `SELECT MIN(started_at) AS startedAt, SUM(bytes_up) AS bytesUp,
+             SUM(bytes_down) AS bytesDown FROM run_traffic WHERE run_id = ?`,
+        )
+        .get(runId) as { startedAt: number | null; bytesUp: number; bytesDown: number };
+      return row.startedAt === null
+        ? undefined
+        : { startedAt: row.startedAt, bytesUp: row.bytesUp, bytesDown: row.bytesDown };
+    });
   }
 }

@@ -1,13 +1,23 @@
 import type Database from 'better-sqlite3';
+import type { GroupCommit } from './group-commit.js';
 import type { AttemptKey } from '../run-store.js';
 import type { StoredUpdate, UpdateStore } from '../update-store.js';
 import { isoNow } from './timestamp.js';
 
 /** Updates in the `updates` table; `seq` keeps their arrival order within an attempt. */
 export class SqliteUpdateStore implements UpdateStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly commits: GroupCommit,
+  ) {}
 
-  save({ runId, round, attempt, update }: AttemptKey & { update: StoredUpdate }): void {
+  save({ runId, round, attempt, update }: AttemptKey & { update: StoredUpdate }): Promise<void> {
+    return this.commits.change(() => this.insert({ runId, round, attempt, update }), {
+      fenced: true,
+    });
+  }
+
+  private insert({ runId, round, attempt, update }: AttemptKey & { update: StoredUpdate }): void {
     this.db
       .prepare(
         `INSERT INTO updates VALUES (?, ?, ?, ?,
@@ -36,15 +46,17 @@ export class SqliteUpdateStore implements UpdateStore {
   }: {
     runId: string;
     afterRound?: number;
-  }): Map<string, number> {
-    const rows = this.db
-      .prepare(
-        `SELECT u.site AS site, MAX(u.round) AS round FROM updates u JOIN rounds r
-         ON r.run_id = u.run_id AND r.round = u.round AND r.attempt = u.attempt
-         WHERE u.run_id = ? AND u.round > ? AND r.state = 'closed' GROUP BY u.site`,
-      )
-      .all(runId, afterRound) as { site: string; round: number }[];
-    return new Map(rows.map((r) => [r.site, r.round]));
+  }): Promise<Map<string, number>> {
+    return this.commits.read(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT u.site AS site, MAX(u.round) AS round FROM updates u JOIN rounds r
+           ON r.run_id = u.run_id AND r.round = u.round AND r.attempt = u.attempt
+           WHERE u.run_id = ? AND u.round > ? AND r.state = 'closed' GROUP BY u.site`,
+        )
+        .all(runId, afterRound) as { site: string; round: number }[];
+      return new Map(rows.map((r) => [r.site, r.round]));
+    });
   }
 
   /** The attempt's updates in arrival order, for the run store's resume record. */

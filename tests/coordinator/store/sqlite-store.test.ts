@@ -47,7 +47,7 @@ describe('SQLite: files, schema and migrations', () => {
       await writeFile(path.join(`${file}.blobs`, `${hash}.bin`), new Uint8Array([1, 2, 3, 5]));
       await assert.rejects(store.models.readBlob(hash), isUnavailable);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -60,7 +60,7 @@ describe('SQLite: files, schema and migrations', () => {
     assert.throws(() => openSqliteStore({ sodium, file }), isUnavailable);
   });
 
-  it("a database written before run states were one schema resumes its 'running' run", () => {
+  it("a database written before run states were one schema resumes its 'running' run", async () => {
     // The database as migration 4 left it, with a run in the old 'running' state.
     const file = fileIn('old');
     mkdirSync(path.dirname(file), { recursive: true });
@@ -74,7 +74,7 @@ describe('SQLite: files, schema and migrations', () => {
     db.close();
     const store = openSqliteStore({ sodium, file });
     try {
-      const run = store.runs.active();
+      const run = await store.runs.active();
       assert.deepEqual(run && [run.id, run.state, run.nextRound, run.attempt], [
         'r1',
         'waiting-for-sites',
@@ -82,7 +82,7 @@ describe('SQLite: files, schema and migrations', () => {
         1,
       ]);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
