@@ -41,26 +41,27 @@ describe('SQLite: files, schema and migrations', () => {
 
   it('a blob whose file changed on disk is refused, never returned', async () => {
     const file = fileIn('corrupt');
-    const store = openSqliteStore({ sodium, file });
+    const store = await openSqliteStore({ sodium, file });
     try {
       const hash = await store.models.writeBlob(new Uint8Array([1, 2, 3, 4]));
       await writeFile(path.join(`${file}.blobs`, `${hash}.bin`), new Uint8Array([1, 2, 3, 5]));
       await assert.rejects(store.models.readBlob(hash), isUnavailable);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
-  it('a database of a newer coordinator (more migrations) is refused', () => {
+  it('a database of a newer coordinator (more migrations) is refused', async () => {
     const file = fileIn('newer');
-    openSqliteStore({ sodium, file }).close();
+    await (await openSqliteStore({ sodium, file })).close();
     const db = new Database(file);
     db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     db.close();
-    assert.throws(() => openSqliteStore({ sodium, file }), isUnavailable);
+    // Refused whether the opening throws or rejects.
+    await assert.rejects(async () => openSqliteStore({ sodium, file }), isUnavailable);
   });
 
-  it("a database written before run states were one schema resumes its 'running' run", () => {
+  it("a database written before run states were one schema resumes its 'running' run", async () => {
     // The database as migration 4 left it, with a run in the old 'running' state.
     const file = fileIn('old');
     mkdirSync(path.dirname(file), { recursive: true });
@@ -72,9 +73,9 @@ describe('SQLite: files, schema and migrations', () => {
          model_version, created_at, updated_at) VALUES ('r1', 'h', '{}', 'running', 3, 1, 2, 2, 't', 't')`,
     ).run();
     db.close();
-    const store = openSqliteStore({ sodium, file });
+    const store = await openSqliteStore({ sodium, file });
     try {
-      const run = store.runs.active();
+      const run = await store.runs.active();
       assert.deepEqual(run && [run.id, run.state, run.nextRound, run.attempt], [
         'r1',
         'waiting-for-sites',
@@ -82,7 +83,7 @@ describe('SQLite: files, schema and migrations', () => {
         1,
       ]);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
