@@ -14,6 +14,12 @@ import { PostgresUpdateStore } from './postgres-update-store.js';
 /** Connections per coordinator node: enough for a round's concurrent update saves to overlap. */
 const DEFAULT_POOL_SIZE = 10;
 
+/**
+ * How long a statement waits for a connection (a new one, or a free one of the pool) before it
+ * fails as `store.unavailable`: a server that does not answer must not hang the coordinator.
+ */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 /** The advisory lock every coordinator takes to migrate: any fixed number, the same in all. */
 const MIGRATION_LOCK = 0x66656469_73746f72n;
 
@@ -49,6 +55,7 @@ export async function openPostgresStore(options: {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     types: TYPES,
   });
   // An idle connection the server dropped is replaced when next needed; whoever needs it then

@@ -54,7 +54,11 @@ export class PostgresDatabase {
     } catch (error) {
       throw storeError(what, error);
     }
+    // A connection lost mid-transaction fails the statement in flight, and is not reused; its
+    // error event, with no listener, would also end the process.
     let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       if (fence) await checkFence(client, fence);
@@ -66,6 +70,7 @@ export class PostgresDatabase {
       await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
       throw storeError(what, error);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }

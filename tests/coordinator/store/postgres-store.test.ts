@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { MIGRATIONS } from '../../../coordinator/store/postgres/migrations.js';
 import { openPostgresStore } from '../../../coordinator/store/postgres/open-postgres-store.js';
 import { BLOB_CHUNK_BYTES } from '../../../coordinator/store/postgres/postgres-model-store.js';
@@ -96,6 +97,21 @@ describe('PostgreSQL: schema, blobs and leaders', () => {
     }
   });
 
+  it('a store outlives the server dropping its connections: the next statement reconnects', () =>
+    withDatabase(async (url, open) => {
+      const store = await open();
+      await Promise.all([store.audit.append({ seq: 0, event: {} }), store.sites.list()]);
+      const [terminated] = await server.query<{ dropped: number }>(
+        url,
+        `SELECT count(pg_terminate_backend(pid))::int AS dropped FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      assert.ok(terminated && terminated.dropped >= 1, 'the store had connections to drop');
+      await sleep(100);
+      await store.audit.append({ seq: 1, event: {} });
+      assert.equal(await store.audit.size(), 2);
+    }));
+
   it('a blob spans chunks; a changed or lost chunk is refused, never returned', () =>
     withDatabase(async (url, open) => {
       const store = await open();
@@ -130,6 +146,30 @@ describe('PostgreSQL: schema, blobs and leaders', () => {
       await assert.rejects(store.models.readBlob(hash), isUnavailable);
       assert.equal(await store.models.writeBlob(bytes), hash);
       assert.deepEqual(await store.models.readBlob(hash), bytes, 'whole again once rewritten');
+    }));
+
+  it('a takeover waits for a fenced change in flight to commit', () =>
+    withDatabase(async (url, open) => {
+      const store = await open();
+      await store.leases.acquire({ name: 'conductor', holder: 'a', ttlMs: 100 });
+      await sleep(200);
+      // What a fenced change holds while it runs: the lease row, FOR SHARE, until it commits.
+      const inFlight = new pg.Client({ connectionString: url });
+      await inFlight.connect();
+      try {
+        await inFlight.query('BEGIN');
+        await inFlight.query("SELECT epoch FROM leases WHERE name = 'conductor' FOR SHARE");
+        let taken = false;
+        const takeover = store.leases
+          .acquire({ name: 'conductor', holder: 'b', ttlMs: 60_000 })
+          .finally(() => (taken = true));
+        await sleep(300);
+        assert.equal(taken, false, 'the lapsed lease is not taken while the change runs');
+        await inFlight.query('COMMIT');
+        assert.deepEqual((await takeover)?.epoch, 2);
+      } finally {
+        await inFlight.end();
+      }
     }));
 
   it('a leader that paused past its lease cannot commit its round after a successor took over', () =>
