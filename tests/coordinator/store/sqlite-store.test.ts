@@ -41,7 +41,7 @@ describe('SQLite: files, schema and migrations', () => {
 
   it('a blob whose file changed on disk is refused, never returned', async () => {
     const file = fileIn('corrupt');
-    const store = openSqliteStore({ sodium, file });
+    const store = await openSqliteStore({ sodium, file });
     try {
       const hash = await store.models.writeBlob(new Uint8Array([1, 2, 3, 4]));
       await writeFile(path.join(`${file}.blobs`, `${hash}.bin`), new Uint8Array([1, 2, 3, 5]));
@@ -51,13 +51,14 @@ describe('SQLite: files, schema and migrations', () => {
     }
   });
 
-  it('a database of a newer coordinator (more migrations) is refused', () => {
+  it('a database of a newer coordinator (more migrations) is refused', async () => {
     const file = fileIn('newer');
-    openSqliteStore({ sodium, file }).close();
+    await (await openSqliteStore({ sodium, file })).close();
     const db = new Database(file);
     db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
     db.close();
-    assert.throws(() => openSqliteStore({ sodium, file }), isUnavailable);
+    // Refused whether the opening throws or rejects.
+    await assert.rejects(async () => openSqliteStore({ sodium, file }), isUnavailable);
   });
 
   it("a database written before run states were one schema resumes its 'running' run", async () => {
@@ -72,7 +73,7 @@ describe('SQLite: files, schema and migrations', () => {
          model_version, created_at, updated_at) VALUES ('r1', 'h', '{}', 'running', 3, 1, 2, 2, 't', 't')`,
     ).run();
     db.close();
-    const store = openSqliteStore({ sodium, file });
+    const store = await openSqliteStore({ sodium, file });
     try {
       const run = await store.runs.active();
       assert.deepEqual(run && [run.id, run.state, run.nextRound, run.attempt], [

@@ -1,0 +1,65 @@
+import type { TokenRecord, TokenStore } from '../token-store.js';
+import { NOW_ISO, type PostgresDatabase } from './postgres-database.js';
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: TokenRecord['role'];
+  kind: TokenRecord['kind'];
+  created_at: string;
+  revoked_at: string | null;
+  expires_at: string | null;
+}
+
+const TOKEN_COLUMNS = 'id, name, role, kind, created_at, revoked_at, expires_at';
+
+const toToken = (row: TokenRow): TokenRecord => ({
+  id: row.id,
+  name: row.name,
+  role: row.role,
+  kind: row.kind,
+  createdAt: row.created_at,
+  ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
+  ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
+});
+
+/** Tokens in the `tokens` table, by their hash. */
+export class PostgresTokenStore implements TokenStore {
+  constructor(private readonly db: PostgresDatabase) {}
+
+  async add({ record, tokenHash }: { record: Omit<TokenRecord, 'createdAt'>; tokenHash: string }) {
+    await this.db.query(
+      `adding token ${record.id}`,
+      `INSERT INTO tokens (id, name, role, kind, token_hash, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, ${NOW_ISO}, $6)`,
+      [record.id, record.name, record.role, record.kind, tokenHash, record.expiresAt ?? null],
+    );
+  }
+
+  async byHash(tokenHash: string): Promise<TokenRecord | undefined> {
+    const [row] = await this.db.query<TokenRow>(
+      'looking a token up',
+      `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL
+       AND (expires_at IS NULL OR expires_at > ${NOW_ISO})`,
+      [tokenHash],
+    );
+    return row && toToken(row);
+  }
+
+  async list(): Promise<TokenRecord[]> {
+    const rows = await this.db.query<TokenRow>(
+      'listing tokens',
+      `SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, ordinal`,
+    );
+    return rows.map(toToken);
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `revoking token ${id}`,
+      `UPDATE tokens SET revoked_at = ${NOW_ISO} WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
+      [id],
+    );
+    return rows.length === 1;
+  }
+}
