@@ -344,6 +344,9 @@ export class RunConductor {
   /** The attempt's fold has its result: the round closes with it, or the attempt fails. */
   private async attemptEnded(open: OpenAttempt, result: FoldResult): Promise<void> {
     if (!this.rounds.take(open)) return;
+    await this.rounds.updatesStored();
+    // Cancelled meanwhile: the run ended with the attempt.
+    if (this.ended) return;
     if (!result.ok) {
       void this.persist(this.rounds.fail(open, result));
       if (this.state === 'round-open') this.moveTo('waiting-for-sites');

@@ -252,6 +252,11 @@ export class RunRounds {
     return ok(true);
   }
 
+  /** Settles once the updates folded so far are stored and their sites answered. */
+  updatesStored(): Promise<void> {
+    return this.intake.stored();
+  }
+
   /** A site left: no late answer is owed by it any more. */
   forget(site: string): void {
     this.late.forget(site);

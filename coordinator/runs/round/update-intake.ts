@@ -66,8 +66,19 @@ export interface UpdateIntakeOptions {
 export class UpdateIntake {
   /** Sites with an update pull in flight: at most one each, whichever attempt it was for. */
   private readonly pulling = new Set<string>();
+  /** Folded updates whose save is in flight: acknowledged once it is durable. */
+  private readonly saving = new Set<Promise<void>>();
 
   constructor(private readonly options: UpdateIntakeOptions) {}
+
+  /**
+   * Settles once every folded update's save has settled and its site was answered: an attempt
+   * ends only after the updates it folded are stored and acknowledged, so a site hears that its
+   * update was accepted before it hears of the next attempt.
+   */
+  async stored(): Promise<void> {
+    await Promise.allSettled([...this.saving]);
+  }
 
   /**
    * Checks a round.update. A straggler's (its round or attempt closed without it) is refused
@@ -169,20 +180,24 @@ export class UpdateIntake {
       channel.refuse(folded.error.code, folded.error.message);
       return { kind: 'refused' };
     }
+    const saved = store.updates.save({
+      runId,
+      round,
+      attempt,
+      update: {
+        site,
+        numExamples: update.numExamples,
+        blobHash: toHex(update.delta.hash),
+        bytes: bytes.ok && open.fold.resumable ? bytes.value : new Uint8Array(0),
+      },
+    });
+    this.saving.add(saved);
     try {
-      await store.updates.save({
-        runId,
-        round,
-        attempt,
-        update: {
-          site,
-          numExamples: update.numExamples,
-          blobHash: toHex(update.delta.hash),
-          bytes: bytes.ok && open.fold.resumable ? bytes.value : new Uint8Array(0),
-        },
-      });
+      await saved;
     } catch (error) {
       return { kind: 'fatal', error: error as Error };
+    } finally {
+      this.saving.delete(saved);
     }
     open.ledger.accepted(site);
     audit({

@@ -17,10 +17,18 @@ export interface FenceLease {
  */
 export const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-/** The store's one pool and its fence: every part's statements and transactions go through it. */
+/**
+ * The store's one pool and its fence: every part's statements and transactions go through it.
+ * Changes run one at a time, in the order asked (the pool would otherwise let a later change
+ * commit first: a run's state set twice in a row could end at the first), and a read waits for
+ * the changes asked before it. Lease statements take neither turn: a renewal must not wait
+ * behind a queue of writes while its lease runs out.
+ */
 export class PostgresDatabase {
   private fenced: FenceLease | undefined;
   private closing: Promise<void> | undefined;
+  /** The last change asked for, settled or not. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -28,8 +36,19 @@ export class PostgresDatabase {
     this.fenced = lease && { name: lease.name, epoch: lease.epoch };
   }
 
-  /** One statement on any connection of the pool; `what` names it in errors. */
+  /** A read: one statement, once the changes asked before it are done; `what` names it in errors. */
   async query<Row>(what: string, text: string, values: unknown[] = []): Promise<Row[]> {
+    await this.tail;
+    return this.unordered(what, text, values);
+  }
+
+  /** One change of one statement, in its turn. */
+  change<Row>(what: string, text: string, values: unknown[] = []): Promise<Row[]> {
+    return this.inTurn(() => this.unordered<Row>(what, text, values));
+  }
+
+  /** One statement now, whatever else is asked or in flight (leases). */
+  async unordered<Row>(what: string, text: string, values: unknown[] = []): Promise<Row[]> {
     try {
       return (await this.pool.query(text, values)).rows as Row[];
     } catch (error) {
@@ -42,7 +61,21 @@ export class PostgresDatabase {
    * audit log) first takes the fence's lease row FOR SHARE: a successor's takeover waits until
    * this commits, and once it has taken over, this is refused with `store.fenced`.
    */
-  async transaction<T>(
+  transaction<T>(
+    what: string,
+    options: { fenced: boolean },
+    work: (client: Queryable) => Promise<T>,
+  ): Promise<T> {
+    return this.inTurn(() => this.runTransaction(what, options, work));
+  }
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runTransaction<T>(
     what: string,
     options: { fenced: boolean },
     work: (client: Queryable) => Promise<T>,
@@ -77,7 +110,7 @@ export class PostgresDatabase {
 
   /** One change to runs, rounds, updates or the audit log: fenced when a fence is set. */
   async fencedQuery<Row>(what: string, text: string, values: unknown[] = []): Promise<Row[]> {
-    if (!this.fenced) return this.query(what, text, values);
+    if (!this.fenced) return this.change(what, text, values);
     return this.transaction(
       what,
       { fenced: true },

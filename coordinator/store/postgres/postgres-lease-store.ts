@@ -29,7 +29,7 @@ export class PostgresLeaseStore implements LeaseStore {
 
   async acquire({ name, holder, ttlMs }: { name: string; holder: string; ttlMs: number }) {
     // clock_timestamp(), not now(): a statement that waited for the row judges expiry after.
-    const [row] = await this.db.query<LeaseRow>(
+    const [row] = await this.db.unordered<LeaseRow>(
       `acquiring lease ${name}`,
       `INSERT INTO leases AS l (name, holder, epoch, expires_at)
        VALUES ($1, $2, 1, clock_timestamp() + $3::float8 * interval '1 millisecond')
@@ -46,7 +46,7 @@ export class PostgresLeaseStore implements LeaseStore {
   }
 
   async release({ name, holder, epoch }: { name: string; holder: string; epoch: number }) {
-    await this.db.query(
+    await this.db.unordered(
       `releasing lease ${name}`,
       `UPDATE leases SET expires_at = clock_timestamp()
        WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()`,
@@ -55,7 +55,7 @@ export class PostgresLeaseStore implements LeaseStore {
   }
 
   async current(name: string): Promise<Lease | undefined> {
-    const [row] = await this.db.query<LeaseRow>(
+    const [row] = await this.db.unordered<LeaseRow>(
       `reading lease ${name}`,
       `SELECT ${LEASE_COLUMNS} FROM leases WHERE name = $1`,
       [name],

@@ -14,7 +14,7 @@ export class PostgresSiteStore implements SiteStore {
       keys.push(site.publicKey);
       states.push(site.state);
     }
-    await this.db.query(
+    await this.db.change(
       `syncing ${names.length} sites`,
       `INSERT INTO sites (name, public_key, state, first_seen_at, updated_at)
        SELECT name, public_key, state, ${NOW_ISO}, ${NOW_ISO}
@@ -27,7 +27,7 @@ export class PostgresSiteStore implements SiteStore {
   }
 
   async markConnected(name: string): Promise<void> {
-    await this.db.query(
+    await this.db.change(
       `recording that ${name} connected`,
       `UPDATE sites SET last_connected_at = ${NOW_ISO} WHERE name = $1`,
       [name],

@@ -28,7 +28,7 @@ export class PostgresTokenStore implements TokenStore {
   constructor(private readonly db: PostgresDatabase) {}
 
   async add({ record, tokenHash }: { record: Omit<TokenRecord, 'createdAt'>; tokenHash: string }) {
-    await this.db.query(
+    await this.db.change(
       `adding token ${record.id}`,
       `INSERT INTO tokens (id, name, role, kind, token_hash, created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, ${NOW_ISO}, $6)`,
@@ -55,7 +55,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async revoke(id: string): Promise<boolean> {
-    const rows = await this.db.query(
+    const rows = await this.db.change(
       `revoking token ${id}`,
       `UPDATE tokens SET revoked_at = ${NOW_ISO} WHERE id = $1 AND revoked_at IS NULL RETURNING id`,
       [id],
