@@ -17,7 +17,12 @@ export interface UpdateStore {
    * acknowledges the update after. A second update of one site to one attempt throws: each
    * update is applied at most once. The attempt must have been opened (`RunStore.openRound`).
    */
-  save(update: { runId: string; round: number; attempt: number; update: StoredUpdate }): Promise<void>;
+  save(update: {
+    runId: string;
+    round: number;
+    attempt: number;
+    update: StoredUpdate;
+  }): Promise<void>;
   /**
    * Per site, the last closed round of the run after `afterRound` (default 0) that folded its
    * update. Failed attempts and the open one do not count.
