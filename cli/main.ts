@@ -154,6 +154,11 @@ program
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Deposed: another process leads now, and the store refuses this one's writes.
+    void handle.lost?.then((error) => {
+      console.error(`coordinator stops: ${error.message}`);
+      process.exit(1);
+    });
     handle.events.on('round', (summary) => tell({ type: 'round', summary }));
     tell({
       type: 'listening',

@@ -62,18 +62,20 @@ export async function runSite(
     log,
   });
   const { initialDelayMs, maxDelayMs, maxAttempts } = config.reconnect;
+  const urls = [config.coordinator.url, ...config.coordinator.fallbackUrls];
   try {
-    for (let failures = 0; ;) {
+    for (let failures = 0, at = 0; ; at = (at + 1) % urls.length) {
+      const url = urls[at]!;
       const opened = await CoordinatorConnection.open({
         sodium,
-        url: config.coordinator.url,
+        url,
         ...(ca ? { ca } : {}),
         identity: identityKeyPair(identityFile),
         pinnedCoordinatorKey: decodeKey(config.coordinator.publicKey),
       });
       let error = opened.ok ? undefined : opened.error;
       if (opened.ok) {
-        log(`site ${identityFile.name}: session established with ${config.coordinator.url}`);
+        log(`site ${identityFile.name}: session established with ${url}`);
         failures = 0;
         const outcome = await loop.serve(opened.value);
         if ('summary' in outcome) return outcome.summary;

@@ -15,6 +15,12 @@ export const siteConfigSchema = z
     coordinator: z
       .object({
         url: z.url({ protocol: /^https?$/ }),
+        /**
+         * Other processes of the same coordinator (one leads, the others stand by on its store):
+         * after a failed attempt the site tries the next address, in turn. All answer with the
+         * same pinned key.
+         */
+        fallbackUrls: z.array(z.url({ protocol: /^https?$/ })).default([]),
         /** The coordinator's Ed25519 public key (base64), pinned: no other key is accepted. */
         publicKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 Ed25519 public key'),
         /**

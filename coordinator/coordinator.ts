@@ -26,6 +26,7 @@ import { limitConnections } from './limits/connection-limits.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
+import { Leadership } from './nodes/leadership.js';
 import { openStore } from './store/open-store.js';
 import type { TeacherSummary } from './teacher/prepared-teacher.js';
 
@@ -42,6 +43,13 @@ export interface CoordinatorHandle {
    * round is evaluated and the report written.
    */
   readonly finished: Promise<RunReport>;
+  /**
+   * On a shared (PostgreSQL) store: settles when another process took the leader lease over
+   * (this one paused or lost the store for a lease time). The process must stop: the store
+   * refuses its writes from then on.
+   */
+  readonly lost?: Promise<Error>;
+  /** Stops serving, and gives the leader lease up so that a standby takes over at once. */
   close(): Promise<void>;
 }
 
@@ -98,7 +106,13 @@ export async function startCoordinator(
   const store = await openStore(config, await loadSodium());
   let app: NestExpressApplication | undefined;
   let setup: CoordinatorSetup;
+  let leadership: Leadership | undefined;
   try {
+    // Processes sharing a PostgreSQL store take turns: one leads, the others wait here, before
+    // anything reads the store's run, audit log or registry.
+    if (config.store.kind === 'postgres') {
+      leadership = await Leadership.take(store, { ttlMs: config.store.leaseMs });
+    }
     setup = await prepareSetup(config, startedAt);
     const levels = options.logLevels ?? ['log', 'warn', 'error'];
     const httpsOptions = config.tls && {
@@ -122,6 +136,7 @@ export async function startCoordinator(
     await app.listen(config.listen.port, config.listen.host);
   } catch (error) {
     await app?.close();
+    await leadership?.release();
     await store.close();
     throw error;
   }
@@ -139,8 +154,10 @@ export async function startCoordinator(
       : {}),
     events: app.get(CoordinatorEvents),
     finished: runs.firstFinished,
+    ...(leadership ? { lost: leadership.lost } : {}),
     close: async () => {
       await app.close();
+      await leadership?.release();
       await store.close();
     },
   };

@@ -148,6 +148,11 @@ export const coordinatorConfigSchema = z
             kind: z.literal('postgres'),
             url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// connection URL'),
             poolSize: z.number().int().min(2).max(100).default(10),
+            /**
+             * How long the leader's lease lasts unrenewed: a standby process on the same store
+             * takes over this long after the leader stops (a crash, a kill -9).
+             */
+            leaseMs: z.number().int().min(500).max(600_000).default(10_000),
           })
           .strict(),
       ])
