@@ -1,5 +1,6 @@
 import { contentHash, FedistillError, toHex, type Sodium } from '../../../protocol/index.js';
 import type { ModelStore, StoredModel } from '../model-store.js';
+import { checkBlobName, checkedBlob, toStoredModel, type ModelRow } from '../stored-rows.js';
 import { NOW_ISO, type PostgresDatabase, type Queryable } from './postgres-database.js';
 
 /** Big enough that a model is a few rows, small enough that no row strains a connection. */
@@ -27,22 +28,12 @@ export class PostgresModelStore implements ModelStore {
   }
 
   async get({ runId, version }: { runId: string; version: number }): Promise<StoredModel> {
-    const [row] = await this.db.query<{
-      model_hash: string;
-      optimizer_hash: string | null;
-      mask_hash: string | null;
-    }>(
+    const [row] = await this.db.query<ModelRow>(
       `reading model version ${version} of run ${runId}`,
       'SELECT model_hash, optimizer_hash, mask_hash FROM models WHERE run_id = $1 AND version = $2',
       [runId, version],
     );
-    if (!row) throw unavailable(`the store has no model version ${version} of run ${runId}`);
-    return {
-      version,
-      modelHash: row.model_hash,
-      ...(row.optimizer_hash === null ? {} : { optimizerHash: row.optimizer_hash }),
-      ...(row.mask_hash === null ? {} : { maskHash: row.mask_hash }),
-    };
+    return toStoredModel(row, { runId, version });
   }
 
   async writeBlob(bytes: Uint8Array): Promise<string> {
@@ -63,18 +54,14 @@ export class PostgresModelStore implements ModelStore {
   }
 
   async readBlob(hash: string): Promise<Uint8Array> {
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw unavailable(`bad blob hash ${hash}`);
+    checkBlobName(hash);
     const rows = await this.db.query<{ bytes: Buffer }>(
       `reading blob ${hash}`,
       'SELECT bytes FROM blobs WHERE hash = $1 ORDER BY chunk',
       [hash],
     );
     if (rows.length === 0) throw unavailable(`the store has no blob ${hash}`);
-    const bytes = Buffer.concat(rows.map((row) => row.bytes));
     // A lost or changed chunk shows here too.
-    if (toHex(contentHash(this.sodium, bytes)) !== hash) {
-      throw unavailable(`blob ${hash} is corrupt: its content hash differs`);
-    }
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return checkedBlob(this.sodium, hash, Buffer.concat(rows.map((row) => row.bytes)));
   }
 }

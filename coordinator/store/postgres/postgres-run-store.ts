@@ -11,40 +11,20 @@ import type {
   RunTraffic,
   StoredRun,
 } from '../run-store.js';
+import { toRun, type RunRow } from '../stored-rows.js';
 import { NOW_ISO, type PostgresDatabase, type Queryable } from './postgres-database.js';
 import { PostgresModelStore } from './postgres-model-store.js';
 import { PostgresUpdateStore } from './postgres-update-store.js';
 
-interface RunRow {
-  id: string;
-  spec_hash: string;
-  spec: unknown;
-  state: RunState;
-  next_round: number;
-  attempt: number;
-  last_closed_round: number;
-  model_version: number;
-  created_at: string;
-  updated_at: string;
-}
+/** A run's row as the driver returns it: the json spec parsed. */
+type PostgresRunRow = RunRow & { spec: unknown };
 
 const RUN_COLUMNS = `id, spec_hash, spec, state, next_round, attempt, last_closed_round,
   model_version, created_at, updated_at`;
 
 const WRITE_STATE = `UPDATE runs SET state = $1, updated_at = ${NOW_ISO} WHERE id = $2`;
 
-const toRun = (row: RunRow): StoredRun => ({
-  id: row.id,
-  specHash: row.spec_hash,
-  spec: row.spec,
-  state: row.state,
-  nextRound: row.next_round,
-  attempt: row.attempt,
-  lastClosedRound: row.last_closed_round,
-  modelVersion: row.model_version,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
+const toStoredRun = (row: PostgresRunRow): StoredRun => toRun(row, row.spec);
 
 /** Runs and rounds in `runs` and `rounds`; models and update bytes through those parts. */
 export class PostgresRunStore implements RunStore {
@@ -54,30 +34,30 @@ export class PostgresRunStore implements RunStore {
   ) {}
 
   async get(id: string): Promise<StoredRun | undefined> {
-    const [row] = await this.db.query<RunRow>(
+    const [row] = await this.db.query<PostgresRunRow>(
       `reading run ${id}`,
       `SELECT ${RUN_COLUMNS} FROM runs WHERE id = $1`,
       [id],
     );
-    return row && toRun(row);
+    return row && toStoredRun(row);
   }
 
   async list(): Promise<StoredRun[]> {
-    const rows = await this.db.query<RunRow>(
+    const rows = await this.db.query<PostgresRunRow>(
       'listing runs',
       `SELECT ${RUN_COLUMNS} FROM runs ORDER BY created_at DESC, ordinal DESC`,
     );
-    return rows.map(toRun);
+    return rows.map(toStoredRun);
   }
 
   async active(): Promise<StoredRun | undefined> {
-    const [row] = await this.db.query<RunRow>(
+    const [row] = await this.db.query<PostgresRunRow>(
       'reading the active run',
       `SELECT ${RUN_COLUMNS} FROM runs
        WHERE state NOT IN ('created', 'complete', 'cancelled', 'stopped-by-budget')
        ORDER BY updated_at DESC, ordinal DESC LIMIT 1`,
     );
-    return row && toRun(row);
+    return row && toStoredRun(row);
   }
 
   async create(run: { id: string; specHash: string; spec: unknown }): Promise<void> {

@@ -1,27 +1,8 @@
+import { toToken, type TokenRow } from '../stored-rows.js';
 import type { TokenRecord, TokenStore } from '../token-store.js';
 import { NOW_ISO, type PostgresDatabase } from './postgres-database.js';
 
-interface TokenRow {
-  id: string;
-  name: string;
-  role: TokenRecord['role'];
-  kind: TokenRecord['kind'];
-  created_at: string;
-  revoked_at: string | null;
-  expires_at: string | null;
-}
-
 const TOKEN_COLUMNS = 'id, name, role, kind, created_at, revoked_at, expires_at';
-
-const toToken = (row: TokenRow): TokenRecord => ({
-  id: row.id,
-  name: row.name,
-  role: row.role,
-  kind: row.kind,
-  createdAt: row.created_at,
-  ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
-  ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
-});
 
 /** Tokens in the `tokens` table, by their hash. */
 export class PostgresTokenStore implements TokenStore {

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { contentHash, FedistillError, toHex, type Sodium } from '../../../protocol/index.js';
+import { contentHash, toHex, type Sodium } from '../../../protocol/index.js';
 import type { ModelStore, StoredModel } from '../model-store.js';
+import { checkBlobName, checkedBlob, toStoredModel, type ModelRow } from '../stored-rows.js';
 import type { GroupCommit } from './group-commit.js';
 import { writeDurably } from './durable-file.js';
 
@@ -49,20 +50,8 @@ export class SqliteModelStore implements ModelStore {
         .prepare(
           'SELECT model_hash, optimizer_hash, mask_hash FROM models WHERE run_id = ? AND version = ?',
         )
-        .get(runId, version) as
-        { model_hash: string; optimizer_hash: string | null; mask_hash: string | null } | undefined;
-      if (!row) {
-        throw new FedistillError({
-          code: 'store.unavailable',
-          message: `the store has no model version ${version} of run ${runId}`,
-        });
-      }
-      return {
-        version,
-        modelHash: row.model_hash,
-        ...(row.optimizer_hash === null ? {} : { optimizerHash: row.optimizer_hash }),
-        ...(row.mask_hash === null ? {} : { maskHash: row.mask_hash }),
-      };
+        .get(runId, version) as ModelRow | undefined;
+      return toStoredModel(row, { runId, version });
     });
   }
 
@@ -73,16 +62,7 @@ export class SqliteModelStore implements ModelStore {
   }
 
   async readBlob(hash: string): Promise<Uint8Array> {
-    if (!/^[0-9a-f]{64}$/.test(hash)) {
-      throw new FedistillError({ code: 'store.unavailable', message: `bad blob hash ${hash}` });
-    }
-    const bytes = await readFile(path.join(this.blobDir, `${hash}.bin`));
-    if (toHex(contentHash(this.sodium, bytes)) !== hash) {
-      throw new FedistillError({
-        code: 'store.unavailable',
-        message: `blob ${hash} is corrupt: its content hash differs`,
-      });
-    }
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    checkBlobName(hash);
+    return checkedBlob(this.sodium, hash, await readFile(path.join(this.blobDir, `${hash}.bin`)));
   }
 }

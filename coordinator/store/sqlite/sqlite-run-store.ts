@@ -12,36 +12,16 @@ import type {
   RunTraffic,
   StoredRun,
 } from '../run-store.js';
+import { toRun, type RunRow } from '../stored-rows.js';
 import type { GroupCommit } from './group-commit.js';
 import type { SqliteModelStore } from './sqlite-model-store.js';
 import type { SqliteUpdateStore } from './sqlite-update-store.js';
 import { isoNow } from './timestamp.js';
 
-interface RunRow {
-  id: string;
-  spec_hash: string;
-  spec: string;
-  state: RunState;
-  next_round: number;
-  attempt: number;
-  last_closed_round: number;
-  model_version: number;
-  created_at: string;
-  updated_at: string;
-}
+/** A run's row as SQLite returns it: the spec as JSON text. */
+type SqliteRunRow = RunRow & { spec: string };
 
-const toRun = (row: RunRow): StoredRun => ({
-  id: row.id,
-  specHash: row.spec_hash,
-  spec: JSON.parse(row.spec) as unknown,
-  state: row.state,
-  nextRound: row.next_round,
-  attempt: row.attempt,
-  lastClosedRound: row.last_closed_round,
-  modelVersion: row.model_version,
-  createdAt: row.created_at,
-  updatedAt: row.updated_at,
-});
+const toStoredRun = (row: SqliteRunRow): StoredRun => toRun(row, JSON.parse(row.spec) as unknown);
 
 /** Runs and rounds in `runs` and `rounds`; models and update bytes through those parts. */
 export class SqliteRunStore implements RunStore {
@@ -69,8 +49,9 @@ export class SqliteRunStore implements RunStore {
 
   get(id: string): Promise<StoredRun | undefined> {
     return this.commits.read(() => {
-      const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
-      return row && toRun(row);
+      const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as
+        SqliteRunRow | undefined;
+      return row && toStoredRun(row);
     });
   }
 
@@ -78,8 +59,8 @@ export class SqliteRunStore implements RunStore {
     return this.commits.read(() => {
       const rows = this.db
         .prepare('SELECT * FROM runs ORDER BY created_at DESC, rowid DESC')
-        .all() as RunRow[];
-      return rows.map(toRun);
+        .all() as SqliteRunRow[];
+      return rows.map(toStoredRun);
     });
   }
 
@@ -89,8 +70,8 @@ export class SqliteRunStore implements RunStore {
         .prepare(
           `SELECT * FROM runs WHERE state NOT IN ('created', 'complete', 'cancelled', 'stopped-by-budget') ORDER BY updated_at DESC LIMIT 1`,
         )
-        .get() as RunRow | undefined;
-      return row && toRun(row);
+        .get() as SqliteRunRow | undefined;
+      return row && toStoredRun(row);
     });
   }
 

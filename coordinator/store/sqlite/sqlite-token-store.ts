@@ -1,27 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { GroupCommit } from './group-commit.js';
+import { toToken, type TokenRow } from '../stored-rows.js';
 import type { TokenRecord, TokenStore } from '../token-store.js';
 import { isoNow } from './timestamp.js';
-
-interface TokenRow {
-  id: string;
-  name: string;
-  role: TokenRecord['role'];
-  kind: TokenRecord['kind'];
-  created_at: string;
-  revoked_at: string | null;
-  expires_at: string | null;
-}
-
-const toToken = (row: TokenRow): TokenRecord => ({
-  id: row.id,
-  name: row.name,
-  role: row.role,
-  kind: row.kind,
-  createdAt: row.created_at,
-  ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
-  ...(row.expires_at === null ? {} : { expiresAt: row.expires_at }),
-});
 
 /** Tokens in the `tokens` table, by their hash. */
 export class SqliteTokenStore implements TokenStore {
