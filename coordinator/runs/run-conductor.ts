@@ -302,8 +302,7 @@ export class RunConductor {
     if (this.rounds.open?.ledger.awaits(site)) {
       this.unstarted.delete(site);
       this.rounds.startFor(site);
-    }
-    else this.openRoundIfQuorum();
+    } else this.openRoundIfQuorum();
     return ok(true);
   }
 
