@@ -341,6 +341,14 @@ program
     'the coordinator as the sites reach it',
     'http://coordinator:8080',
   )
+  .option(
+    '--postgres <url>',
+    "keep the coordinator's state in this PostgreSQL server (for docker/compose.nodes.yaml); the password comes from PGPASSWORD",
+  )
+  .option(
+    '--standby-url <url...>',
+    'standby coordinator processes as the sites reach them, tried in turn',
+  )
   .action(
     async (opts: {
       out: string;
@@ -348,8 +356,13 @@ program
       rounds: number;
       seed: number;
       coordinatorUrl: string;
+      postgres?: string;
+      standbyUrl?: string[];
     }) => {
-      const written = await writeDeployment(path.resolve(opts.out), opts);
+      const written = await writeDeployment(path.resolve(opts.out), {
+        ...opts,
+        ...(opts.standbyUrl ? { fallbackUrls: opts.standbyUrl } : {}),
+      });
       for (const dir of written) console.log(dir);
     },
   );

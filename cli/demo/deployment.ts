@@ -18,7 +18,19 @@ function urlPort(url: string): number {
 
 export async function writeDeployment(
   out: string,
-  plan: { sites: number; rounds: number; seed: number; coordinatorUrl: string },
+  plan: {
+    sites: number;
+    rounds: number;
+    seed: number;
+    coordinatorUrl: string;
+    /**
+     * A PostgreSQL URL: the coordinator's state goes there, so that more coordinator
+     * processes (docker/compose.nodes.yaml) share it, one leading and the others standing by.
+     */
+    postgres?: string;
+    /** The standbys as the sites reach them, tried in turn after `coordinatorUrl`. */
+    fallbackUrls?: readonly string[];
+  },
 ): Promise<string[]> {
   const staging = path.join(out, '.staging');
   const workspace = await prepareWorkspace(staging, {
@@ -57,6 +69,7 @@ export async function writeDeployment(
     reportFile: 'report.json',
     exportDir: 'export',
     backend: 'auto',
+    ...(plan.postgres ? { store: { kind: 'postgres', url: plan.postgres } } : {}),
   };
   await writeFile(path.join(coordinatorDir, 'coordinator.json'), formatJson(coordinatorConfig));
   const written = [coordinatorDir];
@@ -72,6 +85,7 @@ export async function writeDeployment(
     // JSON is YAML: the images read site.yaml.
     const config = siteConfigFor({
       url: plan.coordinatorUrl,
+      fallbackUrls: plan.fallbackUrls ?? [],
       coordinatorPublicKey: keys.coordinatorPublicKey,
       identityFile: `${site}.key`,
       allowListFile: 'allow-list.json',

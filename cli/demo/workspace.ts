@@ -42,13 +42,19 @@ export const formatJson = (value: unknown): string => JSON.stringify(value, null
 /** A site's config: the coordinator it pins, its own key, its private rows beside the config. */
 export function siteConfigFor(site: {
   readonly url: string;
+  /** Standby coordinator processes, tried in turn after `url`. */
+  readonly fallbackUrls?: readonly string[];
   readonly coordinatorPublicKey: string;
   readonly identityFile: string;
   /** The federation's allow-list as the site pins it. */
   readonly allowListFile: string;
 }): SiteConfigInput {
   return {
-    coordinator: { url: site.url, publicKey: site.coordinatorPublicKey },
+    coordinator: {
+      url: site.url,
+      ...(site.fallbackUrls?.length ? { fallbackUrls: [...site.fallbackUrls] } : {}),
+      publicKey: site.coordinatorPublicKey,
+    },
     identityFile: site.identityFile,
     federation: { allowListFile: site.allowListFile },
     data: { kind: 'csv', path: 'private.csv', label: 'label' },

@@ -96,6 +96,65 @@ describe('fedistill demo-deployment: the party folders docker/compose.yaml mount
     }
   });
 
+  it('with --postgres and --standby-url: the state in PostgreSQL, and every site knows the standby', async () => {
+    const other = await mkdtemp(path.join(tmpdir(), 'fedistill-deployment-nodes-'));
+    try {
+      const url = 'postgres://fedistill@postgres:5432/fedistill';
+      await writeDeployment(other, {
+        sites: 2,
+        rounds: 1,
+        seed: 5,
+        coordinatorUrl: 'http://coordinator:8080',
+        postgres: url,
+        fallbackUrls: ['http://coordinator-b:8080'],
+      });
+      const config = await loadCoordinatorConfig(
+        path.join(other, 'coordinator', 'coordinator.json'),
+      );
+      assert.deepEqual(config.store, { kind: 'postgres', url, poolSize: 10, leaseMs: 10_000 });
+      for (const site of ['site-1', 'site-2']) {
+        const siteConfig = await loadSiteConfig(path.join(other, site, 'site.yaml'));
+        assert.equal(siteConfig.coordinator.url, 'http://coordinator:8080');
+        assert.deepEqual(siteConfig.coordinator.fallbackUrls, ['http://coordinator-b:8080']);
+      }
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('the nodes override: a standby on the same folder and PostgreSQL, no port published, the password only from the environment', async () => {
+    const read = async (name: string) =>
+      parse(
+        await readFile(fileURLToPath(new URL(`../../../docker/${name}`, import.meta.url)), 'utf8'),
+        // Compose applies YAML merge keys (`<<: *anchor`).
+        { merge: true },
+      ) as {
+        services: Record<
+          string,
+          {
+            ports?: string[];
+            volumes?: string[];
+            environment?: Record<string, string>;
+            depends_on?: Record<string, { condition: string }>;
+          }
+        >;
+      };
+    const base = await read('compose.yaml');
+    const nodes = await read('compose.nodes.yaml');
+    for (const [name, service] of Object.entries(nodes.services)) {
+      assert.equal(service.ports, undefined, `${name} publishes a port`);
+    }
+    const standby = nodes.services['coordinator-b']!;
+    assert.deepEqual(standby.volumes, base.services['coordinator']!.volumes);
+    assert.equal(standby.depends_on?.['coordinator']?.condition, 'service_healthy');
+    const secret = '${FEDISTILL_PG_PASSWORD:?set FEDISTILL_PG_PASSWORD}';
+    assert.equal(nodes.services['postgres']!.environment?.['POSTGRES_PASSWORD'], secret);
+    for (const name of ['coordinator', 'coordinator-b']) {
+      assert.equal(nodes.services[name]!.environment?.['PGPASSWORD'], secret, name);
+      assert.equal(nodes.services[name]!.depends_on?.['postgres']?.condition, 'service_healthy');
+    }
+  });
+
   it("the compose file publishes the coordinator's port on the host's loopback only, and no site's", async () => {
     const compose = parse(
       await readFile(
