@@ -10,6 +10,7 @@ import {
 import {
   fail,
   FedistillError,
+  isTerminalRunState,
   ok,
   parseWith,
   unwrap,
@@ -113,6 +114,14 @@ export class RunsService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     if (!configured) return;
+    // The config's run ended under another process (a standby that takes over after the
+    // leader finished it): there is nothing to resume, and the API and dashboard serve it.
+    const ended =
+      configured.id === undefined ? undefined : await this.store.runs.get(configured.id);
+    if (ended && ended.specHash === hash && isTerminalRunState(ended.state)) {
+      this.logger.log(`run ${ended.id} is ${ended.state}; no run to resume`);
+      return;
+    }
     const created = unwrap(await this.create(configured));
     this.boot = { id: created.id, teacher: unwrap(await this.launch(created, undefined, true)) };
   }

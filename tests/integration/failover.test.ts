@@ -107,46 +107,106 @@ function runSites(workspace: DemoWorkspace, urls: string[]): Promise<SiteRunSumm
   );
 }
 
-describe('two coordinator processes on one PostgreSQL store', () => {
-  it('the leader killed mid-round: the standby takes the lease over within seconds, resumes the same round, and the run completes with each acknowledged update folded once', async () => {
-    const server = await startPostgres();
-    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-failover-'));
-    const nodes: Node[] = [];
-    const output: string[] = [];
-    try {
-      const url = await server.createDatabase();
-      const workspace = await prepareWorkspace(dir, {
-        sites: SITES,
-        rounds: ROUNDS,
-        seed: 11,
-        cacheDir: path.join(dir, 'cache'),
-      });
-      const base = JSON.parse(
-        await readFile(workspace.coordinatorConfigFile, 'utf8'),
-      ) as CoordinatorConfigInput;
-      for (const name of ['node-a', 'node-b']) {
-        const port = await freePort();
-        const configFile = path.join(path.dirname(workspace.coordinatorConfigFile), `${name}.json`);
-        const config: CoordinatorConfigInput = {
-          ...base,
-          run: { ...base.run!, id: 'failover-test', localEpochs: 40 },
-          listen: { host: '127.0.0.1', port },
-          store: { kind: 'postgres', url, leaseMs: LEASE_MS },
-        };
-        await writeFile(configFile, JSON.stringify(config, null, 2));
-        const node = spawnNode({ name, port, configFile }, output);
-        nodes.push(node);
-        // The first takes the lease (and trains the teacher for the cache both share); the
-        // second stands by and does not listen.
-        if (nodes.length === 1) await node.listening;
+/** Two coordinator processes on one fresh database, the first leading, and the sites running. */
+interface Federation {
+  readonly server: TestPostgres;
+  readonly url: string;
+  readonly workspace: DemoWorkspace;
+  readonly nodes: Node[];
+  readonly output: string[];
+  readonly sites: Promise<SiteRunSummary[]>;
+}
+
+async function withFederation(test: (federation: Federation) => Promise<void>): Promise<void> {
+  const server = await startPostgres();
+  const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-failover-'));
+  const nodes: Node[] = [];
+  const output: string[] = [];
+  try {
+    const url = await server.createDatabase();
+    const workspace = await prepareWorkspace(dir, {
+      sites: SITES,
+      rounds: ROUNDS,
+      seed: 11,
+      cacheDir: path.join(dir, 'cache'),
+    });
+    const base = JSON.parse(
+      await readFile(workspace.coordinatorConfigFile, 'utf8'),
+    ) as CoordinatorConfigInput;
+    for (const name of ['node-a', 'node-b']) {
+      const port = await freePort();
+      const configFile = path.join(path.dirname(workspace.coordinatorConfigFile), `${name}.json`);
+      const config: CoordinatorConfigInput = {
+        ...base,
+        run: { ...base.run!, id: 'failover-test', localEpochs: 40 },
+        listen: { host: '127.0.0.1', port },
+        store: { kind: 'postgres', url, leaseMs: LEASE_MS },
+      };
+      await writeFile(configFile, JSON.stringify(config, null, 2));
+      const node = spawnNode({ name, port, configFile }, output);
+      nodes.push(node);
+      // The first takes the lease (and trains the teacher for the cache both share); the
+      // second stands by and does not listen.
+      if (nodes.length === 1) await node.listening;
+    }
+    const sites = runSites(
+      workspace,
+      nodes.map((n) => `http://127.0.0.1:${n.port}`),
+    );
+    // Awaited by the test; a site that fails meanwhile must fail the test there, not the process.
+    sites.catch(() => undefined);
+    await test({ server, url, workspace, nodes, output, sites });
+  } finally {
+    for (const node of nodes) {
+      if (node.child.exitCode === null && node.child.signalCode === null) {
+        node.child.kill('SIGKILL');
+        await once(node.child, 'exit');
       }
+    }
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What every run that outlived its leader must show: full rounds, one verified log. */
+async function checkCompleted(federation: Federation, summaries: SiteRunSummary[]): Promise<void> {
+  const { workspace, url } = federation;
+  const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as {
+    per_round: { round: number; participants: number }[];
+  };
+  assert.deepEqual(
+    report.per_round.map((r) => [r.round, r.participants]),
+    Array.from({ length: ROUNDS }, (_, i) => [i + 1, SITES]),
+  );
+  for (const summary of summaries) {
+    assert.ok(summary.sessions >= 2, `${summary.site} never moved to the other node`);
+  }
+  // Both processes wrote one log: it verifies against the coordinator's key, as exported.
+  const sodium = await loadSodium();
+  const store = await openPostgresStore({ sodium, url });
+  try {
+    const exported = {
+      entries: await store.audit.entries(),
+      treeHeads: await store.audit.treeHeads(),
+    };
+    const verified = verifyAuditLog(
+      sodium,
+      decodeKey(workspace.keys.coordinatorPublicKey),
+      exported,
+    );
+    assert.ok(verified.ok, verified.ok ? '' : verified.error.message);
+    const events = exported.entries.map((e) => e.event['event']);
+    assert.ok(events.includes('run.resumed_after_restart'));
+  } finally {
+    await store.close();
+  }
+}
+
+describe('two coordinator processes on one PostgreSQL store', () => {
+  it('the leader killed mid-round: the standby takes the lease over within seconds, resumes the same round, and the run completes with each acknowledged update folded once', () =>
+    withFederation(async (federation) => {
+      const { server, url, nodes, output } = federation;
       let [leader, standby] = nodes as [Node, Node];
-      const sites = runSites(
-        workspace,
-        nodes.map((n) => `http://127.0.0.1:${n.port}`),
-      );
-      // Awaited below; a site that fails meanwhile must fail the test there, not the process.
-      sites.catch(() => undefined);
 
       // Kill the leader while a round is open; the killed process comes back as the next
       // standby, and a kill that missed the round (it closed meanwhile) is tried again.
@@ -165,14 +225,15 @@ describe('two coordinator processes on one PostgreSQL store', () => {
         } else {
           from = partial.round + 1;
         }
-        const revived = spawnNode(leader, output);
-        nodes[nodes.indexOf(leader)] = revived;
         await standby.listening;
         failoverMs = performance.now() - killedAt;
+        // Only now back, as the next standby: started earlier, it could win the lease itself.
+        const revived = spawnNode(leader, output);
+        nodes[nodes.indexOf(leader)] = revived;
         [leader, standby] = [standby, revived];
       }
       assert.ok(killed, 'no kill landed inside a round');
-      const summaries = await sites;
+      const summaries = await federation.sites;
       // The leader ends by itself once the run is complete and the sites have left.
       if (leader.child.exitCode === null) await once(leader.child, 'exit');
       assert.equal(leader.child.exitCode, 0, output.join(''));
@@ -188,51 +249,10 @@ describe('two coordinator processes on one PostgreSQL store', () => {
           closed.updates.some((u) => u.site === update.site && u.blob_hash === update.blob_hash),
         );
       }
-      const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as {
-        per_round: { round: number; participants: number }[];
-      };
-      assert.deepEqual(
-        report.per_round.map((r) => [r.round, r.participants]),
-        Array.from({ length: ROUNDS }, (_, i) => [i + 1, SITES]),
-      );
-      for (const summary of summaries) {
-        assert.ok(summary.sessions >= 2, `${summary.site} never moved to the other node`);
-      }
       // Taking over waits out the dead leader's lease, then resumes the run from the store.
       assert.ok(failoverMs >= LEASE_MS / 3, `took over in ${failoverMs} ms`);
       assert.ok(failoverMs < LEASE_MS + 30_000, `took over in ${failoverMs} ms`);
       console.log(`failover: the standby served ${Math.round(failoverMs)} ms after the kill`);
-
-      // Both processes wrote one log: it verifies against the coordinator's key, as exported.
-      const sodium = await loadSodium();
-      const store = await openPostgresStore({ sodium, url });
-      try {
-        const exported = {
-          entries: await store.audit.entries(),
-          treeHeads: await store.audit.treeHeads(),
-        };
-        const verified = verifyAuditLog(
-          sodium,
-          decodeKey(workspace.keys.coordinatorPublicKey),
-          exported,
-        );
-        assert.ok(verified.ok, verified.ok ? '' : verified.error.message);
-        const events = exported.entries.map((e) => e.event['event']);
-        assert.ok(events.includes('run.resumed_after_restart'));
-      } finally {
-        await store.close();
-      }
-    } finally {
-      for (const node of nodes) if (node.child.exitCode === null) node.child.kill('SIGKILL');
-      await Promise.all(
-        nodes.map((n) =>
-          n.child.exitCode === null && n.child.signalCode === null
-            ? once(n.child, 'exit')
-            : undefined,
-        ),
-      );
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+      await checkCompleted(federation, summaries);
+    }));
 });
