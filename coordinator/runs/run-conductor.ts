@@ -39,12 +39,6 @@ import type { SiteChannel } from './site-channel.js';
 const ENDED: readonly RunState[] = ['completing', 'complete', 'cancelled', 'stopped-by-budget'];
 
 /**
- * How many participants get their round.start in one tick: each is a seal and a socket write,
- * and a thousand at once would hold the event loop for a third of a second.
- */
-const START_BATCH = 64;
-
-/**
  * One federated run's conductor: admits sites, dispatches their messages and drives the run's
  * state (protocol/run-state.ts). The rounds themselves are RunRounds' and the parts under
  * round/ and secure/, which return outcomes as data; the conductor does no arithmetic.
@@ -58,8 +52,6 @@ const START_BATCH = 64;
 export class RunConductor {
   private readonly logger = new Logger('Runs');
   private state: RunState = 'created';
-  /** Participants of the open attempt whose round.start waits for its batch. */
-  private unstarted = new Set<string>();
   /** Settles once the last state entered is durable (and every change asked for before it). */
   private stateStored: Promise<void> = Promise.resolve();
   private disposed = false;
@@ -299,10 +291,8 @@ export class RunConductor {
     this.logger.log(`${site} ready (backend ${backend})`);
     // The site holds the soft labels it pulled (each chunk verified): logged by their hash.
     this.audit({ event: 'softlabels.served', site, softLabels: toHex(hash) });
-    if (this.rounds.open?.ledger.awaits(site)) {
-      this.unstarted.delete(site);
-      this.rounds.startFor(site);
-    } else this.openRoundIfQuorum();
+    if (this.rounds.open?.ledger.awaits(site)) this.rounds.startFor(site);
+    else this.openRoundIfQuorum();
     return ok(true);
   }
 
@@ -317,26 +307,12 @@ export class RunConductor {
       case 'opened':
         this.watch(opened.open);
         this.moveTo('round-open');
-        this.unstarted = new Set(opened.participants);
-        this.sendStarts(opened.open);
+        this.rounds.startAll(opened.participants);
         return;
       default: {
         const unreachable: never = opened;
         return unreachable;
       }
-    }
-  }
-
-  /** round.start to the open attempt's participants not yet sent one, a batch per tick. */
-  private sendStarts(open: OpenAttempt): void {
-    let sent = 0;
-    for (const site of this.unstarted) {
-      if (sent++ === START_BATCH) {
-        setImmediate(() => this.rounds.open === open && this.sendStarts(open));
-        return;
-      }
-      this.unstarted.delete(site);
-      this.rounds.startFor(site);
     }
   }
 

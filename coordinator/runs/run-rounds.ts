@@ -31,6 +31,12 @@ import type { RoundSummary } from './run-report.js';
 import type { RunSpec } from './run-spec.js';
 import type { SiteChannel } from './site-channel.js';
 
+/**
+ * How many participants get their round.start in one tick: each is a seal and a socket write,
+ * and a thousand at once would hold the event loop for a third of a second.
+ */
+const START_BATCH = 64;
+
 /** How far a run has come: kept in the store, read back after a restart. */
 export interface RoundProgress {
   /** The round to run next (or being run). */
@@ -57,6 +63,8 @@ export class RunRounds {
   private readonly late = new LateAnswers();
   private readonly intake: UpdateIntake;
   private progress: RoundProgress = { nextRound: 1, attempt: 0, lastClosedRound: 0 };
+  /** Participants of the open attempt whose round.start waits for its batch. */
+  private unstarted = new Set<string>();
   readonly global: GlobalModel;
   open: OpenAttempt | undefined;
   readonly closed: RoundSummary[] = [];
@@ -216,8 +224,26 @@ export class RunRounds {
     return this.open;
   }
 
-  /** The open attempt's round.start for one of its participants. */
+  /** round.start to every participant of the open attempt, a batch per tick. */
+  startAll(participants: readonly string[]): void {
+    this.unstarted = new Set(participants);
+    this.startBatch(this.open!);
+  }
+
+  private startBatch(open: OpenAttempt): void {
+    let sent = 0;
+    for (const site of this.unstarted) {
+      if (sent++ === START_BATCH) {
+        setImmediate(() => this.open === open && this.startBatch(open));
+        return;
+      }
+      this.startFor(site);
+    }
+  }
+
+  /** The open attempt's round.start for one of its participants (sent once per session). */
   startFor(site: string): void {
+    this.unstarted.delete(site);
     const { ledger, fold } = this.open!;
     const clipNorm = this.run.privacy.siteClipNorm();
     const start = roundStartFor(this.run.spec, {
