@@ -10,6 +10,8 @@ export type CoordinatorIpcMessage =
       readonly runId?: string;
       readonly teacher?: TeacherSummary;
     }
+  /** Another node leads: this one serves sites for it until it takes the lead itself. */
+  | { readonly type: 'edge'; readonly url: string }
   | { readonly type: 'round'; readonly summary: RoundSummary }
   /** The run completed and, with --serve, the coordinator stays up until stopped. */
   | { readonly type: 'serving' };

@@ -7,7 +7,7 @@ import { checkSite } from '../client/site-check.js';
 import { runSite } from '../client/site-client.js';
 import { sitePrivacyStatus } from '../client/site-status.js';
 import { loadCoordinatorConfig } from '../coordinator/config/coordinator-config.js';
-import { startCoordinator } from '../coordinator/coordinator.js';
+import { startNode, type CoordinatorHandle } from '../coordinator/coordinator.js';
 import { LOGITS_DTYPES, type LogitsDtype } from '../coordinator/teacher/logits-binary.js';
 import { exportTeacherLogits } from '../coordinator/teacher/logits-export.js';
 import { formatInspection, inspectTfjsModel } from '../coordinator/compression/model-inspect.js';
@@ -138,27 +138,38 @@ program
   .option('--serve', 'after the run completes, keep serving the API and dashboard until stopped')
   .action(async (opts: { config: string; serve?: boolean }) => {
     const config = await loadCoordinatorConfig(opts.config);
-    const handle = await startCoordinator(config);
+    const started = await startNode(config);
     const tell = (message: CoordinatorIpcMessage): void => {
       process.send?.(message);
     };
+    // Deposed (another process leads now, and the store refuses this one's writes), or cut off
+    // from the other nodes.
+    const lost = (error: Error): never => {
+      console.error(`coordinator stops: ${error.message}`);
+      process.exit(1);
+    };
     let stopping = false;
+    let handle: CoordinatorHandle | undefined;
     const stop = (signal: string): void => {
       stopping = true;
       console.log(
-        handle.runId
+        handle?.runId
           ? `run ${handle.runId}: stopped by ${signal} before it completed`
           : `coordinator stopped by ${signal}`,
       );
-      void handle.close().then(() => process.exit(130));
+      void (handle ?? started).close().then(() => process.exit(130));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    // Deposed: another process leads now, and the store refuses this one's writes.
-    void handle.lost?.then((error) => {
-      console.error(`coordinator stops: ${error.message}`);
-      process.exit(1);
-    });
+    if ('leading' in started) {
+      void started.lost.then(lost);
+      tell({ type: 'edge', url: started.url });
+      console.log(`serving sites on ${started.url} as an edge node; another node leads`);
+      handle = await started.leading;
+    } else {
+      handle = started;
+    }
+    void handle.lost?.then(lost);
     handle.events.on('round', (summary) => tell({ type: 'round', summary }));
     tell({
       type: 'listening',

@@ -25,6 +25,17 @@ import type { SiteConfig } from './site-config.js';
 import type { TransferCache } from './transfer-cache.js';
 import { keepTreeHead } from './tree-heads.js';
 
+/**
+ * Failures after which trying again can help: the coordinator was away or restarting, or it
+ * still holds this site's previous session (one an edge node held when it died ends once the
+ * leader takes that node for dead).
+ */
+export const RETRYABLE_CODES: readonly ErrorCode[] = [
+  'session.closed',
+  'handshake.timeout',
+  'session.duplicate',
+];
+
 export interface SiteRunSummary {
   readonly site: string;
   readonly runId: string;
@@ -109,7 +120,7 @@ export class SessionLoop implements SessionLink {
         const next = await connection.next();
         if (!next.ok) {
           if (this.aborted) throw this.aborted.error;
-          if (next.error.code === 'session.closed')
+          if (RETRYABLE_CODES.includes(next.error.code))
             return { dropped: new FedistillError(next.error) };
           throw new FedistillError(next.error);
         }

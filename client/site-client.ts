@@ -9,20 +9,16 @@ import {
   readJsonFile,
   selectBackend,
   unwrap,
-  type ErrorCode,
 } from '../protocol/index.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
 import { loadPrivateData } from './data-sources/private-data.js';
 import { splitPrivate } from './data-sources/private-split.js';
 import { PrivacyLedger } from './privacy-ledger.js';
-import { SessionLoop, type SiteLog, type SiteRunSummary } from './session-loop.js';
+import { RETRYABLE_CODES, SessionLoop, type SiteLog, type SiteRunSummary } from './session-loop.js';
 import type { SiteConfig } from './site-config.js';
 import { TransferCache } from './transfer-cache.js';
 
 export type { SiteLog, SiteRunSummary } from './session-loop.js';
-
-/** Failures after which trying again can help: the coordinator was away or restarting. */
-const RETRYABLE: readonly ErrorCode[] = ['session.closed', 'handshake.timeout'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -81,7 +77,7 @@ export async function runSite(
         if ('summary' in outcome) return outcome.summary;
         error = outcome.dropped;
       }
-      if (!error || !RETRYABLE.includes(error.code) || failures >= maxAttempts) {
+      if (!error || !RETRYABLE_CODES.includes(error.code) || failures >= maxAttempts) {
         throw new FedistillError(error ?? { code: 'session.closed', message: 'the session ended' });
       }
       const delay =

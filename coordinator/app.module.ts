@@ -5,8 +5,10 @@ import { COORDINATOR_SETUP, type CoordinatorSetup } from './coordinator-setup.js
 import { DashboardModule } from './dashboard/dashboard.module.js';
 import { EventsModule } from './events/events.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
+import { RunsModule } from './runs/runs.module.js';
 import { LimitsModule } from './limits/limits.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { HealthController, NODE_ROLE } from './nodes/health.controller.js';
 import { COORDINATOR_STORE, type CoordinatorStore } from './store/store.js';
 
 @Global()
@@ -21,11 +23,13 @@ export class AppModule {
         AuditModule,
         DashboardModule,
         EventsModule,
-        GatewayModule,
+        GatewayModule.forHost(RunsModule),
         LimitsModule,
         MetricsModule,
       ],
+      controllers: [HealthController],
       providers: [
+        { provide: NODE_ROLE, useValue: 'leader' },
         { provide: COORDINATOR_SETUP, useValue: setup },
         { provide: COORDINATOR_STORE, useValue: store },
       ],

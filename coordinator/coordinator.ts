@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -26,8 +28,13 @@ import { limitConnections } from './limits/connection-limits.js';
 import { PinoLogger } from './logging/pino-logger.js';
 import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
-import { Leadership } from './nodes/leadership.js';
+import { EdgeModule } from './nodes/edge.module.js';
+import { EdgeRelay } from './nodes/edge-relay.js';
+import { EdgeSessions } from './nodes/edge-sessions.js';
+import { LEADER_LEASE, Leadership } from './nodes/leadership.js';
+import { NodeBus } from './nodes/node-bus.js';
 import { openStore } from './store/open-store.js';
+import type { CoordinatorStore } from './store/store.js';
 import type { TeacherSummary } from './teacher/prepared-teacher.js';
 
 export interface CoordinatorHandle {
@@ -97,67 +104,218 @@ export async function prepareSetup(
   };
 }
 
-/** Starts the coordinator: prepares the teacher, then listens for sites on loopback or `listen`. */
-export async function startCoordinator(
+/** An edge node: it serves sites for the leader until it takes the lease itself. */
+export interface EdgeHandle {
+  /** The URL sites connect to: the same once this node leads. */
+  readonly url: string;
+  /** Settles when this node has taken the lease and serves as the leader, on the same port. */
+  readonly leading: Promise<CoordinatorHandle>;
+  /** Settles when this node must stop: the node bus failed. */
+  readonly lost: Promise<Error>;
+  close(): Promise<void>;
+}
+
+/** This process's name among coordinator nodes: the lease holder and the bus address. */
+const nodeName = (): string => `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+
+/** Nest's logger for the levels asked for. */
+const nestLogger = (options: CoordinatorOptions) => {
+  const levels = options.logLevels ?? ['log', 'warn', 'error'];
+  return levels === false ? false : new PinoLogger(levels);
+};
+
+/** Listens on `port` (the config's, or the one an edge node had) and gives the URL. */
+async function listen(
+  app: NestExpressApplication,
   config: CoordinatorConfig,
-  options: CoordinatorOptions = {},
+  port: number,
+): Promise<string> {
+  const events = app.get(CoordinatorEvents);
+  limitConnections(app.getHttpServer(), config.limits.connections, (code) =>
+    events.emit('unauthenticatedRefusal', { kind: 'connection', code }),
+  );
+  await app.listen(port, config.listen.host);
+  const address = app.getHttpServer().address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+}
+
+const httpsOptionsOf = async (config: CoordinatorConfig) =>
+  config.tls && {
+    cert: await readFile(config.tls.certFile),
+    key: await readFile(config.tls.keyFile),
+  };
+
+/** The leader's side of a shared store: its lease and the node bus edge nodes reach it by. */
+interface Nodes {
+  readonly leadership: Leadership;
+  readonly bus: NodeBus;
+  readonly port?: number;
+}
+
+/** The conducting coordinator's app on an open store, listening. */
+async function openLeader(
+  setup: CoordinatorSetup,
+  store: CoordinatorStore,
+  options: CoordinatorOptions,
+  nodes: Nodes | undefined,
 ): Promise<CoordinatorHandle> {
-  const startedAt = performance.now();
-  const store = await openStore(config, await loadSodium());
-  let app: NestExpressApplication | undefined;
-  let setup: CoordinatorSetup;
-  let leadership: Leadership | undefined;
+  const { config } = setup;
+  const httpsOptions = await httpsOptionsOf(config);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forSetup(setup, store), {
+    logger: nestLogger(options),
+    ...(httpsOptions ? { httpsOptions } : {}),
+  });
+  let edges: EdgeSessions | undefined;
+  let url: string;
   try {
-    // Processes sharing a PostgreSQL store take turns: one leads, the others wait here, before
-    // anything reads the store's run, audit log or registry.
-    if (config.store.kind === 'postgres') {
-      leadership = await Leadership.take(store, { ttlMs: config.store.leaseMs });
-    }
-    setup = await prepareSetup(config, startedAt);
-    const levels = options.logLevels ?? ['log', 'warn', 'error'];
-    const httpsOptions = config.tls && {
-      cert: await readFile(config.tls.certFile),
-      key: await readFile(config.tls.keyFile),
-    };
-    app = await NestFactory.create<NestExpressApplication>(AppModule.forSetup(setup, store), {
-      logger: levels === false ? false : new PinoLogger(levels),
-      ...(httpsOptions ? { httpsOptions } : {}),
-    });
     applyHttpHeaders(app, { https: httpsOptions !== undefined });
     if (!serveDashboard(app).served) {
       new Logger('Dashboard').warn(
         'the dashboard is not built (npm run build): only the API is served',
       );
     }
-    const events = app.get(CoordinatorEvents);
-    limitConnections(app.getHttpServer(), config.limits.connections, (code) =>
-      events.emit('unauthenticatedRefusal', { kind: 'connection', code }),
-    );
-    await app.listen(config.listen.port, config.listen.host);
+    url = await listen(app, config, nodes?.port ?? config.listen.port);
+    if (nodes)
+      edges = new EdgeSessions(
+        nodes.bus,
+        app.get(RunsService),
+        config.store.kind === 'postgres' ? config.store.leaseMs : 0,
+      );
   } catch (error) {
-    await app?.close();
-    await leadership?.release();
-    await store.close();
+    await app.close();
     throw error;
   }
   const runs = app.get(RunsService);
   const boot = runs.boot;
-  const address = app.getHttpServer().address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`,
-    ...(boot
-      ? {
-          runId: boot.id,
-          teacher: boot.teacher.summary,
-        }
-      : {}),
+    url,
+    ...(boot ? { runId: boot.id, teacher: boot.teacher.summary } : {}),
     events: app.get(CoordinatorEvents),
     finished: runs.firstFinished,
-    ...(leadership ? { lost: leadership.lost } : {}),
+    ...(nodes ? { lost: Promise.race([nodes.leadership.lost, nodes.bus.failed]) } : {}),
     close: async () => {
+      edges?.close();
       await app.close();
-      await leadership?.release();
+      await nodes?.leadership.release();
+      await nodes?.bus.close();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Starts the coordinator: prepares the teacher, then listens for sites on loopback or
+ * `listen`. On a shared (PostgreSQL) store it waits until it holds the leader lease; use
+ * `startNode` for a process that serves as an edge node meanwhile.
+ */
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  options: CoordinatorOptions = {},
+): Promise<CoordinatorHandle> {
+  const started = await startNode(config, options, { edge: false });
+  return 'leading' in started ? started.leading : started;
+}
+
+/**
+ * Starts a coordinator node. On SQLite, or when it takes the leader lease, it conducts (as
+ * `startCoordinator`). Otherwise, with `edge` (the default), it serves sites as an edge node,
+ * relaying their sessions to the leader through the store's database, until it takes the
+ * lease; then it closes its edge sessions (the sites reconnect) and leads on the same port.
+ */
+export async function startNode(
+  config: CoordinatorConfig,
+  options: CoordinatorOptions = {},
+  { edge = true }: { edge?: boolean } = {},
+): Promise<CoordinatorHandle | EdgeHandle> {
+  const startedAt = performance.now();
+  const store = await openStore(config, await loadSodium());
+  if (config.store.kind !== 'postgres') {
+    try {
+      return await openLeader(await prepareSetup(config, startedAt), store, options, undefined);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+  const ttlMs = config.store.leaseMs;
+  const node = nodeName();
+  let bus: NodeBus | undefined;
+  let leadership: Leadership | undefined;
+  try {
+    bus = await NodeBus.open(config.store.url, node);
+    // Before anything reads the store's run, audit log or registry, this node learns its role.
+    leadership = edge
+      ? await Leadership.tryTake(store, { ttlMs, holder: node })
+      : await Leadership.take(store, { ttlMs, holder: node });
+    const setup = await prepareSetup(config, startedAt);
+    if (leadership) return await openLeader(setup, store, options, { leadership, bus });
+    return await openEdge(setup, store, options, bus, node);
+  } catch (error) {
+    await leadership?.release();
+    await bus?.close();
+    await store.close();
+    throw error;
+  }
+}
+
+/** An edge node's app, and its wait for the lease. */
+async function openEdge(
+  setup: CoordinatorSetup,
+  store: CoordinatorStore,
+  options: CoordinatorOptions,
+  bus: NodeBus,
+  node: string,
+): Promise<EdgeHandle> {
+  const { config } = setup;
+  const ttlMs = config.store.kind === 'postgres' ? config.store.leaseMs : 0;
+  const relay = new EdgeRelay(
+    bus,
+    async () => (await store.leases.current(LEADER_LEASE))?.holder,
+    Math.max(50, ttlMs / 3),
+  );
+  const httpsOptions = await httpsOptionsOf(config);
+  const app = await NestFactory.create<NestExpressApplication>(
+    EdgeModule.forSetup(setup, store, relay),
+    { logger: nestLogger(options), ...(httpsOptions ? { httpsOptions } : {}) },
+  );
+  let url: string;
+  try {
+    applyHttpHeaders(app, { https: httpsOptions !== undefined });
+    url = await listen(app, config, config.listen.port);
+  } catch (error) {
+    relay.close();
+    await app.close();
+    throw error;
+  }
+  const port = Number(new URL(url).port);
+  const quit = new AbortController();
+  new Logger('Node').log(`serving sites as an edge node on ${url}`);
+  let closeLeader: (() => Promise<void>) | undefined;
+  const leading = (async () => {
+    const leadership = await Leadership.take(store, { ttlMs, holder: node, signal: quit.signal });
+    relay.close();
+    await app.close();
+    try {
+      const handle = await openLeader(setup, store, options, { leadership, bus, port });
+      closeLeader = handle.close;
+      return handle;
+    } catch (error) {
+      await leadership.release();
+      throw error;
+    }
+  })();
+  leading.catch(() => undefined);
+  return {
+    url,
+    leading,
+    lost: bus.failed,
+    close: async () => {
+      quit.abort();
+      if (closeLeader) return closeLeader();
+      relay.close();
+      await app.close();
+      await bus.close();
       await store.close();
     },
   };

@@ -16,14 +16,14 @@ import {
   type Sodium,
 } from '../../protocol/index.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
-import type { RunsService } from '../runs/runs.service.js';
 import type { SiteChannel } from '../runs/site-channel.js';
+import type { SiteSessionHost } from './site-session-host.js';
 
 export interface SiteSessionDeps {
   readonly sodium: Sodium;
   readonly identity: IdentityKeyPair;
   readonly admitSite: (publicKey: Uint8Array) => Result<string>;
-  readonly runs: RunsService;
+  readonly host: SiteSessionHost;
   readonly events: CoordinatorEvents;
   readonly handshakeTimeoutMs: number;
   /** Takes one handshake from the peer address's rate; false when it is over. */
@@ -122,7 +122,7 @@ export class SiteSession implements SiteChannel {
     const accepted = this.secure.acceptPeerHeader(header);
     if (!accepted.ok) return this.refuse(accepted.error.code, accepted.error.message);
     // Admission comes before the coordinator's header: a refused site never gets a stream.
-    const joined = this.deps.runs.siteJoined(this);
+    const joined = this.deps.host.siteJoined(this);
     if (!joined.ok) return this.refuse(joined.error.code, joined.error.message);
     clearTimeout(this.handshakeTimer);
     this.joined = true;
@@ -145,7 +145,7 @@ export class SiteSession implements SiteChannel {
     const message = opened.value;
     this.record('in', message.type, byteLength(frame));
     this.deps.events.emit('siteMessage', { site: this.site, message });
-    const handled = this.deps.runs.handle(this, message);
+    const handled = this.deps.host.handle(this, message);
     if (!handled.ok) return this.refuse(handled.error.code, handled.error.message);
     if (message.type === 'site.leave') {
       this.ended = true;
@@ -209,7 +209,7 @@ export class SiteSession implements SiteChannel {
       // The stream stopped without the site's final frame: recorded, then treated as a dropout.
       this.record('in', SOCKET_EVENTS.frame, 0, 'frame.truncated');
     }
-    if (this.joined) this.deps.runs.siteLeft(this);
+    if (this.joined) this.deps.host.siteLeft(this);
     for (const listener of this.closeListeners.splice(0)) listener();
   }
 }

@@ -15,9 +15,9 @@ import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.j
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { KeyedRateLimiter } from '../limits/keyed-rate-limiter.js';
 import { PreAuthBudget } from '../limits/preauth-budget.js';
-import { RunsService } from '../runs/runs.service.js';
 import { SitesService } from '../sites/sites.service.js';
 import { SiteSession } from './site-session.js';
+import { SiteSessionHost } from './site-session-host.js';
 
 /**
  * The socket.io server's options. Every gateway must give them all: Nest creates the one
@@ -39,7 +39,7 @@ export class SiteGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
     private readonly sites: SitesService,
-    private readonly runs: RunsService,
+    private readonly host: SiteSessionHost,
     private readonly events: CoordinatorEvents,
     private readonly preAuth: PreAuthBudget,
   ) {
@@ -70,7 +70,7 @@ export class SiteGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
       sodium: this.setup.sodium,
       identity: this.setup.identity,
       admitSite: (key) => this.sites.admit(key),
-      runs: this.runs,
+      host: this.host,
       events: this.events,
       handshakeTimeoutMs: this.setup.config.listen.handshakeTimeoutMs,
       admitHandshake: () => this.handshakes.take(address),

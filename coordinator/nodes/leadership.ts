@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import { FedistillError } from '../../protocol/index.js';
 import type { CoordinatorStore, Lease } from '../store/store.js';
@@ -37,32 +35,38 @@ export class Leadership {
     this.timer.unref();
   }
 
-  /** Waits until this process holds the lease, then holds it. */
+  /** Takes the lease if it is free now; undefined if another process holds it. */
+  static async tryTake(
+    store: CoordinatorStore,
+    options: { ttlMs: number; holder: string },
+  ): Promise<Leadership | undefined> {
+    const lease = await store.leases.acquire({ name: LEADER_LEASE, ...options });
+    if (!lease) return undefined;
+    new Logger('Leadership').log(
+      `this process (${options.holder}) leads, lease epoch ${lease.epoch}`,
+    );
+    return new Leadership(store, lease, options.ttlMs);
+  }
+
+  /** Waits until this process holds the lease (or `signal` aborts the wait), then holds it. */
   static async take(
     store: CoordinatorStore,
-    options: { ttlMs: number; holder?: string },
+    options: { ttlMs: number; holder: string; signal?: AbortSignal },
   ): Promise<Leadership> {
-    const logger = new Logger('Leadership');
-    const holder = options.holder ?? `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+    const { ttlMs, holder, signal } = options;
     let told = '';
     for (;;) {
-      const lease = await store.leases.acquire({
-        name: LEADER_LEASE,
-        holder,
-        ttlMs: options.ttlMs,
-      });
-      if (lease) {
-        logger.log(`this process (${holder}) leads, lease epoch ${lease.epoch}`);
-        return new Leadership(store, lease, options.ttlMs);
-      }
+      signal?.throwIfAborted();
+      const taken = await Leadership.tryTake(store, { ttlMs, holder });
+      if (taken) return taken;
       const current = await store.leases.current(LEADER_LEASE);
       if (current && current.holder !== told) {
         told = current.holder;
-        logger.log(
+        new Logger('Leadership').log(
           `standing by: ${current.holder} leads (lease epoch ${current.epoch}); this process takes over if it stops renewing`,
         );
       }
-      await sleep(Math.max(50, options.ttlMs / 4));
+      await sleep(Math.max(50, ttlMs / 4));
     }
   }
 

@@ -19,6 +19,7 @@ import {
   type SiteMessage,
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import type { SiteSessionHost } from '../gateway/site-session-host.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { SitesService } from '../sites/sites.service.js';
@@ -58,7 +59,7 @@ export interface RunStatus {
  * is resumed at boot, whichever way it came.
  */
 @Injectable()
-export class RunsService implements OnModuleInit, OnModuleDestroy {
+export class RunsService implements SiteSessionHost, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Runs');
   private active: RunConductor | undefined;
   private starting = false;

@@ -24,16 +24,20 @@ const ROUNDS = 4;
 const LEASE_MS = 3_000;
 const POLL_LIMIT_MS = 120_000;
 
-/** One coordinator process; `listening` settles once it leads and serves (a standby waits). */
+/**
+ * One coordinator process; `listening` settles once it leads and serves, `serving` once it
+ * serves sites at all (as an edge node while another leads).
+ */
 interface Node {
   readonly name: string;
   readonly port: number;
   readonly configFile: string;
   child: ChildProcess;
   listening: Promise<void>;
+  serving: Promise<void>;
 }
 
-function spawnNode(node: Omit<Node, 'child' | 'listening'>, output: string[]): Node {
+function spawnNode(node: Omit<Node, 'child' | 'listening' | 'serving'>, output: string[]): Node {
   const child = fork(CLI, ['coordinator', '--config', node.configFile], { silent: true });
   const tag = (chunk: Buffer) => output.push(`[${node.name}] ${chunk.toString()}`);
   child.stdout!.on('data', tag);
@@ -47,7 +51,12 @@ function spawnNode(node: Omit<Node, 'child' | 'listening'>, output: string[]): N
     );
   });
   listening.catch(() => undefined);
-  return { ...node, child, listening };
+  const serving = new Promise<void>((resolve) => {
+    child.on('message', (message: CoordinatorIpcMessage) => {
+      if (message.type === 'edge' || message.type === 'listening') resolve();
+    });
+  });
+  return { ...node, child, listening, serving };
 }
 
 /**
@@ -94,20 +103,22 @@ async function acknowledged(server: TestPostgres, url: string, round: number, at
   return { state, updates, attempts: Number(n) };
 }
 
-function runSites(workspace: DemoWorkspace, urls: string[]): Promise<SiteRunSummary[]> {
+/** Each site tries its list of URLs in order (the last list for sites beyond the lists). */
+function runSites(workspace: DemoWorkspace, urls: string[][]): Promise<SiteRunSummary[]> {
   return Promise.all(
-    workspace.siteNames.map(async (site) => {
-      const config = await loadSiteConfig(await writeSiteConfig(workspace, site, urls[0]!));
+    workspace.siteNames.map(async (site, i) => {
+      const order = urls[Math.min(i, urls.length - 1)]!;
+      const config = await loadSiteConfig(await writeSiteConfig(workspace, site, order[0]!));
       return runSite({
         ...config,
-        coordinator: { ...config.coordinator, fallbackUrls: urls.slice(1) },
+        coordinator: { ...config.coordinator, fallbackUrls: order.slice(1) },
         reconnect: { initialDelayMs: 50, maxDelayMs: 400, maxAttempts: 400 },
       });
     }),
   );
 }
 
-/** Two coordinator processes on one fresh database, the first leading, and the sites running. */
+/** Coordinator processes on one fresh database, the first leading, and the sites running. */
 interface Federation {
   readonly server: TestPostgres;
   readonly url: string;
@@ -117,7 +128,14 @@ interface Federation {
   readonly sites: Promise<SiteRunSummary[]>;
 }
 
-async function withFederation(test: (federation: Federation) => Promise<void>): Promise<void> {
+/**
+ * `nodes` processes, the first leading; site i tries the nodes in the order `siteOrders[i]`
+ * gives (indices into the nodes; the last order for sites beyond).
+ */
+async function withFederation(
+  shape: { nodes: number; siteOrders: number[][] },
+  test: (federation: Federation) => Promise<void>,
+): Promise<void> {
   const server = await startPostgres();
   const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-failover-'));
   const nodes: Node[] = [];
@@ -133,7 +151,7 @@ async function withFederation(test: (federation: Federation) => Promise<void>): 
     const base = JSON.parse(
       await readFile(workspace.coordinatorConfigFile, 'utf8'),
     ) as CoordinatorConfigInput;
-    for (const name of ['node-a', 'node-b']) {
+    for (const name of ['node-a', 'node-b', 'node-c'].slice(0, shape.nodes)) {
       const port = await freePort();
       const configFile = path.join(path.dirname(workspace.coordinatorConfigFile), `${name}.json`);
       const config: CoordinatorConfigInput = {
@@ -145,13 +163,13 @@ async function withFederation(test: (federation: Federation) => Promise<void>): 
       await writeFile(configFile, JSON.stringify(config, null, 2));
       const node = spawnNode({ name, port, configFile }, output);
       nodes.push(node);
-      // The first takes the lease (and trains the teacher for the cache both share); the
-      // second stands by and does not listen.
-      if (nodes.length === 1) await node.listening;
+      // The first takes the lease (and trains the teacher for the cache all share); the
+      // others serve sites as edge nodes and stand by.
+      await (nodes.length === 1 ? node.listening : node.serving);
     }
     const sites = runSites(
       workspace,
-      nodes.map((n) => `http://127.0.0.1:${n.port}`),
+      shape.siteOrders.map((order) => order.map((i) => `http://127.0.0.1:${nodes[i]!.port}`)),
     );
     // Awaited by the test; a site that fails meanwhile must fail the test there, not the process.
     sites.catch(() => undefined);
@@ -169,7 +187,11 @@ async function withFederation(test: (federation: Federation) => Promise<void>): 
 }
 
 /** What every run that outlived its leader must show: full rounds, one verified log. */
-async function checkCompleted(federation: Federation, summaries: SiteRunSummary[]): Promise<void> {
+async function checkCompleted(
+  federation: Federation,
+  summaries: SiteRunSummary[],
+  { resumed, moved }: { resumed: boolean; moved: string[] },
+): Promise<void> {
   const { workspace, url } = federation;
   const report = JSON.parse(await readFile(workspace.reportFile, 'utf8')) as {
     per_round: { round: number; participants: number }[];
@@ -178,8 +200,10 @@ async function checkCompleted(federation: Federation, summaries: SiteRunSummary[
     report.per_round.map((r) => [r.round, r.participants]),
     Array.from({ length: ROUNDS }, (_, i) => [i + 1, SITES]),
   );
-  for (const summary of summaries) {
-    assert.ok(summary.sessions >= 2, `${summary.site} never moved to the other node`);
+  const movers = summaries.filter((s) => moved.includes(s.site));
+  assert.equal(movers.length, moved.length);
+  for (const summary of movers) {
+    assert.ok(summary.sessions >= 2, `${summary.site} never moved to another node`);
   }
   // Both processes wrote one log: it verifies against the coordinator's key, as exported.
   const sodium = await loadSodium();
@@ -196,7 +220,8 @@ async function checkCompleted(federation: Federation, summaries: SiteRunSummary[
     );
     assert.ok(verified.ok, verified.ok ? '' : verified.error.message);
     const events = exported.entries.map((e) => e.event['event']);
-    assert.ok(events.includes('run.resumed_after_restart'));
+    // Only a new leader resumes the run: an edge node's death leaves the leader as it was.
+    assert.equal(events.includes('run.resumed_after_restart'), resumed);
   } finally {
     await store.close();
   }
@@ -204,7 +229,7 @@ async function checkCompleted(federation: Federation, summaries: SiteRunSummary[
 
 describe('two coordinator processes on one PostgreSQL store', () => {
   it('the leader killed mid-round: the standby takes the lease over within seconds, resumes the same round, and the run completes with each acknowledged update folded once', () =>
-    withFederation(async (federation) => {
+    withFederation({ nodes: 2, siteOrders: [[0, 1]] }, async (federation) => {
       const { server, url, nodes, output } = federation;
       let [leader, standby] = nodes as [Node, Node];
 
@@ -253,6 +278,59 @@ describe('two coordinator processes on one PostgreSQL store', () => {
       assert.ok(failoverMs >= LEASE_MS / 3, `took over in ${failoverMs} ms`);
       assert.ok(failoverMs < LEASE_MS + 30_000, `took over in ${failoverMs} ms`);
       console.log(`failover: the standby served ${Math.round(failoverMs)} ms after the kill`);
-      await checkCompleted(federation, summaries);
+      await checkCompleted(federation, summaries, {
+        resumed: true,
+        moved: [...federation.workspace.siteNames],
+      });
     }));
+
+  it('an edge node killed mid-round: its sites reconnect through another node, the leader stays, and the run completes with no update folded twice', () =>
+    // Sites on the edge node B, on the edge node C and on the leader A.
+    withFederation(
+      {
+        nodes: 3,
+        siteOrders: [
+          [1, 2, 0],
+          [2, 1, 0],
+          [0, 2, 1],
+        ],
+      },
+      async (federation) => {
+        const { server, url, nodes, output } = federation;
+        const [leader, edge, other] = nodes as [Node, Node, Node];
+        // Every node answers probes, saying which part it plays.
+        const roles = await Promise.all(
+          [leader, edge, other].map(async (node) => {
+            const response = await fetch(`http://127.0.0.1:${node.port}/healthz`);
+            return ((await response.json()) as { role: string }).role;
+          }),
+        );
+        assert.deepEqual(roles, ['leader', 'edge', 'edge']);
+        const partial = await waitForPartialRound(server, url, 2);
+        edge.child.kill('SIGKILL');
+        await once(edge.child, 'exit');
+        const summaries = await federation.sites;
+        if (leader.child.exitCode === null) await once(leader.child, 'exit');
+        assert.equal(leader.child.exitCode, 0, output.join(''));
+
+        // The cut round closed, in the attempt the kill cut or in a retry (an attempt moves on
+        // without a site whose session ended), with one update per site.
+        const attempts = await server.query<{ attempt: number; state: string }>(
+          url,
+          'SELECT attempt, state FROM rounds WHERE round = $1 ORDER BY attempt',
+          [partial.round],
+        );
+        const last = attempts.at(-1)!;
+        assert.equal(last.state, 'closed');
+        assert.ok(attempts.slice(0, -1).every((a) => a.state === 'failed'));
+        const closed = await acknowledged(server, url, partial.round, last.attempt);
+        assert.deepEqual(
+          closed.updates.map((u) => u.site),
+          [...federation.workspace.siteNames].sort(),
+        );
+        // The leader never changed hands: no node resumed the run.
+        // Only site-1 was on the node that died.
+        await checkCompleted(federation, summaries, { resumed: false, moved: ['site-1'] });
+      },
+    ));
 });

@@ -113,4 +113,16 @@ export const MIGRATIONS: readonly string[] = [
     expires_at timestamptz NOT NULL
   );
   `,
+  `
+  -- Messages between coordinator nodes (coordinator/nodes/node-bus.ts): a row per message,
+  -- taken by its recipient, which a NOTIFY on fedistill_nodes wakes.
+  CREATE TABLE node_messages (
+    seq bigserial PRIMARY KEY,
+    to_node text NOT NULL,
+    from_node text NOT NULL,
+    body bytea NOT NULL,
+    sent_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX node_messages_to ON node_messages (to_node, seq);
+  `,
 ];

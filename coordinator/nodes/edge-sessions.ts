@@ -1,0 +1,134 @@
+import { Logger } from '@nestjs/common';
+import {
+  decodeSiteMessage,
+  encodeMessage,
+  type CoordinatorMessage,
+  type ErrorCode,
+} from '../../protocol/index.js';
+import type { SiteSessionHost } from '../gateway/site-session-host.js';
+import type { SiteChannel } from '../runs/site-channel.js';
+import type { Envelope, NodeBus } from './node-bus.js';
+
+/** Messages queued for one edge beyond which a blob transfer waits for the bus to catch up. */
+const BACKLOG_MESSAGES = 64;
+
+/** A site session an edge node holds, as the leader's runs see it. */
+class RemoteChannel implements SiteChannel {
+  private closed = false;
+  private readonly closeListeners: (() => void)[] = [];
+
+  constructor(
+    private readonly bus: NodeBus,
+    readonly edge: string,
+    private readonly session: string,
+    readonly site: string,
+    private readonly left: (channel: RemoteChannel) => void,
+  ) {}
+
+  send(message: CoordinatorMessage): void {
+    if (this.closed) return;
+    this.bus.send(this.edge, { t: 'send', session: this.session, body: encodeMessage(message) });
+  }
+
+  refuse(code: ErrorCode, detail: string): void {
+    if (this.closed) return;
+    new Logger('EdgeSessions').warn(`refusing ${this.site} on ${this.edge}: ${code} (${detail})`);
+    this.bus.send(this.edge, { t: 'refuse', session: this.session, code });
+    this.close();
+  }
+
+  backlogged(): boolean {
+    return this.bus.pending(this.edge) > BACKLOG_MESSAGES;
+  }
+
+  onDrain(resume: () => void): void {
+    if (!this.closed) this.bus.onFlushed(resume);
+  }
+
+  onClose(closed: () => void): void {
+    if (this.closed) closed();
+    else this.closeListeners.push(closed);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.left(this);
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+}
+
+/**
+ * The leader's side of the sessions edge nodes hold: each becomes a channel of the runs here,
+ * exactly as a socket on this node would. An edge that has not beaten for `silentMs` is taken
+ * for dead, and its sessions end as dropped connections do: the sites reconnect elsewhere.
+ */
+export class EdgeSessions {
+  private readonly logger = new Logger('EdgeSessions');
+  private readonly channels = new Map<string, RemoteChannel>();
+  private readonly lastBeat = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly bus: NodeBus,
+    private readonly host: SiteSessionHost,
+    private readonly silentMs: number,
+  ) {
+    bus.onMessage((from, envelope) => this.fromEdge(from, envelope));
+    this.timer = setInterval(() => this.dropSilentEdges(), Math.max(50, silentMs / 3));
+    this.timer.unref();
+  }
+
+  private fromEdge(edge: string, envelope: Envelope): void {
+    this.lastBeat.set(edge, Date.now());
+    const key = `${edge} ${'session' in envelope ? envelope.session : ''}`;
+    switch (envelope.t) {
+      case 'join': {
+        const channel = new RemoteChannel(this.bus, edge, envelope.session, envelope.site, (c) =>
+          this.left(key, c),
+        );
+        this.channels.set(key, channel);
+        const joined = this.host.siteJoined(channel);
+        if (!joined.ok) return channel.refuse(joined.error.code, joined.error.message);
+        if (joined.value) channel.send(joined.value);
+        return;
+      }
+      case 'site': {
+        const channel = this.channels.get(key);
+        if (!channel) return;
+        const message = decodeSiteMessage(envelope.body);
+        if (!message.ok) return channel.refuse(message.error.code, message.error.message);
+        const handled = this.host.handle(channel, message.value);
+        if (!handled.ok) return channel.refuse(handled.error.code, handled.error.message);
+        if (message.value.type === 'site.leave') channel.close();
+        return;
+      }
+      case 'left':
+        return this.channels.get(key)?.close();
+      case 'beat':
+        return;
+      default:
+        this.logger.error(`an edge sent the leader ${envelope.t}`);
+    }
+  }
+
+  private left(key: string, channel: RemoteChannel): void {
+    if (this.channels.get(key) === channel) this.channels.delete(key);
+    this.host.siteLeft(channel);
+  }
+
+  private dropSilentEdges(): void {
+    const now = Date.now();
+    for (const [edge, at] of this.lastBeat) {
+      if (now - at < this.silentMs) continue;
+      this.lastBeat.delete(edge);
+      const held = [...this.channels.values()].filter((c) => c.edge === edge);
+      this.logger.warn(`edge ${edge} is silent; its ${held.length} sessions end`);
+      for (const channel of held) channel.close();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
