@@ -240,7 +240,7 @@ describe('docker/kubernetes: coordinator nodes as plain manifests', () => {
     assert.ok(2 < deployment.spec!.replicas!, 'a drain can still take one node');
   });
 
-  it("the container's port is the Service's target port and every probe's, and each probe GETs /api/docs", () => {
+  it("the container's port is the Service's target port and every probe's, and each probe GETs /healthz", () => {
     const [service] = ofKind<IService>('Service');
     assert.equal(service?.spec?.ports?.length, 1);
     const servicePort = service!.spec!.ports![0]!;
@@ -258,7 +258,11 @@ describe('docker/kubernetes: coordinator nodes as plain manifests', () => {
     ];
     for (const [name, probe] of probes) {
       if (name === 'startup' && probe === undefined) continue;
-      assert.equal(probe?.httpGet?.path, '/api/docs', `${name}: the API docs need no token`);
+      assert.equal(
+        probe?.httpGet?.path,
+        '/healthz',
+        `${name}: every node answers /healthz, with no token`,
+      );
       assert.equal(portNumber(container, probe.httpGet.port), port, name);
     }
   });
