@@ -1,22 +1,11 @@
-import { fork } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { CoordinatorIpcMessage } from '../cli/coordinator-ipc.js';
-import { generateKeySet } from '../cli/keys.js';
-import type { CoordinatorConfigInput } from '../coordinator/config/coordinator-config.js';
-import type { RoundSummary } from '../coordinator/runs/run-report.js';
-import {
-  formatLabelledCsv,
-  loadSodium,
-  seededRandom,
-  type LabelledTable,
-} from '../protocol/index.js';
+import { loadSodium } from '../protocol/index.js';
 import { HandSite } from '../harness/hand-site.js';
-import type { ProbeReply } from './coordinator-probe.js';
 import { recordResults, round } from './results.js';
+import { forkNode, mb, prepareScaleFolder, seconds } from './scale-federation.js';
 
 /**
  * The coordinator with many sites: one coordinator process (`fedistill coordinator`, a tiny MLP
@@ -31,99 +20,17 @@ import { recordResults, round } from './results.js';
 const SITES = Number(process.env.FEDISTILL_SCALE_SITES ?? 1000);
 const ROUNDS = 3;
 const BATCH = 50;
-const FEATURES = 8;
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const PROBE = pathToFileURL(fileURLToPath(new URL('./coordinator-probe.js', import.meta.url)));
 
 if (!Number.isInteger(SITES) || SITES < 1)
   throw new Error('FEDISTILL_SCALE_SITES: a count of sites');
 
-/** Two classes split by the sign of the first four features' sum, seeded. */
-function syntheticTable(rows: number, seed: number): LabelledTable {
-  const random = seededRandom(seed);
-  const inputs = Float32Array.from({ length: rows * FEATURES }, () => random() * 2 - 1);
-  const labels = Int32Array.from({ length: rows }, (_, r) => {
-    let sum = 0;
-    for (let c = 0; c < 4; c++) sum += inputs[r * FEATURES + c]!;
-    return sum > 0 ? 1 : 0;
-  });
-  const featureNames = Array.from({ length: FEATURES }, (_, c) => `x${c}`);
-  return { featureNames, rows, features: FEATURES, inputs, labels };
-}
-
-const mb = (bytes: number): number => round(bytes / 2 ** 20, 1);
-const seconds = (ms: number): number => round(ms / 1000, 2);
-
 const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-scale-'));
 try {
-  const names = Array.from({ length: SITES }, (_, i) => `site-${i + 1}`);
-  const keys = await generateKeySet(path.join(dir, 'keys'), names);
-  const coordinatorDir = path.join(dir, 'coordinator');
-  await mkdir(coordinatorDir);
-  await writeFile(
-    path.join(coordinatorDir, 'public.csv'),
-    formatLabelledCsv(syntheticTable(400, 1)),
-  );
-  await writeFile(
-    path.join(coordinatorDir, 'held-out.csv'),
-    formatLabelledCsv(syntheticTable(200, 2)),
-  );
-  const config: CoordinatorConfigInput = {
-    listen: { host: '127.0.0.1', port: 0 },
-    identityFile: keys.coordinatorIdentity,
-    allowListFile: keys.allowList,
-    data: { name: 'synthetic-8', classes: 2, publicSplit: 'public.csv', heldOut: 'held-out.csv' },
-    run: {
-      rounds: ROUNDS,
-      minSites: SITES,
-      seed: 1,
-      studentHidden: [8],
-      teacher: { source: 'model', hidden: [16], epochs: 20, batchSize: 32, learningRate: 0.01 },
-      // Every site answers: a round closes when the last update is in, never by its deadline.
-      roundDeadlineMs: 600_000,
-    },
-    cacheDir: path.join(dir, 'cache'),
-    reportFile: path.join(dir, 'report.json'),
-    exportDir: dir,
-    // The bench reads the connected-sites gauge without a token, as a scraper on loopback would.
-    metrics: { public: true },
-    // Named, not 'auto': the same backend on every machine (and the one sites use in Node).
-    backend: 'wasm',
-    // Every simulated site connects from 127.0.0.1: the per-address limits are sized for that.
-    limits: {
-      connections: { total: SITES + 64, perAddress: SITES + 64 },
-      handshakes: { burst: SITES, perSecond: SITES },
-    },
-  };
-  const configFile = path.join(coordinatorDir, 'config.json');
-  await writeFile(configFile, JSON.stringify(config));
-
-  const child = fork(MAIN, ['coordinator', '--config', configFile], {
-    execArgv: [...process.execArgv, '--import', PROBE.href],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
+  const { names, keys, writeConfig } = await prepareScaleFolder(dir, SITES, ROUNDS);
+  const node = forkNode(await writeConfig('config', {}));
   try {
-    const probes: ((reply: ProbeReply) => void)[] = [];
-    const rounds: { summary: RoundSummary; at: number }[] = [];
-    let roundClosed: () => void = () => {};
-    const listening = new Promise<string>((resolve, reject) => {
-      child.on('exit', (code) => reject(new Error(`the coordinator exited (${code})`)));
-      child.on('message', (m: CoordinatorIpcMessage | ProbeReply) => {
-        if (m.type === 'listening') resolve(m.url);
-        else if (m.type === 'probe') probes.shift()?.(m);
-        else if (m.type === 'round') {
-          rounds.push({ summary: m.summary, at: performance.now() });
-          roundClosed();
-        }
-      });
-    });
-    const probe = (reset = false): Promise<ProbeReply> =>
-      new Promise((resolve) => {
-        probes.push(resolve);
-        child.send({ type: 'probe', reset });
-      });
-    const url = await listening;
+    const { rounds, probe } = node;
+    const url = await node.leading;
     const sodium = await loadSodium();
     await new Promise((r) => setTimeout(r, 1_000));
     const baseline = await probe(true);
@@ -158,7 +65,7 @@ try {
       }
     });
     const allClosed = new Promise<void>((resolve) => {
-      roundClosed = () => rounds.length === ROUNDS && resolve();
+      node.onRound(() => rounds.length === ROUNDS && resolve());
     });
     const roundsStart = performance.now();
     for (const site of sites) site.sendReady();
@@ -236,9 +143,7 @@ try {
     }
     await recordResults('scale', figures);
   } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+    await node.stop();
   }
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -19,7 +19,7 @@ import {
 import { startCoordinator } from '../../coordinator/coordinator.js';
 import { openSqliteStore } from '../../coordinator/store/sqlite/open-sqlite-store.js';
 import { decodeTensorBlob, loadSodium, unwrap, type NamedTensor } from '../../protocol/index.js';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../harness/free-port.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
 const SITES = 3;

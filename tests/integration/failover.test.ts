@@ -14,8 +14,8 @@ import { loadSiteConfig } from '../../client/site-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import { openPostgresStore } from '../../coordinator/store/postgres/open-postgres-store.js';
 import { decodeKey, loadSodium, verifyAuditLog } from '../../protocol/index.js';
-import { startPostgres, type TestPostgres } from '../support/embedded-postgres.js';
-import { freePort } from '../support/free-port.js';
+import { startPostgres, type TestPostgres } from '../../harness/embedded-postgres.js';
+import { freePort } from '../../harness/free-port.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
 const SITES = 3;

@@ -8,7 +8,7 @@ import { runSite } from '../../client/site-client.js';
 import { loadSiteConfig } from '../../client/site-config.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startCoordinator } from '../../coordinator/coordinator.js';
-import { freePort } from '../support/free-port.js';
+import { freePort } from '../../harness/free-port.js';
 
 describe('a site whose coordinator is not up yet', () => {
   it('retries with backoff, joins once the coordinator listens, and completes the run', async () => {

@@ -7,7 +7,7 @@ import { openPostgresStore } from '../../../coordinator/store/postgres/open-post
 import { BLOB_CHUNK_BYTES } from '../../../coordinator/store/postgres/postgres-model-store.js';
 import type { CoordinatorStore } from '../../../coordinator/store/store.js';
 import { FedistillError, loadSodium, type Sodium } from '../../../protocol/index.js';
-import { startPostgres, type TestPostgres } from '../../support/embedded-postgres.js';
+import { startPostgres, type TestPostgres } from '../../../harness/embedded-postgres.js';
 import { roundSummary } from '../../support/round-summary.js';
 import { storeConformanceSuite, type StoreBackend } from './store-conformance.js';
 
