@@ -78,17 +78,17 @@ try {
   const joined = await probeAll(true);
 
   const opened: number[] = [];
-  let lastOpened!: () => void;
-  const lastOpen = new Promise<void>((resolve) => (lastOpened = resolve));
-  const answering = sites.map(async (site) => {
-    for (let r = 0; r < ROUNDS; r++) {
-      const start = await site.nextStart();
-      opened[r] ??= performance.now();
-      site.answer(start);
-    }
-    await site.nextStart();
-    lastOpened();
-  });
+  // Each site answers ROUNDS rounds, then waits for the next round's start.
+  const answering = Promise.all(
+    sites.map(async (site) => {
+      for (let r = 0; r < ROUNDS; r++) {
+        const start = await site.nextStart();
+        opened[r] ??= performance.now();
+        site.answer(start);
+      }
+      await site.nextStart();
+    }),
+  );
   const allClosed = new Promise<void>((resolve) => {
     leader.onRound(() => leader.rounds.length === ROUNDS && resolve());
   });
@@ -101,13 +101,12 @@ try {
   for (const [i, p] of done.entries()) peak[i] = Math.max(peak[i]!, p.rss);
 
   // Failover: the leader killed with round ROUNDS + 1 open; an edge takes the lease over.
-  await lastOpen;
+  await answering;
   leader.child.kill('SIGKILL');
   const killedAt = performance.now();
   const successor = await Promise.race(edges.map((e, i) => e.leading.then(() => i)));
   const failoverMs = performance.now() - killedAt;
   for (const site of sites) site.peer.close();
-  void Promise.allSettled(answering);
 
   const figures: Figures = {
     nodes: NODES.length,
