@@ -26,7 +26,7 @@ export class EdgeRelay extends SiteSessionHost {
   private readonly ids = new Map<SiteChannel, string>();
   /** Sessions that joined while no node led: announced when one does. */
   private readonly waiting = new Set<string>();
-  private leader: string | undefined;
+  private current: string | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -50,21 +50,21 @@ export class EdgeRelay extends SiteSessionHost {
       this.logger.warn(`could not read who leads: ${(error as Error).message}`);
       return;
     }
-    if (leader !== this.leader) {
-      if (this.leader !== undefined) {
-        this.logger.warn(`the leader changed (${this.leader} to ${leader ?? 'none'})`);
+    if (leader !== this.current) {
+      if (this.current !== undefined) {
+        this.logger.warn(`the leader changed (${this.current} to ${leader ?? 'none'})`);
         for (const channel of [...this.sessions.values()]) {
           channel.refuse('session.closed', 'the leader changed; join again');
         }
       }
-      this.leader = leader;
+      this.current = leader;
       if (leader) this.logger.log(`relaying sessions to ${leader}`);
     }
-    if (!this.leader) return;
-    this.bus.send(this.leader, { t: 'beat' });
+    if (!this.current) return;
+    this.bus.send(this.current, { t: 'beat' });
     for (const id of this.waiting) {
       const channel = this.sessions.get(id);
-      if (channel) this.bus.send(this.leader, { t: 'join', session: id, site: channel.site });
+      if (channel) this.bus.send(this.current, { t: 'join', session: id, site: channel.site });
     }
     this.waiting.clear();
   }
@@ -73,7 +73,7 @@ export class EdgeRelay extends SiteSessionHost {
     const id = randomUUID();
     this.sessions.set(id, channel);
     this.ids.set(channel, id);
-    if (this.leader) this.bus.send(this.leader, { t: 'join', session: id, site: channel.site });
+    if (this.current) this.bus.send(this.current, { t: 'join', session: id, site: channel.site });
     else this.waiting.add(id);
     // The welcome comes from the leader, relayed like any other message.
     return ok(undefined);
@@ -81,8 +81,8 @@ export class EdgeRelay extends SiteSessionHost {
 
   handle(channel: SiteChannel, message: SiteMessage): Result<true> {
     const id = this.ids.get(channel);
-    if (id && this.leader && !this.waiting.has(id)) {
-      this.bus.send(this.leader, { t: 'site', session: id, body: encodeMessage(message) });
+    if (id && this.current && !this.waiting.has(id)) {
+      this.bus.send(this.current, { t: 'site', session: id, body: encodeMessage(message) });
     }
     return ok(true);
   }
@@ -92,13 +92,13 @@ export class EdgeRelay extends SiteSessionHost {
     if (!id) return;
     this.ids.delete(channel);
     this.sessions.delete(id);
-    if (!this.waiting.delete(id) && this.leader)
-      this.bus.send(this.leader, { t: 'left', session: id });
+    if (!this.waiting.delete(id) && this.current)
+      this.bus.send(this.current, { t: 'left', session: id });
   }
 
   private fromNode(from: string, envelope: Envelope): void {
     // Only the leader speaks to edges; anything from a node that no longer leads is stale.
-    if (from !== this.leader) return;
+    if (from !== this.current) return;
     if (envelope.t !== 'send' && envelope.t !== 'refuse') return;
     const channel = this.sessions.get(envelope.session);
     if (!channel) return;
@@ -111,9 +111,9 @@ export class EdgeRelay extends SiteSessionHost {
     channel.send(message.value);
   }
 
-  /** How many sessions this node holds (the edge's own figure for logs and metrics). */
-  get size(): number {
-    return this.sessions.size;
+  /** The node this edge relays to: the lease's holder when it last looked. */
+  get leader(): string | undefined {
+    return this.current;
   }
 
   close(): void {
