@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -31,6 +32,7 @@ import { RunsService } from './runs/runs.service.js';
 import { EdgeModule } from './nodes/edge.module.js';
 import { EdgeRelay } from './nodes/edge-relay.js';
 import { EdgeSessions } from './nodes/edge-sessions.js';
+import { forwardFeed, forwardRequests, type LeaderAddress } from './nodes/leader-forward.js';
 import { LEADER_LEASE, Leadership } from './nodes/leadership.js';
 import { NodeBus } from './nodes/node-bus.js';
 import { openStore } from './store/open-store.js';
@@ -146,6 +148,22 @@ const httpsOptionsOf = async (config: CoordinatorConfig) =>
     key: await readFile(config.tls.keyFile),
   };
 
+/**
+ * Where the other nodes reach this one: the config's `advertiseUrl`, or the listening URL with
+ * a wildcard host replaced by this machine's first non-loopback IPv4 address.
+ */
+function advertisedUrl(config: CoordinatorConfig, listening: string): string {
+  if (config.listen.advertiseUrl) return config.listen.advertiseUrl;
+  const url = new URL(listening);
+  if (url.hostname === '0.0.0.0' || url.hostname === '[::]') {
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal);
+    if (external) url.hostname = external.address;
+  }
+  return url.origin;
+}
+
 /** The leader's side of a shared store: its lease and the node bus edge nodes reach it by. */
 interface Nodes {
   readonly leadership: Leadership;
@@ -176,6 +194,7 @@ async function openLeader(
       );
     }
     url = await listen(app, config, nodes?.port ?? config.listen.port);
+    if (nodes) await nodes.bus.announce(advertisedUrl(config, url));
     if (nodes)
       edges = new EdgeSessions(
         nodes.bus,
@@ -274,6 +293,16 @@ async function openEdge(
     async () => (await store.leases.current(LEADER_LEASE))?.holder,
     Math.max(50, ttlMs / 3),
   );
+  // Where operators' requests go: the lease holder's announced address.
+  const addresses = new Map<string, string>();
+  const leaderAddress = async (): Promise<LeaderAddress> => {
+    const leader = relay.leader;
+    if (!leader) return { missing: 'no coordinator node leads now; try again shortly' };
+    const url = addresses.get(leader) ?? (await bus.addressOf(leader));
+    if (!url) return { missing: `the leader ${leader} has not announced its address yet` };
+    addresses.set(leader, url);
+    return { url };
+  };
   const httpsOptions = await httpsOptionsOf(config);
   const app = await NestFactory.create<NestExpressApplication>(
     EdgeModule.forSetup(setup, store, relay),
@@ -282,7 +311,10 @@ async function openEdge(
   let url: string;
   try {
     applyHttpHeaders(app, { https: httpsOptions !== undefined });
+    const ca = httpsOptions ? [...rootCertificates, httpsOptions.cert.toString()] : undefined;
+    forwardRequests(app, leaderAddress, ca);
     url = await listen(app, config, config.listen.port);
+    forwardFeed(app.getHttpServer(), leaderAddress, ca);
   } catch (error) {
     relay.close();
     await app.close();

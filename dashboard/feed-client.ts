@@ -35,7 +35,12 @@ export class FeedClient {
     token: string,
     private readonly handlers: FeedHandlers,
   ) {
-    this.socket = io(OPERATOR_NAMESPACE, { transports: ['websocket'], auth: { token } });
+    // The query marks the feed's websocket, so that an edge node forwards it to the leader.
+    this.socket = io(OPERATOR_NAMESPACE, {
+      transports: ['websocket'],
+      auth: { token },
+      query: { feed: 'operator' },
+    });
     const socket = this.socket;
     handlers.connection('connecting');
     socket.on('connect', () => {

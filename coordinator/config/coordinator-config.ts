@@ -72,6 +72,13 @@ export const coordinatorConfigSchema = z
         port: z.number().int().min(0).max(65_535).default(0),
         /** A connection that has not finished the handshake by then is refused. */
         handshakeTimeoutMs: z.number().int().min(100).max(600_000).default(HANDSHAKE_TIMEOUT_MS),
+        /**
+         * Where the other coordinator nodes reach this one's HTTP (they forward operators'
+         * requests to the leader). By default the listening address, or this machine's first
+         * non-loopback IPv4 address when listening on every interface. With `tls`, name one
+         * the certificate covers.
+         */
+        advertiseUrl: z.url({ protocol: /^https?$/ }).optional(),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 0, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS }),

@@ -96,6 +96,24 @@ export class NodeBus {
     return bus;
   }
 
+  /** Records where this node serves HTTP, for the others to forward requests to it. */
+  async announce(url: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO node_addresses (node, url) VALUES ($1, $2)
+       ON CONFLICT (node) DO UPDATE SET url = excluded.url, announced_at = now()`,
+      [this.node, url],
+    );
+  }
+
+  /** Where `node` serves HTTP, if it said. */
+  async addressOf(node: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ url: string }>(
+      'SELECT url FROM node_addresses WHERE node = $1',
+      [node],
+    );
+    return rows[0]?.url;
+  }
+
   /** Where envelopes for this node go; set once, before anything is expected. */
   onMessage(handler: (from: string, envelope: Envelope) => void): void {
     this.handler = handler;
@@ -212,6 +230,10 @@ export class NodeBus {
     if (this.closed) return;
     await this.flushing;
     this.closed = true;
+    // A node killed leaves its row: names are never reused, so it only costs the row.
+    await this.pool
+      .query('DELETE FROM node_addresses WHERE node = $1', [this.node])
+      .catch(() => undefined);
     await this.listener.end().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }

@@ -13,7 +13,15 @@ import { runSite, type SiteRunSummary } from '../../client/site-client.js';
 import { loadSiteConfig } from '../../client/site-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import { openPostgresStore } from '../../coordinator/store/postgres/open-postgres-store.js';
-import { decodeKey, loadSodium, verifyAuditLog } from '../../protocol/index.js';
+import { issueToken } from '../../coordinator/api/tokens.js';
+import { io } from 'socket.io-client';
+import {
+  decodeKey,
+  FEED_EVENTS,
+  loadSodium,
+  OPERATOR_NAMESPACE,
+  verifyAuditLog,
+} from '../../protocol/index.js';
 import { startPostgres, type TestPostgres } from '../../harness/embedded-postgres.js';
 import { freePort } from '../../harness/free-port.js';
 
@@ -227,6 +235,48 @@ async function checkCompleted(
   }
 }
 
+/**
+ * An operator who reaches an edge node is answered by the leader: the API (tokens checked
+ * there), the dashboard's page, and its live feed's websocket.
+ */
+async function checkOperatorsThroughEdge(storeUrl: string, edgeUrl: string): Promise<void> {
+  const sodium = await loadSodium();
+  const store = await openPostgresStore({ sodium, url: storeUrl });
+  let token: string;
+  try {
+    token = (await issueToken(store.tokens, { name: 'auditor', role: 'auditor', kind: 'api' }))
+      .secret;
+  } finally {
+    await store.close();
+  }
+  const runs = await fetch(`${edgeUrl}/api/runs`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(runs.status, 200);
+  const listed = (await runs.json()) as { id: string }[];
+  assert.ok(listed.some((run) => run.id === 'failover-test'));
+  const refused = await fetch(`${edgeUrl}/api/runs`);
+  assert.equal(refused.status, 401, 'the leader checks the token of a forwarded request');
+  const page = await fetch(`${edgeUrl}/dashboard/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  const feed = io(`${edgeUrl}${OPERATOR_NAMESPACE}`, {
+    transports: ['websocket'],
+    auth: { token },
+    query: { feed: 'operator' },
+    reconnection: false,
+  });
+  try {
+    const hello = await new Promise<{ role?: string }>((resolve, reject) => {
+      feed.on(FEED_EVENTS.hello, resolve);
+      feed.on('connect_error', reject);
+    });
+    assert.equal(hello.role, 'auditor');
+  } finally {
+    feed.close();
+  }
+}
+
 describe('two coordinator processes on one PostgreSQL store', () => {
   it('the leader killed mid-round: the standby takes the lease over within seconds, resumes the same round, and the run completes with each acknowledged update folded once', () =>
     withFederation({ nodes: 2, siteOrders: [[0, 1]] }, async (federation) => {
@@ -306,6 +356,7 @@ describe('two coordinator processes on one PostgreSQL store', () => {
           }),
         );
         assert.deepEqual(roles, ['leader', 'edge', 'edge']);
+        await checkOperatorsThroughEdge(url, `http://127.0.0.1:${other.port}`);
         const partial = await waitForPartialRound(server, url, 2);
         edge.child.kill('SIGKILL');
         await once(edge.child, 'exit');

@@ -124,5 +124,11 @@ export const MIGRATIONS: readonly string[] = [
     sent_at timestamptz NOT NULL DEFAULT now()
   );
   CREATE INDEX node_messages_to ON node_messages (to_node, seq);
+  -- Where each node serves HTTP, for edges that forward operators' requests to the leader.
+  CREATE TABLE node_addresses (
+    node text PRIMARY KEY,
+    url text NOT NULL,
+    announced_at timestamptz NOT NULL DEFAULT now()
+  );
   `,
 ];

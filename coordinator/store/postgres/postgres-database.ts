@@ -17,18 +17,35 @@ export interface FenceLease {
  */
 export const NOW_ISO = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
+/** Changes one commit holds at most. */
+const MAX_BATCH = 512;
+
+/** A change asked for and not yet committed. */
+interface Change {
+  readonly what: string;
+  readonly fenced: boolean;
+  readonly work: (client: Queryable) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: FedistillError) => void;
+}
+
 /**
  * The store's one pool and its fence: every part's statements and transactions go through it.
- * Changes run one at a time, in the order asked (the pool would otherwise let a later change
- * commit first: a run's state set twice in a row could end at the first), and a read waits for
- * the changes asked before it. Lease statements take neither turn: a renewal must not wait
- * behind a queue of writes while its lease runs out.
+ * Changes run in the order asked (the pool would otherwise let a later change commit first: a
+ * run's state set twice in a row could end at the first), and a read waits for the changes
+ * asked before it. The changes asked while the previous commit was in flight, or in one tick,
+ * commit together (group commit): one transaction, each change in a savepoint of its own so
+ * that one that fails is rejected alone, and each settled only once the whole has committed.
+ * Lease statements take no turn: a renewal must not wait behind a queue of writes while its
+ * lease runs out.
  */
 export class PostgresDatabase {
   private fenced: FenceLease | undefined;
   private closing: Promise<void> | undefined;
   /** The last change asked for, settled or not. */
   private tail: Promise<unknown> = Promise.resolve();
+  private queue: Change[] = [];
+  private committing = false;
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -44,7 +61,11 @@ export class PostgresDatabase {
 
   /** One change of one statement, in its turn. */
   change<Row>(what: string, text: string, values: unknown[] = []): Promise<Row[]> {
-    return this.inTurn(() => this.unordered<Row>(what, text, values));
+    return this.inTurn(
+      what,
+      false,
+      async (client) => (await client.query(text, values)).rows as Row[],
+    );
   }
 
   /** One statement now, whatever else is asked or in flight (leases). */
@@ -57,54 +78,92 @@ export class PostgresDatabase {
   }
 
   /**
-   * Runs `work` in one transaction. A fenced one (changes to runs, rounds, updates and the
-   * audit log) first takes the fence's lease row FOR SHARE: a successor's takeover waits until
-   * this commits, and once it has taken over, this is refused with `store.fenced`.
+   * Runs `work` as one change: all of it commits or none. A fenced one (changes to runs,
+   * rounds, updates and the audit log) first takes the fence's lease row FOR SHARE: a
+   * successor's takeover waits until this commits, and once it has taken over, this is refused
+   * with `store.fenced`.
    */
   transaction<T>(
     what: string,
     options: { fenced: boolean },
     work: (client: Queryable) => Promise<T>,
   ): Promise<T> {
-    return this.inTurn(() => this.runTransaction(what, options, work));
+    return this.inTurn(what, options.fenced, work);
   }
 
-  private inTurn<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(work);
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  private async runTransaction<T>(
+  private inTurn<T>(
     what: string,
-    options: { fenced: boolean },
+    fenced: boolean,
     work: (client: Queryable) => Promise<T>,
   ): Promise<T> {
-    const fence = options.fenced ? this.fenced : undefined;
+    const done = new Promise<T>((resolve, reject) =>
+      this.queue.push({ what, fenced, work, resolve: resolve as (value: unknown) => void, reject }),
+    );
+    this.tail = done.catch(() => undefined);
+    if (!this.committing) {
+      this.committing = true;
+      // What the rest of this tick asks for joins the first commit.
+      setImmediate(() => void this.commitQueued());
+    }
+    return done;
+  }
+
+  private async commitQueued(): Promise<void> {
+    while (this.queue.length > 0) await this.commit(this.queue.splice(0, MAX_BATCH));
+    this.committing = false;
+  }
+
+  /** Commits `batch` in one transaction; settles each change once the commit is known. */
+  private async commit(batch: Change[]): Promise<void> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (error) {
-      throw storeError(what, error);
+      for (const change of batch) change.reject(storeError(change.what, error));
+      return;
     }
     // A connection lost mid-transaction fails the statement in flight, and is not reused; its
     // error event, with no listener, would also end the process.
     let broken: Error | undefined;
     const onError = (error: Error) => (broken = error);
     client.on('error', onError);
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: FedistillError })[] = [];
+    // The fence checked in this transaction: its lease row is held FOR SHARE until the commit
+    // (a lock taken in a savepoint rolled back to is let go, so only a kept change's counts).
+    let held: FenceLease | undefined;
+    const alone = batch.length === 1;
     try {
       await client.query('BEGIN');
-      if (fence) await checkFence(client, fence);
-      const result = await work(client);
+      for (const change of batch) {
+        const fence = change.fenced ? this.fenced : undefined;
+        if (!alone) await client.query('SAVEPOINT change');
+        try {
+          const check = fence && (held?.name !== fence.name || held.epoch !== fence.epoch);
+          if (check) await checkFence(client, fence);
+          const value = await change.work(client);
+          if (!alone) await client.query('RELEASE SAVEPOINT change');
+          if (check) held = fence;
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          if (alone) throw error;
+          await client.query('ROLLBACK TO SAVEPOINT change');
+          outcomes.push({ ok: false, error: storeError(change.what, error) });
+        }
+      }
       await client.query('COMMIT');
-      return result;
     } catch (error) {
       // A connection that cannot even roll back is dropped from the pool, not reused.
       await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
-      throw storeError(what, error);
+      for (const change of batch) change.reject(storeError(change.what, error));
+      return;
     } finally {
       client.removeListener('error', onError);
       client.release(broken);
+    }
+    for (const [i, change] of batch.entries()) {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) change.resolve(outcome.value);
+      else change.reject(outcome.error);
     }
   }
 
