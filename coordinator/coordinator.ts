@@ -38,6 +38,7 @@ import { NodeBus } from './nodes/node-bus.js';
 import { openStore } from './store/open-store.js';
 import type { CoordinatorStore } from './store/store.js';
 import type { TeacherSummary } from './teacher/prepared-teacher.js';
+import { TransferService } from './transfer/transfer.service.js';
 
 export interface CoordinatorHandle {
   /** The URL sites connect to. */
@@ -290,6 +291,7 @@ async function openEdge(
   const ttlMs = config.store.kind === 'postgres' ? config.store.leaseMs : 0;
   const relay = new EdgeRelay(
     bus,
+    new TransferService(setup),
     async () => (await store.leases.current(LEADER_LEASE))?.holder,
     Math.max(50, ttlMs / 3),
   );

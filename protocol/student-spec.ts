@@ -135,6 +135,15 @@ export function parameterCount(spec: StudentSpec): number {
   return weightLayout(spec).reduce((n, slot) => n + slot.shape.reduce((a, b) => a * b, 1), 0);
 }
 
+/**
+ * The largest update blob a site may send for this student: float32 top-k at full density
+ * (a value and an index per weight), plus framing. The coordinator and its edge nodes refuse
+ * more before pulling it.
+ */
+export function maxUpdateBytes(spec: StudentSpec): number {
+  return 8 * parameterCount(spec) + 1024 * weightLayout(spec).length + 4096;
+}
+
 function addDense(
   model: tfl.Sequential,
   hidden: readonly number[],

@@ -3,14 +3,21 @@ import { Logger } from '@nestjs/common';
 import {
   decodeCoordinatorMessage,
   encodeMessage,
+  maxUpdateBytes,
   ok,
+  type FedistillIssue,
   type Result,
+  type RoundUpdate,
   type RunWelcome,
   type SiteMessage,
 } from '../../protocol/index.js';
 import { SiteSessionHost } from '../gateway/site-session-host.js';
 import type { SiteChannel } from '../runs/site-channel.js';
+import type { TransferService } from '../transfer/transfer.service.js';
 import type { Envelope, NodeBus } from './node-bus.js';
+
+/** An update pull with no chunk for this long is handed to the leader, which judges it. */
+const EDGE_PULL_IDLE_MS = 30_000;
 
 /**
  * An edge node's side of its sessions: sites complete the handshake here and their messages
@@ -24,6 +31,16 @@ export class EdgeRelay extends SiteSessionHost {
   private readonly logger = new Logger('EdgeRelay');
   private readonly sessions = new Map<string, SiteChannel>();
   private readonly ids = new Map<SiteChannel, string>();
+  /** Per session: the largest update blob the site may send, from its welcome. */
+  private readonly limits = new Map<string, number>();
+  /**
+   * Per session with an update being pulled here: what the site sent since (in order), and how
+   * to end the pull.
+   */
+  private readonly pulling = new Map<
+    string,
+    { readonly held: SiteMessage[]; readonly stop: (issue: FedistillIssue) => void }
+  >();
   /** Sessions that joined while no node led: announced when one does. */
   private readonly waiting = new Set<string>();
   private current: string | undefined;
@@ -31,6 +48,7 @@ export class EdgeRelay extends SiteSessionHost {
 
   constructor(
     private readonly bus: NodeBus,
+    private readonly transfer: TransferService,
     private readonly findLeader: () => Promise<string | undefined>,
     beatMs: number,
   ) {
@@ -81,10 +99,60 @@ export class EdgeRelay extends SiteSessionHost {
 
   handle(channel: SiteChannel, message: SiteMessage): Result<true> {
     const id = this.ids.get(channel);
-    if (id && this.current && !this.waiting.has(id)) {
-      this.bus.send(this.current, { t: 'site', session: id, body: encodeMessage(message) });
+    if (!id || !this.current || this.waiting.has(id)) return ok(true);
+    const pulling = this.pulling.get(id);
+    if (message.type === 'blob.chunk' && this.transfer.expects(channel, message.hash)) {
+      // A bad chunk ends the pull, and the leader refuses the update (and logs it) for it.
+      const accepted = this.transfer.accept(channel, message);
+      if (!accepted.ok) pulling?.stop(accepted.error);
+      return ok(true);
     }
+    if (pulling) pulling.held.push(message);
+    else if (message.type === 'round.update' && this.limits.has(id))
+      this.pullUpdate(id, channel, message);
+    else this.bus.send(this.current, { t: 'site', session: id, body: encodeMessage(message) });
     return ok(true);
+  }
+
+  /**
+   * Pulls an update's blob from the site here, then hands the leader the update with it: one
+   * message on the bus rather than a round trip through it per window of chunks. What the site
+   * sends meanwhile waits, so the leader sees the session's messages in order. A pull that
+   * fails goes to the leader with its code, which refuses the update as after its own pull.
+   */
+  private pullUpdate(id: string, channel: SiteChannel, update: RoundUpdate): void {
+    const held: SiteMessage[] = [];
+    let idle: NodeJS.Timeout | undefined;
+    let stop!: (issue: FedistillIssue) => void;
+    const stopped = new Promise<FedistillIssue>((resolve) => (stop = resolve));
+    this.pulling.set(id, { held, stop });
+    const progress = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () => stop({ code: 'update.withheld', message: 'no chunk arrived at the edge node' }),
+        EDGE_PULL_IDLE_MS,
+      );
+    };
+    void this.transfer
+      .pull(channel, update.delta, this.limits.get(id)!, { stop: stopped, progress })
+      .then((pulled) => {
+        clearTimeout(idle);
+        this.pulling.delete(id);
+        const leader = this.current;
+        if (!leader || this.sessions.get(id) !== channel) return;
+        this.bus.send(leader, {
+          t: 'update',
+          session: id,
+          body: encodeMessage(update),
+          pulled: pulled.ok
+            ? pulled
+            : {
+                ok: false,
+                error: { code: pulled.error.code, message: pulled.error.message.slice(0, 1000) },
+              },
+        });
+        for (const message of held) this.handle(channel, message);
+      });
   }
 
   siteLeft(channel: SiteChannel): void {
@@ -92,6 +160,8 @@ export class EdgeRelay extends SiteSessionHost {
     if (!id) return;
     this.ids.delete(channel);
     this.sessions.delete(id);
+    this.limits.delete(id);
+    this.pulling.delete(id);
     if (!this.waiting.delete(id) && this.current)
       this.bus.send(this.current, { t: 'left', session: id });
   }
@@ -107,6 +177,10 @@ export class EdgeRelay extends SiteSessionHost {
     if (!message.ok) {
       this.logger.error(`the leader sent ${envelope.session} a message that does not parse`);
       return channel.refuse('session.closed', message.error.message);
+    }
+    // The welcome names the student, and so the largest update this edge pulls for the site.
+    if (message.value.type === 'run.welcome') {
+      this.limits.set(envelope.session, maxUpdateBytes(message.value.student));
     }
     channel.send(message.value);
   }

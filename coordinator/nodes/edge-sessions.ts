@@ -2,7 +2,10 @@ import { Logger } from '@nestjs/common';
 import {
   decodeSiteMessage,
   encodeMessage,
+  toHex,
+  type BlobManifest,
   type CoordinatorMessage,
+  type Result,
   type ErrorCode,
 } from '../../protocol/index.js';
 import type { SiteSessionHost } from '../gateway/site-session-host.js';
@@ -16,6 +19,8 @@ const BACKLOG_MESSAGES = 64;
 class RemoteChannel implements SiteChannel {
   private closed = false;
   private readonly closeListeners: (() => void)[] = [];
+  /** The update blob the edge pulled last, until the runs take it (a site has one at a time). */
+  private pulled: { hash: string; blob: Result<Uint8Array> } | undefined;
 
   constructor(
     private readonly bus: NodeBus,
@@ -37,6 +42,18 @@ class RemoteChannel implements SiteChannel {
     this.close();
   }
 
+  /** Keeps a blob the edge pulled from the site, for the update it comes with. */
+  prefetch(hash: Uint8Array, blob: Result<Uint8Array>): void {
+    this.pulled = { hash: toHex(hash), blob };
+  }
+
+  prefetched(manifest: BlobManifest): Result<Uint8Array> | undefined {
+    const pulled = this.pulled;
+    if (pulled?.hash !== toHex(manifest.hash)) return undefined;
+    this.pulled = undefined;
+    return pulled.blob;
+  }
+
   backlogged(): boolean {
     return this.bus.pending(this.edge) > BACKLOG_MESSAGES;
   }
@@ -53,6 +70,7 @@ class RemoteChannel implements SiteChannel {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.pulled = undefined;
     this.left(this);
     for (const listener of this.closeListeners.splice(0)) listener();
   }
@@ -93,11 +111,15 @@ export class EdgeSessions {
         if (joined.value) channel.send(joined.value);
         return;
       }
-      case 'site': {
+      case 'site':
+      case 'update': {
         const channel = this.channels.get(key);
         if (!channel) return;
         const message = decodeSiteMessage(envelope.body);
         if (!message.ok) return channel.refuse(message.error.code, message.error.message);
+        if (envelope.t === 'update' && message.value.type === 'round.update') {
+          channel.prefetch(message.value.delta.hash, envelope.pulled);
+        }
         const handled = this.host.handle(channel, message.value);
         if (!handled.ok) return channel.refuse(handled.error.code, handled.error.message);
         if (message.value.type === 'site.leave') channel.close();

@@ -10,6 +10,8 @@ const CHANNEL = 'fedistill_nodes';
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 /** Messages taken from the table per statement. */
 const TAKE_LIMIT = 500;
+/** Messages handled in one turn of the event loop. */
+const DELIVER_SLICE = 50;
 /** Messages nobody took (their recipient died) are deleted after this long. */
 const STALE_AFTER = '10 minutes';
 
@@ -25,6 +27,26 @@ const body = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'bytes
 export const envelopeSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('join'), session, site: z.string().min(1).max(64) }).strict(),
   z.object({ t: z.literal('site'), session, body }).strict(),
+  /**
+   * A round.update with the blob the edge already pulled from its site, or the code of why
+   * that pull failed (the leader refuses the update with it, as after a pull of its own).
+   */
+  z
+    .object({
+      t: z.literal('update'),
+      session,
+      body,
+      pulled: z.union([
+        z.object({ ok: z.literal(true), value: body }).strict(),
+        z
+          .object({
+            ok: z.literal(false),
+            error: z.object({ code: z.enum(ERROR_CODES), message: z.string().max(1000) }).strict(),
+          })
+          .strict(),
+      ]),
+    })
+    .strict(),
   z.object({ t: z.literal('left'), session }).strict(),
   z.object({ t: z.literal('beat') }).strict(),
   z.object({ t: z.literal('send'), session, body }).strict(),
@@ -193,7 +215,12 @@ export class NodeBus {
               [this.node],
             ));
             rows.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-            for (const row of rows) this.deliver(row.from_node, row.body);
+            for (const [i, row] of rows.entries()) {
+              // Other work gets the event loop between slices of a large take.
+              if (i > 0 && i % DELIVER_SLICE === 0) await new Promise(setImmediate);
+              if (this.closed) return;
+              this.deliver(row.from_node, row.body);
+            }
           } while (rows.length === TAKE_LIMIT && !this.closed);
         } while (this.wokenAgain && !this.closed);
       } catch (error) {

@@ -1,9 +1,9 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
+  maxUpdateBytes,
   ok,
   parameterCount,
   unwrap,
-  weightLayout,
   type CoordinatorMessage,
   type Result,
   type RoundUpdate,
@@ -94,9 +94,7 @@ export class RunRounds {
     this.intake = new UpdateIntake({
       runId: run.id,
       maxExamples: spec.maxExamplesPerSite,
-      // float32 topk at full density, plus framing.
-      maxUpdateBytes:
-        8 * parameterCount(studentSpec) + 1024 * weightLayout(studentSpec).length + 4096,
+      maxUpdateBytes: maxUpdateBytes(studentSpec),
       pull: (channel, manifest, max, watch) => deps.transfer.pull(channel, manifest, max, watch),
       clock: run.clock,
       updateIdleMs: spec.updateIdleMs,

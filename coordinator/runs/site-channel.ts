@@ -1,4 +1,4 @@
-import type { CoordinatorMessage, ErrorCode } from '../../protocol/index.js';
+import type { BlobManifest, CoordinatorMessage, ErrorCode, Result } from '../../protocol/index.js';
 
 /** An authenticated site session as the run sees it; the gateway owns the transport. */
 export interface SiteChannel {
@@ -10,6 +10,12 @@ export interface SiteChannel {
   backlogged(): boolean;
   /** Calls `resume` once the backlog has been handed to the socket. */
   onDrain(resume: () => void): void;
+  /**
+   * A blob the site offered that was already pulled on the way here (an edge node pulls its
+   * sites' updates), or why that pull failed; taken once. Unverified: the caller checks the
+   * bytes against the manifest.
+   */
+  prefetched?(manifest: BlobManifest): Result<Uint8Array> | undefined;
   /** Calls `closed` when the session ends, however it ends. */
   onClose(closed: () => void): void;
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   BlobAssembler,
   BlobOutbox,
+  contentHash,
   fail,
   MAX_CHUNKS_PER_REQUEST,
   ok,
@@ -124,6 +125,15 @@ export class TransferService {
         `a blob of ${manifest.bytes} bytes was offered; at most ${maxBytes} are accepted`,
       );
     }
+    const ready = channel.prefetched?.(manifest);
+    if (ready && !ready.ok) return ready;
+    if (ready) {
+      const { sodium } = this.setup;
+      return ready.value.length === manifest.bytes &&
+        sodium.memcmp(contentHash(sodium, ready.value), manifest.hash)
+        ? ready
+        : fail('blob.hash_mismatch', 'the blob pulled for this site does not match its manifest');
+    }
     const slot = this.slots.take();
     let over = false;
     const stopped = watch.stop.then((error): Result<Uint8Array> => ({ ok: false, error }));
@@ -136,6 +146,13 @@ export class TransferService {
     slot.release();
     this.abandon(channel, manifest);
     return result;
+  }
+
+  /** True while this end pulls (or just gave up pulling) the blob `hash` from the site. */
+  expects(channel: SiteChannel, hash: Uint8Array): boolean {
+    const site = this.incoming.get(channel);
+    const key = toHex(hash);
+    return site !== undefined && (site.pulls.has(key) || site.abandoned.has(key));
   }
 
   /** A chunk the site sent in answer to a pull; an unasked or corrupt chunk is an error. */

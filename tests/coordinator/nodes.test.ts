@@ -6,6 +6,8 @@ import { EdgeSessions } from '../../coordinator/nodes/edge-sessions.js';
 import { NodeBus, type Envelope } from '../../coordinator/nodes/node-bus.js';
 import type { SiteSessionHost } from '../../coordinator/gateway/site-session-host.js';
 import type { SiteChannel } from '../../coordinator/runs/site-channel.js';
+import type { CoordinatorSetup } from '../../coordinator/coordinator-setup.js';
+import { TransferService } from '../../coordinator/transfer/transfer.service.js';
 import { openPostgresStore } from '../../coordinator/store/postgres/open-postgres-store.js';
 import { startPostgres, type TestPostgres } from '../../harness/embedded-postgres.js';
 import { loadSodium, ok, type CoordinatorMessage, type ErrorCode } from '../../protocol/index.js';
@@ -57,7 +59,11 @@ describe('coordinator nodes on one PostgreSQL server', () => {
     return bus;
   };
 
+  let transfer: TransferService;
+
   before(async () => {
+    // An edge's transfer service needs only the sodium of the setup.
+    transfer = new TransferService({ sodium: await loadSodium() } as CoordinatorSetup);
     server = await startPostgres();
     url = await server.createDatabase();
     // The store's migrations create the bus's table.
@@ -130,7 +136,7 @@ describe('coordinator nodes on one PostgreSQL server', () => {
       siteLeft: (channel) => left.push(channel.site),
     };
     const sessions = new EdgeSessions(leaderBus, host, 600);
-    const relay = new EdgeRelay(edgeBus, () => Promise.resolve('leader'), 100);
+    const relay = new EdgeRelay(edgeBus, transfer, () => Promise.resolve('leader'), 100);
     try {
       const site = new RecordingChannel('site-1');
       await until(() => relay.leader === 'leader');
@@ -161,7 +167,7 @@ describe('coordinator nodes on one PostgreSQL server', () => {
   it('an edge closes the sessions it held for a leader that lost the lease, so the sites join the next', async () => {
     const edgeBus = await open('edge-2');
     let leader = 'old';
-    const relay = new EdgeRelay(edgeBus, () => Promise.resolve(leader), 50);
+    const relay = new EdgeRelay(edgeBus, transfer, () => Promise.resolve(leader), 50);
     try {
       await until(() => relay.leader === 'old');
       const site = new RecordingChannel('site-3');
