@@ -292,6 +292,7 @@ async function openEdge(
   const relay = new EdgeRelay(
     bus,
     new TransferService(setup),
+    (hash) => store.models.readBlob(hash),
     async () => (await store.leases.current(LEADER_LEASE))?.holder,
     Math.max(50, ttlMs / 3),
   );

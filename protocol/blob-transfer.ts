@@ -171,6 +171,10 @@ export class BlobOutbox {
     this.blobs.delete(Buffer.from(hash).toString('hex'));
   }
 
+  has(hash: Uint8Array): boolean {
+    return this.blobs.has(Buffer.from(hash).toString('hex'));
+  }
+
   /** Checks a request and returns the chunk indices to send. */
   plan(hash: Uint8Array, from: number, count: number): Result<number[]> {
     const blob = this.blobs.get(Buffer.from(hash).toString('hex'));

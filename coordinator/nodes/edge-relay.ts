@@ -5,6 +5,8 @@ import {
   encodeMessage,
   maxUpdateBytes,
   ok,
+  toHex,
+  type BlobManifest,
   type FedistillIssue,
   type Result,
   type RoundUpdate,
@@ -16,6 +18,8 @@ import type { SiteChannel } from '../runs/site-channel.js';
 import type { TransferService } from '../transfer/transfer.service.js';
 import type { Envelope, NodeBus } from './node-bus.js';
 
+/** Blobs served from the store at once: a round's model and mask, and the previous round's. */
+const SERVED_BLOBS = 4;
 /** An update pull with no chunk for this long is handed to the leader, which judges it. */
 const EDGE_PULL_IDLE_MS = 30_000;
 
@@ -46,9 +50,15 @@ export class EdgeRelay extends SiteSessionHost {
   private current: string | undefined;
   private readonly timer: NodeJS.Timeout;
 
+  /** Blobs this edge serves from the store, oldest first. */
+  private readonly served: BlobManifest[] = [];
+  private readonly loading = new Set<string>();
+
   constructor(
     private readonly bus: NodeBus,
     private readonly transfer: TransferService,
+    /** A stored blob by content hash (hex); it rejects when the store has none. */
+    private readonly readBlob: (hash: string) => Promise<Uint8Array>,
     private readonly findLeader: () => Promise<string | undefined>,
     beatMs: number,
   ) {
@@ -100,6 +110,9 @@ export class EdgeRelay extends SiteSessionHost {
   handle(channel: SiteChannel, message: SiteMessage): Result<true> {
     const id = this.ids.get(channel);
     if (!id || !this.current || this.waiting.has(id)) return ok(true);
+    if (message.type === 'blob.request' && this.transfer.offers(message.hash)) {
+      return this.transfer.serve(channel, message);
+    }
     const pulling = this.pulling.get(id);
     if (message.type === 'blob.chunk' && this.transfer.expects(channel, message.hash)) {
       // A bad chunk ends the pull, and the leader refuses the update (and logs it) for it.
@@ -155,6 +168,27 @@ export class EdgeRelay extends SiteSessionHost {
       });
   }
 
+  /**
+   * Offers a round's model (or mask) to this edge's sites from the store, where the leader
+   * wrote it before announcing it, so that their pulls need not cross the bus. Until it is
+   * loaded (or if the store lacks it), requests for it go to the leader. The store checks the
+   * bytes against their hash, and the chunking is the leader's, so the manifest is the same.
+   */
+  private serveFromStore(manifest: BlobManifest): void {
+    const key = toHex(manifest.hash);
+    if (this.transfer.offers(manifest.hash) || this.loading.has(key)) return;
+    this.loading.add(key);
+    this.readBlob(key)
+      .then(
+        (bytes) => {
+          this.served.push(this.transfer.offer(bytes, manifest.chunkBytes));
+          while (this.served.length > SERVED_BLOBS) this.transfer.withdraw(this.served.shift()!);
+        },
+        (error: Error) => this.logger.warn(`${key} is relayed: ${error.message}`),
+      )
+      .finally(() => this.loading.delete(key));
+  }
+
   siteLeft(channel: SiteChannel): void {
     const id = this.ids.get(channel);
     if (!id) return;
@@ -181,6 +215,10 @@ export class EdgeRelay extends SiteSessionHost {
     // The welcome names the student, and so the largest update this edge pulls for the site.
     if (message.value.type === 'run.welcome') {
       this.limits.set(envelope.session, maxUpdateBytes(message.value.student));
+    }
+    if (message.value.type === 'round.start') {
+      this.serveFromStore(message.value.model);
+      if (message.value.mask) this.serveFromStore(message.value.mask);
     }
     channel.send(message.value);
   }

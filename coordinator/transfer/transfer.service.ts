@@ -72,6 +72,11 @@ export class TransferService {
     this.outbox.withdraw(manifest.hash);
   }
 
+  /** True while the blob `hash` is offered. */
+  offers(hash: Uint8Array): boolean {
+    return this.outbox.has(hash);
+  }
+
   /** A site asked for chunks of a blob the coordinator offers. */
   serve(channel: SiteChannel, request: BlobRequest): Result<true> {
     const planned = this.outbox.plan(request.hash, request.from, request.count);

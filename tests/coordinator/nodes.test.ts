@@ -12,6 +12,9 @@ import { openPostgresStore } from '../../coordinator/store/postgres/open-postgre
 import { startPostgres, type TestPostgres } from '../../harness/embedded-postgres.js';
 import { loadSodium, ok, type CoordinatorMessage, type ErrorCode } from '../../protocol/index.js';
 
+/** A store that holds no blobs: the relay relays every pull. */
+const noBlobs = (): Promise<Uint8Array> => Promise.reject(new Error('no blobs here'));
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `check` holds, or fails after `ms`. */
@@ -136,7 +139,7 @@ describe('coordinator nodes on one PostgreSQL server', () => {
       siteLeft: (channel) => left.push(channel.site),
     };
     const sessions = new EdgeSessions(leaderBus, host, 600);
-    const relay = new EdgeRelay(edgeBus, transfer, () => Promise.resolve('leader'), 100);
+    const relay = new EdgeRelay(edgeBus, transfer, noBlobs, () => Promise.resolve('leader'), 100);
     try {
       const site = new RecordingChannel('site-1');
       await until(() => relay.leader === 'leader');
@@ -167,7 +170,7 @@ describe('coordinator nodes on one PostgreSQL server', () => {
   it('an edge closes the sessions it held for a leader that lost the lease, so the sites join the next', async () => {
     const edgeBus = await open('edge-2');
     let leader = 'old';
-    const relay = new EdgeRelay(edgeBus, transfer, () => Promise.resolve(leader), 50);
+    const relay = new EdgeRelay(edgeBus, transfer, noBlobs, () => Promise.resolve(leader), 50);
     try {
       await until(() => relay.leader === 'old');
       const site = new RecordingChannel('site-3');
