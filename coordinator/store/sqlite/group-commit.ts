@@ -7,6 +7,9 @@ interface Change {
   readonly reject: (error: unknown) => void;
 }
 
+/** Changes one commit holds at most. */
+const MAX_BATCH = 128;
+
 /**
  * Group commit: the changes asked for in one tick of the event loop commit in one transaction,
  * so a round's hundreds of updates and audit entries cost one fsync, not one each, and the
@@ -73,13 +76,23 @@ export class GroupCommit {
     };
   }
 
-  /** Commits what is queued; run by the tick that queued the first change, and at close. */
-  commit(): void {
-    const batch = this.pending;
-    const reads = this.waiting;
-    this.waiting = [];
+  /** Commits everything queued now (at close). */
+  flush(): void {
+    do this.commit();
+    while (this.pending.length > 0);
+  }
+
+  /**
+   * Commits what is queued, MAX_BATCH at a time: run by the tick that queued the first change,
+   * and again by the next tick while changes remain. Each commit holds the event loop (the
+   * driver is synchronous) for its statements and one fsync, so a capped batch caps the stall.
+   */
+  private commit(): void {
+    const batch = this.pending.splice(0, MAX_BATCH);
+    if (this.pending.length > 0) setImmediate(() => this.commit());
+    // Reads wait until every change asked before them has committed.
+    const reads = this.pending.length === 0 ? this.waiting.splice(0) : [];
     if (batch.length === 0) return reads.forEach((read) => read());
-    this.pending = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       // IMMEDIATE: take the write lock first, so a read inside never meets another process's

@@ -47,7 +47,7 @@ export function openSqliteStore(options: { sodium: Sodium; file: string }): Coor
     fence: (lease) => commits.fence(lease),
     close: async () => {
       // What was asked for before close still commits.
-      commits.commit();
+      commits.flush();
       db.close();
     },
   };
