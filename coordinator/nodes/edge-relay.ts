@@ -20,7 +20,10 @@ import type { Envelope, NodeBus } from './node-bus.js';
 
 /** Blobs served from the store at once: a round's model and mask, and the previous round's. */
 const SERVED_BLOBS = 4;
-/** An update pull with no chunk for this long is handed to the leader, which judges it. */
+/**
+ * An update pull with no chunk for this long ends as `update.withheld`, which the leader refuses
+ * and logs: the default of a run's `updateIdleMs`, which an edge does not learn.
+ */
 const EDGE_PULL_IDLE_MS = 30_000;
 
 /**

@@ -11,7 +11,12 @@ export async function openStore(
 ): Promise<CoordinatorStore> {
   const { store } = config;
   if (store.kind === 'postgres') {
-    return openPostgresStore({ sodium, url: store.url, poolSize: store.poolSize });
+    return openPostgresStore({
+      sodium,
+      url: store.url,
+      poolSize: store.poolSize,
+      idleInTransactionMs: store.leaseMs,
+    });
   }
   return openSqliteStore({ sodium, file: config.storeFile });
 }

@@ -334,6 +334,35 @@ describe('two coordinator processes on one PostgreSQL store', () => {
       });
     }));
 
+  it('the leader paused (SIGSTOP) past its lease: the edge node takes over and completes the run, and the paused process, resumed, writes nothing and exits', () =>
+    withFederation({ nodes: 2, siteOrders: [[1, 0]] }, async (federation) => {
+      const { server, url, nodes, output } = federation;
+      const [leader, edge] = nodes as [Node, Node];
+      await waitForPartialRound(server, url, 2);
+      // Paused, perhaps inside a transaction that holds the lease row: the server ends such a
+      // session after a lease time, so the takeover does not wait on it for ever.
+      leader.child.kill('SIGSTOP');
+      await edge.listening;
+      const entries = async () =>
+        Number(
+          (await server.query<{ n: string }>(url, 'SELECT COUNT(*) AS n FROM audit_log'))[0]!.n,
+        );
+      // Once the new leader has written, the old one wakes: whatever it tries is fenced, and
+      // its next renewal tells it that it lost the lease.
+      const before = await entries();
+      while ((await entries()) === before) await new Promise((r) => setTimeout(r, 50));
+      const exited = once(leader.child, 'exit');
+      leader.child.kill('SIGCONT');
+      const [code] = (await exited) as [number | null];
+      assert.notEqual(code, 0, 'a deposed leader exits with an error');
+      assert.match(output.join(''), /\[node-a\][^\n]*(lease|store\.fenced)/);
+      const summaries = await federation.sites;
+      if (edge.child.exitCode === null) await once(edge.child, 'exit');
+      assert.equal(edge.child.exitCode, 0, output.join(''));
+      // A write of the paused process after the takeover would break the log's chain.
+      await checkCompleted(federation, summaries, { resumed: true, moved: [] });
+    }));
+
   it('an edge node killed mid-round: its sites reconnect through another node, the leader stays, and the run completes with no update folded twice', () =>
     // Sites on the edge node B, on the edge node C and on the leader A.
     withFederation(

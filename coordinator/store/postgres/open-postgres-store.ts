@@ -50,6 +50,13 @@ export async function openPostgresStore(options: {
   sodium: Sodium;
   url: string;
   poolSize?: number;
+  /**
+   * The server ends a session of this store that sits inside a transaction for this long (its
+   * `idle_in_transaction_session_timeout`). A process paused mid-transaction (SIGSTOP, a VM
+   * frozen) holds the lease row FOR SHARE, and a successor's takeover waits for that lock: the
+   * lease time is the bound, so the successor takes over within about two lease times.
+   */
+  idleInTransactionMs?: number;
 }): Promise<CoordinatorStore> {
   const { sodium, url } = options;
   const pool = new pg.Pool({
@@ -57,6 +64,9 @@ export async function openPostgresStore(options: {
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     types: TYPES,
+    ...(options.idleInTransactionMs
+      ? { idle_in_transaction_session_timeout: options.idleInTransactionMs }
+      : {}),
   });
   // An idle connection the server dropped is replaced when next needed; whoever needs it then
   // gets the error. Without a listener it would crash the process.
