@@ -169,6 +169,8 @@ function advertisedUrl(config: CoordinatorConfig, listening: string): string {
 interface Nodes {
   readonly leadership: Leadership;
   readonly bus: NodeBus;
+  /** The lease time: also how long an edge may be silent before its sessions end. */
+  readonly leaseMs: number;
   readonly port?: number;
 }
 
@@ -195,13 +197,10 @@ async function openLeader(
       );
     }
     url = await listen(app, config, nodes?.port ?? config.listen.port);
-    if (nodes) await nodes.bus.announce(advertisedUrl(config, url));
-    if (nodes)
-      edges = new EdgeSessions(
-        nodes.bus,
-        app.get(RunsService),
-        config.store.kind === 'postgres' ? config.store.leaseMs : 0,
-      );
+    if (nodes) {
+      await nodes.bus.announce(advertisedUrl(config, url));
+      edges = new EdgeSessions(nodes.bus, app.get(RunsService), nodes.leaseMs);
+    }
   } catch (error) {
     await app.close();
     throw error;
@@ -269,8 +268,10 @@ export async function startNode(
       ? await Leadership.tryTake(store, { ttlMs, holder: node })
       : await Leadership.take(store, { ttlMs, holder: node });
     const setup = await prepareSetup(config, startedAt);
-    if (leadership) return await openLeader(setup, store, options, { leadership, bus });
-    return await openEdge(setup, store, options, bus, node);
+    if (leadership) {
+      return await openLeader(setup, store, options, { leadership, bus, leaseMs: ttlMs });
+    }
+    return await openEdge(setup, store, options, { bus, node, ttlMs });
   } catch (error) {
     await leadership?.release();
     await bus?.close();
@@ -284,11 +285,9 @@ async function openEdge(
   setup: CoordinatorSetup,
   store: CoordinatorStore,
   options: CoordinatorOptions,
-  bus: NodeBus,
-  node: string,
+  { bus, node, ttlMs }: { bus: NodeBus; node: string; ttlMs: number },
 ): Promise<EdgeHandle> {
   const { config } = setup;
-  const ttlMs = config.store.kind === 'postgres' ? config.store.leaseMs : 0;
   const relay = new EdgeRelay(
     bus,
     new TransferService(setup),
@@ -332,7 +331,12 @@ async function openEdge(
     relay.close();
     await app.close();
     try {
-      const handle = await openLeader(setup, store, options, { leadership, bus, port });
+      const handle = await openLeader(setup, store, options, {
+        leadership,
+        bus,
+        leaseMs: ttlMs,
+        port,
+      });
       closeLeader = handle.close;
       return handle;
     } catch (error) {

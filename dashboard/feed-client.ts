@@ -1,6 +1,10 @@
 import { io, type Socket } from 'socket.io-client';
 // Types only from the schemas' module (the page loads no zod); the names are plain constants.
-import { FEED_EVENTS, OPERATOR_NAMESPACE } from '../protocol/operator-feed-events.js';
+import {
+  FEED_EVENTS,
+  OPERATOR_FEED_QUERY,
+  OPERATOR_NAMESPACE,
+} from '../protocol/operator-feed-events.js';
 import type {
   FeedAck,
   FeedHello,
@@ -35,11 +39,10 @@ export class FeedClient {
     token: string,
     private readonly handlers: FeedHandlers,
   ) {
-    // The query marks the feed's websocket, so that an edge node forwards it to the leader.
     this.socket = io(OPERATOR_NAMESPACE, {
       transports: ['websocket'],
       auth: { token },
-      query: { feed: 'operator' },
+      query: OPERATOR_FEED_QUERY,
     });
     const socket = this.socket;
     handlers.connection('connecting');

@@ -7,6 +7,12 @@
 /** The socket.io namespace of the live feed; its handshake carries `auth: { token }`. */
 export const OPERATOR_NAMESPACE = '/operator';
 
+/**
+ * The query the feed's websocket URL carries, which no site's does: an edge coordinator node
+ * forwards the websockets that have it to the leader (coordinator/nodes/leader-forward.ts).
+ */
+export const OPERATOR_FEED_QUERY = { feed: 'operator' } as const;
+
 /** Event names on that namespace. */
 export const FEED_EVENTS = {
   /** Server to browser, once after the handshake: who the token belongs to (FeedHello). */

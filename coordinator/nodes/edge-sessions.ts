@@ -12,6 +12,8 @@ import type { SiteSessionHost } from '../gateway/site-session-host.js';
 import type { SiteChannel } from '../runs/site-channel.js';
 import type { Envelope, NodeBus } from './node-bus.js';
 
+const logger = new Logger('EdgeSessions');
+
 /** Messages queued for one edge beyond which a blob transfer waits for the bus to catch up. */
 const BACKLOG_MESSAGES = 64;
 
@@ -37,7 +39,7 @@ class RemoteChannel implements SiteChannel {
 
   refuse(code: ErrorCode, detail: string): void {
     if (this.closed) return;
-    new Logger('EdgeSessions').warn(`refusing ${this.site} on ${this.edge}: ${code} (${detail})`);
+    logger.warn(`refusing ${this.site} on ${this.edge}: ${code} (${detail})`);
     this.bus.send(this.edge, { t: 'refuse', session: this.session, code });
     this.close();
   }
@@ -82,7 +84,6 @@ class RemoteChannel implements SiteChannel {
  * for dead, and its sessions end as dropped connections do: the sites reconnect elsewhere.
  */
 export class EdgeSessions {
-  private readonly logger = new Logger('EdgeSessions');
   private readonly channels = new Map<string, RemoteChannel>();
   private readonly lastBeat = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
@@ -130,7 +131,7 @@ export class EdgeSessions {
       case 'beat':
         return;
       default:
-        this.logger.error(`an edge sent the leader ${envelope.t}`);
+        logger.error(`an edge sent the leader ${envelope.t}`);
     }
   }
 
@@ -145,7 +146,7 @@ export class EdgeSessions {
       if (now - at < this.silentMs) continue;
       this.lastBeat.delete(edge);
       const held = [...this.channels.values()].filter((c) => c.edge === edge);
-      this.logger.warn(`edge ${edge} is silent; its ${held.length} sessions end`);
+      logger.warn(`edge ${edge} is silent; its ${held.length} sessions end`);
       for (const channel of held) channel.close();
     }
   }

@@ -2,9 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-
-/** The query parameter the dashboard's live feed adds, so an edge can tell it from a site. */
-export const OPERATOR_FEED_PARAM = 'feed';
+import { OPERATOR_FEED_QUERY } from '../../protocol/index.js';
 
 /** Where the leader serves HTTP now, or why an edge cannot say. */
 export type LeaderAddress = { url: string } | { missing: string };
@@ -23,6 +21,19 @@ function forwardedHeaders(req: http.IncomingMessage, target: URL): http.Outgoing
   }
   return headers;
 }
+
+/** A request to the leader, over HTTPS when it serves HTTPS. */
+const requestTo = (
+  target: URL,
+  options: http.RequestOptions,
+  ca: string[] | undefined,
+  answered?: (answer: http.IncomingMessage) => void,
+): http.ClientRequest =>
+  (target.protocol === 'https:' ? https : http).request(
+    target,
+    { ...options, ...(ca ? { ca } : {}) },
+    answered,
+  );
 
 const unavailable = (res: http.ServerResponse, message: string): void => {
   res.writeHead(503, { 'content-type': 'application/json' });
@@ -47,10 +58,10 @@ export function forwardRequests(
     void leader().then((address) => {
       if ('missing' in address) return unavailable(res, address.missing);
       const target = new URL(req.url ?? '/', address.url);
-      const client = target.protocol === 'https:' ? https : http;
-      const upstream = client.request(
+      const upstream = requestTo(
         target,
-        { method: req.method, headers: forwardedHeaders(req, target), ...(ca ? { ca } : {}) },
+        { method: req.method, headers: forwardedHeaders(req, target) },
+        ca,
         (answer) => {
           const headers = { ...answer.headers };
           for (const name of HOP_BY_HOP) delete headers[name];
@@ -81,19 +92,25 @@ export function forwardFeed(
   server.removeAllListeners('upgrade');
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://edge');
-    if (url.searchParams.get(OPERATOR_FEED_PARAM) !== 'operator') {
+    if (url.searchParams.get('feed') !== OPERATOR_FEED_QUERY.feed) {
       for (const listener of own) listener.call(server, req, socket, head);
       return;
     }
     void leader().then((address) => {
       if ('missing' in address) return socket.destroy();
       const target = new URL(req.url ?? '/', address.url);
-      const client = target.protocol === 'https:' ? https : http;
-      const upstream = client.request(target, {
-        ...(ca ? { ca } : {}),
-        method: req.method,
-        headers: { ...forwardedHeaders(req, target), connection: 'Upgrade', upgrade: 'websocket' },
-      });
+      const upstream = requestTo(
+        target,
+        {
+          method: req.method,
+          headers: {
+            ...forwardedHeaders(req, target),
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+          },
+        },
+        ca,
+      );
       upstream.on('upgrade', (answer, leaderSocket, leaderHead) => {
         const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}`];
         for (let i = 0; i < answer.rawHeaders.length; i += 2) {

@@ -71,7 +71,9 @@ export class NodeBus {
   private readonly logger = new Logger('NodeBus');
   private readonly pool: pg.Pool;
   private readonly listener: pg.Client;
-  private queue: Outgoing[] = [];
+  private readonly queue: Outgoing[] = [];
+  /** How many of `queue` go to each node: asked per blob chunk a leader sends, so counted. */
+  private readonly queued = new Map<string, number>();
   private flushing: Promise<void> | undefined;
   private readonly flushed: (() => void)[] = [];
   private taking = false;
@@ -145,14 +147,13 @@ export class NodeBus {
   send(to: string, envelope: Envelope): void {
     if (this.closed) return;
     this.queue.push({ to, body: encode(envelope) });
+    this.queued.set(to, (this.queued.get(to) ?? 0) + 1);
     if (!this.flushing) this.flushing = this.flushSoon();
   }
 
   /** Messages not yet handed to the database for `to`. */
   pending(to: string): number {
-    let count = 0;
-    for (const message of this.queue) if (message.to === to) count++;
-    return count;
+    return this.queued.get(to) ?? 0;
   }
 
   /** Calls `done` after the next batch commits. */
@@ -172,8 +173,12 @@ export class NodeBus {
           bytes += this.queue[count]!.body.length;
           count++;
         }
-        const batch = this.queue.slice(0, count);
-        this.queue = this.queue.slice(count);
+        const batch = this.queue.splice(0, count);
+        for (const { to } of batch) {
+          const left = this.queued.get(to)! - 1;
+          if (left === 0) this.queued.delete(to);
+          else this.queued.set(to, left);
+        }
         await this.pool.query(
           `WITH sent AS (
              INSERT INTO node_messages (to_node, from_node, body)
