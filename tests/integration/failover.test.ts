@@ -14,11 +14,13 @@ import { loadSiteConfig } from '../../client/site-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import { openPostgresStore } from '../../coordinator/store/postgres/open-postgres-store.js';
 import { issueToken } from '../../coordinator/api/tokens.js';
+import { withCoordinatorStore } from '../../cli/coordinator-store.js';
 import { io } from 'socket.io-client';
 import {
   decodeKey,
   FEED_EVENTS,
   loadSodium,
+  OPERATOR_FEED_QUERY,
   OPERATOR_NAMESPACE,
   verifyAuditLog,
 } from '../../protocol/index.js';
@@ -239,16 +241,12 @@ async function checkCompleted(
  * An operator who reaches an edge node is answered by the leader: the API (tokens checked
  * there), the dashboard's page, and its live feed's websocket.
  */
-async function checkOperatorsThroughEdge(storeUrl: string, edgeUrl: string): Promise<void> {
-  const sodium = await loadSodium();
-  const store = await openPostgresStore({ sodium, url: storeUrl });
-  let token: string;
-  try {
-    token = (await issueToken(store.tokens, { name: 'auditor', role: 'auditor', kind: 'api' }))
-      .secret;
-  } finally {
-    await store.close();
-  }
+async function checkOperatorsThroughEdge(configFile: string, edgeUrl: string): Promise<void> {
+  const token = await withCoordinatorStore(
+    configFile,
+    async (store) =>
+      (await issueToken(store.tokens, { name: 'auditor', role: 'auditor', kind: 'api' })).secret,
+  );
   const runs = await fetch(`${edgeUrl}/api/runs`, {
     headers: { authorization: `Bearer ${token}` },
   });
@@ -263,7 +261,7 @@ async function checkOperatorsThroughEdge(storeUrl: string, edgeUrl: string): Pro
   const feed = io(`${edgeUrl}${OPERATOR_NAMESPACE}`, {
     transports: ['websocket'],
     auth: { token },
-    query: { feed: 'operator' },
+    query: OPERATOR_FEED_QUERY,
     reconnection: false,
   });
   try {
@@ -354,8 +352,9 @@ describe('two coordinator processes on one PostgreSQL store', () => {
       const exited = once(leader.child, 'exit');
       leader.child.kill('SIGCONT');
       const [code] = (await exited) as [number | null];
-      assert.notEqual(code, 0, 'a deposed leader exits with an error');
-      assert.match(output.join(''), /\[node-a\][^\n]*(lease|store\.fenced)/);
+      // Exit 1: told it lost the lease, or stopped by a fenced write (a last log line may not
+      // get through the pipe before the exit, so the status is what is checked).
+      assert.equal(code, 1, output.join(''));
       const summaries = await federation.sites;
       if (edge.child.exitCode === null) await once(edge.child, 'exit');
       assert.equal(edge.child.exitCode, 0, output.join(''));
@@ -385,7 +384,7 @@ describe('two coordinator processes on one PostgreSQL store', () => {
           }),
         );
         assert.deepEqual(roles, ['leader', 'edge', 'edge']);
-        await checkOperatorsThroughEdge(url, `http://127.0.0.1:${other.port}`);
+        await checkOperatorsThroughEdge(leader.configFile, `http://127.0.0.1:${other.port}`);
         const partial = await waitForPartialRound(server, url, 2);
         edge.child.kill('SIGKILL');
         await once(edge.child, 'exit');
