@@ -198,6 +198,18 @@ export class HandSite {
     }
   }
 
+  /**
+   * Waits until the coordinator has asked for the blob `hash` (hex). A withholding site's own
+   * serve loop takes every request, so a test that wants to answer one itself waits here.
+   */
+  async askedFor(hash: string): Promise<void> {
+    while (!this.asked.includes(hash)) {
+      if (!this.connected)
+        throw new Error(`${this.name}: the session ended before ${hash} was asked for`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   /** The connection drops without a farewell, as a crashed site's would. */
   async drop(): Promise<void> {
     this.peer.close();
