@@ -131,4 +131,18 @@ export const MIGRATIONS: readonly string[] = [
     announced_at timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  -- Update bytes an edge node pulled, kept before the leader saves the update (with empty
+  -- bytes): the leader refolds from them after an edge or the leader itself fails. Not per
+  -- attempt: the edge does not know it; the round's commit deletes them.
+  CREATE TABLE staged_updates (
+    run_id text NOT NULL REFERENCES runs(id),
+    round int4 NOT NULL,
+    site text NOT NULL,
+    blob_hash text NOT NULL,
+    bytes bytea NOT NULL,
+    staged_at text NOT NULL,
+    PRIMARY KEY (run_id, round, site, blob_hash)
+  );
+  `,
 ];

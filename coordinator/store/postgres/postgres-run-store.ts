@@ -153,6 +153,7 @@ export class PostgresRunStore implements RunStore {
       { fenced: true },
       async (client) => {
         await closeAttempt(client, key, 'closed', summary);
+        await PostgresUpdateStore.dropStaged(client, key);
         await PostgresModelStore.insert(client, { runId: key.runId, model });
         await client.query(
           `UPDATE runs SET next_round = $1, attempt = 0, last_closed_round = $2,

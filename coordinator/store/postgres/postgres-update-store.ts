@@ -42,7 +42,35 @@ export class PostgresUpdateStore implements UpdateStore {
     return new Map(rows.map((r) => [r.site, r.round]));
   }
 
-  /** The attempt's updates in arrival order, for the run store's resume record. */
+  async stage({ runId, round, site, blobHash, bytes }: Parameters<UpdateStore['stage']>[0]) {
+    // Unfenced: the edge that stages holds no lease.
+    await this.db.change(
+      `staging the update of ${site} to run ${runId} round ${round}`,
+      `INSERT INTO staged_updates (run_id, round, site, blob_hash, bytes, staged_at)
+       VALUES ($1, $2, $3, $4, $5, ${NOW_ISO}) ON CONFLICT DO NOTHING`,
+      [runId, round, site, blobHash, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)],
+    );
+  }
+
+  async staged({
+    runId,
+    round,
+    site,
+    blobHash,
+  }: Parameters<UpdateStore['staged']>[0]): Promise<Uint8Array | undefined> {
+    const [row] = await this.db.query<{ bytes: Buffer }>(
+      `reading the staged update of ${site} to run ${runId} round ${round}`,
+      `SELECT bytes FROM staged_updates
+       WHERE run_id = $1 AND round = $2 AND site = $3 AND blob_hash = $4`,
+      [runId, round, site, blobHash],
+    );
+    return row && new Uint8Array(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength);
+  }
+
+  /**
+   * The attempt's updates in arrival order, for the run store's resume record. An update saved
+   * with empty bytes (an edge pulled it) has its staged bytes instead.
+   */
   async ofAttempt({ runId, round, attempt }: AttemptKey): Promise<StoredUpdate[]> {
     const rows = await this.db.query<{
       site: string;
@@ -51,8 +79,11 @@ export class PostgresUpdateStore implements UpdateStore {
       bytes: Buffer;
     }>(
       `reading the updates of run ${runId} round ${round} attempt ${attempt}`,
-      `SELECT site, num_examples, blob_hash, bytes FROM updates
-       WHERE run_id = $1 AND round = $2 AND attempt = $3 ORDER BY seq`,
+      `SELECT u.site, u.num_examples, u.blob_hash, COALESCE(s.bytes, u.bytes) AS bytes
+       FROM updates u LEFT JOIN staged_updates s
+       ON s.run_id = u.run_id AND s.round = u.round AND s.site = u.site
+         AND s.blob_hash = u.blob_hash AND COALESCE(octet_length(u.bytes), 0) = 0
+       WHERE u.run_id = $1 AND u.round = $2 AND u.attempt = $3 ORDER BY u.seq`,
       [runId, round, attempt],
     );
     return rows.map((u) => ({
@@ -69,5 +100,16 @@ export class PostgresUpdateStore implements UpdateStore {
       'UPDATE updates SET bytes = NULL WHERE run_id = $1 AND round = $2 AND attempt = $3',
       [runId, round, attempt],
     );
+  }
+
+  /**
+   * Only inside the run store's transactions: a closed round needs no staged bytes, whichever
+   * attempt they were staged for. A failed attempt's stay: the next attempt may fold them.
+   */
+  static async dropStaged(client: Queryable, { runId, round }: AttemptKey): Promise<void> {
+    await client.query('DELETE FROM staged_updates WHERE run_id = $1 AND round = $2', [
+      runId,
+      round,
+    ]);
   }
 }

@@ -109,4 +109,18 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  // Update bytes an edge node pulled, kept before the leader saves the update (with empty
+  // bytes): the leader refolds from them after an edge or the leader itself fails. Not per
+  // attempt: the edge does not know it; the round's commit deletes them.
+  `
+  CREATE TABLE staged_updates (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    round INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    blob_hash TEXT NOT NULL,
+    bytes BLOB NOT NULL,
+    staged_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, round, site, blob_hash)
+  );
+  `,
 ];

@@ -179,6 +179,7 @@ export class SqliteRunStore implements RunStore {
     return this.change(() => {
       const at = isoNow();
       this.closeAttempt(key, 'closed', summary, at);
+      this.updates.dropStaged(key);
       this.models.insert({ runId: key.runId, model, at });
       this.db
         .prepare(

@@ -59,12 +59,48 @@ export class SqliteUpdateStore implements UpdateStore {
     });
   }
 
-  /** The attempt's updates in arrival order, for the run store's resume record. */
+  stage({ runId, round, site, blobHash, bytes }: Parameters<UpdateStore['stage']>[0]) {
+    // Unfenced: the edge that stages holds no lease.
+    return this.commits.change(() => {
+      this.db
+        .prepare(
+          `INSERT INTO staged_updates VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (run_id, round, site, blob_hash) DO NOTHING`,
+        )
+        .run(runId, round, site, blobHash, bytes, isoNow());
+    });
+  }
+
+  staged({
+    runId,
+    round,
+    site,
+    blobHash,
+  }: Parameters<UpdateStore['staged']>[0]): Promise<Uint8Array | undefined> {
+    return this.commits.read(() => {
+      const row = this.db
+        .prepare(
+          `SELECT bytes FROM staged_updates
+           WHERE run_id = ? AND round = ? AND site = ? AND blob_hash = ?`,
+        )
+        .get(runId, round, site, blobHash) as { bytes: Buffer } | undefined;
+      return row && new Uint8Array(row.bytes.buffer, row.bytes.byteOffset, row.bytes.byteLength);
+    });
+  }
+
+  /**
+   * The attempt's updates in arrival order, for the run store's resume record. An update saved
+   * with empty bytes (an edge pulled it) has its staged bytes instead.
+   */
   ofAttempt({ runId, round, attempt }: AttemptKey): StoredUpdate[] {
     const rows = this.db
       .prepare(
-        `SELECT site, num_examples, blob_hash, bytes FROM updates
-         WHERE run_id = ? AND round = ? AND attempt = ? ORDER BY seq`,
+        `SELECT u.site AS site, u.num_examples AS num_examples, u.blob_hash AS blob_hash,
+           COALESCE(s.bytes, u.bytes) AS bytes
+         FROM updates u LEFT JOIN staged_updates s
+         ON s.run_id = u.run_id AND s.round = u.round AND s.site = u.site
+           AND s.blob_hash = u.blob_hash AND COALESCE(length(u.bytes), 0) = 0
+         WHERE u.run_id = ? AND u.round = ? AND u.attempt = ? ORDER BY u.seq`,
       )
       .all(runId, round, attempt) as {
       site: string;
@@ -85,5 +121,13 @@ export class SqliteUpdateStore implements UpdateStore {
     this.db
       .prepare('UPDATE updates SET bytes = NULL WHERE run_id = ? AND round = ? AND attempt = ?')
       .run(runId, round, attempt);
+  }
+
+  /**
+   * Only inside the run store's transactions: a closed round needs no staged bytes, whichever
+   * attempt they were staged for. A failed attempt's stay: the next attempt may fold them.
+   */
+  dropStaged({ runId, round }: AttemptKey): void {
+    this.db.prepare('DELETE FROM staged_updates WHERE run_id = ? AND round = ?').run(runId, round);
   }
 }

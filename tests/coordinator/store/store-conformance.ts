@@ -53,6 +53,13 @@ const update = (site: string, bytes: number[] = [1, 2, 3]): StoredUpdate => ({
   bytes: new Uint8Array(bytes),
 });
 
+/** The update as the leader saves one an edge node pulled: its bytes are staged instead. */
+const withoutBytes = (u: StoredUpdate): StoredUpdate => ({ ...u, bytes: new Uint8Array(0) });
+
+/** Stages the update's bytes for run `r1`, as an edge node does. */
+const stage = (store: CoordinatorStore, round: number, u: StoredUpdate): Promise<void> =>
+  store.updates.stage({ runId: 'r1', round, site: u.site, blobHash: u.blobHash, bytes: u.bytes });
+
 /** A started run `r1` (model version 0 stored), round 1 open to the given sites. */
 async function startWithOpenRound(
   store: CoordinatorStore,
@@ -368,6 +375,80 @@ export function updateStoreSuite(name: string, backend: StoreBackend): void {
           [['site-1', 2]],
         );
         assert.deepEqual(sorted(await store.updates.lastRoundBySite({ runId: 'r2' })), []);
+      }));
+
+    it('staged bytes read back after a reopen; staging them twice is harmless', () =>
+      withStore(backend, async (store, reopen) => {
+        await startWithOpenRound(store, ['site-1']);
+        await stage(store, 1, update('site-1'));
+        await stage(store, 1, update('site-1'));
+        const after = await reopen();
+        const key = { runId: 'r1', round: 1, site: 'site-1', blobHash: 'b-site-1' };
+        assert.deepEqual(await after.updates.staged(key), update('site-1').bytes);
+        assert.equal(await after.updates.staged({ ...key, blobHash: 'b-other' }), undefined);
+        assert.equal(await after.updates.staged({ ...key, round: 2 }), undefined);
+        assert.equal(await after.updates.staged({ ...key, site: 'site-2' }), undefined);
+      }));
+
+    it("the open round's resume record has the staged bytes of an update saved without bytes", () =>
+      withStore(backend, async (store) => {
+        await startWithOpenRound(store, ['site-1', 'site-2', 'site-3']);
+        const save = (u: StoredUpdate) =>
+          store.updates.save({ runId: 'r1', round: 1, attempt: 0, update: u });
+        // site-1 came through an edge; site-2 to the leader with its bytes, which win over
+        // bytes staged under the same hash; site-3 was saved without bytes and none staged.
+        await stage(store, 1, update('site-1', [4, 5]));
+        await save(withoutBytes(update('site-1', [4, 5])));
+        await stage(store, 1, update('site-2', [9]));
+        await save(update('site-2', [6, 7]));
+        await save(withoutBytes(update('site-3')));
+        const open = await store.runs.openRoundOf((await store.runs.get('r1'))!);
+        assert.deepEqual(open?.updates, [
+          update('site-1', [4, 5]),
+          update('site-2', [6, 7]),
+          withoutBytes(update('site-3')),
+        ]);
+      }));
+
+    it("a round's commit deletes its staged bytes; a failed attempt keeps them", () =>
+      withStore(backend, async (store) => {
+        await startWithOpenRound(store, ['site-1']);
+        const key = { runId: 'r1', site: 'site-1', blobHash: 'b-site-1' };
+        await stage(store, 1, update('site-1', [1]));
+        await stage(store, 2, update('site-1', [2]));
+        const save = (attempt: number) =>
+          store.updates.save({
+            runId: 'r1',
+            round: 1,
+            attempt,
+            update: withoutBytes(update('site-1', [1])),
+          });
+        await save(0);
+        await store.runs.failRound({
+          runId: 'r1',
+          round: 1,
+          attempt: 0,
+          outcome: { answered: 1, stragglers: 0, dropped: 0 },
+        });
+        assert.deepEqual(await store.updates.staged({ ...key, round: 1 }), new Uint8Array([1]));
+        // The next attempt folds the update again from the bytes staged for the round.
+        await store.runs.openRound({ runId: 'r1', round: 1, attempt: 1, participants: ['site-1'] });
+        await save(1);
+        const open = await store.runs.openRoundOf((await store.runs.get('r1'))!);
+        assert.deepEqual(open?.updates, [update('site-1', [1])]);
+        await store.runs.commitRound({
+          runId: 'r1',
+          round: 1,
+          attempt: 1,
+          summary: summary(1, 1),
+          model: { version: 1, modelHash: HASH_1 },
+        });
+        assert.equal(await store.updates.staged({ ...key, round: 1 }), undefined);
+        assert.deepEqual(
+          await store.updates.staged({ ...key, round: 2 }),
+          new Uint8Array([2]),
+          'another round keeps its staged bytes',
+        );
       }));
   });
 }
