@@ -31,6 +31,7 @@ import type { RunReport } from './runs/run-report.js';
 import { RunsService } from './runs/runs.service.js';
 import { EdgeModule } from './nodes/edge.module.js';
 import { EdgeRelay } from './nodes/edge-relay.js';
+import { EdgeFolds } from './nodes/edge-folds.js';
 import { EdgeSessions } from './nodes/edge-sessions.js';
 import { forwardFeed, forwardRequests, type LeaderAddress } from './nodes/leader-forward.js';
 import { LEADER_LEASE, Leadership } from './nodes/leadership.js';
@@ -200,6 +201,7 @@ async function openLeader(
     if (nodes) {
       await nodes.bus.announce(advertisedUrl(config, url));
       edges = new EdgeSessions(nodes.bus, app.get(RunsService), nodes.leaseMs);
+      app.get(RunsService).attachEdges(edges);
     }
   } catch (error) {
     await app.close();
@@ -288,10 +290,12 @@ async function openEdge(
   { bus, node, ttlMs }: { bus: NodeBus; node: string; ttlMs: number },
 ): Promise<EdgeHandle> {
   const { config } = setup;
+  const readBlob = (hash: string): Promise<Uint8Array> => store.models.readBlob(hash);
   const relay = new EdgeRelay(
     bus,
     new TransferService(setup),
-    (hash) => store.models.readBlob(hash),
+    new EdgeFolds(readBlob, store.updates),
+    readBlob,
     async () => (await store.leases.current(LEADER_LEASE))?.holder,
     Math.max(50, ttlMs / 3),
   );

@@ -1,4 +1,5 @@
 import type { NamedTensor, Result } from '../../protocol/index.js';
+import type { PartialSum, PartialTerms } from './partial-sum.js';
 import type { AggregationStrategy, BoundedUpdate, SiteUpdate } from './strategy.js';
 import { addScaledInto, cloneTensors } from './tensor-arithmetic.js';
 import {
@@ -29,6 +30,14 @@ export class FedAvg implements AggregationStrategy<BoundedMeanAcc> {
 
   fold(acc: BoundedMeanAcc, update: SiteUpdate): Result<BoundedMeanAcc> {
     return this.bounds.fold(acc, update);
+  }
+
+  partialTerms(acc: BoundedMeanAcc): PartialTerms | undefined {
+    return this.bounds.partialTerms(acc);
+  }
+
+  foldPartial(acc: BoundedMeanAcc, partial: PartialSum): Result<BoundedMeanAcc> {
+    return this.bounds.foldPartial(acc, partial);
   }
 
   close(acc: BoundedMeanAcc): NamedTensor[] | undefined {

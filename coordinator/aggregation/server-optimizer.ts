@@ -1,5 +1,6 @@
 import { fail, ok, type NamedTensor, type Result } from '../../protocol/index.js';
 import { meanDelta } from './mean-delta.js';
+import type { PartialSum, PartialTerms } from './partial-sum.js';
 import type { AggregationStrategy, BoundedUpdate, SiteUpdate } from './strategy.js';
 import { BoundedMean, type BoundedMeanAcc } from './update-bounds.js';
 import { WeightedSumMemory } from './weighted-sum.js';
@@ -31,6 +32,14 @@ export abstract class ServerOptimizer implements AggregationStrategy<BoundedMean
 
   fold(acc: BoundedMeanAcc, update: SiteUpdate): Result<BoundedMeanAcc> {
     return this.bounds.fold(acc, update);
+  }
+
+  partialTerms(acc: BoundedMeanAcc): PartialTerms | undefined {
+    return this.bounds.partialTerms(acc);
+  }
+
+  foldPartial(acc: BoundedMeanAcc, partial: PartialSum): Result<BoundedMeanAcc> {
+    return this.bounds.foldPartial(acc, partial);
   }
 
   bounded(acc: BoundedMeanAcc): readonly BoundedUpdate[] {

@@ -1,4 +1,5 @@
 import type { NamedTensor, Result } from '../../protocol/index.js';
+import type { PartialSum, PartialTerms } from './partial-sum.js';
 
 /** One site's contribution to a round. */
 export interface SiteUpdate {
@@ -37,6 +38,14 @@ export interface AggregationStrategy<Acc> {
   begin(global: readonly NamedTensor[]): Acc;
   fold(acc: Acc, update: SiteUpdate): Result<Acc>;
   close(acc: Acc): NamedTensor[] | undefined;
+  /**
+   * The terms this round's updates fold under, when they are fixed before any arrives, so edge
+   * nodes may fold partial sums (partial-sum.ts); undefined when every update must come here:
+   * order statistics, and the mean family's round whose bounds await its own medians.
+   */
+  partialTerms?(acc: Acc): PartialTerms | undefined;
+  /** Adds a partial sum made under `partialTerms(acc)`, as if its updates were folded here. */
+  foldPartial?(acc: Acc, partial: PartialSum): Result<Acc>;
   /**
    * After `close`: the round's updates that were bounded (update-bounds.ts), for the audit log.
    * Absent for strategies that bound nothing this way.

@@ -7,6 +7,7 @@ import {
   type Result,
 } from '../../protocol/index.js';
 import { beginMean, foldMean, type MeanDeltaAcc } from './mean-delta.js';
+import type { PartialSum, PartialTerms } from './partial-sum.js';
 import type { BoundedUpdate, SiteUpdate } from './strategy.js';
 import type { WeightedSumMemory } from './weighted-sum.js';
 
@@ -153,6 +154,30 @@ export class BoundedMean {
     return acc.mean;
   }
 
+  /** Folding is linear once this round has a reference: edges may fold partial sums. */
+  partialTerms(acc: BoundedMeanAcc): PartialTerms | undefined {
+    return acc.reference && { kind: 'bounded', reference: acc.reference, limit: this.limit };
+  }
+
+  foldPartial(acc: BoundedMeanAcc, partial: PartialSum): Result<BoundedMeanAcc> {
+    const { reference } = acc;
+    if (!reference) {
+      return fail('protocol.unexpected_message', 'a partial sum in a round without bounds yet');
+    }
+    const matches = checkTensorShapes(acc.mean.global, partial.sum);
+    if (!matches.ok) return matches;
+    const added = acc.mean.weightedSum.add(partial.sum, 1);
+    if (!added.ok) return added;
+    let weights = 0;
+    for (const entry of partial.entries) {
+      const weighed = weighUpdate(entry.norm, entry.numExamples, reference, this.limit);
+      weights += weighed.weight;
+      this.record(acc, entry.site, entry.norm, entry.numExamples, weighed);
+    }
+    acc.mean = { ...acc.mean, totalExamples: acc.mean.totalExamples + weights };
+    return ok(acc);
+  }
+
   private foldWeighed(
     acc: BoundedMeanAcc,
     { update, norm }: Measured,
@@ -166,16 +191,27 @@ export class BoundedMean {
     );
     if (!folded.ok) return folded;
     acc.mean = folded.value;
-    acc.measured.push({ norm, numExamples: update.numExamples });
+    this.record(acc, update.site, norm, update.numExamples, weighed);
+    return ok(true);
+  }
+
+  /** What the bounds keep of a folded update: its measures, and whether it was cut. */
+  private record(
+    acc: BoundedMeanAcc,
+    site: string,
+    norm: number,
+    numExamples: number,
+    weighed: UpdateWeight,
+  ): void {
+    acc.measured.push({ norm, numExamples });
     if (weighed.bounded) {
       acc.bounded.push({
-        site: update.site,
+        site,
         norm,
         maxNorm: weighed.maxNorm,
-        numExamples: update.numExamples,
+        numExamples,
         weight: weighed.weight,
       });
     }
-    return ok(true);
   }
 }

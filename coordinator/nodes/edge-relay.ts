@@ -16,6 +16,7 @@ import {
 import { SiteSessionHost } from '../gateway/site-session-host.js';
 import type { SiteChannel } from '../runs/site-channel.js';
 import type { TransferService } from '../transfer/transfer.service.js';
+import type { EdgeFolds } from './edge-folds.js';
 import type { Envelope, NodeBus } from './node-bus.js';
 
 /** Blobs served from the store at once: a round's model and mask, and the previous round's. */
@@ -60,6 +61,7 @@ export class EdgeRelay extends SiteSessionHost {
   constructor(
     private readonly bus: NodeBus,
     private readonly transfer: TransferService,
+    private readonly folds: EdgeFolds,
     /** A stored blob by content hash (hex); it rejects when the store has none. */
     private readonly readBlob: (hash: string) => Promise<Uint8Array>,
     private readonly findLeader: () => Promise<string | undefined>,
@@ -131,10 +133,12 @@ export class EdgeRelay extends SiteSessionHost {
   }
 
   /**
-   * Pulls an update's blob from the site here, then hands the leader the update with it: one
-   * message on the bus rather than a round trip through it per window of chunks. What the site
-   * sends meanwhile waits, so the leader sees the session's messages in order. A pull that
-   * fails goes to the leader with its code, which refuses the update as after its own pull.
+   * Pulls an update's blob from the site here and folds it into this edge's partial sum of the
+   * attempt; then tells the leader, with the blob only if it was not folded here (no terms for
+   * its attempt): one message on the bus rather than a round trip through it per window of
+   * chunks. What the site sends meanwhile waits, so the leader sees the session's messages in
+   * order. A pull or fold that fails goes to the leader with its code, which refuses the
+   * update as after its own pull.
    */
   private pullUpdate(id: string, channel: SiteChannel, update: RoundUpdate): void {
     const held: SiteMessage[] = [];
@@ -151,20 +155,26 @@ export class EdgeRelay extends SiteSessionHost {
     };
     void this.transfer
       .pull(channel, update.delta, this.limits.get(id)!, { stop: stopped, progress })
-      .then((pulled) => {
+      .then(async (pulled) => {
         clearTimeout(idle);
+        const folded = pulled.ok
+          ? await this.folds.fold(channel.site, update, pulled.value)
+          : pulled;
         this.pulling.delete(id);
         const leader = this.current;
         if (!leader || this.sessions.get(id) !== channel) return;
+        const outcome = folded ?? pulled;
         this.bus.send(leader, {
           t: 'update',
           session: id,
           body: encodeMessage(update),
-          pulled: pulled.ok
-            ? pulled
+          pulled: outcome.ok
+            ? typeof outcome.value === 'number'
+              ? { ok: true, folded: outcome.value }
+              : { ok: true, value: outcome.value }
             : {
                 ok: false,
-                error: { code: pulled.error.code, message: pulled.error.message.slice(0, 1000) },
+                error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1000) },
               },
         });
         for (const message of held) this.handle(channel, message);
@@ -206,6 +216,13 @@ export class EdgeRelay extends SiteSessionHost {
   private fromNode(from: string, envelope: Envelope): void {
     // Only the leader speaks to edges; anything from a node that no longer leads is stale.
     if (from !== this.current) return;
+    if (envelope.t === 'fold') return this.folds.begin(envelope);
+    if (envelope.t === 'gather') {
+      void this.folds
+        .gather(envelope, envelope.sites)
+        .then((answer) => this.bus.send(from, answer));
+      return;
+    }
     if (envelope.t !== 'send' && envelope.t !== 'refuse') return;
     const channel = this.sessions.get(envelope.session);
     if (!channel) return;

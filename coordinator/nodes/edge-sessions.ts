@@ -1,6 +1,9 @@
 import { Logger } from '@nestjs/common';
 import {
   decodeSiteMessage,
+  decodeTensorBlob,
+  fail,
+  ok,
   encodeMessage,
   toHex,
   type BlobManifest,
@@ -10,6 +13,9 @@ import {
 } from '../../protocol/index.js';
 import type { SiteSessionHost } from '../gateway/site-session-host.js';
 import type { SiteChannel } from '../runs/site-channel.js';
+import type { PartialSum } from '../aggregation/partial-sum.js';
+import type { AttemptRef, EdgePartials, FoldAttempt } from '../runs/round/edge-partials.js';
+import type { EdgeFolded } from '../runs/round/round-fold.js';
 import type { Envelope, NodeBus } from './node-bus.js';
 
 const logger = new Logger('EdgeSessions');
@@ -21,8 +27,11 @@ const BACKLOG_MESSAGES = 64;
 class RemoteChannel implements SiteChannel {
   private closed = false;
   private readonly closeListeners: (() => void)[] = [];
-  /** The update blob the edge pulled last, until the runs take it (a site has one at a time). */
-  private pulled: { hash: string; blob: Result<Uint8Array> } | undefined;
+  /**
+   * The update blob the edge pulled last, or the attempt it folded it into, until the runs take
+   * it (a site has one update at a time).
+   */
+  private pulled: { hash: string; blob: Result<Uint8Array> | { folded: number } } | undefined;
 
   constructor(
     private readonly bus: NodeBus,
@@ -44,16 +53,23 @@ class RemoteChannel implements SiteChannel {
     this.close();
   }
 
-  /** Keeps a blob the edge pulled from the site, for the update it comes with. */
-  prefetch(hash: Uint8Array, blob: Result<Uint8Array>): void {
+  /** Keeps what the edge did with the site's update blob, for the update it comes with. */
+  prefetch(hash: Uint8Array, blob: Extract<Envelope, { t: 'update' }>['pulled']): void {
     this.pulled = { hash: toHex(hash), blob };
   }
 
   prefetched(manifest: BlobManifest): Result<Uint8Array> | undefined {
     const pulled = this.pulled;
-    if (pulled?.hash !== toHex(manifest.hash)) return undefined;
+    if (pulled?.hash !== toHex(manifest.hash) || 'folded' in pulled.blob) return undefined;
     this.pulled = undefined;
     return pulled.blob;
+  }
+
+  foldedAtEdge(manifest: BlobManifest): EdgeFolded | undefined {
+    const pulled = this.pulled;
+    if (pulled?.hash !== toHex(manifest.hash) || !('folded' in pulled.blob)) return undefined;
+    this.pulled = undefined;
+    return { edge: this.edge, attempt: pulled.blob.folded };
   }
 
   backlogged(): boolean {
@@ -82,10 +98,18 @@ class RemoteChannel implements SiteChannel {
  * The leader's side of the sessions edge nodes hold: each becomes a channel of the runs here,
  * exactly as a socket on this node would. An edge that has not beaten for `silentMs` is taken
  * for dead, and its sessions end as dropped connections do: the sites reconnect elsewhere.
+ * It is also how the runs reach the edges' partial sums: it announces each plain attempt's
+ * terms to every live edge, and gathers an edge's sum at the attempt's close, giving up after
+ * `silentMs` or when the edge is taken for dead (the runs then refold from the store).
  */
-export class EdgeSessions {
+export class EdgeSessions implements EdgePartials {
   private readonly channels = new Map<string, RemoteChannel>();
   private readonly lastBeat = new Map<string, number>();
+  /** Gathers waiting for an edge's answer, by edge and attempt. */
+  private readonly gathering = new Map<
+    string,
+    { readonly edge: string; readonly answer: (partial: Result<PartialSum>) => void }
+  >();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -130,6 +154,8 @@ export class EdgeSessions {
         return this.channels.get(key)?.close();
       case 'beat':
         return;
+      case 'partial':
+        return this.gathering.get(`${edge} ${gatherKey(envelope)}`)?.answer(partialOf(envelope));
       default:
         logger.error(`an edge sent the leader ${envelope.t}`);
     }
@@ -148,10 +174,53 @@ export class EdgeSessions {
       const held = [...this.channels.values()].filter((c) => c.edge === edge);
       logger.warn(`edge ${edge} is silent; its ${held.length} sessions end`);
       for (const channel of held) channel.close();
+      for (const waiting of this.gathering.values()) {
+        if (waiting.edge === edge) waiting.answer(fail('session.closed', `edge ${edge} is silent`));
+      }
     }
+  }
+
+  announce(fold: FoldAttempt): void {
+    for (const edge of this.lastBeat.keys()) this.bus.send(edge, { t: 'fold', ...fold });
+  }
+
+  gather(edge: string, attempt: AttemptRef, sites: readonly string[]): Promise<Result<PartialSum>> {
+    const key = `${edge} ${gatherKey(attempt)}`;
+    if (!this.lastBeat.has(edge)) {
+      return Promise.resolve(fail('session.closed', `edge ${edge} is gone`));
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(
+        () => answer(fail('session.closed', `edge ${edge} did not answer`)),
+        this.silentMs,
+      );
+      const answer = (partial: Result<PartialSum>): void => {
+        clearTimeout(timer);
+        this.gathering.delete(key);
+        resolve(partial);
+      };
+      this.gathering.set(key, { edge, answer });
+      const { runId, round, attempt: n } = attempt;
+      this.bus.send(edge, { t: 'gather', runId, round, attempt: n, sites: [...sites] });
+    });
   }
 
   close(): void {
     clearInterval(this.timer);
+    for (const waiting of this.gathering.values()) {
+      waiting.answer(fail('session.closed', 'this node stops leading'));
+    }
   }
+}
+
+function gatherKey({ runId, round, attempt }: AttemptRef): string {
+  return `${runId} ${round} ${attempt}`;
+}
+
+/** An edge's answer to a gather, its sum decoded. */
+function partialOf(envelope: Extract<Envelope, { t: 'partial' }>): Result<PartialSum> {
+  const { partial } = envelope;
+  if ('missing' in partial) return fail('session.closed', partial.missing);
+  const sum = decodeTensorBlob(partial.sum);
+  return sum.ok ? ok({ sum: sum.value, entries: partial.entries }) : sum;
 }

@@ -17,12 +17,33 @@ const STALE_AFTER = '10 minutes';
 
 const session = z.string().min(1).max(64);
 const body = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'bytes');
+const siteName = z.string().min(1).max(64);
+const attemptRef = {
+  runId: z.string().min(1).max(64),
+  round: z.number().int().min(1),
+  attempt: z.number().int().min(0),
+};
+const termsSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('bounded'),
+      reference: z.object({ medianNorm: z.number(), medianExamples: z.number() }).strict(),
+      limit: z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('median-ratio'), ratio: z.number() }).strict(),
+        z.object({ kind: z.literal('fixed'), maxNorm: z.number() }).strict(),
+      ]),
+    })
+    .strict(),
+  z.object({ kind: z.literal('clipped'), clipNorm: z.number() }).strict(),
+]);
 
 /**
  * What coordinator nodes tell each other. An edge node holds site sessions for the leader: it
  * reports a session that joined, each message the site sent (encoded as on the wire, and parsed
  * again by the leader), and a session that ended; the leader answers with messages to seal and
- * send, or a refusal. Edges beat so the leader knows their sessions are still there.
+ * send, or a refusal. Edges beat so the leader knows their sessions are still there. For a plain
+ * attempt the leader sends the terms its updates fold under, and at its close gathers each
+ * edge's partial sum.
  */
 export const envelopeSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('join'), session, site: z.string().min(1).max(64) }).strict(),
@@ -38,6 +59,8 @@ export const envelopeSchema = z.discriminatedUnion('t', [
       body,
       pulled: z.union([
         z.object({ ok: z.literal(true), value: body }).strict(),
+        /** Folded into the edge's partial sum of this attempt, its bytes staged in the store. */
+        z.object({ ok: z.literal(true), folded: z.number().int().min(0) }).strict(),
         z
           .object({
             ok: z.literal(false),
@@ -51,6 +74,39 @@ export const envelopeSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('beat') }).strict(),
   z.object({ t: z.literal('send'), session, body }).strict(),
   z.object({ t: z.literal('refuse'), session, code: z.enum(ERROR_CODES) }).strict(),
+  /** An attempt's terms: edges fold its updates into partial sums (hierarchical aggregation). */
+  z
+    .object({
+      t: z.literal('fold'),
+      ...attemptRef,
+      modelVersion: z.number().int().min(0),
+      modelHash: z.string().regex(/^[0-9a-f]{64}$/),
+      terms: termsSchema,
+      maxExamples: z.number().int().min(1).optional(),
+    })
+    .strict(),
+  /** The leader asks for the partial sum of exactly these sites' updates. */
+  z.object({ t: z.literal('gather'), ...attemptRef, sites: z.array(siteName) }).strict(),
+  /** The partial sum (a float32 tensor blob) and its entries, or why there is none. */
+  z
+    .object({
+      t: z.literal('partial'),
+      ...attemptRef,
+      partial: z.union([
+        z
+          .object({
+            sum: body,
+            entries: z.array(
+              z
+                .object({ site: siteName, norm: z.number(), numExamples: z.number().int() })
+                .strict(),
+            ),
+          })
+          .strict(),
+        z.object({ missing: z.string().max(1000) }).strict(),
+      ]),
+    })
+    .strict(),
 ]);
 export type Envelope = z.infer<typeof envelopeSchema>;
 
@@ -146,7 +202,7 @@ export class NodeBus {
 
   send(to: string, envelope: Envelope): void {
     if (this.closed) return;
-    this.queue.push({ to, body: encode(envelope) });
+    this.queue.push({ to, body: encode(envelope, { ignoreUndefined: true }) });
     this.queued.set(to, (this.queued.get(to) ?? 0) + 1);
     if (!this.flushing) this.flushing = this.flushSoon();
   }

@@ -1,5 +1,6 @@
 import {
   addGaussianNoise,
+  checkTensorShapes,
   cryptoUniform,
   gaussianNoise,
   l2Norm,
@@ -10,6 +11,7 @@ import {
   type UniformSource,
 } from '../../protocol/index.js';
 import { beginMean, foldMean, type MeanDeltaAcc } from '../aggregation/mean-delta.js';
+import { clipScale, type PartialSum, type PartialTerms } from '../aggregation/partial-sum.js';
 import type { AggregationStrategy, SiteUpdate } from '../aggregation/strategy.js';
 import { addScaledInto, cloneTensors } from '../aggregation/tensor-arithmetic.js';
 import { WeightedSumMemory } from '../aggregation/weighted-sum.js';
@@ -94,10 +96,27 @@ export class DpFedAvg implements AggregationStrategy<DpAcc> {
     const folded = foldMean(
       acc.mean,
       { ...update, numExamples: 1 },
-      { deltaScale: norm > this.clipNorm ? this.clipNorm / norm : 1 },
+      { deltaScale: clipScale(norm, this.clipNorm) },
     );
     if (!folded.ok) return folded;
     return ok({ mean: folded.value, norms: [...acc.norms, norm] });
+  }
+
+  /** Clipping is per update and the noise is added at close: edges may sum clipped deltas. */
+  partialTerms(): PartialTerms {
+    return { kind: 'clipped', clipNorm: this.clipNorm };
+  }
+
+  foldPartial(acc: DpAcc, partial: PartialSum): Result<DpAcc> {
+    const matches = checkTensorShapes(acc.mean.global, partial.sum);
+    if (!matches.ok) return matches;
+    const added = acc.mean.weightedSum.add(partial.sum, 1);
+    if (!added.ok) return added;
+    const m = partial.entries.length;
+    return ok({
+      mean: { ...acc.mean, totalExamples: acc.mean.totalExamples + m },
+      norms: [...acc.norms, ...partial.entries.map((e) => e.norm)],
+    });
   }
 
   close(acc: DpAcc): NamedTensor[] | undefined {

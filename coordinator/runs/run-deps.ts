@@ -5,6 +5,7 @@ import type { CoordinatorEvents } from '../events/coordinator-events.js';
 import type { CoordinatorStore } from '../store/store.js';
 import type { TransferService } from '../transfer/transfer.service.js';
 import type { Clock } from './clock.js';
+import type { EdgePartials } from './round/edge-partials.js';
 
 /** What a run needs of the coordinator: its setup, services, store and clock. */
 export interface RunDeps {
@@ -18,6 +19,8 @@ export interface RunDeps {
   readonly registry: SiteRegistry;
   /** The system clock unless a test moves time itself. */
   readonly clock?: Clock;
+  /** The edge nodes folding for this leader, once it has any (coordinator nodes on PostgreSQL). */
+  readonly edges?: () => EdgePartials | undefined;
 }
 
 /** The sites enrolled now, and every site's enrolled key by name (revoked ones included). */

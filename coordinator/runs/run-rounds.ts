@@ -206,7 +206,8 @@ export class RunRounds {
     attempt: number,
     participants: readonly string[],
   ): OpenAttempt {
-    const { deps } = this.run;
+    const { deps, id: runId } = this.run;
+    const partials = deps.edges?.();
     this.open = openAttempt({
       ...this.run,
       sodium: deps.setup.sodium,
@@ -218,6 +219,18 @@ export class RunRounds {
       global: this.global.tensors,
       dimension: parameterCount(this.run.studentSpec),
       publicKeys: () => deps.registry.publicKeys(),
+      edges: partials && {
+        partials,
+        attempt: {
+          runId,
+          round,
+          attempt,
+          modelVersion: this.global.version,
+          modelHash: this.global.hash,
+          maxExamples: this.run.spec.maxExamplesPerSite,
+        },
+        readStaged: (site, blobHash) => deps.store.updates.staged({ runId, round, site, blobHash }),
+      },
     });
     return this.open;
   }

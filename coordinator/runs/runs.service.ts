@@ -20,6 +20,7 @@ import {
 } from '../../protocol/index.js';
 import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
 import type { SiteSessionHost } from '../gateway/site-session-host.js';
+import type { EdgePartials } from './round/edge-partials.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { SitesService } from '../sites/sites.service.js';
@@ -74,6 +75,8 @@ export class RunsService implements SiteSessionHost, OnModuleInit, OnModuleDestr
   readonly firstFinished: Promise<RunReport>;
   /** The run started or resumed at boot, if any, and its teacher (the CLI prints its figures). */
   boot: { id: string; teacher: PreparedTeacher } | undefined;
+  /** Edge nodes that fold for this leader: attached once it serves them. */
+  private edges: EdgePartials | undefined;
 
   constructor(
     @Inject(COORDINATOR_SETUP) private readonly setup: CoordinatorSetup,
@@ -84,7 +87,15 @@ export class RunsService implements SiteSessionHost, OnModuleInit, OnModuleDestr
     private readonly events: CoordinatorEvents,
     transfer: TransferService,
   ) {
-    this.deps = { setup, evaluation, events, transfer, store, registry: sitesService };
+    this.deps = {
+      setup,
+      evaluation,
+      events,
+      transfer,
+      store,
+      registry: sitesService,
+      edges: () => this.edges,
+    };
     // Every signed head of the audit log goes to every site with a session, in a run or not.
     events.on('treeHead', (head) => {
       const message = { type: 'audit.tree_head', head } as const;
@@ -96,6 +107,11 @@ export class RunsService implements SiteSessionHost, OnModuleInit, OnModuleDestr
       this.rejectFirst = reject;
     });
     this.firstFinished.catch(() => undefined);
+  }
+
+  /** From the next attempt on, plain attempts let these edge nodes fold partial sums. */
+  attachEdges(edges: EdgePartials): void {
+    this.edges = edges;
   }
 
   async onModuleInit(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { BlobManifest, CoordinatorMessage, ErrorCode, Result } from '../../protocol/index.js';
+import type { EdgeFolded } from './round/round-fold.js';
 
 /** An authenticated site session as the run sees it; the gateway owns the transport. */
 export interface SiteChannel {
@@ -16,6 +17,11 @@ export interface SiteChannel {
    * bytes against the manifest.
    */
   prefetched?(manifest: BlobManifest): Result<Uint8Array> | undefined;
+  /**
+   * Where the update blob of `manifest` was folded already: an edge node pulled it, checked it,
+   * added it to its partial sum for the attempt and staged its bytes in the store; taken once.
+   */
+  foldedAtEdge?(manifest: BlobManifest): EdgeFolded | undefined;
   /** Calls `closed` when the session ends, however it ends. */
   onClose(closed: () => void): void;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encode } from '@msgpack/msgpack';
+import { EdgeFolds } from '../../coordinator/nodes/edge-folds.js';
 import { EdgeRelay } from '../../coordinator/nodes/edge-relay.js';
 import { EdgeSessions } from '../../coordinator/nodes/edge-sessions.js';
 import { NodeBus, type Envelope } from '../../coordinator/nodes/node-bus.js';
@@ -14,6 +15,10 @@ import { loadSodium, ok, type CoordinatorMessage, type ErrorCode } from '../../p
 
 /** A store that holds no blobs: the relay relays every pull. */
 const noBlobs = (): Promise<Uint8Array> => Promise.reject(new Error('no blobs here'));
+/** These tests announce no attempt, so nothing is folded or staged at the edge. */
+const noFolds = new EdgeFolds(noBlobs, {
+  stage: () => Promise.reject(new Error('nothing is staged here')),
+});
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -139,7 +144,14 @@ describe('coordinator nodes on one PostgreSQL server', () => {
       siteLeft: (channel) => left.push(channel.site),
     };
     const sessions = new EdgeSessions(leaderBus, host, 600);
-    const relay = new EdgeRelay(edgeBus, transfer, noBlobs, () => Promise.resolve('leader'), 100);
+    const relay = new EdgeRelay(
+      edgeBus,
+      transfer,
+      noFolds,
+      noBlobs,
+      () => Promise.resolve('leader'),
+      100,
+    );
     try {
       const site = new RecordingChannel('site-1');
       await until(() => relay.leader === 'leader');
@@ -170,7 +182,14 @@ describe('coordinator nodes on one PostgreSQL server', () => {
   it('an edge closes the sessions it held for a leader that lost the lease, so the sites join the next', async () => {
     const edgeBus = await open('edge-2');
     let leader = 'old';
-    const relay = new EdgeRelay(edgeBus, transfer, noBlobs, () => Promise.resolve(leader), 50);
+    const relay = new EdgeRelay(
+      edgeBus,
+      transfer,
+      noFolds,
+      noBlobs,
+      () => Promise.resolve(leader),
+      50,
+    );
     try {
       await until(() => relay.leader === 'old');
       const site = new RecordingChannel('site-3');

@@ -109,10 +109,10 @@ async function run(options: {
     if (relay.type !== 'secagg.relay') assert.fail(`${relay.type}, not a relay`);
     unwrap(secure.receive(relay.shares));
     const masked = unwrap(await secure.masked([{ ...global[0]!, values: deltas[i]! }]));
-    unwrap(fold.update(site, { bytes: masked, numExamples: 1 }));
+    unwrap(fold.update(site, { bytes: masked, numExamples: 1, blobHash: '' }));
   }
   let end = advance();
-  if ('result' in end) return { result: end.result, stages, sent };
+  if ('result' in end) return { result: await end.result, stages, sent };
   const silentAt = (stage: string) =>
     options.silentAt?.stage === stage ? options.silentAt.sites : [];
   let silent = silentAt('consistency');
@@ -124,7 +124,7 @@ async function run(options: {
     unwrap(fold.step(site, { type: 'secagg.signature', ...base, signature }));
   }
   end = advance();
-  if ('result' in end) return { result: end.result, stages, sent };
+  if ('result' in end) return { result: await end.result, stages, sent };
   silent = [...silent, ...silentAt('unmask')];
   for (const [site, secure] of sites) {
     if (silent.includes(site)) continue;
@@ -135,7 +135,7 @@ async function run(options: {
   }
   end = advance();
   assert.ok('result' in end);
-  return { result: end.result, stages, sent };
+  return { result: await end.result, stages, sent };
 }
 
 describe('the secure fold', () => {

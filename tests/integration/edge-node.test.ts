@@ -3,10 +3,50 @@ import { after, before, describe, it } from 'node:test';
 import type { AuditEvent } from '../../coordinator/events/coordinator-events.js';
 import { loadCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import { startNode, type EdgeHandle } from '../../coordinator/coordinator.js';
-import { startPostgres, type TestPostgres } from '../../harness/embedded-postgres.js';
+import { startPostgres } from '../../harness/embedded-postgres.js';
 import { HandSite } from '../../harness/hand-site.js';
 import { startRunFixture, type RunFixture } from '../../harness/run-fixture.js';
 import { loadSodium, toHex, type Sodium } from '../../protocol/index.js';
+
+/** A leader and an edge node on one PostgreSQL, the leader's audit log as it is written. */
+interface TwoNodes {
+  readonly fixture: RunFixture;
+  readonly edge: EdgeHandle;
+  readonly audits: AuditEvent[];
+  /** Where sites connect to reach the edge. */
+  readonly host: {
+    readonly workspace: RunFixture['workspace'];
+    readonly coordinator: { url: string };
+  };
+  close(): Promise<void>;
+}
+
+async function startTwoNodes(sites: number, rounds: number): Promise<TwoNodes> {
+  const server = await startPostgres();
+  const url = await server.createDatabase();
+  const store = { kind: 'postgres' as const, url, poolSize: 10, leaseMs: 3_000 };
+  const fixture = await startRunFixture({
+    sites,
+    rounds,
+    adjust: (config) => ({ ...config, store }),
+  });
+  const audits: AuditEvent[] = [];
+  fixture.coordinator.events.on('audit', (event) => audits.push(event));
+  const config = await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile);
+  const started = await startNode({ ...config, store }, { logLevels: false });
+  assert.ok('leading' in started, 'the second node serves as an edge while the first leads');
+  return {
+    fixture,
+    edge: started,
+    audits,
+    host: { workspace: fixture.workspace, coordinator: { url: started.url } },
+    close: async () => {
+      await started.close();
+      await fixture.dispose();
+      await server.stop();
+    },
+  };
+}
 
 /**
  * Threat: a site that lies about its update (chunks that do not match the manifest it
@@ -15,37 +55,18 @@ import { loadSodium, toHex, type Sodium } from '../../protocol/index.js';
  * the leader logs it, and honest updates that came through the same edge are accepted.
  */
 describe('a site on an edge node', () => {
-  let server: TestPostgres;
-  let fixture: RunFixture;
-  let edge: EdgeHandle;
+  let nodes: TwoNodes;
   let sodium: Sodium;
-  const audits: AuditEvent[] = [];
 
   before(async () => {
     sodium = await loadSodium();
-    server = await startPostgres();
-    const url = await server.createDatabase();
-    const store = { kind: 'postgres' as const, url, poolSize: 10, leaseMs: 3_000 };
-    fixture = await startRunFixture({
-      sites: 3,
-      rounds: 2,
-      adjust: (config) => ({ ...config, store }),
-    });
-    fixture.coordinator.events.on('audit', (event) => audits.push(event));
-    const config = await loadCoordinatorConfig(fixture.workspace.coordinatorConfigFile);
-    const started = await startNode({ ...config, store }, { logLevels: false });
-    assert.ok('leading' in started, 'the second node serves as an edge while the first leads');
-    edge = started;
+    nodes = await startTwoNodes(3, 2);
   });
 
-  after(async () => {
-    await edge?.close();
-    await fixture?.dispose();
-    await server?.stop();
-  });
+  after(() => nodes?.close());
 
   it('a corrupt update chunk is refused with blob.hash_mismatch and logged by the leader; honest updates through the same edge are accepted', async () => {
-    const host = { workspace: fixture.workspace, coordinator: { url: edge.url } };
+    const { host, audits } = nodes;
     const [liar, ...honest] = await Promise.all(
       ['site-1', 'site-2', 'site-3'].map((name) =>
         HandSite.join(host, sodium, name, { withholds: name === 'site-1' }),
@@ -80,6 +101,50 @@ describe('a site on an edge node', () => {
         .map((e) => e['site'])
         .sort(),
       ['site-2', 'site-3'],
+    );
+  });
+});
+
+/**
+ * Hierarchical aggregation: round 2 has bounds (the medians of round 1), so its terms are fixed
+ * when it opens. The edge folds its sites' updates into one partial sum and stages their bytes,
+ * and the leader adds the sum at the close without refolding anything.
+ */
+describe('sites on an edge node, their updates summed there', () => {
+  let nodes: TwoNodes;
+
+  before(async () => {
+    nodes = await startTwoNodes(3, 2);
+  });
+
+  after(() => nodes?.close());
+
+  it('round 1 is folded at the leader (its bounds await its own medians); round 2 at the edge, whose partial sum the leader adds', async () => {
+    const sodium = await loadSodium();
+    const sites = await Promise.all(
+      ['site-1', 'site-2', 'site-3'].map((name) => HandSite.join(nodes.host, sodium, name)),
+    );
+    for (const site of sites) site.sendReady();
+    for (const round of [1, 2]) {
+      const starts = await Promise.all(sites.map((site) => site.nextStart()));
+      assert.deepEqual(
+        starts.map((s) => s.round),
+        [round, round, round],
+      );
+      sites.forEach((site, i) => site.answer(starts[i]!));
+      for (const site of sites) assert.equal(await site.verdict(), 'accepted');
+    }
+    await nodes.fixture.coordinator.finished;
+    assert.deepEqual(
+      nodes.audits
+        .filter((e) => e.event === 'round.gathered')
+        .map(({ round, edges, partial_updates, refolded }) => ({
+          round,
+          edges,
+          partial_updates,
+          refolded,
+        })),
+      [{ round: 2, edges: 1, partial_updates: 3, refolded: 0 }],
     );
   });
 });

@@ -18,6 +18,7 @@ export class AttemptStages {
   private stage: string;
   private cancelTimer: () => void = () => undefined;
   private ended = false;
+  private cancelled = false;
 
   constructor(
     private readonly fold: RoundFold,
@@ -63,7 +64,7 @@ export class AttemptStages {
 
   /** Stops for good: no timer fires and `result` never settles. */
   end(): void {
-    this.ended = true;
+    this.ended = this.cancelled = true;
     this.close();
     this.cancelTimer();
     this.fold.end();
@@ -102,7 +103,9 @@ export class AttemptStages {
     if ('result' in next) {
       this.ended = true;
       this.close();
-      this.settle(next.result);
+      void Promise.resolve(next.result).then((result) => {
+        if (!this.cancelled) this.settle(result);
+      });
       return;
     }
     this.stage = next.stage;

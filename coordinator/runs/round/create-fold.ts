@@ -3,7 +3,7 @@ import type { PrivacyPlan } from '../../privacy/privacy-plan.js';
 import type { RunSpec } from '../run-spec.js';
 import { SecureFold } from '../secure/secure-fold.js';
 import { secureRoundSettings } from '../secure/secure-settings.js';
-import { PlainFold } from './plain-fold.js';
+import { PlainFold, type PlainFoldEdges } from './plain-fold.js';
 import type { RoundFold } from './round-fold.js';
 
 /** The fold of one attempt: secure when the run aggregates securely, plain otherwise. */
@@ -20,10 +20,14 @@ export function createFold(args: {
   readonly dimension: number;
   readonly publicKeys: () => ReadonlyMap<string, string>;
   readonly send: (site: string, message: CoordinatorMessage) => void;
+  /** Edge nodes that may fold a plain attempt's updates; none on a single node. */
+  readonly edges?: PlainFoldEdges | undefined;
 }): RoundFold {
   const { spec, privacy } = args;
   const config = spec.privacy.secureAggregation;
-  if (!config?.enabled) return new PlainFold(privacy.strategy, args.global, spec.minSites);
+  if (!config?.enabled) {
+    return new PlainFold(privacy.strategy, args.global, spec.minSites, args.edges);
+  }
   return new SecureFold({
     sodium: args.sodium,
     runId: args.runId,

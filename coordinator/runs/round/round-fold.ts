@@ -13,10 +13,20 @@ export type FoldMessage = Extract<
   { type: 'secagg.keys' | 'secagg.shares' | 'secagg.signature' | 'secagg.unmask_response' }
 >;
 
-/** A site's update as the fold receives it: the pulled blob, verified against its hash. */
-export interface FoldedUpdate {
-  readonly bytes: Uint8Array;
+/**
+ * A site's update as the fold receives it: the pulled blob, verified against its hash, or word
+ * that an edge node pulled it, folded it into its partial sum and staged its bytes in the store.
+ */
+export type FoldedUpdate = {
   readonly numExamples: number;
+  /** Content hash (hex) of the update blob. */
+  readonly blobHash: string;
+} & ({ readonly bytes: Uint8Array } | { readonly atEdge: EdgeFolded });
+
+/** Where an edge folded an update: its node, and the attempt (0-based) whose terms it used. */
+export interface EdgeFolded {
+  readonly edge: string;
+  readonly attempt: number;
 }
 
 /** How an attempt's aggregation ended: the next global model, or why there is none. */
@@ -40,9 +50,13 @@ export type FoldResult =
       readonly revealed?: boolean;
     };
 
-/** What the end of a stage leads to: another stage, waiting on these sites, or the result. */
+/**
+ * What the end of a stage leads to: another stage, waiting on these sites, or the result; a
+ * result still to come (partial sums being gathered from edge nodes) takes no more updates.
+ */
 export type StageEnd =
-  { readonly stage: string; readonly awaiting: Iterable<string> } | { readonly result: FoldResult };
+  | { readonly stage: string; readonly awaiting: Iterable<string> }
+  | { readonly result: FoldResult | Promise<FoldResult> };
 
 /**
  * One attempt's aggregation, plain or secure (SecAgg+), driven the same way by the conductor

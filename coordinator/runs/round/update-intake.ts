@@ -142,39 +142,34 @@ export class UpdateIntake {
     return admitted.ok ? ok('pull') : admitted;
   }
 
-  /** Pulls an admitted update's blob and folds it into its attempt. */
+  /**
+   * Pulls an admitted update's blob and folds it into its attempt; an update an edge node
+   * folded already is taken at its word (edges are the coordinator's own nodes).
+   */
   async pull(channel: SiteChannel, update: RoundUpdate, open: OpenAttempt): Promise<IntakeOutcome> {
-    const { runId, store, audit, clock, updateIdleMs } = this.options;
+    const { runId, store, audit } = this.options;
     const site = channel.site;
-    const pull = watchPull({
-      site,
-      clock,
-      idleMs: updateIdleMs,
-      attemptClosed: open.stages.closed,
-    });
-    this.pulling.add(site);
-    const bytes = await this.options.pull(
-      channel,
-      update.delta,
-      this.options.maxUpdateBytes,
-      pull.watch,
-    );
-    this.pulling.delete(site);
-    pull.dispose();
+    const blobHash = toHex(update.delta.hash);
+    const atEdge = channel.foldedAtEdge?.(update.delta);
+    const pulled = atEdge ? undefined : await this.pullBlob(channel, update, open);
     // The attempt may have ended (deadline) or the site left while the blob was in flight.
     if (!open.ledger.received(site) || open.stages.over) return { kind: 'discarded' };
-    const folded = bytes.ok
-      ? open.stages.update(site, { bytes: bytes.value, numExamples: update.numExamples })
-      : bytes;
+    const { numExamples } = update;
+    const bytes = pulled?.ok ? pulled.value : undefined;
+    const folded = atEdge
+      ? open.stages.update(site, { numExamples, blobHash, atEdge })
+      : bytes
+        ? open.stages.update(site, { numExamples, blobHash, bytes })
+        : pulled!;
     const { round, attempt } = open.ledger.info;
     if (!folded.ok) {
       audit({
-        event: pull.withheld ? 'update.withheld' : 'update.refused',
+        event: pulled?.withheld ? 'update.withheld' : 'update.refused',
         round,
         attempt: attempt + 1,
         site,
         code: folded.error.code,
-        update: toHex(update.delta.hash),
+        update: blobHash,
         bytes: update.delta.bytes,
       });
       channel.refuse(folded.error.code, folded.error.message);
@@ -187,8 +182,9 @@ export class UpdateIntake {
       update: {
         site,
         numExamples: update.numExamples,
-        blobHash: toHex(update.delta.hash),
-        bytes: bytes.ok && open.fold.resumable ? bytes.value : new Uint8Array(0),
+        blobHash,
+        // An edge staged the bytes of an update it folded; a masked update alone is useless.
+        bytes: bytes && open.fold.resumable ? bytes : new Uint8Array(0),
       },
     });
     this.saving.add(saved);
@@ -205,10 +201,36 @@ export class UpdateIntake {
       round,
       attempt: attempt + 1,
       site,
-      update: toHex(update.delta.hash),
+      update: blobHash,
       bytes: update.delta.bytes,
     });
     channel.send({ type: 'update.accepted', runId, round });
     return { kind: 'accepted' };
+  }
+
+  /** The blob from the site, ended by its attempt or by `updateIdleMs` without a chunk. */
+  private async pullBlob(
+    channel: SiteChannel,
+    update: RoundUpdate,
+    open: OpenAttempt,
+  ): Promise<Result<Uint8Array> & { readonly withheld: boolean }> {
+    const { clock, updateIdleMs } = this.options;
+    const site = channel.site;
+    const pull = watchPull({
+      site,
+      clock,
+      idleMs: updateIdleMs,
+      attemptClosed: open.stages.closed,
+    });
+    this.pulling.add(site);
+    const bytes = await this.options.pull(
+      channel,
+      update.delta,
+      this.options.maxUpdateBytes,
+      pull.watch,
+    );
+    this.pulling.delete(site);
+    pull.dispose();
+    return { ...bytes, withheld: pull.withheld };
   }
 }

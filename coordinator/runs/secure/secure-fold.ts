@@ -67,6 +67,8 @@ export class SecureFold implements RoundFold {
 
   update(site: string, update: FoldedUpdate): Result<true> {
     if (this.current !== 'masked') return this.unexpected('masked update');
+    // Edges fold only under terms a plain attempt announces; a secure one announces none.
+    if (!('bytes' in update)) return this.unexpected('update folded at an edge');
     const { bytes } = update;
     if (bytes.length !== 4 * this.options.dimension) {
       return fail(
