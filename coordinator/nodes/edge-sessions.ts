@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
 import {
   decodeSiteMessage,
-  decodeTensorBlob,
   fail,
   ok,
   encodeMessage,
@@ -13,8 +12,12 @@ import {
 } from '../../protocol/index.js';
 import type { SiteSessionHost } from '../gateway/site-session-host.js';
 import type { SiteChannel } from '../runs/site-channel.js';
-import type { PartialSum } from '../aggregation/partial-sum.js';
-import type { AttemptRef, EdgePartials, FoldAttempt } from '../runs/round/edge-partials.js';
+import type {
+  AttemptRef,
+  EdgePartials,
+  FoldAttempt,
+  RawPartial,
+} from '../runs/round/edge-partials.js';
 import type { EdgeFolded } from '../runs/round/round-fold.js';
 import type { Envelope, NodeBus } from './node-bus.js';
 
@@ -108,7 +111,7 @@ export class EdgeSessions implements EdgePartials {
   /** Gathers waiting for an edge's answer, by edge and attempt. */
   private readonly gathering = new Map<
     string,
-    { readonly edge: string; readonly answer: (partial: Result<PartialSum>) => void }
+    { readonly edge: string; readonly answer: (partial: Result<RawPartial>) => void }
   >();
   private readonly timer: NodeJS.Timeout;
 
@@ -184,7 +187,7 @@ export class EdgeSessions implements EdgePartials {
     for (const edge of this.lastBeat.keys()) this.bus.send(edge, { t: 'fold', ...fold });
   }
 
-  gather(edge: string, attempt: AttemptRef, sites: readonly string[]): Promise<Result<PartialSum>> {
+  gather(edge: string, attempt: AttemptRef, sites: readonly string[]): Promise<Result<RawPartial>> {
     const key = `${edge} ${gatherKey(attempt)}`;
     if (!this.lastBeat.has(edge)) {
       return Promise.resolve(fail('session.closed', `edge ${edge} is gone`));
@@ -194,7 +197,7 @@ export class EdgeSessions implements EdgePartials {
         () => answer(fail('session.closed', `edge ${edge} did not answer`)),
         this.silentMs,
       );
-      const answer = (partial: Result<PartialSum>): void => {
+      const answer = (partial: Result<RawPartial>): void => {
         clearTimeout(timer);
         this.gathering.delete(key);
         resolve(partial);
@@ -217,10 +220,9 @@ function gatherKey({ runId, round, attempt }: AttemptRef): string {
   return `${runId} ${round} ${attempt}`;
 }
 
-/** An edge's answer to a gather, its sum decoded. */
-function partialOf(envelope: Extract<Envelope, { t: 'partial' }>): Result<PartialSum> {
+/** An edge's answer to a gather; the fold that asked decodes the sum. */
+function partialOf(envelope: Extract<Envelope, { t: 'partial' }>): Result<RawPartial> {
   const { partial } = envelope;
   if ('missing' in partial) return fail('session.closed', partial.missing);
-  const sum = decodeTensorBlob(partial.sum);
-  return sum.ok ? ok({ sum: sum.value, entries: partial.entries }) : sum;
+  return ok({ bytes: partial.sum, entries: partial.entries });
 }

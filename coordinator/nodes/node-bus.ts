@@ -35,6 +35,7 @@ const termsSchema = z.discriminatedUnion('kind', [
     })
     .strict(),
   z.object({ kind: z.literal('clipped'), clipNorm: z.number() }).strict(),
+  z.object({ kind: z.literal('masked'), dimension: z.number().int().min(1) }).strict(),
 ]);
 
 /**
@@ -87,7 +88,7 @@ export const envelopeSchema = z.discriminatedUnion('t', [
     .strict(),
   /** The leader asks for the partial sum of exactly these sites' updates. */
   z.object({ t: z.literal('gather'), ...attemptRef, sites: z.array(siteName) }).strict(),
-  /** The partial sum (a float32 tensor blob) and its entries, or why there is none. */
+  /** The partial sum (a float32 tensor blob, or masked uint32 values) and its entries, or why not. */
   z
     .object({
       t: z.literal('partial'),

@@ -52,7 +52,8 @@ export function bytesToUint32(bytes: Uint8Array): Uint32Array {
   const length = bytes.length / 4;
   if (HOST_LITTLE_ENDIAN) {
     if (bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, length);
-    return new Uint32Array(bytes.slice().buffer, 0, length);
+    // A copy: a Node Buffer's slice() is a view into its shared pool, not one.
+    return new Uint32Array(new Uint8Array(bytes).buffer, 0, length);
   }
   const out = new Uint32Array(length);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -1,7 +1,7 @@
 import { fail, ok, type Result } from '../errors.js';
 import type { Sodium } from '../sodium.js';
 import type { NeighbourGraph } from './graph.js';
-import { addInto, applyMask } from './mask-prg.js';
+import { applyMask } from './mask-prg.js';
 import { pairwiseSeed, pairwiseSign } from './round-keys.js';
 import { combineShares, type ShamirShare } from './shamir.js';
 import type { AdvertisedKeys, UnmaskResponse } from './wire.js';
@@ -70,8 +70,8 @@ export interface RecoveryInput {
   readonly contextHash: Uint8Array;
   readonly membership: RoundMembership;
   readonly keys: ReadonlyMap<string, AdvertisedKeys>;
-  /** Each survivor's masked input. */
-  readonly masked: ReadonlyMap<string, Uint32Array>;
+  /** The sum mod 2^32 of the survivors' masked inputs, each survivor's exactly once. */
+  readonly maskedSum: Uint32Array;
   /** The survivors' answers to the unmask request (already checked by the server). */
   readonly responses: readonly UnmaskResponse[];
   readonly dimension: number;
@@ -134,15 +134,11 @@ export function recoverSum(sodium: Sodium, input: RecoveryInput): Result<Uint32A
     secrets.push({ kind: 'key', owner, secret: secret.value });
   }
 
-  const sum = new Uint32Array(input.dimension);
-  for (const owner of plan.value.survivors) {
-    const y = input.masked.get(owner);
-    if (y === undefined || y.length !== input.dimension) {
-      forget();
-      return fail('secagg.shape_mismatch', `no masked input of ${input.dimension} from ${owner}`);
-    }
-    addInto(sum, y);
+  if (input.maskedSum.length !== input.dimension) {
+    forget();
+    return fail('secagg.shape_mismatch', `a masked sum of ${input.dimension} values is needed`);
   }
+  const sum = Uint32Array.from(input.maskedSum);
   for (const { kind, owner, secret } of secrets) {
     if (kind === 'self') {
       applyMask(sodium, sum, secret, -1);

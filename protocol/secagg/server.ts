@@ -10,6 +10,7 @@ import {
   type RoundMembership,
   type UnmaskPlan,
 } from './recover.js';
+import { addInto } from './mask-prg.js';
 import { roundContextHash } from './round-context.js';
 import { verifyRoundKeys } from './round-keys.js';
 import type { SecAggRoundSpec } from './round-spec.js';
@@ -76,7 +77,13 @@ export class SecAggServer {
   private graph: NeighbourGraph | undefined;
   private readonly shares = new Map<string, EncryptedShare[]>();
   private live = new Set<string>();
-  private readonly masked = new Map<string, Uint32Array>();
+  /** Sites whose masked input is in `maskedSum` (U3 once the stage closes). */
+  private readonly maskedSites = new Set<string>();
+  /**
+   * The masked inputs' sum mod 2^32, added to as they arrive: recovery needs only the sum, so
+   * the server's memory is one vector however many sites mask.
+   */
+  private maskedSum: Uint32Array | undefined;
   private plan: UnmaskPlan | undefined;
   private signedBytes: Uint8Array | undefined;
   private readonly signatures = new Map<string, SurvivorSignature>();
@@ -189,18 +196,42 @@ export class SecAggServer {
   }
 
   receiveMasked(site: string, masked: Uint32Array): Result<void> {
+    return this.receiveMaskedSum([site], masked);
+  }
+
+  /** Whether a masked input of `site` would be taken now (it is summed elsewhere meanwhile). */
+  mayMask(site: string): Result<void> {
     if (this.stateValue !== SecAggServerState.CollectingMasked) {
       return this.outOfStep('receiveMasked');
     }
     if (!this.live.has(site)) return fail('secagg.unknown_site', `${site} did not share keys`);
-    if (this.masked.has(site)) return fail('secagg.duplicate', `second masked input from ${site}`);
-    if (masked.length !== this.options.round.dimension) {
+    if (this.maskedSites.has(site)) {
+      return fail('secagg.duplicate', `second masked input from ${site}`);
+    }
+    return ok(undefined);
+  }
+
+  /**
+   * The sum mod 2^32 of several sites' masked inputs, added up elsewhere (an edge node of the
+   * coordinator): the same as receiving each of them, since recovery needs only their sum.
+   */
+  receiveMaskedSum(sites: readonly string[], sum: Uint32Array): Result<void> {
+    const seen = new Set<string>();
+    for (const site of sites) {
+      const may = this.mayMask(site);
+      if (!may.ok) return may;
+      if (seen.has(site)) return fail('secagg.duplicate', `second masked input from ${site}`);
+      seen.add(site);
+    }
+    if (sum.length !== this.options.round.dimension) {
       return fail(
         'secagg.shape_mismatch',
-        `${masked.length} values from ${site}, the round masks ${this.options.round.dimension}`,
+        `${sum.length} values from ${sites.join(', ')}, the round masks ${this.options.round.dimension}`,
       );
     }
-    this.masked.set(site, masked);
+    this.maskedSum ??= new Uint32Array(this.options.round.dimension);
+    addInto(this.maskedSum, sum);
+    for (const site of sites) this.maskedSites.add(site);
     return ok(undefined);
   }
 
@@ -327,7 +358,7 @@ export class SecAggServer {
       contextHash: this.contextHash,
       membership: this.membership(),
       keys: this.keys,
-      masked: this.masked,
+      maskedSum: this.maskedSum ?? new Uint32Array(this.options.round.dimension),
       responses: [...this.responses.values()],
       dimension: this.options.round.dimension,
     });
@@ -344,7 +375,7 @@ export class SecAggServer {
   }
 
   private membership(): RoundMembership {
-    return { graph: this.graph!, live: this.live, survivors: new Set(this.masked.keys()) };
+    return { graph: this.graph!, live: this.live, survivors: this.maskedSites };
   }
 
   private outOfStep<T>(step: string): Result<T> {

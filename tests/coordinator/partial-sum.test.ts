@@ -243,8 +243,12 @@ describe('a plain attempt folded at edges', () => {
         if (edge === 'edge-2' && second === 'dies') {
           return Promise.resolve(fail('session.closed', 'edge-2 is silent'));
         }
-        const updates = ROUND.filter((u) => sites.includes(u.site));
-        return Promise.resolve(ok(edgeSum(edges, terms, updates)));
+        const { sum, entries } = edgeSum(
+          edges,
+          terms,
+          ROUND.filter((u) => sites.includes(u.site)),
+        );
+        return Promise.resolve(ok({ bytes: unwrap(encodeTensorBlob(sum, 'float32')), entries }));
       },
     };
     const fold = new PlainFold(strategy, tensor(0, 0), 4, {
@@ -261,9 +265,9 @@ describe('a plain attempt folded at edges', () => {
       });
       assert.ok(folded.ok);
     }
-    const end = fold.endStage();
+    const end = await fold.endStage();
     assert.ok('result' in end);
-    return { result: await end.result, announced };
+    return { result: end.result, announced };
   }
 
   const bytesOf = (u: SiteUpdate): Uint8Array => unwrap(encodeTensorBlob(u.delta, 'float32'));

@@ -86,8 +86,8 @@ async function run(options: {
   );
   const take = (site: string) => inbox.get(site)!.shift()!;
   const stages: string[] = [];
-  const advance = (): StageEnd => {
-    const end = fold.endStage();
+  const advance = async (): Promise<StageEnd> => {
+    const end = await fold.endStage();
     if ('stage' in end) stages.push(end.stage);
     return end;
   };
@@ -95,7 +95,7 @@ async function run(options: {
   for (const [site, secure] of sites) {
     unwrap(fold.step(site, { type: 'secagg.keys', ...base, keys: unwrap(secure.keys()) }));
   }
-  advance();
+  await advance();
   for (const [site, secure] of sites) {
     const roster = take(site);
     assert.equal(roster.type, 'secagg.roster');
@@ -103,7 +103,7 @@ async function run(options: {
     const shares = unwrap(secure.share(roster.roster));
     unwrap(fold.step(site, { type: 'secagg.shares', ...base, shares }));
   }
-  advance();
+  await advance();
   for (const [i, [site, secure]] of [...sites].entries()) {
     const relay = take(site);
     if (relay.type !== 'secagg.relay') assert.fail(`${relay.type}, not a relay`);
@@ -111,8 +111,8 @@ async function run(options: {
     const masked = unwrap(await secure.masked([{ ...global[0]!, values: deltas[i]! }]));
     unwrap(fold.update(site, { bytes: masked, numExamples: 1, blobHash: '' }));
   }
-  let end = advance();
-  if ('result' in end) return { result: await end.result, stages, sent };
+  let end = await advance();
+  if ('result' in end) return { result: end.result, stages, sent };
   const silentAt = (stage: string) =>
     options.silentAt?.stage === stage ? options.silentAt.sites : [];
   let silent = silentAt('consistency');
@@ -123,8 +123,8 @@ async function run(options: {
     const signature = unwrap(secure.signSurvivors(survivors.set));
     unwrap(fold.step(site, { type: 'secagg.signature', ...base, signature }));
   }
-  end = advance();
-  if ('result' in end) return { result: await end.result, stages, sent };
+  end = await advance();
+  if ('result' in end) return { result: end.result, stages, sent };
   silent = [...silent, ...silentAt('unmask')];
   for (const [site, secure] of sites) {
     if (silent.includes(site)) continue;
@@ -133,9 +133,9 @@ async function run(options: {
     const response = unwrap(secure.unmask(request.request));
     unwrap(fold.step(site, { type: 'secagg.unmask_response', ...base, response }));
   }
-  end = advance();
+  end = await advance();
   assert.ok('result' in end);
-  return { result: await end.result, stages, sent };
+  return { result: end.result, stages, sent };
 }
 
 describe('the secure fold', () => {

@@ -3,6 +3,7 @@ import { createCipheriv } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import {
   addModular,
+  bytesToUint32,
   DiscreteGaussian,
   dequantizeSum,
   loadSodium,
@@ -54,6 +55,19 @@ describe('the mask PRG', () => {
 
   it('refuses a seed that is not 32 bytes', () => {
     assert.throws(() => maskVector(sodium, new Uint8Array(16), 4));
+  });
+});
+
+describe('the wire form of a masked vector', () => {
+  it('reads little-endian uint32 values from a Node Buffer at any offset, as bytes off the bus arrive', () => {
+    const values = Uint32Array.of(1, 0xffffffff, 0x01020304);
+    // A Buffer of the shared pool at an odd offset: its slice() is a view, not a copy.
+    const pooled = Buffer.concat([Buffer.from([9, 9, 9]), Buffer.from(uint32ToBytes(values))]);
+    for (const offset of [3, 0]) {
+      const bytes = offset ? pooled.subarray(offset) : Buffer.from(uint32ToBytes(values));
+      assert.deepEqual([...bytesToUint32(bytes)], [1, 0xffffffff, 0x01020304]);
+    }
+    assert.deepEqual([...uint32ToBytes(Uint32Array.of(0x01020304))], [4, 3, 2, 1]);
   });
 });
 

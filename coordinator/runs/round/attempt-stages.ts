@@ -1,6 +1,6 @@
 import { fail, type Result } from '../../../protocol/index.js';
 import type { Clock } from '../clock.js';
-import type { FoldedUpdate, FoldMessage, FoldResult, RoundFold } from './round-fold.js';
+import type { FoldedUpdate, FoldMessage, FoldResult, RoundFold, StageEnd } from './round-fold.js';
 
 /**
  * Drives one attempt's fold through its stages: each stage waits for the sites it names, or for
@@ -18,7 +18,8 @@ export class AttemptStages {
   private stage: string;
   private cancelTimer: () => void = () => undefined;
   private ended = false;
-  private cancelled = false;
+  /** Between stages, while the fold gathers what edge nodes summed. */
+  private gathering = false;
 
   constructor(
     private readonly fold: RoundFold,
@@ -57,14 +58,14 @@ export class AttemptStages {
     return !this.ended && this.awaiting.has(site);
   }
 
-  /** The attempt has its result, or was ended. */
+  /** The attempt has its result, was ended, or gathers: an update arriving now is dropped. */
   get over(): boolean {
-    return this.ended;
+    return this.ended || this.gathering;
   }
 
   /** Stops for good: no timer fires and `result` never settles. */
   end(): void {
-    this.ended = this.cancelled = true;
+    this.ended = true;
     this.close();
     this.cancelTimer();
     this.fold.end();
@@ -100,12 +101,25 @@ export class AttemptStages {
     if (this.ended || this.stage !== stage) return;
     this.cancelTimer();
     const next = this.fold.endStage();
+    if (next instanceof Promise) {
+      // Nothing is taken while the stage's inputs are gathered from the edges.
+      this.gathering = true;
+      this.awaiting = new Set();
+      void next.then((gathered) => {
+        this.gathering = false;
+        // Ended from outside meanwhile: nothing follows.
+        if (!this.ended) this.enter(gathered);
+      });
+      return;
+    }
+    this.enter(next);
+  }
+
+  private enter(next: StageEnd): void {
     if ('result' in next) {
       this.ended = true;
       this.close();
-      void Promise.resolve(next.result).then((result) => {
-        if (!this.cancelled) this.settle(result);
-      });
+      this.settle(next.result);
       return;
     }
     this.stage = next.stage;

@@ -3,7 +3,8 @@ import type { PrivacyPlan } from '../../privacy/privacy-plan.js';
 import type { RunSpec } from '../run-spec.js';
 import { SecureFold } from '../secure/secure-fold.js';
 import { secureRoundSettings } from '../secure/secure-settings.js';
-import { PlainFold, type PlainFoldEdges } from './plain-fold.js';
+import type { FoldEdges } from './edge-partials.js';
+import { PlainFold } from './plain-fold.js';
 import type { RoundFold } from './round-fold.js';
 
 /** The fold of one attempt: secure when the run aggregates securely, plain otherwise. */
@@ -21,7 +22,7 @@ export function createFold(args: {
   readonly publicKeys: () => ReadonlyMap<string, string>;
   readonly send: (site: string, message: CoordinatorMessage) => void;
   /** Edge nodes that may fold a plain attempt's updates; none on a single node. */
-  readonly edges?: PlainFoldEdges | undefined;
+  readonly edges?: FoldEdges | undefined;
 }): RoundFold {
   const { spec, privacy } = args;
   const config = spec.privacy.secureAggregation;
@@ -45,5 +46,6 @@ export function createFold(args: {
     dimension: args.dimension,
     quorum: spec.minSites,
     send: args.send,
+    edges: args.edges,
   });
 }

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { RunSpec } from '../run-spec.js';
 import { AttemptStages } from './attempt-stages.js';
 import { createFold } from './create-fold.js';
-import type { PlainFoldEdges } from './plain-fold.js';
+import type { FoldEdges } from './edge-partials.js';
 import { RoundLedger } from './round-ledger.js';
 import type { OpenAttempt } from './update-intake.js';
 import type { NamedTensor } from '../../../protocol/index.js';
@@ -29,7 +29,7 @@ export function openAttempt(args: {
   readonly dimension: number;
   readonly publicKeys: () => ReadonlyMap<string, string>;
   readonly send: (site: string, message: CoordinatorMessage) => void;
-  readonly edges?: PlainFoldEdges | undefined;
+  readonly edges?: FoldEdges | undefined;
 }): OpenAttempt {
   const { spec, round, attempt, participants } = args;
   const ledger = new RoundLedger(

@@ -50,13 +50,9 @@ export type FoldResult =
       readonly revealed?: boolean;
     };
 
-/**
- * What the end of a stage leads to: another stage, waiting on these sites, or the result; a
- * result still to come (partial sums being gathered from edge nodes) takes no more updates.
- */
+/** What the end of a stage leads to: another stage, waiting on these sites, or the result. */
 export type StageEnd =
-  | { readonly stage: string; readonly awaiting: Iterable<string> }
-  | { readonly result: FoldResult | Promise<FoldResult> };
+  { readonly stage: string; readonly awaiting: Iterable<string> } | { readonly result: FoldResult };
 
 /**
  * One attempt's aggregation, plain or secure (SecAgg+), driven the same way by the conductor
@@ -78,7 +74,11 @@ export interface RoundFold {
   readonly stage: string;
   update(site: string, update: FoldedUpdate): Result<true>;
   step(site: string, message: FoldMessage): Result<true>;
-  endStage(): StageEnd;
+  /**
+   * Ends the current stage. A promise when the stage's inputs must first be gathered from edge
+   * nodes: the attempt takes nothing meanwhile.
+   */
+  endStage(): StageEnd | Promise<StageEnd>;
   /** The attempt ended some other way (cancelled, the run stopped): nothing more happens. */
   end(): void;
 }

@@ -9,6 +9,7 @@ import {
   secAggRoundSpec,
   unwrap,
   type CoordinatorMessage,
+  type FedistillIssue,
   type NamedTensor,
   type Result,
   type SecureRound,
@@ -21,6 +22,12 @@ import type {
   RoundFold,
   StageEnd,
 } from '../round/round-fold.js';
+import {
+  EdgeContributions,
+  gatheredEvent,
+  type FoldEdges,
+  type Gathered,
+} from '../round/edge-partials.js';
 import { survivorsMean } from './survivors-mean.js';
 
 type Stage = 'keys' | 'shares' | 'masked' | 'consistency' | 'unmask' | 'ended';
@@ -36,6 +43,8 @@ export interface SecureFoldOptions {
   readonly quorum: number;
   /** The stages' messages to one site (rosters, relayed shares, unmask requests). */
   readonly send: (site: string, message: CoordinatorMessage) => void;
+  /** Edge nodes that may sum the masked inputs of their sites; none on a single node. */
+  readonly edges?: FoldEdges | undefined;
 }
 
 /**
@@ -51,6 +60,9 @@ export class SecureFold implements RoundFold {
   readonly roundStart: { readonly secureAggregation: SecureRound };
   private readonly server: SecAggServer;
   private current: Stage = 'keys';
+  /** Masked inputs summed at edge nodes, added to the server's sum when the stage ends. */
+  private readonly atEdges: EdgeContributions | undefined;
+  private gathered: Gathered | undefined;
 
   constructor(private readonly options: SecureFoldOptions) {
     const { sodium, runId, round, settings, dimension } = options;
@@ -59,6 +71,8 @@ export class SecureFold implements RoundFold {
       round: secAggRoundSpec(runId, round, settings, dimension),
       identityOf: identityTable(settings.identities),
     });
+    this.atEdges =
+      options.edges && EdgeContributions.open(options.edges, { kind: 'masked', dimension });
   }
 
   get stage(): string {
@@ -67,9 +81,18 @@ export class SecureFold implements RoundFold {
 
   update(site: string, update: FoldedUpdate): Result<true> {
     if (this.current !== 'masked') return this.unexpected('masked update');
-    // Edges fold only under terms a plain attempt announces; a secure one announces none.
-    if (!('bytes' in update)) return this.unexpected('update folded at an edge');
-    const { bytes } = update;
+    if ('atEdge' in update) {
+      if (!this.atEdges) return this.unexpected('update summed at an edge');
+      // What the server would refuse now is refused now, not when the edge's sum comes in.
+      const may = this.server.mayMask(site);
+      if (!may.ok) return may;
+      this.atEdges.record(site, update);
+      return ok(true);
+    }
+    return this.receiveMasked(site, update.bytes);
+  }
+
+  private receiveMasked(site: string, bytes: Uint8Array): Result<true> {
     if (bytes.length !== 4 * this.options.dimension) {
       return fail(
         'update.shape_mismatch',
@@ -112,22 +135,45 @@ export class SecureFold implements RoundFold {
     }
   }
 
-  endStage(): StageEnd {
+  endStage(): StageEnd | Promise<StageEnd> {
+    const atEdges = this.atEdges;
+    if (this.current !== 'masked' || !atEdges?.any) return this.endNow();
+    // The edges' sums of masked inputs join the server's before the survivor set is drawn.
+    return atEdges
+      .gather(
+        ({ bytes, entries }) =>
+          this.server.receiveMaskedSum(
+            entries.map((e) => e.site),
+            bytesToUint32(bytes),
+          ),
+        (site, bytes) => this.receiveMasked(site, bytes),
+      )
+      .then((gathered) => {
+        if (!gathered.ok) return this.failed(gathered.error, false);
+        this.gathered = gathered.value;
+        return this.endNow();
+      });
+  }
+
+  private endNow(): StageEnd {
     const unmasking = this.current === 'unmask';
     const next = this.next();
-    if (next.ok) return next.value;
+    return next.ok ? next.value : this.failed(next.error, unmasking);
+  }
+
+  private failed(issue: FedistillIssue, unmasking: boolean): StageEnd {
     this.current = 'ended';
     return {
       result: {
         ok: false,
         ...(unmasking ? { revealed: true } : {}),
-        reason: `secure aggregation failed: ${next.error.message}`,
-        issue: next.error,
+        reason: `secure aggregation failed: ${issue.message}`,
+        issue,
         audit: {
           event: 'secagg.failed',
           round: this.options.round,
           attempt: this.options.settings.attempt + 1,
-          code: next.error.code,
+          code: issue.code,
         },
       },
     };
@@ -230,6 +276,11 @@ export class SecureFold implements RoundFold {
     const { survivors } = recovered.value;
     const sum = dequantizeSum(recovered.value.sum, params, survivors.length);
     if (!sum.ok) return sum;
-    return ok({ ok: true, model: survivorsMean(global, sum.value, survivors.length) });
+    const model = survivorsMean(global, sum.value, survivors.length);
+    return ok({
+      ok: true,
+      model,
+      ...(this.gathered ? { audit: [gatheredEvent(this.gathered)] } : {}),
+    });
   }
 }
