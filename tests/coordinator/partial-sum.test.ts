@@ -8,6 +8,7 @@ import {
 import type { AggregationStrategy, SiteUpdate } from '../../coordinator/aggregation/strategy.js';
 import { WeightedSumMemory } from '../../coordinator/aggregation/weighted-sum.js';
 import { EdgeFolds } from '../../coordinator/nodes/edge-folds.js';
+import { BOUNDED_ROUND as ROUND, siteUpdate as update } from '../support/bounded-round.js';
 import { DpFedAvg } from '../../coordinator/privacy/dp-fedavg.js';
 import { dpConfigSchema } from '../../coordinator/privacy/privacy-config.js';
 import type { EdgePartials } from '../../coordinator/runs/round/edge-partials.js';
@@ -26,24 +27,6 @@ import {
 
 const tensor = (...values: number[]): NamedTensor[] => [
   { name: 'w', shape: [values.length], values: Float32Array.from(values) },
-];
-const update = (site: string, delta: number[], numExamples: number): SiteUpdate => ({
-  site,
-  delta: tensor(...delta),
-  numExamples,
-});
-
-/**
- * Three honest sites of norm 5 and 10 examples, and one of norm 50 claiming 1e9 (as in
- * update-bounds.test.ts). With the medians of such a round (norm 5, count 10) as the bounds,
- * the attacker is scaled to norm 10 ([6, 8]) and weighs 20:
- * (10 [3, 4] + 10 [0, 5] + 10 [5, 0] + 20 [6, 8]) / 50 = [4, 5].
- */
-const ROUND = [
-  update('a', [3, 4], 10),
-  update('b', [0, 5], 10),
-  update('c', [5, 0], 10),
-  update('x', [30, 40], 1e9),
 ];
 
 /** A FedAvg whose first round (bounded by its own medians) closed on ROUND. */

@@ -7,29 +7,12 @@ import {
 import type { AggregationStrategy, SiteUpdate } from '../../coordinator/aggregation/strategy.js';
 import { median, weighUpdate } from '../../coordinator/aggregation/update-bounds.js';
 import { unwrap } from '../../protocol/index.js';
-
-const update = (site: string, delta: number[], numExamples: number): SiteUpdate => ({
-  site,
-  delta: [{ name: 'w', shape: [delta.length], values: Float32Array.from(delta) }],
-  numExamples,
-});
-
-/**
- * Three honest sites of norm 5 and 10 examples, and one of norm 50 claiming 1e9. Medians: norm
- * (5 + 5) / 2 = 5, count 10. The attacker is scaled to 2 x 5 = 10 in norm ([6, 8]) and weighs
- * 2 x 10 = 20: (10 [3, 4] + 10 [0, 5] + 10 [5, 0] + 20 [6, 8]) / 50 = [200, 250] / 50 = [4, 5].
- */
-const ROUND = [
-  update('a', [3, 4], 10),
-  update('b', [0, 5], 10),
-  update('c', [5, 0], 10),
-  update('x', [30, 40], 1e9),
-];
+import { BOUNDED_ROUND as ROUND, siteUpdate as update } from '../support/bounded-round.js';
 
 function closeRound(
   strategy: AggregationStrategy<unknown>,
   global: number[],
-  updates: SiteUpdate[],
+  updates: readonly SiteUpdate[],
 ): { model: number[]; bounded: string[] } {
   let acc = strategy.begin([
     { name: 'w', shape: [global.length], values: Float32Array.from(global) },
