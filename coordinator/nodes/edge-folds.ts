@@ -135,6 +135,11 @@ export class EdgeFolds {
     }
   }
 
+  /** Forgets every sum: the leader changed, and the sums were made for the old one. */
+  reset(): void {
+    this.open.clear();
+  }
+
   /**
    * Adds a pulled update to its attempt's partial sum and stages its bytes: the attempt
    * (0-based) it went into, or a coded refusal (its delta does not fit the model, or holds NaN);

@@ -91,6 +91,8 @@ export class EdgeRelay extends SiteSessionHost {
         }
       }
       this.current = leader;
+      // Sums made under the old leader's terms are its own; the new one announces afresh.
+      this.folds.reset();
       if (leader) this.logger.log(`relaying sessions to ${leader}`);
     }
     if (!this.current) return;
