@@ -120,11 +120,24 @@ try {
   console.log(
     `${SITES} sites joined over ${NODES.length} nodes (${BATCH} at a time) in ${seconds(joinMs)} s`,
   );
+  // Where each round's updates were summed: the edges' partial sums, or refolded at the leader.
+  const gathered = new Map(
+    (
+      await server.query<{ event: { round: number; partial_updates: number; refolded: number } }>(
+        url,
+        `SELECT event FROM audit_log WHERE event->>'event' = 'round.gathered' ORDER BY seq`,
+      )
+    ).map(({ event }) => [event.round, event]),
+  );
   for (const [r, { summary, at }] of leader.rounds.entries()) {
+    const atEdges = gathered.get(summary.round)?.partial_updates ?? 0;
     figures[`round_${r + 1}_s`] = seconds(at - opened[r]!);
+    figures[`round_${r + 1}_summed_at_edges`] = atEdges;
     console.log(
       `round ${summary.round}: ${summary.participants} of ${summary.selected} sites folded in ` +
-        `${seconds(at - opened[r]!)} s from the first round.start a site saw to the close`,
+        `${seconds(at - opened[r]!)} s from the first round.start a site saw to the close; ` +
+        `${atEdges} in the edges' partial sums, ` +
+        `${gathered.get(summary.round)?.refolded ?? 0} refolded from staged bytes`,
     );
   }
   figures.rounds_all_s = seconds(roundsMs);
