@@ -1,13 +1,8 @@
 import type { NamedTensor, Result } from '../../protocol/index.js';
-import type { PartialSum, PartialTerms } from './partial-sum.js';
+import type { NormLimit, PartialSum, PartialTerms } from './fold-terms.js';
 import type { AggregationStrategy, BoundedUpdate, SiteUpdate } from './strategy.js';
 import { addScaledInto, cloneTensors } from './tensor-arithmetic.js';
-import {
-  BoundedMean,
-  DEFAULT_MAX_NORM_RATIO,
-  type BoundedMeanAcc,
-  type NormLimit,
-} from './update-bounds.js';
+import { BoundedMean, DEFAULT_MAX_NORM_RATIO, type BoundedMeanAcc } from './update-bounds.js';
 import { WeightedSumMemory } from './weighted-sum.js';
 
 /**

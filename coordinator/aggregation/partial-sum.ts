@@ -6,35 +6,9 @@ import {
   type NamedTensor,
   type Result,
 } from '../../protocol/index.js';
-import { weighUpdate, type BoundReference, type NormLimit } from './update-bounds.js';
+import type { PartialEntry, PartialSum, PartialTerms } from './fold-terms.js';
+import { weighUpdate } from './update-bounds.js';
 import type { WeightedSum, WeightedSumMemory } from './weighted-sum.js';
-
-/**
- * What an attempt's updates fold under, fixed before the first arrives, so that an edge node
- * can fold its sites' updates into a partial sum that the leader adds to its own (hierarchical
- * aggregation): the mean family's bounds, taken from the last closed round's medians, or
- * DP-FedAvg's clip norm with equal weights. The fold is linear once these are fixed, so the sum
- * of partial sums is the sum a single node makes, up to float32 rounding. Order statistics
- * (median, trimmed mean) have no such terms: they need every update at one place.
- */
-export type PartialTerms =
-  | { readonly kind: 'bounded'; readonly reference: BoundReference; readonly limit: NormLimit }
-  | { readonly kind: 'clipped'; readonly clipNorm: number };
-
-/** One update inside a partial sum: what the leader's bookkeeping needs of it. */
-export interface PartialEntry {
-  readonly site: string;
-  /** The delta's L2 norm before any bound or clip. */
-  readonly norm: number;
-  /** What the site claimed. */
-  readonly numExamples: number;
-}
-
-/** Sum over `entries` of weight x scale x delta, each weighed by `weighPartial`. */
-export interface PartialSum {
-  readonly sum: readonly NamedTensor[];
-  readonly entries: readonly PartialEntry[];
-}
 
 /** The scale that clips a delta of `norm` to `clipNorm` in L2. */
 export function clipScale(norm: number, clipNorm: number): number {

@@ -1,6 +1,6 @@
 import { fail, ok, type NamedTensor, type Result } from '../../protocol/index.js';
 import { meanDelta } from './mean-delta.js';
-import type { PartialSum, PartialTerms } from './partial-sum.js';
+import type { PartialSum, PartialTerms } from './fold-terms.js';
 import type { AggregationStrategy, BoundedUpdate, SiteUpdate } from './strategy.js';
 import { BoundedMean, type BoundedMeanAcc } from './update-bounds.js';
 import { WeightedSumMemory } from './weighted-sum.js';

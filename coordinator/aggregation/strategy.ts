@@ -1,5 +1,5 @@
 import type { NamedTensor, Result } from '../../protocol/index.js';
-import type { PartialSum, PartialTerms } from './partial-sum.js';
+import type { PartialSum, PartialTerms } from './fold-terms.js';
 
 /** One site's contribution to a round. */
 export interface SiteUpdate {

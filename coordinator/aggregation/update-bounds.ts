@@ -7,7 +7,7 @@ import {
   type Result,
 } from '../../protocol/index.js';
 import { beginMean, foldMean, type MeanDeltaAcc } from './mean-delta.js';
-import type { PartialSum, PartialTerms } from './partial-sum.js';
+import type { BoundReference, NormLimit, PartialSum, PartialTerms } from './fold-terms.js';
 import type { BoundedUpdate, SiteUpdate } from './strategy.js';
 import type { WeightedSumMemory } from './weighted-sum.js';
 
@@ -22,17 +22,6 @@ export const MAX_EXAMPLES_RATIO = 2;
  * with one Byzantine site in five within 2 points of it (tests/hostile/byzantine-run.test.ts).
  */
 export const DEFAULT_MAX_NORM_RATIO = 2;
-
-/** What a round's updates are measured against: the medians of a round that closed. */
-export interface BoundReference {
-  readonly medianNorm: number;
-  readonly medianExamples: number;
-}
-
-/** How large a delta may be: relative to the reference's median norm, or a fixed L2 norm. */
-export type NormLimit =
-  | { readonly kind: 'median-ratio'; readonly ratio: number }
-  | { readonly kind: 'fixed'; readonly maxNorm: number };
 
 /** One update's weight and delta scale under the bounds; `bounded` when either was cut. */
 export interface UpdateWeight {

@@ -11,7 +11,8 @@ import {
   type Result,
   type RoundUpdate,
 } from '../../protocol/index.js';
-import { PartialFold, type PartialEntry, type PartialTerms } from '../aggregation/partial-sum.js';
+import type { PartialEntry, PartialTerms } from '../aggregation/fold-terms.js';
+import { PartialFold } from '../aggregation/partial-sum.js';
 import { WeightedSumMemory } from '../aggregation/weighted-sum.js';
 import type { AttemptRef, FoldAttempt, RawPartial } from '../runs/round/edge-partials.js';
 import type { UpdateStore } from '../store/store.js';

@@ -11,7 +11,8 @@ import {
   type UniformSource,
 } from '../../protocol/index.js';
 import { beginMean, foldMean, type MeanDeltaAcc } from '../aggregation/mean-delta.js';
-import { clipScale, type PartialSum, type PartialTerms } from '../aggregation/partial-sum.js';
+import type { PartialSum, PartialTerms } from '../aggregation/fold-terms.js';
+import { clipScale } from '../aggregation/partial-sum.js';
 import type { AggregationStrategy, SiteUpdate } from '../aggregation/strategy.js';
 import { addScaledInto, cloneTensors } from '../aggregation/tensor-arithmetic.js';
 import { WeightedSumMemory } from '../aggregation/weighted-sum.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PartialFold, type PartialSum } from '../../coordinator/aggregation/partial-sum.js';
+import type { PartialSum } from '../../coordinator/aggregation/fold-terms.js';
+import { PartialFold } from '../../coordinator/aggregation/partial-sum.js';
 import {
   aggregationConfigSchema,
   createStrategy,

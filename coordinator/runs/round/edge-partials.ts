@@ -1,4 +1,4 @@
-import type { PartialEntry, PartialTerms } from '../../aggregation/partial-sum.js';
+import type { PartialEntry, PartialTerms } from '../../aggregation/fold-terms.js';
 import { fail, ok, type Result } from '../../../protocol/index.js';
 import type { FoldedUpdate } from './round-fold.js';
 
