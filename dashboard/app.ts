@@ -1,3 +1,4 @@
+import './locale-guard.js';
 import { DashboardShell } from './dashboard-shell.js';
 import type { DashboardSession } from '../protocol/operator-feed.js';
 import { loginView } from './login-view.js';

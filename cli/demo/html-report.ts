@@ -1,6 +1,7 @@
 import { formatDuration } from '../../dashboard/format.js';
 import type { DemoReport } from './demo-report.js';
 import { CHART_SCRIPT, teacherStudentSvg, uplotAssets } from './html-charts.js';
+import { guardLanguage } from '../../dashboard/browser-locale.js';
 import { accuracy, escapeHtml, scriptJson } from './html-markup.js';
 import { baselinesTable, roundsTable, sitesTable, teacherStudentTable } from './html-tables.js';
 
@@ -96,6 +97,7 @@ ${header(report)}
 <h2>Distilled student against the baselines</h2>
 <div class="card">${baselinesTable(report)}<p class="note">${escapeHtml(report.baselines.method)}</p></div>
 <script type="application/json" id="report-data">${scriptJson(report)}</script>
+<script>(${guardLanguage.toString()})(navigator);</script>
 <script>${uplot.js}</script>
 <script>${CHART_SCRIPT}</script>
 </body>

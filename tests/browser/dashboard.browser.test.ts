@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { browserSource, launchChromium } from '../../harness/chromium.js';
 import { dashboardLoginUrl, issueToken } from '../../coordinator/api/tokens.js';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
 import { withCoordinatorStore } from '../../cli/coordinator-store.js';
@@ -18,9 +18,6 @@ import {
 import { auditTrail, sitesReady } from '../support/coordinator-signals.js';
 import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 
-/** Debian's chromium; playwright-core never downloads a browser (.ci/run installs this one). */
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 /** Screenshots of the run view land here (npm test runs from the repository root). */
 const ARTIFACTS = path.resolve('test-artifacts', 'dashboard');
 const ROUNDS = 6;
@@ -39,7 +36,7 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
   }
 }
 
-describe('the dashboard in a browser (Debian chromium, playwright-core)', () => {
+describe(`the dashboard in a browser (${browserSource()} Chromium, playwright-core)`, () => {
   let fixture: RunFixture;
   let browser: Browser;
   /** Errors the pages logged (a CSP violation logs one), by page. */
@@ -61,11 +58,6 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
   };
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`,
-      );
-    }
     await mkdir(ARTIFACTS, { recursive: true });
     // Pruned as the demo prunes, so the sparsity chart has something to show.
     fixture = await startRunFixture({
@@ -81,7 +73,7 @@ describe('the dashboard in a browser (Debian chromium, playwright-core)', () => 
         },
       }),
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
   });
 
   after(async () => {

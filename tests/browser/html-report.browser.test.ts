@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { browserSource, launchChromium } from '../../harness/chromium.js';
 import { renderHtmlReport } from '../../cli/demo/html-report.js';
 import { demoReportFixture } from '../support/demo-report.js';
 
-/** Debian's chromium; playwright-core never downloads a browser (.ci/run installs this one). */
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 /** A screenshot of the report lands here (npm test runs from the repository root). */
 const ARTIFACTS = path.resolve('test-artifacts', 'html-report');
 /** A site name that would add a bold element if it reached the page unescaped. */
 const HOSTILE = '</script><b>bold</b>';
 
-describe('the demo HTML report in a browser (Debian chromium, playwright-core)', () => {
+describe(`the demo HTML report in a browser (${browserSource()} Chromium, playwright-core)`, () => {
   const report = demoReportFixture([HOSTILE, 'northgate', 'riverside']);
   let dir: string;
   let browser: Browser;
@@ -29,16 +26,11 @@ describe('the demo HTML report in a browser (Debian chromium, playwright-core)',
   const pageErrors: string[] = [];
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`,
-      );
-    }
     dir = await mkdtemp(path.join(tmpdir(), 'fedistill-html-report-'));
     const file = path.join(dir, 'report.html');
     await writeFile(file, await renderHtmlReport(report));
     fileUrl = pathToFileURL(file).href;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     // Anything but the file is refused, so a request the page should not make cannot succeed.
     await context.route('**/*', (route) =>
@@ -110,5 +102,46 @@ describe('the demo HTML report in a browser (Debian chromium, playwright-core)',
       [],
     );
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+/**
+ * Chromium under `LANG=C.UTF-8` reports `navigator.language` as `en-US@posix`, a tag `Intl`
+ * refuses: uPlot threw as it loaded and both charts stayed empty. The npm Chromium follows `LANG`
+ * (Debian's normalises it), so it plays this browser whichever the other tests drive.
+ */
+describe('the demo HTML report under a browser locale Intl refuses', () => {
+  let dir: string;
+  let browser: Browser;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'fedistill-html-report-locale-'));
+    browser = await launchChromium({ source: 'npm', lang: 'C.UTF-8' });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('draws both charts and logs no error under en-US@posix', async () => {
+    const file = path.join(dir, 'report.html');
+    await writeFile(
+      file,
+      await renderHtmlReport(demoReportFixture(['northgate', 'riverside', 'eastfield'])),
+    );
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    const reported = await page.evaluate<string>('navigator.language');
+    assert.equal(reported, 'en-US@posix', 'the browser reports the tag Intl refuses');
+    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+    await page.locator('.uplot').nth(1).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('.uplot canvas').count(), 2);
+    assert.equal(await page.evaluate<string>('navigator.language'), 'en-US');
+    assert.deepEqual(errors, []);
   });
 });
