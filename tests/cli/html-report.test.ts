@@ -42,8 +42,8 @@ describe('the demo HTML report', () => {
     assert.ok(!html.includes(HOSTILE), 'the name appears raw');
     assert.ok(!html.includes('<b>'), 'the name added an element');
     assert.match(html, /&lt;\/script&gt;&lt;b&gt;bold&lt;\/b&gt;/, 'escaped in the tables');
-    // Only the three script elements close: data, uPlot, charts.
-    assert.equal(html.match(/<\/script/gi)?.length, 3);
+    // Only the four script elements close: data, the locale guard, uPlot, charts.
+    assert.equal(html.match(/<\/script/gi)?.length, 4);
     const data = reportData(html);
     assert.ok(!data.includes('<'), 'a raw < in the data block');
     assert.ok(data.includes('\\u003c/script>\\u003cb>'));
