@@ -21,6 +21,7 @@ import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
 import type { ScenarioName } from './demo/demo-report.js';
 import { SCENARIOS } from './demo/scenarios.js';
+import { keepsServing } from './demo/terminal-lines.js';
 import { writeDeployment } from './demo/deployment.js';
 import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
 import { ApiError } from './api-client.js';
@@ -409,7 +410,11 @@ program
     positiveNumber,
   )
   .option('--secure-aggregation', 'SecAgg+: the coordinator learns only the sum of each round')
-  .option('--serve', 'keep the coordinator and its dashboard up after the last round, until Ctrl-C')
+  .option(
+    '--serve',
+    'keep the coordinator and its dashboard up after the last round, until Ctrl-C (the default on an interactive terminal)',
+  )
+  .option('--no-serve', 'exit after the run, even on an interactive terminal')
   .action(
     async (opts: {
       scenario: ScenarioName;
@@ -448,7 +453,11 @@ program
           ...(opts.secureAggregation ? { secureAggregation: true } : {}),
           timeoutMs: 30 * 60_000,
           interactive: process.stdout.isTTY,
-          ...(opts.serve
+          ...(keepsServing(opts.serve, {
+            stdin: process.stdin.isTTY === true,
+            stdout: process.stdout.isTTY === true,
+            ci: Boolean(process.env['CI']),
+          })
             ? {
                 serveUntil: new Promise((stopped) => {
                   process.once('SIGINT', stopped);

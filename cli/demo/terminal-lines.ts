@@ -151,7 +151,19 @@ export function finalLines({
   ];
 }
 
-/** With --serve, once the report is written: the dashboard link again, where it is seen. */
+/**
+ * Whether the demo keeps its coordinator and dashboard up after the run: as asked (`--serve`,
+ * `--no-serve`), else only where someone can open the link and press Ctrl-C: an interactive
+ * terminal, not a pipe or CI, where the demo exits when its run is done.
+ */
+export function keepsServing(
+  asked: boolean | undefined,
+  terminal: { readonly stdin: boolean; readonly stdout: boolean; readonly ci: boolean },
+): boolean {
+  return asked ?? (terminal.stdin && terminal.stdout && !terminal.ci);
+}
+
+/** When the demo keeps serving, once the report is written: the dashboard link again, where it is seen. */
 export function servingLines(dashboard: string): string[] {
   return [
     '',

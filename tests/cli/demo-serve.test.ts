@@ -7,9 +7,27 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { keepsServing } from '../../cli/demo/terminal-lines.js';
 import type { DashboardSession } from '../../protocol/index.js';
 
 const MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+describe('whether the demo keeps serving after its run', () => {
+  const tty = { stdin: true, stdout: true, ci: false };
+
+  it('does on an interactive terminal, and not in a pipe or CI, unless told', () => {
+    assert.equal(keepsServing(undefined, tty), true);
+    assert.equal(keepsServing(undefined, { ...tty, stdout: false }), false, 'output piped');
+    assert.equal(
+      keepsServing(undefined, { ...tty, stdin: false }),
+      false,
+      'no one to press Ctrl-C',
+    );
+    assert.equal(keepsServing(undefined, { ...tty, ci: true }), false, 'CI');
+    assert.equal(keepsServing(false, tty), false, '--no-serve');
+    assert.equal(keepsServing(true, { stdin: false, stdout: false, ci: true }), true, '--serve');
+  });
+});
 
 describe('fedistill demo --serve', () => {
   let dir: string;
