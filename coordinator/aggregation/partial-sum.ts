@@ -10,6 +10,13 @@ import type { PartialEntry, PartialSum, PartialTerms } from './fold-terms.js';
 import { weighUpdate } from './update-bounds.js';
 import type { WeightedSum, WeightedSumMemory } from './weighted-sum.js';
 
+/** Whether `entries` are one update of each of `sites` and nothing else. */
+export function holdsExactly(entries: readonly PartialEntry[], sites: readonly string[]): boolean {
+  const held = entries.map((e) => e.site).sort();
+  const wanted = [...sites].sort();
+  return held.length === wanted.length && held.every((site, i) => site === wanted[i]);
+}
+
 /** The scale that clips a delta of `norm` to `clipNorm` in L2. */
 export function clipScale(norm: number, clipNorm: number): number {
   return norm > clipNorm ? clipNorm / norm : 1;
@@ -65,11 +72,7 @@ export class PartialFold {
    * it holds another (an update the leader did not keep), and the leader refolds them itself.
    */
   of(sites: readonly string[]): PartialSum | undefined {
-    const held = this.entries.map((e) => e.site).sort();
-    const wanted = [...sites].sort();
-    if (held.length !== wanted.length || held.some((site, i) => site !== wanted[i])) {
-      return undefined;
-    }
+    if (!holdsExactly(this.entries, sites)) return undefined;
     return { sum: this.sum.tensors(), entries: [...this.entries] };
   }
 }

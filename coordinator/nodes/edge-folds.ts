@@ -12,7 +12,7 @@ import {
   type RoundUpdate,
 } from '../../protocol/index.js';
 import type { PartialEntry, PartialTerms } from '../aggregation/fold-terms.js';
-import { PartialFold } from '../aggregation/partial-sum.js';
+import { holdsExactly, PartialFold } from '../aggregation/partial-sum.js';
 import { WeightedSumMemory } from '../aggregation/weighted-sum.js';
 import type { AttemptRef, FoldAttempt, RawPartial } from '../runs/round/edge-partials.js';
 import type { UpdateStore } from '../store/store.js';
@@ -75,9 +75,7 @@ class MaskedSum implements EdgeSum {
   }
 
   of(sites: readonly string[]): Result<RawPartial> {
-    const held = this.entries.map((e) => e.site).sort();
-    const wanted = [...sites].sort();
-    if (held.length !== wanted.length || held.some((site, i) => site !== wanted[i])) {
+    if (!holdsExactly(this.entries, sites)) {
       return fail('session.closed', 'this edge holds other updates');
     }
     return ok({ bytes: uint32ToBytes(this.sum), entries: [...this.entries] });
