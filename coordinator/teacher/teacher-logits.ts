@@ -1,11 +1,12 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { fail, ok, type Result } from '../../protocol/index.js';
 import { encodeBinaryLogits, readBinaryLogits, type LogitsDtype } from './logits-binary.js';
 import { formatJsonlLogits, readJsonlLogits } from './logits-jsonl.js';
 import type { OperatorFilesPolicy } from '../config/operator-files.js';
 import type { LogitsShape } from './logits-shape.js';
 import type { LogitsFormat } from './teacher-config.js';
-import { PRIVATE_FILE_MODE } from '../store/private-files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../store/private-files.js';
 
 export type { LogitsShape } from './logits-shape.js';
 
@@ -44,6 +45,8 @@ export async function writeTeacherLogits(
       : encodeBinaryLogits(values, shape, target.dtype);
   if (!encoded.ok) return fail('data.invalid', `${target.file}: ${encoded.error.message}`);
   try {
+    // The operator's imports folder is usually the target, and absent until the first export.
+    await mkdir(path.dirname(target.file), { recursive: true, mode: PRIVATE_DIR_MODE });
     await writeFile(target.file, encoded.value, { mode: PRIVATE_FILE_MODE });
   } catch (error) {
     return fail('config.invalid', `cannot write ${target.file}: ${(error as Error).message}`);

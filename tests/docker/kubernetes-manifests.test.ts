@@ -14,6 +14,7 @@ import type { IVolume } from 'kubernetes-models/v1/Volume';
 import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import { parse, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { codeBlocks } from '../support/markdown-blocks.js';
 import { writeDeployment } from '../../cli/demo/deployment.js';
 import { parseCoordinatorConfig } from '../../coordinator/config/coordinator-config.js';
 import {
@@ -69,9 +70,9 @@ async function readManifests(): Promise<{ files: string[]; documents: ManifestDo
 
 /** A shell command of README.md's code blocks, its continued lines joined, split into words. */
 function readmeCommands(readme: string): string[][] {
-  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  return blocks
-    .flatMap((block) => block.replace(/\\\n/g, ' ').split('\n'))
+  return codeBlocks(readme)
+    .filter((block) => block.lang === 'sh')
+    .flatMap((block) => block.text.replace(/\\\n/g, ' ').split('\n'))
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
     .map((line) => line.split(/\s+/));
