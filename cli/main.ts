@@ -23,6 +23,7 @@ import type { ScenarioName } from './demo/demo-report.js';
 import { SCENARIOS } from './demo/scenarios.js';
 import { keepsServing } from './demo/terminal-lines.js';
 import { writeDeployment } from './demo/deployment.js';
+import { formatDoctorReport, runDoctor } from './doctor/doctor.js';
 import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
 import { ApiError } from './api-client.js';
 import { addAuditCommands } from './audit-commands.js';
@@ -470,6 +471,34 @@ program
       );
     },
   );
+
+program
+  .command('doctor')
+  .description(
+    'what this machine offers: Node and key packages, which compute backends initialise (and which auto picks), the browser for the browser tests, and the stores; with install hints for what is missing',
+  )
+  .option(
+    '--postgres <url>',
+    'also try connecting to this PostgreSQL server (a store.url; the password may come from PGPASSWORD)',
+  )
+  .option('--json', 'print one JSON object and nothing else (keys below)')
+  .addHelpText(
+    'after',
+    `
+Exit code 0 when what npm run demo needs works (Node, the key packages, the wasm backend, auto,
+SQLite, and the --postgres server if given); 1 otherwise, with the problems named.
+
+--json keys: ok (boolean: exit code 0), problems (string[]), fedistill (version),
+system {node, platform, release, arch, cpus, cpuModel, memoryBytes, freeMemoryBytes},
+autoBackend (what backend: auto picks, or null), checks [{group: machine|backend|browser|store,
+name, status: ok|missing|failed, required, detail, hint?, version?, adapter?}]; adapter (webgpu):
+{vendor, architecture, device, description, software}. See docs/doctor.md.`,
+  )
+  .action(async (opts: { postgres?: string; json?: boolean }) => {
+    const report = await runDoctor(opts.postgres === undefined ? {} : { postgres: opts.postgres });
+    console.log(opts.json ? JSON.stringify(report, null, 2) : formatDoctorReport(report));
+    process.exitCode = report.ok ? 0 : 1;
+  });
 
 program.parseAsync().catch((error: unknown) => {
   if (error instanceof FedistillError || error instanceof ApiError)

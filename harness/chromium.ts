@@ -1,23 +1,14 @@
-import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { browserSource, SYSTEM_CHROMIUM, type BrowserSource } from '../cli/browser-source.js';
 
-/** Debian's chromium, where the machine has it. */
-const SYSTEM_CHROMIUM = '/usr/bin/chromium';
+export { browserSource, type BrowserSource };
+
 const SYSTEM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
   '--disable-background-networking',
 ];
-
-export type BrowserSource = 'system' | 'npm';
-
-/** Which browser the tests drive: the system's unless it is missing or `FEDISTILL_BROWSER=npm`. */
-export function browserSource(): BrowserSource {
-  return process.env['FEDISTILL_BROWSER'] !== 'npm' && existsSync(SYSTEM_CHROMIUM)
-    ? 'system'
-    : 'npm';
-}
 
 /**
  * A headless Chromium for the browser tests, found without a download: Debian's where present,
