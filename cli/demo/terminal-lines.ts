@@ -6,7 +6,7 @@ import type { ReportFiles } from './report-assembly.js';
 import type { Scenario } from './scenarios.js';
 import type { ScenarioSplit } from './scenario-split.js';
 
-// The demo's lines on stdout. tests/cli and the README quote them, so their wording is a contract.
+// The demo's lines on stdout. tests/cli and the docs quote them, so their wording is a contract.
 
 const percent = (share: number): string => `${(100 * share).toFixed(1)}%`;
 

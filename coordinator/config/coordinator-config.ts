@@ -122,7 +122,7 @@ export const coordinatorConfigSchema = z
     /**
      * HTTPS for the API, the dashboard and the sites' socket.io (wss), with HSTS: PEM files,
      * relative to the config's folder. Without it the coordinator speaks plain HTTP, for
-     * loopback or behind a reverse proxy that terminates TLS (README, "Behind a reverse proxy").
+     * loopback or behind a reverse proxy that terminates TLS (docs/operations.md, "Behind a reverse proxy").
      */
     tls: z
       .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })

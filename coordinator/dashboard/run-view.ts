@@ -135,10 +135,12 @@ export function buildRunView(sources: RunViewSources): RunSnapshot {
   const { status, closedRounds, attempts, registry } = sources;
   const live = status.live;
   const last = closedRounds[closedRounds.length - 1];
+  // Once the last round closes, the live state already counts the round after it.
+  const current = live && live.round <= status.spec.rounds ? live : undefined;
   const run: RunHeader = {
     ...runListItem(status, sources.dataset, last),
-    round: live?.round ?? Math.min(status.roundsClosed + 1, status.spec.rounds),
-    attempt: live?.attempt ?? 1,
+    round: current?.round ?? Math.min(status.roundsClosed + 1, status.spec.rounds),
+    attempt: current?.attempt ?? 1,
     modelVersion: status.modelVersion,
     aggregation: status.spec.aggregation.strategy,
     minSites: status.spec.minSites,

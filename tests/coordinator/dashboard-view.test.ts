@@ -164,6 +164,18 @@ describe('the dashboard: store queries and the run view', () => {
     // Privacy spent reaches the chart only when the run accounts for it.
     assert.equal(roundPoint({ ...summary(2, 3), epsilon: 1.5 }).epsilon, 1.5);
     assert.ok(!('epsilon' in before.points[0]!));
+    // A run whose last round closed shows that round, not the one its live state counts next.
+    const finished = await sources([]);
+    const done = buildRunView({
+      ...finished,
+      status: {
+        ...finished.status,
+        state: 'complete',
+        roundsClosed: 3,
+        live: { ...finished.status.live!, round: 4, attempt: 1 },
+      },
+    });
+    assert.deepEqual([done.run.round, done.run.attempt], [3, 1]);
     const after = buildRunView(await sources(['site-1', 'site-2']));
     const delta = diffRunView(before, after)!;
     assert.deepEqual(delta.points, []);

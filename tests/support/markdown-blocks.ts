@@ -17,7 +17,12 @@ export function codeBlocks(markdown: string): CodeBlock[] {
       const fence = /^```(\S*)\s*(.*)$/.exec(line);
       if (fence) open = { lang: fence[1]!, meta: fence[2]!.trim(), line: i + 1, lines: [] };
     } else if (/^```\s*$/.test(line)) {
-      blocks.push({ lang: open.lang, meta: open.meta, line: open.line, text: open.lines.join('\n') });
+      blocks.push({
+        lang: open.lang,
+        meta: open.meta,
+        line: open.line,
+        text: open.lines.join('\n'),
+      });
       open = undefined;
     } else {
       open.lines.push(line);
