@@ -89,7 +89,9 @@ function concatTables(tables: readonly LabelledTable[]): LabelledTable {
  * - local only: each site alone, one optimiser for rounds x localEpochs epochs;
  * - FedAvg without the teacher: the federation replayed in this process, every site every
  *   round, the example-weighted mean of the sites' models (FedAvg, server step 1);
- * - centralized: every site's rows pooled, rounds x localEpochs epochs.
+ * - centralized: every site's rows pooled, rounds x localEpochs epochs;
+ * - FedAvg and centralized again with the public split's labelled rows (what the teacher learned
+ *   from) as one more participant, or pooled with the rest.
  * None of them is pruned or quantized; the federated student is, which can only narrow its lead.
  */
 export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
@@ -119,9 +121,56 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
       model.dispose();
     }
   };
-  const total = plan.siteNames.length + plan.rounds + 1;
+  // Local only per site, two FedAvg replays, two pooled trainings.
+  const total = plan.siteNames.length + 2 * plan.rounds + 2;
   let done = 0;
   const step = (what: string): void => plan.progress?.(what, done++, total);
+
+  /** FedAvg replayed over these participants, every one every round, weighted by rows. */
+  const replayFedAvg = (tables: readonly LabelledTable[], name: string) =>
+    withModel(async (model) => {
+      const participants = tables.map((rows) => localData(rows, normalizer, classes));
+      const pooledRows = tables.reduce((n, t) => n + t.rows, 0);
+      let global: NamedTensor[] = await readWeights(model, spec);
+      const perRound: number[] = [];
+      let last: HeldOutMeasure | undefined;
+      for (let round = 1; round <= plan.rounds; round++) {
+        step(`${name}, round ${round}`);
+        const sum = global.map((t) => ({ ...t, values: new Float32Array(t.values.length) }));
+        for (const [i, data] of participants.entries()) {
+          writeWeights(model, global);
+          // The participant's seed is the round, as in the federated run.
+          await trainLocally(model, data, trainingPlan(plan.localEpochs, round));
+          const trained = await readWeights(model, spec);
+          const share = tables[i]!.rows / pooledRows;
+          trained.forEach((t, k) => {
+            const into = sum[k]!.values;
+            for (let j = 0; j < into.length; j++) into[j]! += share * t.values[j]!;
+          });
+        }
+        global = sum;
+        writeWeights(model, global);
+        last = await evaluator.measure(model);
+        perRound.push(last.accuracy);
+      }
+      participants.forEach(disposeData);
+      return { ...figures(last!), per_round: perRound };
+    });
+
+  /** The student trained on these rows pooled, for as many epochs as the run gave a site. */
+  const trainPooled = async (tables: readonly LabelledTable[], name: string) => {
+    step(name);
+    const pooled = localData(concatTables(tables), normalizer, classes);
+    try {
+      return await withModel(async (model) => {
+        await trainLocally(model, pooled, trainingPlan(epochs, plan.seed));
+        return figures(await evaluator.measure(model));
+      });
+    } finally {
+      disposeData(pooled);
+    }
+  };
+
   try {
     const perSite = [];
     for (const [i, rows] of trainRows.entries()) {
@@ -138,42 +187,13 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
     const best = perSite.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
     const aucs = perSite.flatMap((s) => (s.auc === undefined ? [] : [s.auc]));
 
-    const fedavg = await withModel(async (model) => {
-      const sites = trainRows.map((rows) => localData(rows, normalizer, classes));
-      const pooledRows = trainRows.reduce((n, t) => n + t.rows, 0);
-      let global: NamedTensor[] = await readWeights(model, spec);
-      const perRound: number[] = [];
-      let last: HeldOutMeasure | undefined;
-      for (let round = 1; round <= plan.rounds; round++) {
-        step(`FedAvg without the teacher, round ${round}`);
-        const sum = global.map((t) => ({ ...t, values: new Float32Array(t.values.length) }));
-        for (const [i, data] of sites.entries()) {
-          writeWeights(model, global);
-          // The site's seed is the round, as in the federated run.
-          await trainLocally(model, data, trainingPlan(plan.localEpochs, round));
-          const trained = await readWeights(model, spec);
-          const share = trainRows[i]!.rows / pooledRows;
-          trained.forEach((t, k) => {
-            const into = sum[k]!.values;
-            for (let j = 0; j < into.length; j++) into[j]! += share * t.values[j]!;
-          });
-        }
-        global = sum;
-        writeWeights(model, global);
-        last = await evaluator.measure(model);
-        perRound.push(last.accuracy);
-      }
-      sites.forEach(disposeData);
-      return { ...figures(last!), per_round: perRound };
-    });
-
-    step('centralized');
-    const pooled = localData(concatTables(trainRows), normalizer, classes);
-    const centralized = await withModel(async (model) => {
-      await trainLocally(model, pooled, trainingPlan(epochs, plan.seed));
-      return figures(await evaluator.measure(model));
-    });
-    disposeData(pooled);
+    // The teacher learns from the public split's labels; these two see them too, so that the
+    // teacher's labelled rows are not counted as the teacher's own gain.
+    const withPublic = [...trainRows, plan.split.publicSplit];
+    const fedavg = await replayFedAvg(trainRows, 'FedAvg without the teacher');
+    const fedavgPublic = await replayFedAvg(withPublic, 'FedAvg with the public labels');
+    const centralized = await trainPooled(trainRows, 'centralized');
+    const centralizedPublic = await trainPooled(withPublic, 'centralized with the public labels');
     plan.progress?.('done', total, total);
 
     return {
@@ -187,13 +207,16 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
         per_site: perSite,
       },
       fedavg_no_teacher: fedavg,
+      fedavg_public_labels: fedavgPublic,
       centralized,
+      centralized_public_labels: centralizedPublic,
       teacher: plan.teacher,
       method:
         `trained by the demo in one process with the sites' local trainer (Adam, batch ${plan.batchSize}, ` +
         `learning rate ${plan.learningRate}, alpha 0) on the rows each site trains on, from the run's initial ` +
         `weights; local only and centralized for ${epochs} epochs, FedAvg for ${plan.rounds} rounds of ` +
-        `${plan.localEpochs} local epoch(s) at every site; none pruned or quantized`,
+        `${plan.localEpochs} local epoch(s) at every site; "with the public labels": the labelled public split ` +
+        `the teacher learned from, as one more FedAvg participant or pooled; none pruned or quantized`,
       wall_seconds: (performance.now() - started) / 1000,
     };
   } finally {

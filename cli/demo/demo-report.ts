@@ -1,4 +1,5 @@
 import type { PrivacyFigures, RunReport } from '../../coordinator/runs/run-report.js';
+import type { DistillationGain } from './distillation-gain.js';
 
 /** A model's figures on the held-out split; `auc` only for binary tasks (positive class 1). */
 export interface HeldOutFigures {
@@ -26,8 +27,15 @@ export interface Baselines {
   };
   /** The same federation (sites, rounds, epochs, FedAvg) with alpha = 0: no teacher. */
   readonly fedavg_no_teacher: HeldOutFigures & { readonly per_round: readonly number[] };
+  /**
+   * The same, with the public split's labelled rows, which the teacher learned from, as one
+   * more participant: what the federation reaches with every label the teacher saw.
+   */
+  readonly fedavg_public_labels: HeldOutFigures & { readonly per_round: readonly number[] };
   /** The student trained on every site's rows pooled: the upper bound federation aims at. */
   readonly centralized: HeldOutFigures;
+  /** Every site's rows and the public split's pooled: the upper bound with every label. */
+  readonly centralized_public_labels: HeldOutFigures;
   /** The teacher (trained on the public split), as the run measured it. */
   readonly teacher: HeldOutFigures & { readonly params: number | null };
   /** How the baselines were computed, in words, for the reader of the report. */
@@ -72,6 +80,7 @@ export interface SitesOwnEpsilon {
 export type DemoReport = RunReport & {
   readonly scenario: ScenarioSummary;
   readonly baselines: Baselines;
+  readonly distillation_gain: DistillationGain;
   /** With differential privacy, the sites' own spent epsilon beside the coordinator's. */
   readonly privacy?: PrivacyFigures & { readonly sites_own?: SitesOwnEpsilon };
 };

@@ -105,19 +105,24 @@ export const CHART_SCRIPT = `(() => {
   }
 
   const student = new Map(report.per_round.map((r) => [r.round, r.student_accuracy]));
-  const fedavg = report.baselines.fedavg_no_teacher.per_round;
-  const last = Math.max(0, ...student.keys(), fedavg.length);
+  const b = report.baselines;
+  const replays = [
+    ['FedAvg, no teacher', b.fedavg_no_teacher.per_round, '#d97706'],
+    ['FedAvg, public labels', b.fedavg_public_labels.per_round, '#dc2626'],
+  ];
+  const last = Math.max(0, ...student.keys(), ...replays.map(([, perRound]) => perRound.length));
   const rounds = Array.from({ length: last }, (_, i) => i + 1);
   const flat = (v) => rounds.map(() => v);
   const accuracy = [{ label: 'distilled student', stroke: '#2563eb' }];
   const accuracyData = [rounds, rounds.map((r) => student.get(r) ?? null)];
-  if (fedavg.length > 0) {
-    accuracy.push({ label: 'FedAvg, no teacher', stroke: '#d97706' });
-    accuracyData.push(rounds.map((r) => fedavg[r - 1] ?? null));
+  for (const [label, perRound, stroke] of replays) {
+    if (perRound.length === 0) continue;
+    accuracy.push({ label, stroke });
+    accuracyData.push(rounds.map((r) => perRound[r - 1] ?? null));
   }
-  const b = report.baselines;
   const references = [
     ['centralized', b.centralized.accuracy, '#16a34a'],
+    ['centralized, public labels', b.centralized_public_labels.accuracy, '#0d9488'],
     ['local-only mean', b.local_only.mean, '#64748b'],
     ['teacher', b.teacher.accuracy, '#7c3aed'],
   ];

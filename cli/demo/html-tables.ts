@@ -151,7 +151,17 @@ export function baselinesTable(report: DemoReport): string {
         b.local_only.auc?.best,
       ),
       row('FedAvg without teacher', b.fedavg_no_teacher.accuracy, b.fedavg_no_teacher.auc),
+      row(
+        'FedAvg with the public labels',
+        b.fedavg_public_labels.accuracy,
+        b.fedavg_public_labels.auc,
+      ),
       row('centralized (all rows pooled)', b.centralized.accuracy, b.centralized.auc),
+      row(
+        'centralized, public labels too',
+        b.centralized_public_labels.accuracy,
+        b.centralized_public_labels.auc,
+      ),
       row('teacher', b.teacher.accuracy, b.teacher.auc),
       row('distilled student', report.student_accuracy, report.compression.auc?.student_fp32),
     ],

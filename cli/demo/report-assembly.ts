@@ -6,6 +6,7 @@ import { sitePrivacyStatus } from '../../client/site-status.js';
 import { unwrap, type LabelledTable } from '../../protocol/index.js';
 import { formatJsonl, readAuditLog } from '../audit-commands.js';
 import type { Baselines, DemoReport, ScenarioSummary, SitesOwnEpsilon } from './demo-report.js';
+import { distillationGain } from './distillation-gain.js';
 import { renderHtmlReport } from './html-report.js';
 import { describeSplit } from './scenario-split.js';
 import type { Scenario } from './scenarios.js';
@@ -108,6 +109,7 @@ export async function writeReportFiles({
       : {}),
     scenario,
     baselines,
+    distillation_gain: distillationGain(runReport.student_accuracy, baselines),
   };
   const files: ReportFiles = {
     json: workspace.reportFile,

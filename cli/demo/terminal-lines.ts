@@ -2,6 +2,7 @@ import type { LatencyFigures } from '../../coordinator/compression/inference-lat
 import type { RoundSummary } from '../../coordinator/runs/run-report.js';
 import type { TeacherSummary } from '../../coordinator/teacher/prepared-teacher.js';
 import type { DemoReport, ScenarioSummary } from './demo-report.js';
+import { FEDERATED_BASELINE_NAMES } from './distillation-gain.js';
 import type { ReportFiles } from './report-assembly.js';
 import type { Scenario } from './scenarios.js';
 import type { ScenarioSplit } from './scenario-split.js';
@@ -84,7 +85,7 @@ export function roundLine({
 }
 
 export const BASELINES_LINE =
-  '  baselines on the same split and seed: local only, FedAvg without the teacher, centralized';
+  '  baselines on the same split and seed: local only, FedAvg and centralized, without and with the public labels';
 
 const latency = (figures: LatencyFigures | null): string =>
   figures
@@ -101,13 +102,13 @@ export function finalLines({
   readonly pruning: boolean;
   readonly files: ReportFiles;
 }): string[] {
-  const { baselines, privacy, compression: c } = report;
-  const gain = report.student_accuracy - baselines.fedavg_no_teacher.accuracy;
+  const { privacy, compression: c } = report;
+  const gain = report.distillation_gain;
   const int8 = c.exports.tfjs.int8;
   const fp32 = c.exports.tfjs.float32;
   const last = report.per_round[report.per_round.length - 1];
   return [
-    `  distillation gain     ${gain >= 0 ? '+' : ''}${(100 * gain).toFixed(1)} points of accuracy over FedAvg without the teacher`,
+    `  distillation gain     ${gain.points >= 0 ? '+' : ''}${gain.points.toFixed(1)} points of accuracy over ${FEDERATED_BASELINE_NAMES[gain.against]} (${gain.baseline_accuracy.toFixed(4)}), the strongest federated baseline without a teacher`,
     report.teacher_source === 'model'
       ? `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`
       : `  teacher agreement     ${report.teacher_transfer_accuracy.toFixed(4)}  (imported logits vs public labels; no held-out figure)`,

@@ -78,9 +78,21 @@ export function comparisonTable(report: DemoReport): string {
         b.teacher.auc,
         String(b.teacher.params ?? '-'),
       ),
+      row(
+        'centralized, public labels too',
+        b.centralized_public_labels.accuracy,
+        b.centralized_public_labels.auc,
+        student,
+      ),
       row('centralized (pooled rows)', b.centralized.accuracy, b.centralized.auc, student),
       row('distilled student, fp32', c.accuracy.student_fp32, c.auc?.student_fp32, student),
       row('distilled student, int8 export', c.accuracy.student_int8, c.auc?.student_int8, student),
+      row(
+        'FedAvg with the public labels',
+        b.fedavg_public_labels.accuracy,
+        b.fedavg_public_labels.auc,
+        student,
+      ),
       row(
         'FedAvg without the teacher',
         b.fedavg_no_teacher.accuracy,

@@ -72,7 +72,9 @@ describe(`the demo HTML report in a browser (${browserSource()} Chromium, playwr
       'round 5',
       'distilled student 95.1%',
       'FedAvg, no teacher 92.3%',
+      'FedAvg, public labels 93.0%',
       'centralized 95.6%',
+      'centralized, public labels 96.1%',
       'local-only mean 88.9%',
       'teacher 96.5%',
     ]);

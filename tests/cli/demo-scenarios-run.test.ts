@@ -77,7 +77,9 @@ describe('fedistill demo --scenario banks (credit default, 5 branches by educati
       b.local_only.auc?.mean,
       b.local_only.auc?.best,
       b.fedavg_no_teacher.auc,
+      b.fedavg_public_labels.auc,
       b.centralized.auc,
+      b.centralized_public_labels.auc,
       b.teacher.auc,
     ])
       assert.ok(auc !== undefined && auc > 0.5 && auc < 1, String(auc));

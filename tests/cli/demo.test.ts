@@ -253,7 +253,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     }
   });
 
-  it('reports the baselines on the same split: local only, FedAvg without the teacher, centralized, the teacher', () => {
+  it('reports the baselines on the same split: local only, FedAvg and centralized without and with the public labels, the teacher', () => {
     const { baselines: b, scenario } = report;
     assert.equal(scenario.name, 'hospitals');
     assert.deepEqual(
@@ -280,17 +280,30 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     );
     // Binary: AUC beside every accuracy.
     assert.ok(b.local_only.auc && b.local_only.auc.best >= b.local_only.auc.mean);
-    for (const model of [b.fedavg_no_teacher, b.centralized, b.teacher])
+    const trained = [
+      b.fedavg_no_teacher,
+      b.fedavg_public_labels,
+      b.centralized,
+      b.centralized_public_labels,
+    ];
+    for (const model of [...trained, b.teacher])
       assert.ok(model.auc !== undefined && model.auc > 0.5 && model.auc <= 1);
-    assert.equal(b.fedavg_no_teacher.per_round.length, 10);
-    assert.equal(b.fedavg_no_teacher.per_round[9], b.fedavg_no_teacher.accuracy);
+    for (const replay of [b.fedavg_no_teacher, b.fedavg_public_labels]) {
+      assert.equal(replay.per_round.length, 10);
+      assert.equal(replay.per_round[9], replay.accuracy);
+    }
     // Trained models, not chance: each beats always answering the majority class.
-    for (const accuracy of [
-      b.fedavg_no_teacher.accuracy,
-      b.centralized.accuracy,
-      b.local_only.best,
-    ])
+    for (const accuracy of [...trained.map((m) => m.accuracy), b.local_only.best])
       assert.ok(accuracy > report.majority_class_rate, String(accuracy));
+    // The gain is taken against the strongest of the federated baselines without a teacher.
+    const gain = report.distillation_gain;
+    const strongest = Math.max(
+      b.fedavg_no_teacher.accuracy,
+      b.fedavg_public_labels.accuracy,
+      b.local_only.best,
+    );
+    assert.equal(gain.baseline_accuracy, strongest);
+    assert.ok(Math.abs(gain.points - 100 * (report.student_accuracy - strongest)) < 1e-9);
     assert.equal(b.teacher.accuracy, report.teacher_accuracy);
     assert.equal(b.teacher.params, report.teacher_params);
   });
@@ -308,6 +321,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
       assert.match(stdout, new RegExp(`round +${round}/10 `));
     assert.match(stdout, /distillation gain +[+-]\d+\.\d points/);
     assert.match(stdout, /│ FedAvg without the teacher +│ +0\.\d{4} │/);
+    assert.match(stdout, /│ FedAvg with the public labels +│ +0\.\d{4} │/);
     assert.match(stdout, /student accuracy +0\.\d{4}/);
     assert.match(stdout, /report +.*report\.json/);
     // The dashboard's one-time link, printed as the coordinator starts listening.

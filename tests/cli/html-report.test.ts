@@ -61,6 +61,8 @@ describe('the demo HTML report', () => {
     }
     assert.match(html, /<th class="num">AUC<\/th>/, 'a binary task has an AUC column');
     assert.match(html, /<td>FedAvg without teacher<\/td><td class="num">92\.30%<\/td>/);
+    assert.match(html, /<td>FedAvg with the public labels<\/td><td class="num">93\.00%<\/td>/);
+    assert.match(html, /<td>centralized, public labels too<\/td><td class="num">96\.10%<\/td>/);
   });
 
   it('leaves out the AUC columns for a task that is not binary', async () => {
