@@ -8,15 +8,27 @@ export interface CodeBlock {
   readonly text: string;
 }
 
-/** The page's top-level ``` fenced blocks, in order (the only kind these pages use). */
+/**
+ * The page's ``` fenced blocks, in order, those inside list items included: a block's lines lose
+ * the indentation of its opening fence.
+ */
 export function codeBlocks(markdown: string): CodeBlock[] {
   const blocks: CodeBlock[] = [];
-  let open: { lang: string; meta: string; line: number; lines: string[] } | undefined;
+  let open:
+    { indent: string; lang: string; meta: string; line: number; lines: string[] } | undefined;
   markdown.split('\n').forEach((line, i) => {
     if (open === undefined) {
-      const fence = /^```(\S*)\s*(.*)$/.exec(line);
-      if (fence) open = { lang: fence[1]!, meta: fence[2]!.trim(), line: i + 1, lines: [] };
-    } else if (/^```\s*$/.test(line)) {
+      const fence = /^(\s*)```(\S*)\s*(.*)$/.exec(line);
+      if (fence) {
+        open = {
+          indent: fence[1]!,
+          lang: fence[2]!,
+          meta: fence[3]!.trim(),
+          line: i + 1,
+          lines: [],
+        };
+      }
+    } else if (/^\s*```\s*$/.test(line)) {
       blocks.push({
         lang: open.lang,
         meta: open.meta,
@@ -25,7 +37,7 @@ export function codeBlocks(markdown: string): CodeBlock[] {
       });
       open = undefined;
     } else {
-      open.lines.push(line);
+      open.lines.push(line.startsWith(open.indent) ? line.slice(open.indent.length) : line);
     }
   });
   if (open) throw new Error(`the code block opened on line ${open.line} is never closed`);
