@@ -1,5 +1,6 @@
 import type {
   AllowList,
+  FeatureTable,
   IdentityKeyPair,
   LabelledTable,
   Normalizer,
@@ -14,7 +15,10 @@ export interface CoordinatorSetup {
   readonly identity: IdentityKeyPair;
   readonly allowList: AllowList;
   readonly backend: string;
-  readonly publicSplit: LabelledTable;
+  /** The transfer set's inputs. */
+  readonly publicSplit: FeatureTable;
+  /** Its labels; null for an unlabelled transfer set (`data.publicLabels` false). */
+  readonly publicLabels: Int32Array | null;
   readonly heldOut: LabelledTable;
   /** Fitted on the public split only; sent to every site. */
   readonly normalizer: Normalizer;
@@ -25,3 +29,10 @@ export interface CoordinatorSetup {
 }
 
 export const COORDINATOR_SETUP = Symbol('COORDINATOR_SETUP');
+
+/** The public split with its labels, or null when it has none. */
+export function labelledPublicSplit(
+  setup: Pick<CoordinatorSetup, 'publicSplit' | 'publicLabels'>,
+): LabelledTable | null {
+  return setup.publicLabels ? { ...setup.publicSplit, labels: setup.publicLabels } : null;
+}

@@ -20,7 +20,7 @@ import {
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
 import { normalizerFor, type CoordinatorConfig } from './config/coordinator-config.js';
-import { readSplit } from './config/read-split.js';
+import { readPublicSplit, readSplit } from './config/read-split.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
 import { applyHttpHeaders } from './http-headers.js';
 import { serveDashboard } from './dashboard/static-assets.js';
@@ -78,11 +78,14 @@ export async function prepareSetup(
   const identity = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const allowList = unwrap(await readJsonFile(config.allowListFile, allowListSchema));
   const backend = unwrap(await selectBackend(config.backend));
-  const { table: publicSplit, bytes: publicSplitBytes } = await readSplit(
-    config.data.publicSplit,
-    config.data.classes,
-    'public split',
-  );
+  const {
+    table: publicSplit,
+    labels: publicLabels,
+    bytes: publicSplitBytes,
+  } = await readPublicSplit(config.data.publicSplit, {
+    classes: config.data.classes,
+    labelled: config.data.publicLabels,
+  });
   const { table: heldOut } = await readSplit(
     config.data.heldOut,
     config.data.classes,
@@ -101,6 +104,7 @@ export async function prepareSetup(
     allowList,
     backend,
     publicSplit,
+    publicLabels,
     heldOut,
     normalizer: normalizerFor(config.data, publicSplit),
     publicSplitBytes,

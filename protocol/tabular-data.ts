@@ -2,16 +2,20 @@ import { z } from 'zod';
 import { fail, ok, type Result } from './errors.js';
 import { wireFloat } from './wire-number.js';
 
-/**
- * Labelled tabular data as both sides hold it: rows of finite numbers and an integer class
- * label per row.
- */
-export interface LabelledTable {
+/** Rows of finite numbers, without labels: an unlabelled transfer set. */
+export interface FeatureTable {
   readonly featureNames: readonly string[];
   readonly rows: number;
   readonly features: number;
   /** rows x features, row-major. */
   readonly inputs: Float32Array;
+}
+
+/**
+ * Labelled tabular data as both sides hold it: rows of finite numbers and an integer class
+ * label per row.
+ */
+export interface LabelledTable extends FeatureTable {
   readonly labels: Int32Array;
 }
 
@@ -32,11 +36,48 @@ const unquote = (cell: string): string => cell.trim().replace(/^"(.*)"$/, '$1');
  * names the source, the line and the column.
  */
 export function parseCsvTable(text: string, columns: CsvColumns): Result<LabelledTable> {
+  const parsed = parseCsvRows(text, columns, columns.label);
+  if (!parsed.ok) return parsed;
+  const { table, labels } = parsed.value;
+  // parseCsvRows fills labels whenever it is given a label column.
+  return ok({ ...table, labels: labels! });
+}
+
+/**
+ * Parses a CSV of features only, as parseCsvTable does. A column named `label` is refused: a
+ * table declared unlabelled that has one would either hide its labels as a feature or hold
+ * labels nobody may use.
+ */
+export function parseUnlabelledCsv(
+  text: string,
+  columns: Omit<CsvColumns, 'features'> & { readonly reason: string },
+): Result<FeatureTable> {
+  const header = text
+    .slice(0, text.search(/\r?\n|$/))
+    .split(',')
+    .map(unquote);
+  if (header.includes(columns.label)) {
+    return fail(
+      'data.invalid',
+      `${columns.source}: line 1 has a column "${columns.label}", but ${columns.reason}`,
+      [1, columns.label],
+    );
+  }
+  const parsed = parseCsvRows(text, { source: columns.source }, undefined);
+  return parsed.ok ? ok(parsed.value.table) : parsed;
+}
+
+/** The rows of a CSV; with `label`, that column parsed as class numbers. */
+function parseCsvRows(
+  text: string,
+  columns: Pick<CsvColumns, 'features' | 'source'>,
+  label: string | undefined,
+): Result<{ readonly table: FeatureTable; readonly labels: Int32Array | undefined }> {
   const lines = text.split(/\r?\n/);
   const header = lines[0]?.split(',').map(unquote) ?? [];
-  const labelIndex = header.indexOf(columns.label);
-  if (labelIndex < 0) {
-    return fail('data.invalid', `${columns.source}: line 1 has no column "${columns.label}"`, [1]);
+  const labelIndex = label === undefined ? -1 : header.indexOf(label);
+  if (label !== undefined && labelIndex < 0) {
+    return fail('data.invalid', `${columns.source}: line 1 has no column "${label}"`, [1]);
   }
   const featureNames = columns.features
     ? [...columns.features]
@@ -54,7 +95,7 @@ export function parseCsvTable(text: string, columns: CsvColumns): Result<Labelle
   if (body.length === 0) return fail('data.invalid', `${columns.source}: the table has no rows`);
   const features = featureNames.length;
   const inputs = new Float32Array(body.length * features);
-  const labels = new Int32Array(body.length);
+  const labels = label === undefined ? undefined : new Int32Array(body.length);
   for (const [r, { line, number }] of body.entries()) {
     const cells = line.split(',').map(unquote);
     if (cells.length !== header.length) {
@@ -76,17 +117,18 @@ export function parseCsvTable(text: string, columns: CsvColumns): Result<Labelle
       }
       inputs[r * features + c] = value;
     }
-    const label = Number(cells[labelIndex]);
-    if (!Number.isInteger(label) || label < 0) {
+    if (labels === undefined || label === undefined) continue;
+    const value = Number(cells[labelIndex]);
+    if (!Number.isInteger(value) || value < 0) {
       return fail(
         'data.invalid',
-        `${columns.source}: line ${number}, column ${columns.label}: "${cells[labelIndex]}" is not a class number`,
-        [number, columns.label],
+        `${columns.source}: line ${number}, column ${label}: "${cells[labelIndex]}" is not a class number`,
+        [number, label],
       );
     }
-    labels[r] = label;
+    labels[r] = value;
   }
-  return ok({ featureNames, rows: body.length, features, inputs, labels });
+  return ok({ table: { featureNames, rows: body.length, features, inputs }, labels });
 }
 
 /** Every label must name one of the run's classes. */
@@ -99,6 +141,17 @@ export function checkLabels(table: LabelledTable, classes: number, source: strin
         `${source}: row ${bad + 1} has label ${table.labels[bad]}, the run has classes 0..${classes - 1}`,
         [bad + 1],
       );
+}
+
+/** A table of features only, as parseUnlabelledCsv reads it. */
+export function formatUnlabelledCsv(table: FeatureTable): string {
+  const lines = [table.featureNames.join(',')];
+  for (let r = 0; r < table.rows; r++) {
+    lines.push(
+      Array.from(table.inputs.subarray(r * table.features, (r + 1) * table.features)).join(','),
+    );
+  }
+  return lines.join('\n') + '\n';
 }
 
 export function formatLabelledCsv(table: LabelledTable): string {
@@ -120,7 +173,7 @@ export const normalizerSchema = z
   .refine((n) => n.mean.length === n.std.length, { message: 'mean and std differ in length' });
 export type Normalizer = z.infer<typeof normalizerSchema>;
 
-export function fitNormalizer(table: LabelledTable): Normalizer {
+export function fitNormalizer(table: FeatureTable): Normalizer {
   const { rows, features, inputs } = table;
   const mean = new Array<number>(features).fill(0);
   const std = new Array<number>(features).fill(0);

@@ -12,24 +12,34 @@ import type { Baselines } from './demo-report.js';
 import { progress } from './progress.js';
 import type { DemoWorkspace } from './workspace.js';
 
+/** The teacher model's held-out figures as the run measured them; null for imported logits. */
+export function runTeacherFigures(runReport: RunReport): Baselines['teacher'] | null {
+  if (runReport.teacher_source !== 'model') return null;
+  return {
+    accuracy: runReport.teacher_accuracy,
+    ...(runReport.compression.auc?.teacher != null
+      ? { auc: runReport.compression.auc.teacher }
+      : {}),
+    params: runReport.teacher_params,
+  };
+}
+
 /**
  * The baselines of the report, with the run's student, normalization and training settings
  * read back from the configs the parties ran with, so that they cannot drift from the run.
  */
 export async function trainBaselines({
   workspace,
-  runReport,
+  teacher,
   interactive,
   print,
 }: {
   readonly workspace: DemoWorkspace;
-  readonly runReport: RunReport;
+  /** The teacher's held-out figures: the run's, or the demo's own of an outside teacher. */
+  readonly teacher: Baselines['teacher'];
   readonly interactive: boolean;
   readonly print: (line: string) => void;
 }): Promise<Baselines> {
-  if (runReport.teacher_source !== 'model') {
-    throw new Error('the demo measures its baselines against a teacher model, not imported logits');
-  }
   const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
   // prepareWorkspace always writes the run into the config.
   const run = config.run!;
@@ -39,9 +49,10 @@ export async function trainBaselines({
   );
   // The sites' own choice (auto), so the baselines train as fast as the sites did.
   unwrap(await selectBackend(site.backend));
+  const replays = config.data.publicLabels ? 2 : 1;
   const bar = progress({
     label: 'baselines',
-    total: workspace.siteNames.length + run.rounds + 1,
+    total: workspace.siteNames.length + replays * (run.rounds + 1),
     print,
     interactive,
   });
@@ -59,13 +70,8 @@ export async function trainBaselines({
       seed: run.seed,
       validationFraction: site.validationFraction,
       validationSeed: site.seed,
-      teacher: {
-        accuracy: runReport.teacher_accuracy,
-        ...(runReport.compression.auc?.teacher != null
-          ? { auc: runReport.compression.auc.teacher }
-          : {}),
-        params: runReport.teacher_params,
-      },
+      publicLabels: config.data.publicLabels,
+      teacher,
       progress: (step, done) => bar.update(done, `    ${step}`),
     });
   } finally {

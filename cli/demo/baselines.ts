@@ -36,6 +36,11 @@ export interface BaselinePlan {
   /** Each site's local validation split (site config), held back from training as the site does. */
   readonly validationFraction: number;
   readonly validationSeed: number;
+  /**
+   * Whether the coordinator's public split has labels (config `data.publicLabels`). Without
+   * them there is nothing for the "with the public labels" baselines to use: they are null.
+   */
+  readonly publicLabels: boolean;
   readonly teacher: HeldOutFigures & { readonly params: number | null };
   /** Told which baseline is being trained, and how far it is. */
   readonly progress?: (step: string, done: number, total: number) => void;
@@ -91,7 +96,7 @@ function concatTables(tables: readonly LabelledTable[]): LabelledTable {
  *   round, the example-weighted mean of the sites' models (FedAvg, server step 1);
  * - centralized: every site's rows pooled, rounds x localEpochs epochs;
  * - FedAvg and centralized again with the public split's labelled rows (what the teacher learned
- *   from) as one more participant, or pooled with the rest.
+ *   from) as one more participant, or pooled with the rest; null when the split is unlabelled.
  * None of them is pruned or quantized; the federated student is, which can only narrow its lead.
  */
 export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
@@ -121,8 +126,9 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
       model.dispose();
     }
   };
-  // Local only per site, two FedAvg replays, two pooled trainings.
-  const total = plan.siteNames.length + 2 * plan.rounds + 2;
+  // Local only per site, one or two FedAvg replays, one or two pooled trainings.
+  const replays = plan.publicLabels ? 2 : 1;
+  const total = plan.siteNames.length + replays * (plan.rounds + 1);
   let done = 0;
   const step = (what: string): void => plan.progress?.(what, done++, total);
 
@@ -187,13 +193,17 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
     const best = perSite.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
     const aucs = perSite.flatMap((s) => (s.auc === undefined ? [] : [s.auc]));
 
-    // The teacher learns from the public split's labels; these two see them too, so that the
-    // teacher's labelled rows are not counted as the teacher's own gain.
+    // Where the teacher learns from the public split's labels, these two see them too, so that
+    // the teacher's labelled rows are not counted as the teacher's own gain.
     const withPublic = [...trainRows, plan.split.publicSplit];
     const fedavg = await replayFedAvg(trainRows, 'FedAvg without the teacher');
-    const fedavgPublic = await replayFedAvg(withPublic, 'FedAvg with the public labels');
+    const fedavgPublic = plan.publicLabels
+      ? await replayFedAvg(withPublic, 'FedAvg with the public labels')
+      : null;
     const centralized = await trainPooled(trainRows, 'centralized');
-    const centralizedPublic = await trainPooled(withPublic, 'centralized with the public labels');
+    const centralizedPublic = plan.publicLabels
+      ? await trainPooled(withPublic, 'centralized with the public labels')
+      : null;
     plan.progress?.('done', total, total);
 
     return {
@@ -215,8 +225,11 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
         `trained by the demo in one process with the sites' local trainer (Adam, batch ${plan.batchSize}, ` +
         `learning rate ${plan.learningRate}, alpha 0) on the rows each site trains on, from the run's initial ` +
         `weights; local only and centralized for ${epochs} epochs, FedAvg for ${plan.rounds} rounds of ` +
-        `${plan.localEpochs} local epoch(s) at every site; "with the public labels": the labelled public split ` +
-        `the teacher learned from, as one more FedAvg participant or pooled; none pruned or quantized`,
+        `${plan.localEpochs} local epoch(s) at every site; ` +
+        (plan.publicLabels
+          ? `"with the public labels": the labelled public split the teacher learned from, as one more FedAvg participant or pooled; `
+          : `"with the public labels": none (null), as the public split is unlabelled here (the teacher learned outside the federation, and only its logits label the transfer set), so no baseline has public labels to use; `) +
+        `none pruned or quantized`,
       wall_seconds: (performance.now() - started) / 1000,
     };
   } finally {

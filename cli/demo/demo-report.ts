@@ -29,14 +29,22 @@ export interface Baselines {
   readonly fedavg_no_teacher: HeldOutFigures & { readonly per_round: readonly number[] };
   /**
    * The same, with the public split's labelled rows, which the teacher learned from, as one
-   * more participant: what the federation reaches with every label the teacher saw.
+   * more participant: what the federation reaches with every label the teacher saw. null where
+   * the public split is unlabelled (an outside teacher): there are no labels to use.
    */
-  readonly fedavg_public_labels: HeldOutFigures & { readonly per_round: readonly number[] };
+  readonly fedavg_public_labels:
+    (HeldOutFigures & { readonly per_round: readonly number[] }) | null;
   /** The student trained on every site's rows pooled: the upper bound federation aims at. */
   readonly centralized: HeldOutFigures;
-  /** Every site's rows and the public split's pooled: the upper bound with every label. */
-  readonly centralized_public_labels: HeldOutFigures;
-  /** The teacher (trained on the public split), as the run measured it. */
+  /**
+   * Every site's rows and the public split's pooled: the upper bound with every label; null
+   * where the public split is unlabelled.
+   */
+  readonly centralized_public_labels: HeldOutFigures | null;
+  /**
+   * The teacher on the held-out split: as the run measured it (trained on the public split), or
+   * as the demo measured its outside teacher, whose logits alone the run imported.
+   */
   readonly teacher: HeldOutFigures & { readonly params: number | null };
   /** How the baselines were computed, in words, for the reader of the report. */
   readonly method: string;
@@ -52,6 +60,11 @@ export interface ScenarioSummary {
   /** The data set and how it was split, in words. */
   readonly data: string;
   readonly split: string;
+  /**
+   * Whether distillation is expected to help here and why, in one or two sentences: where the
+   * teacher's knowledge comes from and whether the transfer set is labelled.
+   */
+  readonly premise: string;
   readonly sites: readonly {
     readonly name: string;
     readonly rows: number;

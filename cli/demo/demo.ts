@@ -1,12 +1,19 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { recommendedSchedule } from '../../coordinator/compression/pruning-schedule.js';
-import { trainBaselines } from './baseline-run.js';
+import { runTeacherFigures, trainBaselines } from './baseline-run.js';
 import type { DemoReport } from './demo-report.js';
 import { runFederation } from './federation.js';
+import { prepareOutsideTeacher } from './outside-teacher.js';
 import { readRunReport, summarizeScenario, writeReportFiles } from './report-assembly.js';
 import type { Scenario } from './scenarios.js';
-import { BASELINES_LINE, finalLines, openingLines, servingLines } from './terminal-lines.js';
+import {
+  BASELINES_LINE,
+  finalLines,
+  openingLines,
+  outsideTeacherLine,
+  servingLines,
+} from './terminal-lines.js';
 import { comparisonTable, roundsTable } from './terminal-tables.js';
 import { prepareWorkspace } from './workspace.js';
 
@@ -63,6 +70,7 @@ export async function runDemo(
     sites: split.sites,
     siteNames: workspace.siteNames,
     seed: options.seed,
+    outside: split.outside,
   });
   openingLines({
     scenario,
@@ -73,6 +81,19 @@ export async function runDemo(
     seed: options.seed,
     out: options.out,
   }).forEach((line) => print(line));
+
+  // Distillation's premise: a teacher from outside, which the coordinator knows only by its
+  // logits on the (unlabelled) transfer set.
+  const outside =
+    scenario.teacher.kind === 'outside'
+      ? await prepareOutsideTeacher({
+          workspace,
+          cacheDir: options.cacheDir,
+          seed: options.seed,
+          log: print,
+        })
+      : undefined;
+  if (outside) print(outsideTeacherLine(outside));
 
   const federation = await runFederation({
     workspace,
@@ -88,7 +109,9 @@ export async function runDemo(
   const runReport = await readRunReport(workspace);
   print('');
   print(BASELINES_LINE);
-  const baselines = await trainBaselines({ workspace, runReport, interactive, print });
+  const teacher = outside?.figures ?? runTeacherFigures(runReport);
+  if (!teacher) throw new Error('the demo measures its baselines against a teacher it can run');
+  const baselines = await trainBaselines({ workspace, teacher, interactive, print });
   const { report, files } = await writeReportFiles({
     workspace,
     runReport,
@@ -98,7 +121,7 @@ export async function runDemo(
   print('');
   print(roundsTable(report));
   print(comparisonTable(report));
-  finalLines({ report, pruning, files }).forEach((line) => print(line));
+  finalLines({ report, pruning, files, outside }).forEach((line) => print(line));
 
   if (options.serveUntil) {
     servingLines(federation.dashboard).forEach((line) => print(line));

@@ -23,11 +23,13 @@ export function distillationGain(
   studentAccuracy: number,
   baselines: Pick<Baselines, 'fedavg_no_teacher' | 'fedavg_public_labels' | 'local_only'>,
 ): DistillationGain {
-  const candidates: [FederatedBaseline, HeldOutFigures][] = [
+  const listed: [FederatedBaseline, HeldOutFigures | null][] = [
     ['fedavg_no_teacher', baselines.fedavg_no_teacher],
     ['fedavg_public_labels', baselines.fedavg_public_labels],
     ['local_only_best', { accuracy: baselines.local_only.best }],
   ];
+  // A baseline without labels to use (an unlabelled public split) was not trained: skipped.
+  const candidates = listed.filter((c): c is [FederatedBaseline, HeldOutFigures] => c[1] !== null);
   // The first listed wins a tie: the plainer baseline.
   const [against, strongest] = candidates.reduce((a, b) => (b[1].accuracy > a[1].accuracy ? b : a));
   return {
@@ -36,7 +38,7 @@ export function distillationGain(
     student_accuracy: studentAccuracy,
     points: 100 * (studentAccuracy - strongest.accuracy),
     meaning:
-      'held-out accuracy of the distilled student minus that of the strongest federated baseline without a teacher (FedAvg without or with the public labels, the best site alone); one run, one seed',
+      'held-out accuracy of the distilled student minus that of the strongest federated baseline without a teacher (FedAvg without or with the public labels where the public split has labels, the best site alone); one run, one seed',
   };
 }
 

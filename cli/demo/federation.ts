@@ -47,8 +47,12 @@ export async function runFederation(plan: FederationPlan): Promise<Federation> {
   });
   let dashboard: string;
   try {
-    // Its teacher is trained before it listens: minutes for digits on a CPU, unless cached.
-    print('  starting the coordinator (it trains the teacher first, unless it is cached)');
+    // Its teacher is trained (unless cached) or imported before it listens.
+    print(
+      workspace.teacherLogitsFile
+        ? "  starting the coordinator (it imports the teacher's logits first)"
+        : '  starting the coordinator (it trains the teacher first, unless it is cached)',
+    );
     const coordinator = await spawnParty({
       name: 'coordinator',
       args: [

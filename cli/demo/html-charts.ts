@@ -106,10 +106,11 @@ export const CHART_SCRIPT = `(() => {
 
   const student = new Map(report.per_round.map((r) => [r.round, r.student_accuracy]));
   const b = report.baselines;
+  // A baseline without labels to use (an unlabelled public split) is null: no series.
   const replays = [
-    ['FedAvg, no teacher', b.fedavg_no_teacher.per_round, '#d97706'],
-    ['FedAvg, public labels', b.fedavg_public_labels.per_round, '#dc2626'],
-  ];
+    ['FedAvg, no teacher', b.fedavg_no_teacher, '#d97706'],
+    ['FedAvg, public labels', b.fedavg_public_labels, '#dc2626'],
+  ].flatMap(([label, figures, stroke]) => (figures ? [[label, figures.per_round, stroke]] : []));
   const last = Math.max(0, ...student.keys(), ...replays.map(([, perRound]) => perRound.length));
   const rounds = Array.from({ length: last }, (_, i) => i + 1);
   const flat = (v) => rounds.map(() => v);
@@ -121,11 +122,11 @@ export const CHART_SCRIPT = `(() => {
     accuracyData.push(rounds.map((r) => perRound[r - 1] ?? null));
   }
   const references = [
-    ['centralized', b.centralized.accuracy, '#16a34a'],
-    ['centralized, public labels', b.centralized_public_labels.accuracy, '#0d9488'],
-    ['local-only mean', b.local_only.mean, '#64748b'],
-    ['teacher', b.teacher.accuracy, '#7c3aed'],
-  ];
+    ['centralized', b.centralized, '#16a34a'],
+    ['centralized, public labels', b.centralized_public_labels, '#0d9488'],
+    ['local-only mean', { accuracy: b.local_only.mean }, '#64748b'],
+    ['teacher', b.teacher, '#7c3aed'],
+  ].flatMap(([label, figures, stroke]) => (figures ? [[label, figures.accuracy, stroke]] : []));
   for (const [label, value, stroke] of references) {
     accuracy.push({ label, stroke, dash: [6, 4], points: { show: false } });
     accuracyData.push(flat(value));

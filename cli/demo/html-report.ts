@@ -36,10 +36,11 @@ function header(report: DemoReport): string {
   ];
   return (
     `<header><h1>${escapeHtml(scenario.title)}</h1>` +
-    `<p>A teacher trained on a public split distilled into a small student, trained by ` +
+    `<p>A teacher's soft labels distilled into a small student, trained by ` +
     `${report.sites} sites on rows that never left them.</p>` +
     `<dl><dt>Data</dt><dd>${escapeHtml(scenario.data)}</dd>` +
     `<dt>Split</dt><dd>${escapeHtml(scenario.split)}</dd>` +
+    `<dt>Premise</dt><dd data-test="premise">${escapeHtml(scenario.premise)}</dd>` +
     `<dt>Run</dt><dd><ul>${facts.map((f) => `<li>${escapeHtml(f)}</li>`).join('')}</ul></dd></dl></header>`
   );
 }

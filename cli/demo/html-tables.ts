@@ -1,5 +1,5 @@
 import { formatBytes, formatPercent } from '../../dashboard/format.js';
-import type { DemoReport } from './demo-report.js';
+import type { DemoReport, HeldOutFigures } from './demo-report.js';
 import { accuracy, auc, escapeHtml, table } from './html-markup.js';
 
 /** The teacher beside the two exported students: size, held-out figures, latency. */
@@ -140,6 +140,9 @@ export function baselinesTable(report: DemoReport): string {
     accuracy(acc),
     ...(binary ? [auc(area)] : []),
   ];
+  // A baseline that had no labels to use (an unlabelled public split) is null: no row.
+  const optional = (name: string, figures: HeldOutFigures | null) =>
+    figures ? [row(name, figures.accuracy, figures.auc)] : [];
   return table({
     test: 'baselines',
     head: ['model', 'held-out accuracy', ...(binary ? ['AUC'] : [])],
@@ -151,17 +154,9 @@ export function baselinesTable(report: DemoReport): string {
         b.local_only.auc?.best,
       ),
       row('FedAvg without teacher', b.fedavg_no_teacher.accuracy, b.fedavg_no_teacher.auc),
-      row(
-        'FedAvg with the public labels',
-        b.fedavg_public_labels.accuracy,
-        b.fedavg_public_labels.auc,
-      ),
+      ...optional('FedAvg with the public labels', b.fedavg_public_labels),
       row('centralized (all rows pooled)', b.centralized.accuracy, b.centralized.auc),
-      row(
-        'centralized, public labels too',
-        b.centralized_public_labels.accuracy,
-        b.centralized_public_labels.auc,
-      ),
+      ...optional('centralized, public labels too', b.centralized_public_labels),
       row('teacher', b.teacher.accuracy, b.teacher.auc),
       row('distilled student', report.student_accuracy, report.compression.auc?.student_fp32),
     ],

@@ -8,7 +8,7 @@ import { formatJsonl, readAuditLog } from '../audit-commands.js';
 import type { Baselines, DemoReport, ScenarioSummary, SitesOwnEpsilon } from './demo-report.js';
 import { distillationGain } from './distillation-gain.js';
 import { renderHtmlReport } from './html-report.js';
-import { describeSplit } from './scenario-split.js';
+import { describePremise, describeSplit } from './scenario-split.js';
 import type { Scenario } from './scenarios.js';
 import { formatJson, siteConfigFile, type DemoWorkspace } from './workspace.js';
 
@@ -18,12 +18,15 @@ export function summarizeScenario({
   sites,
   siteNames,
   seed,
+  outside,
 }: {
   readonly scenario: Scenario;
   /** Each site's private rows, in the order of `siteNames`. */
   readonly sites: readonly LabelledTable[];
   readonly siteNames: readonly string[];
   readonly seed: number;
+  /** What an outside teacher learned from, where the scenario has one. */
+  readonly outside?: LabelledTable | undefined;
 }): ScenarioSummary {
   const classes = scenario.classNames.length;
   return {
@@ -31,6 +34,7 @@ export function summarizeScenario({
     title: scenario.title,
     data: scenario.data,
     split: `${describeSplit({ scenario, sites: sites.length })}; seed ${seed}`,
+    premise: describePremise(scenario, outside ? { outside } : {}),
     sites: sites.map((site, i) => {
       const counts = new Array<number>(classes).fill(0);
       for (const label of site.labels) counts[label]!++;

@@ -23,8 +23,29 @@ export const DIGITS_TEACHER: CnnArchitecture = {
   dense: [128],
 };
 
-/** What the run spec of a scenario sets beyond rounds, sites and seed. */
+/** What the run spec of a scenario sets beyond rounds, sites and seed (and an outside teacher). */
 export type ScenarioRun = Omit<RunSpecInput, 'rounds' | 'minSites' | 'seed'>;
+
+/**
+ * Where the teacher's knowledge comes from. `public-split`: the coordinator trains it on its own
+ * labelled public split (the run's `teacher`), which a fair baseline sees too. `outside`: it was
+ * trained by another party on data that no site, nor the transfer set, nor the held-out split
+ * holds; the demo plays that party, and the coordinator gets only its logits on an unlabelled
+ * transfer set (`teacher.source` "logits", `data.publicLabels` false): distillation's premise.
+ */
+export type TeacherOrigin =
+  | { readonly kind: 'public-split' }
+  | {
+      readonly kind: 'outside';
+      /** The outside party's data (scenario-split.ts reads it). */
+      readonly dataset: 'mnist-rest';
+      /** What its rows are, in the plural, for the premise. */
+      readonly rowsNoun: string;
+      readonly cnn: CnnArchitecture;
+      readonly epochs: number;
+      readonly batchSize: number;
+      readonly learningRate: number;
+    };
 
 /**
  * How a scenario's rows are shared out (scenario-split.ts carries each recipe out). Both cut a
@@ -62,6 +83,7 @@ export interface Scenario {
   readonly requiredSites?: number;
   /** How the coordinator scales inputs (coordinator config `data.normalize`). */
   readonly normalize: 'standardize' | 'none';
+  readonly teacher: TeacherOrigin;
   readonly run: ScenarioRun;
   readonly split: SplitRecipe;
 }
@@ -75,6 +97,7 @@ const hospitals: Scenario = {
   sitesNoun: 'hospitals',
   defaults: { sites: 5, rounds: 10 },
   normalize: 'standardize',
+  teacher: { kind: 'public-split' },
   run: {},
   split: {
     kind: 'label-skew',
@@ -96,6 +119,7 @@ const banks: Scenario = {
   defaults: { sites: EDUCATION_BRANCHES.length, rounds: 10 },
   requiredSites: EDUCATION_BRANCHES.length,
   normalize: 'standardize',
+  teacher: { kind: 'public-split' },
   // 6,000 public rows: a shorter teacher training than the default's 150 epochs does.
   run: { teacher: { source: 'model', hidden: [64, 32], epochs: 20 } },
   split: { kind: 'education-branches', heldOutFraction: 0.2, publicFraction: 0.1 },
@@ -110,9 +134,18 @@ const digits: Scenario = {
   sitesNoun: 'sites',
   defaults: { sites: 10, rounds: 10 },
   normalize: 'none',
+  teacher: {
+    kind: 'outside',
+    dataset: 'mnist-rest',
+    rowsNoun: 'digit images',
+    cnn: DIGITS_TEACHER,
+    epochs: 10,
+    batchSize: 32,
+    learningRate: 0.002,
+  },
+  // The teacher's logits are imported: the workspace names the file.
   run: {
     studentCnn: DIGITS_STUDENT,
-    teacher: { source: 'model', cnn: DIGITS_TEACHER, epochs: 15, learningRate: 0.002 },
     localEpochs: 1,
     learningRate: 0.003,
     schedule: {

@@ -2,6 +2,7 @@ import type { LatencyFigures } from '../../coordinator/compression/inference-lat
 import type { RoundSummary } from '../../coordinator/runs/run-report.js';
 import type { TeacherSummary } from '../../coordinator/teacher/prepared-teacher.js';
 import type { DemoReport, ScenarioSummary } from './demo-report.js';
+import type { OutsideTeacher } from './outside-teacher.js';
 import { FEDERATED_BASELINE_NAMES } from './distillation-gain.js';
 import type { ReportFiles } from './report-assembly.js';
 import type { Scenario } from './scenarios.js';
@@ -51,6 +52,7 @@ export function openingLines({
     `fedistill demo: ${scenario.title}, ${sites} ${scenario.sitesNoun}, ${rounds} rounds, seed ${seed}`,
     `  data      ${scenario.data}`,
     `  split     ${summary.split}`,
+    `  premise   ${summary.premise}`,
     `  workspace ${out}`,
     `  held-out ${split.heldOut.rows} rows and public ${split.publicSplit.rows} rows stay with the coordinator`,
     ...summary.sites.map((site, i) =>
@@ -65,6 +67,15 @@ export function teacherLine(teacher: TeacherSummary): string {
     ? `  teacher ${teacher.cached ? 'loaded from cache' : 'trained on the public split'}: ` +
         `${teacher.params} parameters, held-out accuracy ${teacher.accuracy.toFixed(4)}`
     : `  teacher logits imported from ${teacher.file}`;
+}
+
+/** The outside teacher, before the coordinator starts: the run will know only its logits. */
+export function outsideTeacherLine(teacher: OutsideTeacher): string {
+  return (
+    `  outside teacher ${teacher.cached ? 'loaded from cache' : 'trained'} on ${teacher.rows} rows outside the federation: ` +
+    `${teacher.figures.params} parameters, held-out accuracy ${teacher.figures.accuracy.toFixed(4)}; ` +
+    `its logits on the unlabelled transfer set are the coordinator's import`
+  );
 }
 
 /** A round as it closes; sparsity only when the run prunes, epsilon only when it is private. */
@@ -84,8 +95,22 @@ export function roundLine({
   );
 }
 
+/** What is known of the teacher: held-out figures where a model was at hand, else agreement. */
+function teacherFiguresLine(report: DemoReport, outside: OutsideTeacher | undefined): string {
+  if (report.teacher_source === 'model') {
+    return `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`;
+  }
+  if (outside) {
+    return `  teacher accuracy      ${outside.figures.accuracy.toFixed(4)}  (${outside.figures.params} parameters, ${outside.rows} rows outside the federation; measured by the demo, the run imported its logits)`;
+  }
+  const agreement = report.teacher_transfer_accuracy;
+  return agreement === null
+    ? '  teacher agreement     none  (imported logits on an unlabelled transfer set; no held-out figure)'
+    : `  teacher agreement     ${agreement.toFixed(4)}  (imported logits vs public labels; no held-out figure)`;
+}
+
 export const BASELINES_LINE =
-  '  baselines on the same split and seed: local only, FedAvg and centralized, without and with the public labels';
+  '  baselines on the same split and seed: local only, FedAvg and centralized, without and (where the public split has labels) with the public labels';
 
 const latency = (figures: LatencyFigures | null): string =>
   figures
@@ -97,10 +122,13 @@ export function finalLines({
   report,
   pruning,
   files,
+  outside,
 }: {
   readonly report: DemoReport;
   readonly pruning: boolean;
   readonly files: ReportFiles;
+  /** The teacher the demo trained outside the federation, whose logits the run imported. */
+  readonly outside?: OutsideTeacher | undefined;
 }): string[] {
   const { privacy, compression: c } = report;
   const gain = report.distillation_gain;
@@ -109,9 +137,7 @@ export function finalLines({
   const last = report.per_round[report.per_round.length - 1];
   return [
     `  distillation gain     ${gain.points >= 0 ? '+' : ''}${gain.points.toFixed(1)} points of accuracy over ${FEDERATED_BASELINE_NAMES[gain.against]} (${gain.baseline_accuracy.toFixed(4)}), the strongest federated baseline without a teacher`,
-    report.teacher_source === 'model'
-      ? `  teacher accuracy      ${report.teacher_accuracy.toFixed(4)}  (${report.teacher_params} parameters, public split only)`
-      : `  teacher agreement     ${report.teacher_transfer_accuracy.toFixed(4)}  (imported logits vs public labels; no held-out figure)`,
+    teacherFiguresLine(report, outside),
     `  student accuracy      ${report.student_accuracy.toFixed(4)}  (${report.student_params} parameters, federated)`,
     ...(pruning
       ? [`  student sparsity      ${percent(last!.sparsity)}  (kernel weights exactly zero)`]

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { DemoReport } from './demo-report.js';
+import type { DemoReport, HeldOutFigures } from './demo-report.js';
 
 /** A plain box table (no colours: it also lands in logs), indented like the demo's lines. */
 function table({
@@ -69,30 +69,23 @@ export function comparisonTable(report: DemoReport): string {
     params: string,
   ) => [name, fixed4(accuracy), ...(binary ? [fixed4(auc)] : []), params];
   const student = String(report.student_params);
+  // A baseline that had no labels to use (an unlabelled public split) is null: no row.
+  const optional = (name: string, figures: HeldOutFigures | null) =>
+    figures ? [row(name, figures.accuracy, figures.auc, student)] : [];
   return table({
     head: ['model', 'accuracy', ...(binary ? ['AUC'] : []), 'parameters'],
     rows: [
       row(
-        'teacher (public split)',
+        report.teacher_source === 'model' ? 'teacher (public split)' : 'teacher (outside)',
         b.teacher.accuracy,
         b.teacher.auc,
         String(b.teacher.params ?? '-'),
       ),
-      row(
-        'centralized, public labels too',
-        b.centralized_public_labels.accuracy,
-        b.centralized_public_labels.auc,
-        student,
-      ),
+      ...optional('centralized, public labels too', b.centralized_public_labels),
       row('centralized (pooled rows)', b.centralized.accuracy, b.centralized.auc, student),
       row('distilled student, fp32', c.accuracy.student_fp32, c.auc?.student_fp32, student),
       row('distilled student, int8 export', c.accuracy.student_int8, c.auc?.student_int8, student),
-      row(
-        'FedAvg with the public labels',
-        b.fedavg_public_labels.accuracy,
-        b.fedavg_public_labels.auc,
-        student,
-      ),
+      ...optional('FedAvg with the public labels', b.fedavg_public_labels),
       row(
         'FedAvg without the teacher',
         b.fedavg_no_teacher.accuracy,

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { formatLabelledCsv } from '../../protocol/index.js';
+import { formatLabelledCsv, formatUnlabelledCsv } from '../../protocol/index.js';
 import type { PruningConfigInput } from '../../coordinator/compression/pruning-config.js';
 import type { DpConfigInput } from '../../coordinator/privacy/privacy-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
@@ -34,7 +34,15 @@ export interface DemoWorkspace {
   readonly keys: KeySet;
   readonly split: ScenarioSplit;
   readonly scenario: Scenario;
+  /**
+   * With an outside teacher: where its logits on the transfer set go, in the coordinator's
+   * imports folder, for the run's `teacher` to import.
+   */
+  readonly teacherLogitsFile?: string;
 }
+
+/** The imported teacher's file, relative to the coordinator's config (its operatorFiles.dir). */
+const OUTSIDE_TEACHER_LOGITS = path.join('imports', 'outside-teacher.bin');
 
 /** Every JSON file the demo writes: indented for people to read, ending in a newline. */
 export const formatJson = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
@@ -74,7 +82,13 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
   const keys = await generateKeySet(path.join(dir, 'keys'), siteNames);
   const coordinatorDir = path.join(dir, 'coordinator');
   await mkdir(coordinatorDir, { recursive: true });
-  await writeFile(path.join(coordinatorDir, 'public.csv'), formatLabelledCsv(split.publicSplit));
+  // An outside teacher's transfer set reaches the coordinator without labels: only the teacher
+  // labels it.
+  const outside = scenario.teacher.kind === 'outside';
+  await writeFile(
+    path.join(coordinatorDir, 'public.csv'),
+    outside ? formatUnlabelledCsv(split.publicSplit) : formatLabelledCsv(split.publicSplit),
+  );
   await writeFile(path.join(coordinatorDir, 'held-out.csv'), formatLabelledCsv(split.heldOut));
   const reportFile = path.join(dir, 'report.json');
   const config: CoordinatorConfigInput = {
@@ -85,11 +99,13 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
       name: scenario.dataName,
       classes: scenario.classNames.length,
       publicSplit: 'public.csv',
+      publicLabels: !outside,
       heldOut: 'held-out.csv',
       normalize: scenario.normalize,
     },
     run: {
       ...scenario.run,
+      ...(outside ? { teacher: { source: 'logits', file: OUTSIDE_TEACHER_LOGITS } } : {}),
       rounds: plan.rounds,
       minSites: plan.sites,
       seed: plan.seed,
@@ -116,7 +132,16 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     await mkdir(siteDir, { recursive: true });
     await writeFile(path.join(siteDir, 'private.csv'), formatLabelledCsv(split.sites[i]!));
   }
-  return { dir, coordinatorConfigFile, reportFile, siteNames, keys, split, scenario };
+  return {
+    dir,
+    coordinatorConfigFile,
+    reportFile,
+    siteNames,
+    keys,
+    split,
+    scenario,
+    ...(outside ? { teacherLogitsFile: path.join(coordinatorDir, OUTSIDE_TEACHER_LOGITS) } : {}),
+  };
 }
 
 /** Where a site's config is written, in the site's own folder. */

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { runSpecSchema } from '../runs/run-spec.js';
+import { publicLabelNeeds } from '../teacher/public-labels.js';
 import { resolveTeacherPaths } from '../teacher/teacher-config.js';
 import {
   backendChoiceSchema,
@@ -9,7 +10,7 @@ import {
   parseWith,
   readJsonFile,
   unwrap,
-  type LabelledTable,
+  type FeatureTable,
   type Normalizer,
 } from '../../protocol/index.js';
 
@@ -91,6 +92,12 @@ export const coordinatorConfigSchema = z
         classes: z.number().int().min(2).max(1000),
         /** Public split: trains the teacher and is the transfer set. */
         publicSplit: z.string().min(1),
+        /**
+         * Whether the public split's CSV has a label column. false: an unlabelled transfer set,
+         * whose soft labels come only from a teacher trained elsewhere (imported logits, in the
+         * transfer-set mode); a teacher model or class logits, which need labels, are refused.
+         */
+        publicLabels: z.boolean().default(true),
         /** Held-out split that only the coordinator holds, for evaluation. */
         heldOut: z.string().min(1),
         /**
@@ -174,7 +181,13 @@ export const coordinatorConfigSchema = z
     backend: backendChoiceSchema.default('auto'),
     limits: limitsSchema.default(limitsSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.data.publicLabels || !config.run) return;
+    for (const need of publicLabelNeeds(config.run)) {
+      ctx.addIssue({ code: 'custom', message: need.message, path: ['run', ...need.path] });
+    }
+  });
 
 export type CoordinatorConfig = z.infer<typeof coordinatorConfigSchema>;
 export type CoordinatorLimits = z.infer<typeof limitsSchema>;
@@ -221,7 +234,7 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
 /** The normalizer the coordinator sends with the transfer set, as `data.normalize` asks. */
 export function normalizerFor(
   data: Pick<CoordinatorConfig['data'], 'normalize'>,
-  publicSplit: LabelledTable,
+  publicSplit: FeatureTable,
 ): Normalizer {
   if (data.normalize === 'standardize') return fitNormalizer(publicSplit);
   const features = publicSplit.features;

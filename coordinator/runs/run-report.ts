@@ -66,8 +66,11 @@ export interface PrivacyFigures {
  * agreement with the public split's labels is known.
  */
 export type TeacherFigures = {
-  /** Share of public-split rows whose largest teacher logit is at their label. */
-  readonly teacher_transfer_accuracy: number;
+  /**
+   * Share of public-split rows whose largest teacher logit is at their label; null when the
+   * transfer set is unlabelled (`data.publicLabels` false), as there is nothing to agree with.
+   */
+  readonly teacher_transfer_accuracy: number | null;
 } & (
   | {
       readonly teacher_source: 'model';

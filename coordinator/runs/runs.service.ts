@@ -25,6 +25,7 @@ import { EvaluationService } from '../evaluation/evaluation.service.js';
 import { CoordinatorEvents } from '../events/coordinator-events.js';
 import { SitesService } from '../sites/sites.service.js';
 import { COORDINATOR_STORE, type CoordinatorStore, type StoredRun } from '../store/store.js';
+import { publicLabelNeeds } from '../teacher/public-labels.js';
 import { TeacherService } from '../teacher/teacher.service.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import { PrivacyPlan } from '../privacy/privacy-plan.js';
@@ -163,6 +164,12 @@ export class RunsService implements SiteSessionHost, OnModuleInit, OnModuleDestr
     }
     const { features } = this.setup.publicSplit;
     const { classes } = this.setup.config.data;
+    const needs = this.setup.publicLabels ? [] : publicLabelNeeds(spec);
+    if (needs.length > 0) {
+      // Every field at fault in the message; the path of the first, as schema errors give it.
+      const message = needs.map((need) => need.message).join('; ');
+      return fail('config.invalid', message, needs[0]!.path);
+    }
     const student = studentSpecOf(spec, features, classes);
     if (!student.ok) return student;
     if (spec.teacher.source === 'model') {

@@ -1,6 +1,6 @@
 import { FedistillError, loadSodium, selectBackend, unwrap } from '../../protocol/index.js';
 import { normalizerFor, type CoordinatorConfig } from '../config/coordinator-config.js';
-import { readSplit } from '../config/read-split.js';
+import { readPublicSplit } from '../config/read-split.js';
 import { obtainTeacherModel, teacherOutputs } from './model-teacher.js';
 import { writeTeacherLogits, type LogitsShape, type LogitsTarget } from './teacher-logits.js';
 
@@ -31,14 +31,18 @@ export async function exportTeacherLogits(
   }
   unwrap(await selectBackend(config.backend));
   const classes = config.data.classes;
-  const { table: publicSplit, bytes: publicSplitBytes } = await readSplit(
-    config.data.publicSplit,
+  const {
+    table: publicSplit,
+    labels: publicLabels,
+    bytes: publicSplitBytes,
+  } = await readPublicSplit(config.data.publicSplit, {
     classes,
-    'public split',
-  );
+    labelled: config.data.publicLabels,
+  });
   const data = {
     config,
     publicSplit,
+    publicLabels,
     publicSplitBytes,
     normalizer: normalizerFor(config.data, publicSplit),
     sodium: await loadSodium(),

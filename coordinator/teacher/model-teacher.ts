@@ -4,6 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {
   applyNormalizer,
   contentHash,
+  FedistillError,
   toHex,
   unwrap,
   type StudentSpec,
@@ -17,7 +18,7 @@ import { trainTeacher } from './teacher-trainer.js';
 
 export type TeacherData = Pick<
   CoordinatorSetup,
-  'config' | 'publicSplit' | 'publicSplitBytes' | 'normalizer' | 'sodium'
+  'config' | 'publicSplit' | 'publicLabels' | 'publicSplitBytes' | 'normalizer' | 'sodium'
 >;
 
 export interface TeacherModel {
@@ -42,7 +43,15 @@ export async function obtainTeacherModel(
   seed: number,
   log: (line: string) => void,
 ): Promise<TeacherModel> {
-  const { config, publicSplit, sodium } = data;
+  const { config, publicSplit, publicLabels, sodium } = data;
+  if (!publicLabels) {
+    // Refused with the run spec (public-labels.ts); here for callers that pass a config object.
+    throw new FedistillError({
+      code: 'config.invalid',
+      message: "a teacher model trains on the public split's labels; this public split has none",
+      path: ['data', 'publicLabels'],
+    });
+  }
   const { hidden, epochs, batchSize, learningRate } = teacher;
   const spec = unwrap(
     modelSpecOf(teacher, publicSplit.features, config.data.classes, ['teacher', 'cnn']),
@@ -64,7 +73,7 @@ export async function obtainTeacherModel(
   }
   log(`training the teacher on ${publicSplit.rows} public rows (${epochs} epochs)`);
   const inputs = normalizedInputs(data);
-  const model = trainTeacher(spec, inputs, publicSplit.labels, training);
+  const model = trainTeacher(spec, inputs, publicLabels, training);
   inputs.dispose();
   await saveTeacher(model, dir).catch((error: Error) =>
     log(`teacher not cached: ${error.message}`),

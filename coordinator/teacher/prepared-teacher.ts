@@ -23,8 +23,11 @@ export type TeacherSource =
 
 /** What the run's teacher was, as far as this process measured it. */
 export type TeacherSummary = TeacherSource & {
-  /** Share of public-split rows whose largest teacher logit is at their label. */
-  readonly transferAccuracy: number;
+  /**
+   * Share of public-split rows whose largest teacher logit is at their label; null when the
+   * public split is unlabelled.
+   */
+  readonly transferAccuracy: number | null;
   /** Content hash (hex) of the soft labels the sites receive. */
   readonly transferHash: string;
 };

@@ -1,4 +1,4 @@
-import type { LabelledTable, TeacherKnowledge } from '../../protocol/index.js';
+import type { FeatureTable, LabelledTable, TeacherKnowledge } from '../../protocol/index.js';
 
 /** The teacher's last hidden layer on the public inputs; width 0 when the run does not send it. */
 export interface TeacherFeatures {
@@ -14,21 +14,21 @@ const NO_FEATURES: TeacherFeatures = { width: 0, values: new Float32Array(0) };
  * inputs (raw) with the logits, and the hidden features when given. Class logits: the mean
  * logits over the public rows of each true class (a class with no row gets zeros).
  */
-export function teacherKnowledge({
-  mode,
-  publicSplit,
-  classes,
-  logits,
-  features = NO_FEATURES,
-}: {
-  readonly mode: 'transfer-set' | 'class-logits';
-  readonly publicSplit: LabelledTable;
-  readonly classes: number;
-  /** rows x classes on the public split. */
-  readonly logits: Float32Array;
-  readonly features?: TeacherFeatures | undefined;
-}): TeacherKnowledge {
-  if (mode === 'class-logits') {
+export function teacherKnowledge(
+  input: {
+    readonly classes: number;
+    /** rows x classes on the public split. */
+    readonly logits: Float32Array;
+    readonly features?: TeacherFeatures | undefined;
+  } & (
+    | { readonly mode: 'transfer-set'; readonly publicSplit: FeatureTable }
+    // The per-class means need each public row's label.
+    | { readonly mode: 'class-logits'; readonly publicSplit: LabelledTable }
+  ),
+): TeacherKnowledge {
+  const { classes, logits, features = NO_FEATURES } = input;
+  if (input.mode === 'class-logits') {
+    const { publicSplit } = input;
     const matrix = new Float32Array(classes * classes);
     const counts = new Array<number>(classes).fill(0);
     publicSplit.labels.forEach((label, row) => {
@@ -42,6 +42,7 @@ export function teacherKnowledge({
     );
     return { mode: 'class-logits', classes, matrix };
   }
+  const { publicSplit } = input;
   return {
     mode: 'transfer-set',
     rows: publicSplit.rows,

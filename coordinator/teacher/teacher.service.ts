@@ -1,18 +1,24 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   encodeTeacherKnowledge,
+  fail,
   ok,
   parameterCount,
   toHex,
   type Result,
 } from '../../protocol/index.js';
-import { COORDINATOR_SETUP, type CoordinatorSetup } from '../coordinator-setup.js';
+import {
+  COORDINATOR_SETUP,
+  labelledPublicSplit,
+  type CoordinatorSetup,
+} from '../coordinator-setup.js';
 import { EvaluationService } from '../evaluation/evaluation.service.js';
 import type { RunSpec } from '../runs/run-spec.js';
 import { TransferService } from '../transfer/transfer.service.js';
 import type { PreparedTeacher, TeacherSource, TeacherSummary } from './prepared-teacher.js';
 import { obtainTeacherModel, teacherOutputs, type TeacherOutputs } from './model-teacher.js';
 import type { ImportedTeacherConfig, ModelTeacherConfig } from './teacher-config.js';
+import { publicLabelNeeds } from './public-labels.js';
 import { labelAgreement, teacherKnowledge } from './teacher-knowledge.js';
 import { readTeacherLogits } from './teacher-logits.js';
 
@@ -50,27 +56,31 @@ export class TeacherService {
   }
 
   private async build(run: RunSpec): Promise<Result<PreparedTeacher>> {
-    const { config, publicSplit } = this.setup;
+    const { config, publicSplit, publicLabels } = this.setup;
     const { teacher, distillation } = run;
     const classes = config.data.classes;
+    // Runs are checked against the split when created; a label need left here is refused too.
+    const labelled = labelledPublicSplit(this.setup);
+    if (!labelled) {
+      const [need] = publicLabelNeeds(run);
+      if (need) return fail('config.invalid', need.message, need.path);
+    }
     const obtained =
       teacher.source === 'model'
         ? ok(await this.fromModel(teacher, run))
         : await this.fromFile(teacher);
     if (!obtained.ok) return obtained;
     const { outputs, source } = obtained.value;
-    const knowledge = teacherKnowledge({
-      mode: distillation.mode,
-      publicSplit,
-      classes,
-      logits: outputs.logits,
-      features: outputs.features,
-    });
+    const knowledge =
+      distillation.mode === 'class-logits' && labelled
+        ? teacherKnowledge({ mode: 'class-logits', publicSplit: labelled, classes, ...outputs })
+        : teacherKnowledge({ mode: 'transfer-set', publicSplit, classes, ...outputs });
     const encoded = encodeTeacherKnowledge(knowledge);
     const blob = this.transfer.offer(encoded, run.blobChunkBytes);
     const summary: TeacherSummary = {
       ...source,
-      transferAccuracy: labelAgreement(outputs.logits, publicSplit.labels, classes),
+      // Agreement with labels the transfer set does not have is not a number.
+      transferAccuracy: publicLabels ? labelAgreement(outputs.logits, publicLabels, classes) : null,
       transferHash: toHex(blob.hash),
     };
     const prepared: PreparedTeacher = {
@@ -99,7 +109,7 @@ export class TeacherService {
         ? `${summary.params} parameters, held-out accuracy ${summary.accuracy.toFixed(4)}`
         : `logits imported from ${summary.file}`;
     this.logger.log(
-      `teacher ready: ${what}, public-split agreement ${summary.transferAccuracy.toFixed(4)}; ` +
+      `teacher ready: ${what}, public-split agreement ${summary.transferAccuracy?.toFixed(4) ?? 'none (unlabelled transfer set)'}; ` +
         `${knowledge.mode} ${summary.transferHash.slice(0, 16)}, ${encoded.length} bytes in ${blob.chunkHashes.length} chunks`,
     );
     return ok(prepared);

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { browserSource, launchChromium } from '../../harness/chromium.js';
 import { renderHtmlReport } from '../../cli/demo/html-report.js';
-import { demoReportFixture } from '../support/demo-report.js';
+import { demoReportFixture, unlabelledReportFixture } from '../support/demo-report.js';
 
 /** A screenshot of the report lands here (npm test runs from the repository root). */
 const ARTIFACTS = path.resolve('test-artifacts', 'html-report');
@@ -144,6 +144,49 @@ describe('the demo HTML report under a browser locale Intl refuses', () => {
     await page.locator('.uplot').nth(1).waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('.uplot canvas').count(), 2);
     assert.equal(await page.evaluate<string>('navigator.language'), 'en-US');
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('the demo HTML report of a scenario whose public split is unlabelled', () => {
+  let dir: string;
+  let browser: Browser;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'fedistill-html-report-unlabelled-'));
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('draws no series for the baselines that had no public labels, and logs no error', async () => {
+    const file = path.join(dir, 'report.html');
+    await writeFile(file, await renderHtmlReport(unlabelledReportFixture()));
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+    await page.locator('.uplot').nth(1).waitFor({ timeout: 10_000 });
+    const labels = await page
+      .locator('[data-test="chart-accuracy"] .u-series .u-label')
+      .allInnerTexts();
+    assert.deepEqual(
+      labels.map((l) => l.trim()),
+      [
+        'round',
+        'distilled student',
+        'FedAvg, no teacher',
+        'centralized',
+        'local-only mean',
+        'teacher',
+      ],
+    );
     assert.deepEqual(errors, []);
   });
 });

@@ -77,9 +77,9 @@ describe('fedistill demo --scenario banks (credit default, 5 branches by educati
       b.local_only.auc?.mean,
       b.local_only.auc?.best,
       b.fedavg_no_teacher.auc,
-      b.fedavg_public_labels.auc,
+      b.fedavg_public_labels?.auc,
       b.centralized.auc,
-      b.centralized_public_labels.auc,
+      b.centralized_public_labels?.auc,
       b.teacher.auc,
     ])
       assert.ok(auc !== undefined && auc > 0.5 && auc < 1, String(auc));
@@ -87,29 +87,66 @@ describe('fedistill demo --scenario banks (credit default, 5 branches by educati
   });
 });
 
-describe('fedistill demo --scenario digits (MNIST, 10 sites, Dirichlet 0.1, CNN student and teacher)', () => {
+describe('fedistill demo --scenario digits (MNIST, 10 sites, Dirichlet 0.1, CNN student, a teacher from outside)', () => {
   let report: DemoReport;
   before(async () => {
     report = await demo('digits', 25);
   });
 
-  it('the teacher is the larger CNN, and the student learns from it', () => {
-    assert.equal(report.student_params, 28_874);
-    assert.equal(report.teacher_params, 215_370);
-    assert.ok(report.teacher_accuracy > 0.9, `teacher ${report.teacher_accuracy}`);
+  it('states its premise: a teacher from outside the federation, an unlabelled transfer set', () => {
+    assert.equal(
+      report.scenario.premise,
+      'the teacher learned from 4,000 digit images outside the federation; the transfer set is unlabelled; distillation is expected to help',
+    );
   });
 
-  it('under label skew the distilled student beats FedAvg without the teacher by at least 2 points', (t) => {
-    const gap = report.student_accuracy - report.baselines.fedavg_no_teacher.accuracy;
-    t.diagnostic(
-      `distilled ${report.student_accuracy.toFixed(4)}, FedAvg without the teacher ` +
-        `${report.baselines.fedavg_no_teacher.accuracy.toFixed(4)}: ${(100 * gap).toFixed(1)} points`,
+  it("the coordinator had only the outside teacher's logits, on a public split without labels", async () => {
+    const coordinator = path.join(dir, 'digits', 'coordinator');
+    const header = (await readFile(path.join(coordinator, 'public.csv'), 'utf8')).split('\n')[0]!;
+    assert.equal(header.split(',').length, 784);
+    assert.ok(!header.split(',').includes('label'));
+    const config = JSON.parse(await readFile(path.join(coordinator, 'config.json'), 'utf8')) as {
+      data: { publicLabels: boolean };
+    };
+    assert.equal(config.data.publicLabels, false);
+    assert.ok(report.teacher_source === 'logits', report.teacher_source);
+    assert.equal(
+      report.teacher_logits_file,
+      path.join(coordinator, 'imports', 'outside-teacher.bin'),
     );
-    assert.ok(gap >= 0.02, `gap ${gap}`);
-    // The labels are skewed: a site alone knows only a few digits.
+    // No model at the coordinator and no labels to agree with.
+    assert.equal(report.teacher_accuracy, null);
+    assert.equal(report.teacher_params, null);
+    assert.equal(report.teacher_transfer_accuracy, null);
+  });
+
+  it('the teacher is the larger CNN, measured by the demo on the held-out split', () => {
+    assert.equal(report.student_params, 28_874);
+    assert.equal(report.baselines.teacher.params, 215_370);
     assert.ok(
-      report.baselines.local_only.mean < 0.6,
-      `local mean ${report.baselines.local_only.mean}`,
+      report.baselines.teacher.accuracy > 0.9,
+      `teacher ${report.baselines.teacher.accuracy}`,
     );
+  });
+
+  it('no baseline has public labels to use, and the gain is against the strongest federated one left', (t) => {
+    const b = report.baselines;
+    assert.equal(b.fedavg_public_labels, null);
+    assert.equal(b.centralized_public_labels, null);
+    assert.match(b.method, /the public split is unlabelled here/);
+    const gain = report.distillation_gain;
+    const strongest = Math.max(b.fedavg_no_teacher.accuracy, b.local_only.best);
+    assert.equal(gain.baseline_accuracy, strongest);
+    assert.ok(['fedavg_no_teacher', 'local_only_best'].includes(gain.against), gain.against);
+    assert.ok(Math.abs(gain.points - 100 * (report.student_accuracy - strongest)) < 1e-9);
+    t.diagnostic(
+      `distilled ${report.student_accuracy.toFixed(4)}, teacher ${b.teacher.accuracy.toFixed(4)}, ` +
+        `${gain.against} ${strongest.toFixed(4)}: ${gain.points.toFixed(1)} points`,
+    );
+    // The labels are skewed: a site alone knows only a few digits.
+    assert.ok(b.local_only.mean < 0.6, `local mean ${b.local_only.mean}`);
+    // Seed 42, measured: student 0.9400 against FedAvg without the teacher 0.7642 (+17.6 points),
+    // teacher 0.9775. The issue's target is 2 points.
+    assert.ok(gain.points >= 2, `gain ${gain.points}`);
   });
 });

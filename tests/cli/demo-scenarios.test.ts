@@ -1,12 +1,27 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { normalizerFor } from '../../coordinator/config/coordinator-config.js';
+import {
+  loadCoordinatorConfig,
+  normalizerFor,
+} from '../../coordinator/config/coordinator-config.js';
 import { studentSpecOf } from '../../coordinator/runs/run-spec.js';
-import { parameterCount, type LabelledTable } from '../../protocol/index.js';
+import { parameterCount, unwrap, type LabelledTable } from '../../protocol/index.js';
+import { outsideTeacherCacheKey } from '../../cli/demo/outside-teacher.js';
 import { DIGITS_STUDENT, DIGITS_TEACHER, SCENARIOS } from '../../cli/demo/scenarios.js';
 import { summarizeScenario } from '../../cli/demo/report-assembly.js';
 import { splitScenario } from '../../cli/demo/scenario-split.js';
-import { siteLine } from '../../cli/demo/terminal-lines.js';
+import { openingLines, siteLine } from '../../cli/demo/terminal-lines.js';
+import { prepareWorkspace } from '../../cli/demo/workspace.js';
+
+/** The premises the scenarios state, as the brief words them. */
+const OUTSIDE_PREMISE =
+  'the teacher learned from 4,000 digit images outside the federation; the transfer set is unlabelled; distillation is expected to help';
+const PUBLIC_SPLIT_PREMISE =
+  "the teacher learns only from the coordinator's labelled public split, which a fair baseline also sees; distillation is not expected to beat it";
 
 const table = (rows: number[][], labels: number[]): LabelledTable => ({
   featureNames: rows[0]!.map((_, i) => `f${i}`),
@@ -105,5 +120,143 @@ describe("the demo's scenarios", () => {
       splitScenario({ scenario: SCENARIOS.banks, sites: 3, seed: 42 }),
       /5 sites, not 3/,
     );
+  });
+
+  it("digits: the outside teacher's images are the mnist package's other 4,000, none of them in the split", async () => {
+    const split = await splitScenario({ scenario: SCENARIOS.digits, sites: 10, seed: 42 });
+    const outside = split.outside;
+    assert.ok(outside, "the digits split carries the outside teacher's data");
+    // The package holds 1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944 and 978 images of
+    // each digit (10,000); the scenario takes 600 of each, the teacher the rest.
+    const perDigit = new Array<number>(10).fill(0);
+    for (const label of outside.labels) perDigit[label]!++;
+    assert.deepEqual(perDigit, [401, 527, 391, 432, 380, 263, 414, 470, 344, 378]);
+    assert.equal(outside.rows, 4_000);
+    const image = (t: LabelledTable, r: number): string =>
+      createHash('sha256')
+        .update(t.inputs.subarray(r * t.features, (r + 1) * t.features))
+        .digest('hex');
+    const federation = new Set<string>();
+    for (const t of [split.heldOut, split.publicSplit, ...split.sites]) {
+      for (let r = 0; r < t.rows; r++) federation.add(image(t, r));
+    }
+    let shared = 0;
+    for (let r = 0; r < outside.rows; r++) if (federation.has(image(outside, r))) shared++;
+    assert.equal(shared, 0, `${shared} of the teacher's images are in the federation's split`);
+    // hospitals and banks have no outside teacher: nothing to carry.
+    const hospitals = await splitScenario({ scenario: SCENARIOS.hospitals, sites: 5, seed: 42 });
+    assert.equal(hospitals.outside, undefined);
+  });
+
+  it('each scenario states its premise in the report summary and the opening lines', async () => {
+    const digits = await splitScenario({ scenario: SCENARIOS.digits, sites: 10, seed: 42 });
+    const summary = summarizeScenario({
+      scenario: SCENARIOS.digits,
+      sites: digits.sites,
+      siteNames: digits.sites.map((_, i) => `site-${i + 1}`),
+      seed: 42,
+      outside: digits.outside,
+    });
+    assert.equal(summary.premise, OUTSIDE_PREMISE);
+    const lines = openingLines({
+      scenario: SCENARIOS.digits,
+      summary,
+      split: digits,
+      sites: 10,
+      rounds: 10,
+      seed: 42,
+      out: 'runs/x',
+    });
+    assert.equal(lines[3], `  premise   ${OUTSIDE_PREMISE}`);
+    for (const name of ['hospitals', 'banks'] as const) {
+      const sites = [table([[0]], [0])];
+      const other = summarizeScenario({
+        scenario: SCENARIOS[name],
+        sites,
+        siteNames: ['site-1'],
+        seed: 1,
+      });
+      assert.equal(other.premise, PUBLIC_SPLIT_PREMISE, name);
+    }
+  });
+
+  it("digits' workspace: the coordinator gets an unlabelled transfer set and imports the teacher's logits", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-premise-'));
+    try {
+      const workspace = await prepareWorkspace(dir, {
+        scenario: SCENARIOS.digits,
+        sites: 10,
+        rounds: 1,
+        seed: 42,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const publicCsv = await readFile(path.join(dir, 'coordinator', 'public.csv'), 'utf8');
+      const [header, ...body] = publicCsv.trimEnd().split('\n');
+      assert.equal(header!.split(',').length, 784);
+      assert.ok(!header!.split(',').includes('label'));
+      assert.equal(body.length, 1200);
+      assert.equal(body[0]!.split(',').length, 784);
+      // The held-out split keeps its labels: the coordinator evaluates on it.
+      const heldOut = await readFile(path.join(dir, 'coordinator', 'held-out.csv'), 'utf8');
+      assert.ok(heldOut.slice(0, heldOut.indexOf('\n')).endsWith(',label'));
+      const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+      assert.equal(config.data.publicLabels, false);
+      const logits = path.join(dir, 'coordinator', 'imports', 'outside-teacher.bin');
+      assert.deepEqual(config.run!.teacher, { source: 'logits', file: logits, format: 'binary' });
+      assert.equal(workspace.teacherLogitsFile, logits);
+      assert.ok(logits.startsWith(config.operatorFiles.dir + path.sep));
+      // hospitals keeps a labelled public split and its own teacher model.
+      const hospitals = await prepareWorkspace(path.join(dir, 'hospitals'), {
+        sites: 5,
+        rounds: 1,
+        seed: 42,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const labelled = await loadCoordinatorConfig(hospitals.coordinatorConfigFile);
+      assert.equal(labelled.data.publicLabels, true);
+      assert.equal(labelled.run!.teacher.source, 'model');
+      assert.equal(hospitals.teacherLogitsFile, undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the outside teacher is cached under what determines it: seed, architecture, training and data', () => {
+    const data = table(
+      [
+        [0.1, 0.2],
+        [0.3, 0.4],
+      ],
+      [0, 1],
+    );
+    const spec = unwrap(studentSpecOf({ studentHidden: [4] }, 2, 2));
+    const origin = { epochs: 10, batchSize: 32, learningRate: 0.002 };
+    const key = outsideTeacherCacheKey({ spec, origin, seed: 42, data });
+    assert.match(key, /^outside-teacher-[0-9a-f]{32}$/);
+    assert.equal(outsideTeacherCacheKey({ spec, origin, seed: 42, data: { ...data } }), key);
+    const changed = [
+      outsideTeacherCacheKey({ spec, origin, seed: 43, data }),
+      outsideTeacherCacheKey({
+        spec: unwrap(studentSpecOf({ studentHidden: [5] }, 2, 2)),
+        origin,
+        seed: 42,
+        data,
+      }),
+      outsideTeacherCacheKey({ spec, origin: { ...origin, epochs: 11 }, seed: 42, data }),
+      outsideTeacherCacheKey({ spec, origin: { ...origin, learningRate: 0.001 }, seed: 42, data }),
+      outsideTeacherCacheKey({
+        spec,
+        origin,
+        seed: 42,
+        data: { ...data, inputs: Float32Array.from([0.1, 0.2, 0.3, 0.5]) },
+      }),
+      outsideTeacherCacheKey({
+        spec,
+        origin,
+        seed: 42,
+        data: { ...data, labels: Int32Array.from([1, 1]) },
+      }),
+    ];
+    assert.equal(new Set([key, ...changed]).size, 7);
   });
 });

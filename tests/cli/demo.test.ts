@@ -256,6 +256,14 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
   it('reports the baselines on the same split: local only, FedAvg and centralized without and with the public labels, the teacher', () => {
     const { baselines: b, scenario } = report;
     assert.equal(scenario.name, 'hospitals');
+    assert.equal(
+      scenario.premise,
+      "the teacher learns only from the coordinator's labelled public split, which a fair baseline also sees; distillation is not expected to beat it",
+    );
+    // The public split is labelled here: the baselines that use its labels are trained.
+    const fedavgPublic = b.fedavg_public_labels;
+    const centralizedPublic = b.centralized_public_labels;
+    assert.ok(fedavgPublic && centralizedPublic, 'the labelled baselines are missing');
     assert.deepEqual(
       scenario.sites.map((s) => s.name),
       SITES,
@@ -280,15 +288,10 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     );
     // Binary: AUC beside every accuracy.
     assert.ok(b.local_only.auc && b.local_only.auc.best >= b.local_only.auc.mean);
-    const trained = [
-      b.fedavg_no_teacher,
-      b.fedavg_public_labels,
-      b.centralized,
-      b.centralized_public_labels,
-    ];
+    const trained = [b.fedavg_no_teacher, fedavgPublic, b.centralized, centralizedPublic];
     for (const model of [...trained, b.teacher])
       assert.ok(model.auc !== undefined && model.auc > 0.5 && model.auc <= 1);
-    for (const replay of [b.fedavg_no_teacher, b.fedavg_public_labels]) {
+    for (const replay of [b.fedavg_no_teacher, fedavgPublic]) {
       assert.equal(replay.per_round.length, 10);
       assert.equal(replay.per_round[9], replay.accuracy);
     }
@@ -299,7 +302,7 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     const gain = report.distillation_gain;
     const strongest = Math.max(
       b.fedavg_no_teacher.accuracy,
-      b.fedavg_public_labels.accuracy,
+      fedavgPublic.accuracy,
       b.local_only.best,
     );
     assert.equal(gain.baseline_accuracy, strongest);
@@ -317,6 +320,11 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
   });
 
   it('prints live progress for each round and a final summary', () => {
+    // The premise first, among the opening lines, before any party starts.
+    assert.match(
+      stdout,
+      /^ {2}premise {3}the teacher learns only from the coordinator's labelled public split, which a fair baseline also sees; distillation is not expected to beat it$/m,
+    );
     for (let round = 1; round <= 10; round++)
       assert.match(stdout, new RegExp(`round +${round}/10 `));
     assert.match(stdout, /distillation gain +[+-]\d+\.\d points/);

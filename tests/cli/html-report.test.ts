@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DemoReport } from '../../cli/demo/demo-report.js';
 import { renderHtmlReport } from '../../cli/demo/html-report.js';
-import { demoReportFixture } from '../support/demo-report.js';
+import { demoReportFixture, unlabelledReportFixture } from '../support/demo-report.js';
 
 const HOSTILE = '</script><b>bold</b>';
 
@@ -85,5 +85,22 @@ describe('the demo HTML report', () => {
     assert.doesNotMatch(html, /AUC/);
     assert.doesNotMatch(html, /positive share/);
     assert.match(html, /<th class="num">label c<\/th>/);
+  });
+
+  it('states the premise, and leaves out the baselines that had no public labels to use', async () => {
+    const report = unlabelledReportFixture();
+    const html = await renderHtmlReport(report);
+    assert.match(
+      html,
+      /<dt>Premise<\/dt><dd data-test="premise">the teacher learned from 4,000 digit images outside the federation; the transfer set is unlabelled; distillation is expected to help<\/dd>/,
+    );
+    assert.doesNotMatch(html, /<td>FedAvg with the public labels<\/td>/);
+    assert.doesNotMatch(html, /<td>centralized, public labels too<\/td>/);
+    assert.match(html, /<td>FedAvg without teacher<\/td><td class="num">92\.30%<\/td>/);
+    assert.match(html, /<td>centralized \(all rows pooled\)<\/td><td class="num">95\.60%<\/td>/);
+    // The labelled fixture has both rows: the difference is the null baselines.
+    const labelled = await renderHtmlReport(demoReportFixture());
+    assert.match(labelled, /<td>FedAvg with the public labels<\/td>/);
+    assert.match(labelled, /<td>centralized, public labels too<\/td>/);
   });
 });

@@ -7,10 +7,12 @@ import { startRunFixture, type RunFixture } from '../support/run-fixture.js';
 /**
  * The digits scenario's federation, shortened: a CNN student named by the run spec reaches
  * the sites in the welcome and is trained there on raw pixels (data.normalize none), with a CNN
- * teacher. The teacher is smaller and trained briefly so the test stays short.
+ * teacher. The teacher is smaller and trained briefly so the test stays short, and the
+ * coordinator trains it on a labelled public split (the demo's digits teacher comes from outside).
  */
 const SHORT_DIGITS: Scenario = {
   ...SCENARIOS.digits,
+  teacher: { kind: 'public-split' },
   run: {
     ...SCENARIOS.digits.run,
     teacher: {

@@ -107,6 +107,8 @@ export function demoReportFixture(
       title: 'Three hospitals distil a breast-cancer classifier',
       data: 'Wisconsin diagnostic breast cancer, 569 rows of 30 features',
       split: 'public split for the teacher, 306 private rows dealt to the sites by label skew',
+      premise:
+        "the teacher learns only from the coordinator's labelled public split, which a fair baseline also sees; distillation is not expected to beat it",
       sites: siteNames.map((name, i) => ({
         name,
         rows: rows[i]!,
@@ -143,6 +145,40 @@ export function demoReportFixture(
       teacher: { accuracy: 0.965, auc: 0.993, params: 10_562 },
       method: 'Same student, optimizer, seed and held-out split; local-only sites train alone.',
       wall_seconds: 6.2,
+    },
+  };
+}
+
+/**
+ * The fixture as a scenario with an outside teacher makes it: the run imported the teacher's
+ * logits on an unlabelled transfer set, so there is no agreement figure and no baseline with
+ * public labels; the demo measured the teacher itself.
+ */
+export function unlabelledReportFixture(): DemoReport {
+  const labelled = demoReportFixture();
+  return {
+    ...labelled,
+    teacher_source: 'logits',
+    teacher_accuracy: null,
+    teacher_cached: false,
+    teacher_params: null,
+    teacher_logits_file: '/runs/demo/coordinator/imports/outside-teacher.bin',
+    teacher_transfer_accuracy: null,
+    scenario: {
+      ...labelled.scenario,
+      premise:
+        'the teacher learned from 4,000 digit images outside the federation; the transfer set is unlabelled; distillation is expected to help',
+    },
+    distillation_gain: {
+      ...labelled.distillation_gain,
+      against: 'fedavg_no_teacher',
+      baseline_accuracy: 0.923,
+      points: 2.8,
+    },
+    baselines: {
+      ...labelled.baselines,
+      fedavg_public_labels: null,
+      centralized_public_labels: null,
     },
   };
 }
