@@ -16,16 +16,17 @@ import { readResults, recordResults, round, type Figures } from './results.js';
  * holds zero is reported as none. Figures go to bench/results.json under `evaluate`.
  */
 
-/** A model's held-out accuracy in one report. */
-const MODELS: Record<string, (r: DemoReport) => number> = {
+/** A model's held-out accuracy in one report; null where the scenario has no such baseline. */
+const MODELS: Record<string, (r: DemoReport) => number | null> = {
   student_int8: (r) => r.compression.accuracy.student_int8,
   student_fp32: (r) => r.student_accuracy,
   fedavg_no_teacher: (r) => r.baselines.fedavg_no_teacher.accuracy,
-  fedavg_public_labels: (r) => r.baselines.fedavg_public_labels.accuracy,
+  fedavg_public_labels: (r) => r.baselines.fedavg_public_labels?.accuracy ?? null,
   centralized: (r) => r.baselines.centralized.accuracy,
-  centralized_public_labels: (r) => r.baselines.centralized_public_labels.accuracy,
+  centralized_public_labels: (r) => r.baselines.centralized_public_labels?.accuracy ?? null,
   local_only_mean: (r) => r.baselines.local_only.mean,
   local_only_best: (r) => r.baselines.local_only.best,
+  teacher: (r) => r.baselines.teacher.accuracy,
 };
 
 function scenarioList(value: string): ScenarioName[] {
@@ -80,17 +81,12 @@ async function evaluate(name: ScenarioName, seeds: readonly number[], cacheDir: 
 
   const figures: Figures = { [`${name}.seeds`]: seeds.join(' ') };
   for (const [model, accuracy] of Object.entries(MODELS)) {
-    const interval = tInterval(reports.map(accuracy));
+    const values = reports.map(accuracy);
+    if (!values.every((v): v is number => v !== null)) continue;
+    const interval = tInterval(values);
     figures[`${name}.${model}.mean`] = round(interval.mean, 4);
     figures[`${name}.${model}.ci95`] = round(interval.halfWidth ?? NaN, 4);
     console.log(`  ${model.padEnd(26)} ${format(interval)}`);
-  }
-  const teacher = reports.map((r) => r.baselines.teacher.accuracy);
-  if (teacher.every((a): a is number => a !== null)) {
-    const interval = tInterval(teacher);
-    figures[`${name}.teacher.mean`] = round(interval.mean, 4);
-    figures[`${name}.teacher.ci95`] = round(interval.halfWidth ?? NaN, 4);
-    console.log(`  ${'teacher'.padEnd(26)} ${format(interval)}`);
   }
   const gain = tInterval(reports.map((r) => r.distillation_gain.points));
   const against = [...new Set(reports.map((r) => r.distillation_gain.against))].join(' ');
@@ -104,7 +100,9 @@ async function evaluate(name: ScenarioName, seeds: readonly number[], cacheDir: 
   const last = reports[0]!;
   figures[`${name}.student_int8_bytes`] = last.compression.exports.tfjs.int8.weights_bytes;
   figures[`${name}.student_params`] = last.student_params;
-  if (last.teacher_params !== null) figures[`${name}.teacher_params`] = last.teacher_params;
+  // An outside teacher reaches the coordinator as logits: the demo that trained it counts it.
+  const teacherParams = last.baselines.teacher.params;
+  if (teacherParams !== null) figures[`${name}.teacher_params`] = teacherParams;
   return figures;
 }
 
