@@ -97,11 +97,12 @@ async function evaluate(name: ScenarioName, seeds: readonly number[], cacheDir: 
   console.log(
     `  distillation gain          ${format(gain, 1, 2)} points over ${against}: ${verdict(gain)}`,
   );
-  const last = reports[0]!;
-  figures[`${name}.student_int8_bytes`] = last.compression.exports.tfjs.int8.weights_bytes;
-  figures[`${name}.student_params`] = last.student_params;
+  // Sizes do not depend on the seed: the first run's stand for all.
+  const first = reports[0]!;
+  figures[`${name}.student_int8_bytes`] = first.compression.exports.tfjs.int8.weights_bytes;
+  figures[`${name}.student_params`] = first.student_params;
   // An outside teacher reaches the coordinator as logits: the demo that trained it counts it.
-  const teacherParams = last.baselines.teacher.params;
+  const teacherParams = first.baselines.teacher.params;
   if (teacherParams !== null) figures[`${name}.teacher_params`] = teacherParams;
   return figures;
 }
