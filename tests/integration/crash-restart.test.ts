@@ -208,23 +208,27 @@ describe('a coordinator killed mid-round', () => {
       let lastListening = firstListening;
       const sites = runSites(workspace, `http://127.0.0.1:${port}`);
 
-      // Kill while a round has some of its updates acknowledged; try again on a later round
-      // if the round closed between the poll and the kill.
+      // Kill while a round has some of its updates acknowledged. The process is frozen first
+      // and the round read while it cannot write (its store is in-process): a round that
+      // closed between the poll and the freeze is seen closed, and the process thawed goes on
+      // to a later round.
       let killed: { round: number; attempt: number; before: Acknowledged[] } | undefined;
       for (let from = 2; !killed && from < ROUNDS;) {
         const partial = await waitForPartialRound(crashDb, from);
-        coordinator.kill('SIGKILL');
-        await once(coordinator, 'exit');
+        coordinator.kill('SIGSTOP');
         const after = acknowledged(crashDb, partial.round, partial.attempt);
         if (after.state === 'open' && after.updates.length < SITES) {
           killed = { ...partial, before: after.updates };
         } else {
+          coordinator.kill('SIGCONT');
           from = partial.round + 1;
         }
-        coordinator = await spawnCoordinator(crashFile, output);
-        lastListening = performance.now();
       }
       assert.ok(killed, 'no kill landed inside a round');
+      coordinator.kill('SIGKILL');
+      await once(coordinator, 'exit');
+      coordinator = await spawnCoordinator(crashFile, output);
+      lastListening = performance.now();
       const summaries = await sites;
       // The coordinator ends by itself once the run is complete and the sites have left.
       if (coordinator.exitCode === null) await once(coordinator, 'exit');

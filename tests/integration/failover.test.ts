@@ -94,6 +94,24 @@ async function waitForPartialRound(
   }
 }
 
+/**
+ * Waits until no other session of the store's database is running a statement, so that a
+ * frozen process's last write (a COMMIT already sent) has landed or never will.
+ */
+async function untilNoStatementRuns(server: TestPostgres, url: string): Promise<void> {
+  const deadline = Date.now() + POLL_LIMIT_MS;
+  for (;;) {
+    const [{ n }] = (await server.query<{ n: string }>(
+      url,
+      `SELECT COUNT(*) AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`,
+    )) as [{ n: string }];
+    if (Number(n) === 0) return;
+    if (Date.now() > deadline) throw new Error('a statement still runs at the store');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 async function acknowledged(server: TestPostgres, url: string, round: number, attempt: number) {
   const [{ state } = { state: 'missing' }] = await server.query<{ state: string }>(
     url,
@@ -279,37 +297,38 @@ describe('two coordinator processes on one PostgreSQL store', () => {
   it('the leader killed mid-round: the standby takes the lease over within seconds, resumes the same round, and the run completes with each acknowledged update folded once', () =>
     withFederation({ nodes: 2, siteOrders: [[0, 1]] }, async (federation) => {
       const { server, url, nodes, output } = federation;
-      let [leader, standby] = nodes as [Node, Node];
+      const [leader, standby] = nodes as [Node, Node];
 
-      // Kill the leader while a round is open; the killed process comes back as the next
-      // standby, and a kill that missed the round (it closed meanwhile) is tried again.
+      // Kill the leader while a round is open. It is frozen first and the round read once no
+      // statement of its is still running at the server: a round that closed between the
+      // poll and the freeze is seen closed, and the leader thawed goes on to a later round.
       let killed:
         | { round: number; attempt: number; before: { site: string; blob_hash: string }[] }
         | undefined;
-      let failoverMs = 0;
       for (let from = 2; !killed && from < ROUNDS;) {
         const partial = await waitForPartialRound(server, url, from);
-        leader.child.kill('SIGKILL');
-        await once(leader.child, 'exit');
-        const killedAt = performance.now();
+        leader.child.kill('SIGSTOP');
+        await untilNoStatementRuns(server, url);
         const after = await acknowledged(server, url, partial.round, partial.attempt);
         if (after.state === 'open' && after.updates.length < SITES) {
           killed = { ...partial, before: after.updates };
         } else {
+          leader.child.kill('SIGCONT');
           from = partial.round + 1;
         }
-        await standby.listening;
-        failoverMs = performance.now() - killedAt;
-        // Only now back, as the next standby: started earlier, it could win the lease itself.
-        const revived = spawnNode(leader, output);
-        nodes[nodes.indexOf(leader)] = revived;
-        [leader, standby] = [standby, revived];
       }
       assert.ok(killed, 'no kill landed inside a round');
+      leader.child.kill('SIGKILL');
+      await once(leader.child, 'exit');
+      const killedAt = performance.now();
+      await standby.listening;
+      const failoverMs = performance.now() - killedAt;
+      // Only now back, as the next standby: started earlier, it could win the lease itself.
+      nodes[nodes.indexOf(leader)] = spawnNode(leader, output);
       const summaries = await federation.sites;
-      // The leader ends by itself once the run is complete and the sites have left.
-      if (leader.child.exitCode === null) await once(leader.child, 'exit');
-      assert.equal(leader.child.exitCode, 0, output.join(''));
+      // The new leader ends by itself once the run is complete and the sites have left.
+      if (standby.child.exitCode === null) await once(standby.child, 'exit');
+      assert.equal(standby.child.exitCode, 0, output.join(''));
 
       // The round the kill cut closed on the other node: one attempt, every acknowledged update
       // kept (same site, same bytes), each site counted once.
