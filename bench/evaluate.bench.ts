@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
@@ -46,7 +46,11 @@ function seedCount(value: string): number {
 const format = (i: Interval, scale = 1, digits = 4) =>
   `${(scale * i.mean).toFixed(digits)} ± ${i.halfWidth === null ? '-' : (scale * i.halfWidth).toFixed(digits)}`;
 
-async function evaluate(name: ScenarioName, seeds: readonly number[], cacheDir: string) {
+async function evaluate(
+  name: ScenarioName,
+  seeds: readonly number[],
+  dirs: { cache: string; keep: string },
+) {
   const scenario = SCENARIOS[name];
   const reports: DemoReport[] = [];
   for (const seed of seeds) {
@@ -61,13 +65,19 @@ async function evaluate(name: ScenarioName, seeds: readonly number[], cacheDir: 
             sites: scenario.defaults.sites,
             seed,
             out,
-            cacheDir,
+            cacheDir: dirs.cache,
             sparsity: 0.5,
             timeoutMs: 60 * 60_000,
             interactive: false,
           },
           () => undefined,
         ),
+      );
+      // Each run's report is kept, so that a figure added later can be read from it.
+      await mkdir(dirs.keep, { recursive: true });
+      await copyFile(
+        path.join(out, 'report.json'),
+        path.join(dirs.keep, `${name}-seed-${seed}.json`),
       );
     } finally {
       await rm(out, { recursive: true, force: true });
@@ -115,9 +125,15 @@ const program = new Command('evaluate')
     'digits',
   ] as ScenarioName[])
   .option('--seeds <n>', 'seeds 1..n', seedCount, 5)
-  .option('--cache <dir>', "the teachers' cache", path.join('runs', 'cache'));
+  .option('--cache <dir>', "the teachers' cache", path.join('runs', 'cache'))
+  .option('--reports <dir>', "where each run's report.json is kept", path.join('runs', 'evaluate'));
 program.parse();
-const opts = program.opts<{ scenario: ScenarioName[]; seeds: number; cache: string }>();
+const opts = program.opts<{
+  scenario: ScenarioName[];
+  seeds: number;
+  cache: string;
+  reports: string;
+}>();
 const seeds = Array.from({ length: opts.seeds }, (_, i) => i + 1);
 // A scenario evaluated now replaces its own figures and keeps the other scenarios'.
 let figures: Figures = Object.fromEntries(
@@ -126,7 +142,13 @@ let figures: Figures = Object.fromEntries(
   ),
 );
 for (const name of opts.scenario) {
-  figures = { ...figures, ...(await evaluate(name, seeds, path.resolve(opts.cache))) };
+  figures = {
+    ...figures,
+    ...(await evaluate(name, seeds, {
+      cache: path.resolve(opts.cache),
+      keep: path.resolve(opts.reports),
+    })),
+  };
   // Recorded after each scenario, so that a long evaluation keeps what it has measured.
   await recordResults('evaluate', figures);
 }
