@@ -1,10 +1,12 @@
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from '../cli/demo/demo.js';
 import type { DemoReport, ScenarioName } from '../cli/demo/demo-report.js';
-import { SCENARIOS } from '../cli/demo/scenarios.js';
+import { SCENARIOS, type Scenario } from '../cli/demo/scenarios.js';
+import { efficiency, type Efficiency } from './efficiency.js';
+import type { RunSpecInput } from '../coordinator/runs/run-spec.js';
 import { tInterval, verdict, type Interval } from './intervals.js';
 import { readResults, recordResults, round, type Figures } from './results.js';
 
@@ -29,6 +31,8 @@ const MODELS: Record<string, (r: DemoReport) => number | null> = {
   teacher: (r) => r.baselines.teacher.accuracy,
 };
 
+type DistillationMode = NonNullable<NonNullable<RunSpecInput['distillation']>['mode']>;
+
 function scenarioList(value: string): ScenarioName[] {
   const names = value.split(',');
   for (const name of names) {
@@ -46,16 +50,34 @@ function seedCount(value: string): number {
 const format = (i: Interval, scale = 1, digits = 4) =>
   `${(scale * i.mean).toFixed(digits)} ± ${i.halfWidth === null ? '-' : (scale * i.halfWidth).toFixed(digits)}`;
 
-async function evaluate(
-  name: ScenarioName,
+/**
+ * One series of runs: a scenario as the demo runs it, or with the teacher's knowledge sent as
+ * the class-logits matrix instead of the transfer set (scenarios whose public split has labels).
+ */
+interface Series {
+  readonly key: string;
+  readonly scenario: Scenario;
+}
+
+function seriesOf(name: ScenarioName, mode: DistillationMode): Series {
+  const scenario = SCENARIOS[name];
+  if (mode === 'transfer-set') return { key: name, scenario };
+  return {
+    key: `${name}_class_logits`,
+    scenario: { ...scenario, run: { ...scenario.run, distillation: { mode: 'class-logits' } } },
+  };
+}
+
+/** Runs the series over the seeds, keeping each report as `<key>-seed-<n>.json` in `keep`. */
+async function runSeries(
+  { key, scenario }: Series,
   seeds: readonly number[],
   dirs: { cache: string; keep: string },
-) {
-  const scenario = SCENARIOS[name];
+): Promise<DemoReport[]> {
   const reports: DemoReport[] = [];
   for (const seed of seeds) {
     const started = Date.now();
-    const out = await mkdtemp(path.join(tmpdir(), `fedistill-evaluate-${name}-`));
+    const out = await mkdtemp(path.join(tmpdir(), `fedistill-evaluate-${key}-`));
     try {
       reports.push(
         await runDemo(
@@ -77,43 +99,89 @@ async function evaluate(
       await mkdir(dirs.keep, { recursive: true });
       await copyFile(
         path.join(out, 'report.json'),
-        path.join(dirs.keep, `${name}-seed-${seed}.json`),
+        path.join(dirs.keep, `${key}-seed-${seed}.json`),
       );
     } finally {
       await rm(out, { recursive: true, force: true });
     }
     const r = reports[reports.length - 1]!;
     console.log(
-      `${name} seed ${seed}: student ${r.student_accuracy.toFixed(4)}, gain ${r.distillation_gain.points.toFixed(1)} points ` +
+      `${key} seed ${seed}: student ${r.student_accuracy.toFixed(4)}, gain ${r.distillation_gain.points.toFixed(1)} points ` +
         `over ${r.distillation_gain.against} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
     );
   }
+  return reports;
+}
 
-  const figures: Figures = { [`${name}.seeds`]: seeds.join(' ') };
+/** The reports an earlier evaluation kept, for figures read again without running. */
+async function keptReports(key: string, seeds: readonly number[], keep: string) {
+  return Promise.all(
+    seeds.map(
+      async (seed) =>
+        JSON.parse(
+          await readFile(path.join(keep, `${key}-seed-${seed}.json`), 'utf8'),
+        ) as DemoReport,
+    ),
+  );
+}
+
+/** Mean and interval of one figure over the seeds; nothing where a seed has none. */
+function summarize(
+  figures: Figures,
+  key: string,
+  values: readonly (number | null)[],
+  digits: number,
+): void {
+  if (values.length === 0 || !values.every((v): v is number => v !== null)) return;
+  const interval = tInterval(values);
+  figures[`${key}.mean`] = round(interval.mean, digits);
+  figures[`${key}.ci95`] = round(interval.halfWidth ?? NaN, digits);
+  console.log(`  ${key.slice(key.indexOf('.') + 1).padEnd(44)} ${format(interval, 1, digits)}`);
+}
+
+function seriesFigures(key: string, seeds: readonly number[], reports: readonly DemoReport[]) {
+  const figures: Figures = { [`${key}.seeds`]: seeds.join(' ') };
   for (const [model, accuracy] of Object.entries(MODELS)) {
-    const values = reports.map(accuracy);
-    if (!values.every((v): v is number => v !== null)) continue;
-    const interval = tInterval(values);
-    figures[`${name}.${model}.mean`] = round(interval.mean, 4);
-    figures[`${name}.${model}.ci95`] = round(interval.halfWidth ?? NaN, 4);
-    console.log(`  ${model.padEnd(26)} ${format(interval)}`);
+    summarize(figures, `${key}.${model}`, reports.map(accuracy), 4);
   }
   const gain = tInterval(reports.map((r) => r.distillation_gain.points));
   const against = [...new Set(reports.map((r) => r.distillation_gain.against))].join(' ');
-  figures[`${name}.gain_points.mean`] = round(gain.mean, 2);
-  figures[`${name}.gain_points.ci95`] = round(gain.halfWidth ?? NaN, 2);
-  figures[`${name}.gain_against`] = against;
-  figures[`${name}.gain_verdict`] = verdict(gain);
+  figures[`${key}.gain_points.mean`] = round(gain.mean, 2);
+  figures[`${key}.gain_points.ci95`] = round(gain.halfWidth ?? NaN, 2);
+  figures[`${key}.gain_against`] = against;
+  figures[`${key}.gain_verdict`] = verdict(gain);
   console.log(
-    `  distillation gain          ${format(gain, 1, 2)} points over ${against}: ${verdict(gain)}`,
+    `  distillation gain                  ${format(gain, 1, 2)} points over ${against}: ${verdict(gain)}`,
   );
+
+  // What distillation buys besides accuracy, from the same runs.
+  const runs = reports.map(efficiency);
+  const reached = runs.filter((e) => e.studentRounds !== null).length;
+  figures[`${key}.target_reached`] = `${reached} of ${runs.length}`;
+  console.log(
+    `  FedAvg's final accuracy reached by the student in ${reached} of ${runs.length} runs`,
+  );
+  const perRun: [string, (e: Efficiency) => number | null, number][] = [
+    ['round_bytes_per_site', (e) => e.roundBytesPerSite, 0],
+    ['once_bytes_per_site', (e) => e.onceBytesPerSite, 0],
+    ['target_accuracy', (e) => e.target, 4],
+    ['rounds_to_target.student', (e) => e.studentRounds, 2],
+    ['rounds_to_target.fedavg_no_teacher', (e) => e.fedavgRounds, 2],
+    ['bytes_to_target_per_site.student', (e) => e.studentBytesToTarget, 0],
+    ['bytes_to_target_per_site.fedavg_no_teacher', (e) => e.fedavgBytesToTarget, 0],
+    ['teacher_over_student_latency_batch_1', (e) => e.speedup, 2],
+  ];
+  for (const [figure, read, digits] of perRun) {
+    summarize(figures, `${key}.${figure}`, runs.map(read), digits);
+  }
   // Sizes do not depend on the seed: the first run's stand for all.
-  const first = reports[0]!;
-  figures[`${name}.student_int8_bytes`] = first.compression.exports.tfjs.int8.weights_bytes;
-  figures[`${name}.student_params`] = first.student_params;
+  const first = runs[0]!;
+  figures[`${key}.student_int8_bytes`] = first.studentBytes;
+  figures[`${key}.student_params`] = reports[0]!.student_params;
   // An outside teacher reaches the coordinator as logits: the demo that trained it counts it.
-  const teacherParams = first.baselines.teacher.params;
-  if (teacherParams !== null) figures[`${name}.teacher_params`] = teacherParams;
+  const teacherParams = reports[0]!.baselines.teacher.params;
+  if (teacherParams !== null) figures[`${key}.teacher_params`] = teacherParams;
+  if (first.teacherBytes !== null) figures[`${key}.teacher_fp32_bytes`] = first.teacherBytes;
   return figures;
 }
 
@@ -124,31 +192,46 @@ const program = new Command('evaluate')
     'banks',
     'digits',
   ] as ScenarioName[])
+  .addOption(
+    new Option('--mode <mode>', "how the teacher's knowledge reaches the sites")
+      .choices(['transfer-set', 'class-logits'])
+      .default('transfer-set'),
+  )
   .option('--seeds <n>', 'seeds 1..n', seedCount, 5)
   .option('--cache <dir>', "the teachers' cache", path.join('runs', 'cache'))
-  .option('--reports <dir>', "where each run's report.json is kept", path.join('runs', 'evaluate'));
+  .option('--reports <dir>', "where each run's report.json is kept", path.join('runs', 'evaluate'))
+  .option('--from-reports', 'read the figures again from the reports kept, without running');
 program.parse();
 const opts = program.opts<{
   scenario: ScenarioName[];
+  mode: DistillationMode;
   seeds: number;
   cache: string;
   reports: string;
+  fromReports?: boolean;
 }>();
 const seeds = Array.from({ length: opts.seeds }, (_, i) => i + 1);
-// A scenario evaluated now replaces its own figures and keeps the other scenarios'.
+// The class-logits matrix averages the teacher's logits per public label.
+const unlabelled = opts.scenario.filter((name) => SCENARIOS[name].teacher.kind === 'outside');
+if (opts.mode === 'class-logits' && unlabelled.length > 0) {
+  program.error(
+    `error: --mode class-logits needs a labelled public split; ${unlabelled.join(', ')} has none (an outside teacher)`,
+  );
+}
+const series = opts.scenario.map((name) => seriesOf(name, opts.mode));
+// A series evaluated now replaces its own figures and keeps the others'.
 let figures: Figures = Object.fromEntries(
   Object.entries((await readResults())?.benches['evaluate'] ?? {}).filter(
-    ([key]) => !opts.scenario.some((name) => key.startsWith(`${name}.`)),
+    ([key]) => !series.some((s) => key.startsWith(`${s.key}.`)),
   ),
 );
-for (const name of opts.scenario) {
-  figures = {
-    ...figures,
-    ...(await evaluate(name, seeds, {
-      cache: path.resolve(opts.cache),
-      keep: path.resolve(opts.reports),
-    })),
-  };
-  // Recorded after each scenario, so that a long evaluation keeps what it has measured.
+const dirs = { cache: path.resolve(opts.cache), keep: path.resolve(opts.reports) };
+for (const one of series) {
+  const reports = opts.fromReports
+    ? await keptReports(one.key, seeds, dirs.keep)
+    : await runSeries(one, seeds, dirs);
+  console.log(`${one.key} over seeds ${seeds.join(', ')}:`);
+  figures = { ...figures, ...seriesFigures(one.key, seeds, reports) };
+  // Recorded after each series, so that a long evaluation keeps what it has measured.
   await recordResults('evaluate', figures);
 }
