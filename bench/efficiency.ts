@@ -26,6 +26,11 @@ export interface Efficiency {
    */
   readonly studentBytesToTarget: number | null;
   readonly fedavgBytesToTarget: number;
+  /**
+   * The other way round: the round in which FedAvg without the teacher first reaches the
+   * student's final accuracy; null if it never did within the run's rounds.
+   */
+  readonly fedavgRoundsToStudent: number | null;
   /** The student as exported (int8 weights) against the teacher's float32 weights. */
   readonly studentBytes: number;
   readonly teacherBytes: number | null;
@@ -70,6 +75,7 @@ export function efficiency(
     studentBytesToTarget:
       studentRounds === null ? null : onceBytesPerSite + studentRounds * roundBytesPerSite,
     fedavgBytesToTarget: fedavgRounds * roundBytesPerSite,
+    fedavgRoundsToStudent: roundsTo(fedavg, rounds[rounds.length - 1]!.student_accuracy),
     studentBytes: exports.tfjs.int8.weights_bytes,
     teacherBytes: teacherParams === null ? null : teacherParams * 4,
     speedup: latency.teacher === null ? null : latency.teacher.batch_1 / latency.student.batch_1,

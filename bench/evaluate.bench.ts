@@ -157,9 +157,11 @@ function seriesFigures(key: string, seeds: readonly number[], reports: readonly 
   // What distillation buys besides accuracy, from the same runs.
   const runs = reports.map(efficiency);
   const reached = runs.filter((e) => e.studentRounds !== null).length;
+  const caughtUp = runs.filter((e) => e.fedavgRoundsToStudent !== null).length;
   figures[`${key}.target_reached`] = `${reached} of ${runs.length}`;
+  figures[`${key}.fedavg_reached_student`] = `${caughtUp} of ${runs.length}`;
   console.log(
-    `  FedAvg's final accuracy reached by the student in ${reached} of ${runs.length} runs`,
+    `  the student reached FedAvg's final accuracy in ${reached} of ${runs.length} runs; FedAvg reached the student's in ${caughtUp}`,
   );
   const perRun: [string, (e: Efficiency) => number | null, number][] = [
     ['round_bytes_per_site', (e) => e.roundBytesPerSite, 0],

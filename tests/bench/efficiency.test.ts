@@ -53,6 +53,8 @@ describe('what a run shows besides accuracy', () => {
     assert.equal(e.studentBytesToTarget, 3_000 + 3 * 1_000);
     assert.equal(e.studentBytes, 296);
     assert.equal(e.teacherBytes, 16_520);
+    // FedAvg never reaches the student's final 0.95.
+    assert.equal(e.fedavgRoundsToStudent, null);
     assert.ok(Math.abs(e.speedup! - 3) < 1e-12);
   });
 
@@ -60,6 +62,8 @@ describe('what a run shows besides accuracy', () => {
     const e = efficiency(report({ studentCurve: [0.8, 0.85, 0.88, 0.89], teacherParams: null }));
     assert.equal(e.studentRounds, null);
     assert.equal(e.studentBytesToTarget, null);
+    // The student ends at 0.89, which FedAvg first reaches in round 2.
+    assert.equal(e.fedavgRoundsToStudent, 2);
     assert.equal(e.teacherBytes, null);
     assert.equal(e.speedup, null);
   });
