@@ -66,6 +66,8 @@ export function efficiency(
   const { exports, latency_ms_per_example: latency } = report.compression;
   // An outside teacher's parameters are counted by the demo that trained it.
   const teacherParams = report.baselines.teacher.params;
+  // The demo times an outside teacher itself; reports from before it did have only the run's.
+  const teacherLatency = report.baselines.teacher.latency_ms_per_example ?? latency.teacher;
   return {
     roundBytesPerSite,
     onceBytesPerSite,
@@ -78,6 +80,6 @@ export function efficiency(
     fedavgRoundsToStudent: roundsTo(fedavg, rounds[rounds.length - 1]!.student_accuracy),
     studentBytes: exports.tfjs.int8.weights_bytes,
     teacherBytes: teacherParams === null ? null : teacherParams * 4,
-    speedup: latency.teacher === null ? null : latency.teacher.batch_1 / latency.student.batch_1,
+    speedup: teacherLatency ? teacherLatency.batch_1 / latency.student.batch_1 : null,
   };
 }

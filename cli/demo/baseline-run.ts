@@ -21,6 +21,7 @@ export function runTeacherFigures(runReport: RunReport): Baselines['teacher'] | 
       ? { auc: runReport.compression.auc.teacher }
       : {}),
     params: runReport.teacher_params,
+    latency_ms_per_example: runReport.compression.latency_ms_per_example.teacher,
   };
 }
 

@@ -41,7 +41,7 @@ export interface BaselinePlan {
    * them there is nothing for the "with the public labels" baselines to use: they are null.
    */
   readonly publicLabels: boolean;
-  readonly teacher: HeldOutFigures & { readonly params: number | null };
+  readonly teacher: Baselines['teacher'];
   /** Told which baseline is being trained, and how far it is. */
   readonly progress?: (step: string, done: number, total: number) => void;
 }

@@ -1,3 +1,4 @@
+import type { LatencyFigures } from '../../coordinator/compression/inference-latency.js';
 import type { PrivacyFigures, RunReport } from '../../coordinator/runs/run-report.js';
 import type { DistillationGain } from './distillation-gain.js';
 
@@ -45,7 +46,14 @@ export interface Baselines {
    * The teacher on the held-out split: as the run measured it (trained on the public split), or
    * as the demo measured its outside teacher, whose logits alone the run imported.
    */
-  readonly teacher: HeldOutFigures & { readonly params: number | null };
+  readonly teacher: HeldOutFigures & {
+    readonly params: number | null;
+    /**
+     * Its inference time: the run's own measurement beside the student's (compression), or the
+     * demo's of its outside teacher, on the same backend and machine as the run's of the student.
+     */
+    readonly latency_ms_per_example: LatencyFigures | null;
+  };
   /** How the baselines were computed, in words, for the reader of the report. */
   readonly method: string;
   readonly wall_seconds: number;

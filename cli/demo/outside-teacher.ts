@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { normalizerFor } from '../../coordinator/config/coordinator-config.js';
+import { measureLatency } from '../../coordinator/compression/inference-latency.js';
 import { HeldOutEvaluator } from '../../coordinator/evaluation/held-out-evaluator.js';
 import { modelSpecOf } from '../../coordinator/runs/run-spec.js';
 import { writeTeacherLogits } from '../../coordinator/teacher/teacher-logits.js';
@@ -18,7 +19,7 @@ import {
   type Normalizer,
   type StudentSpec,
 } from '../../protocol/index.js';
-import type { HeldOutFigures } from './demo-report.js';
+import type { Baselines } from './demo-report.js';
 import type { TeacherOrigin } from './scenarios.js';
 import type { DemoWorkspace } from './workspace.js';
 
@@ -27,7 +28,7 @@ type OutsideOrigin = Extract<TeacherOrigin, { kind: 'outside' }>;
 /** The outside teacher as the demo measured it: the run's report has only its logits. */
 export interface OutsideTeacher {
   /** On the coordinator's held-out split, which the teacher never saw. */
-  readonly figures: HeldOutFigures & { readonly params: number };
+  readonly figures: Baselines['teacher'] & { readonly params: number };
   /** The rows it learned from, none of them in the federation's split. */
   readonly rows: number;
   readonly cached: boolean;
@@ -124,6 +125,7 @@ export async function prepareOutsideTeacher({
         accuracy: measure.accuracy,
         ...(measure.auc === undefined ? {} : { auc: measure.auc }),
         params: parameterCount(spec),
+        latency_ms_per_example: await measureLatency(model, data.features),
       },
       rows: data.rows,
       cached,

@@ -5,7 +5,12 @@ import { efficiency, roundsTo } from '../../bench/efficiency.js';
 type Input = Parameters<typeof efficiency>[0];
 
 /** Four rounds of three sites; only the fields efficiency reads carry meaning. */
-function report(over: { studentCurve: number[]; teacherParams: number | null }): Input {
+function report(over: {
+  studentCurve: number[];
+  teacherParams: number | null;
+  /** An outside teacher: timed by the demo, not by the run. */
+  outsideLatency?: number;
+}): Input {
   const per_round = over.studentCurve.map((student_accuracy, i) => ({
     round: i + 1,
     participants: 3,
@@ -22,12 +27,21 @@ function report(over: { studentCurve: number[]; teacherParams: number | null }):
     bytes_down: 16_000,
     baselines: {
       fedavg_no_teacher: { accuracy: 0.9, per_round: [0.7, 0.9, 0.85, 0.9] },
-      teacher: { accuracy: 0.97, params: over.teacherParams },
+      teacher: {
+        accuracy: 0.97,
+        params: over.teacherParams,
+        ...(over.outsideLatency === undefined
+          ? {}
+          : { latency_ms_per_example: { batch_1: over.outsideLatency, batch_256: 0.02 } }),
+      },
     },
     compression: {
       exports: { tfjs: { int8: { weights_bytes: 296 } } },
       latency_ms_per_example: {
-        teacher: over.teacherParams === null ? null : { batch_1: 0.36, batch_256: 0.011 },
+        teacher:
+          over.teacherParams === null || over.outsideLatency !== undefined
+            ? null
+            : { batch_1: 0.36, batch_256: 0.011 },
         student: { batch_1: 0.12, batch_256: 0.006 },
       },
     },
@@ -66,5 +80,13 @@ describe('what a run shows besides accuracy', () => {
     assert.equal(e.fedavgRoundsToStudent, 2);
     assert.equal(e.teacherBytes, null);
     assert.equal(e.speedup, null);
+  });
+
+  it('times an outside teacher by what the demo measured, the run having only its logits', () => {
+    const e = efficiency(
+      report({ studentCurve: [0.9, 0.9, 0.9, 0.9], teacherParams: 215_370, outsideLatency: 0.6 }),
+    );
+    assert.ok(Math.abs(e.speedup! - 5) < 1e-12);
+    assert.equal(e.teacherBytes, 861_480);
   });
 });

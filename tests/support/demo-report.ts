@@ -142,7 +142,12 @@ export function demoReportFixture(
       fedavg_public_labels: { accuracy: 0.93, auc: 0.979, per_round: FEDAVG_PUBLIC_ACCURACY },
       centralized: { accuracy: 0.956, auc: 0.99 },
       centralized_public_labels: { accuracy: 0.961, auc: 0.991 },
-      teacher: { accuracy: 0.965, auc: 0.993, params: 10_562 },
+      teacher: {
+        accuracy: 0.965,
+        auc: 0.993,
+        params: 10_562,
+        latency_ms_per_example: { batch_1: 0.36, batch_256: 0.011 },
+      },
       method: 'Same student, optimizer, seed and held-out split; local-only sites train alone.',
       wall_seconds: 6.2,
     },
