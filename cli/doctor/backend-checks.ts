@@ -157,11 +157,7 @@ function probe(choice: BackendChoice): Promise<ProbeAnswer> {
     );
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      // Only whole lines: the answer may arrive in pieces.
-      const line = out
-        .split('\n')
-        .slice(0, -1)
-        .find((l) => l.startsWith('{'));
+      const line = firstJsonLine(out);
       if (line === undefined) return;
       settle(readAnswer(line));
     });
@@ -174,6 +170,17 @@ function probe(choice: BackendChoice): Promise<ProbeAnswer> {
       settle({ ok: false, message: `the probe ${how} before answering${last ? `: ${last}` : ''}` });
     });
   });
+}
+
+/**
+ * The first whole line of a child's output that holds a JSON object: the answer may arrive in
+ * pieces, and a native library may print lines of its own before it.
+ */
+export function firstJsonLine(output: string): string | undefined {
+  return output
+    .split('\n')
+    .slice(0, -1)
+    .find((l) => l.startsWith('{'));
 }
 
 function readAnswer(line: string): ProbeAnswer {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { firstJsonLine } from '../../cli/doctor/backend-checks.js';
 
 /**
  * The webgpu backend trains the same student as the cpu reference, to float32 rounding. On a
@@ -32,11 +33,7 @@ function trainInChild(): Promise<Outcome> {
     }, LIMIT_MS);
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      // Only whole lines: the answer may arrive in pieces.
-      const line = out
-        .split('\n')
-        .slice(0, -1)
-        .find((l) => l.startsWith('{'));
+      const line = firstJsonLine(out);
       if (!line) return;
       clearTimeout(timer);
       child.kill('SIGKILL');
