@@ -32,6 +32,32 @@ export interface RunFixture {
 }
 
 /**
+ * Runs the workspace's sites (or those of `only`) against a running coordinator to the end of
+ * its run; resolves with them and the report.
+ */
+export async function runWorkspaceSites(
+  workspace: DemoWorkspace,
+  coordinator: Pick<CoordinatorHandle, 'url' | 'finished'>,
+  options: {
+    adjust?: ((config: SiteConfig) => SiteConfig) | undefined;
+    log?: SiteLog | undefined;
+    only?: readonly string[] | undefined;
+  } = {},
+): Promise<{ sites: SiteRunSummary[]; report: RunReport }> {
+  const { adjust = (config) => config, log, only = workspace.siteNames } = options;
+  const configs = await Promise.all(
+    only.map(async (site) =>
+      loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url)),
+    ),
+  );
+  const [sites, report] = await Promise.all([
+    Promise.all(configs.map((c) => runSite(adjust(c), log))),
+    coordinator.finished,
+  ]);
+  return { sites, report };
+}
+
+/**
  * A real coordinator (Nest, socket.io, libsodium, tfjs) on loopback over a real workspace:
  * bundled data split as the demo splits it (breast cancer unless a scenario says otherwise),
  * freshly generated keys.
@@ -66,14 +92,8 @@ export async function startRunFixture(plan: {
     coordinator,
     protocolEvents,
     siteConfig,
-    runAllSites: async (adjust = (config) => config, log, only = workspace.siteNames) => {
-      const configs = await Promise.all(only.map(siteConfig));
-      const [sites, report] = await Promise.all([
-        Promise.all(configs.map((c) => runSite(adjust(c), log))),
-        coordinator.finished,
-      ]);
-      return { sites, report };
-    },
+    runAllSites: (adjust, log, only) =>
+      runWorkspaceSites(workspace, coordinator, { adjust, log, only }),
     dispose: async () => {
       await coordinator.close();
       await rm(dir, { recursive: true, force: true });

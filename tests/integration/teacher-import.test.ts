@@ -6,9 +6,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
-import { runSite } from '../../client/site-client.js';
-import { loadSiteConfig } from '../../client/site-config.js';
+import { prepareWorkspace, type DemoWorkspace } from '../../cli/demo/workspace.js';
+import { runWorkspaceSites } from '../../harness/run-fixture.js';
 import {
   loadCoordinatorConfig,
   type CoordinatorConfig,
@@ -141,15 +140,7 @@ describe('teacher logits imported from a file: exported from the trained teacher
       logLevels: false,
     });
     try {
-      const siteConfigs = await Promise.all(
-        workspace.siteNames.map(async (site) =>
-          loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url)),
-        ),
-      );
-      const [sites, report] = await Promise.all([
-        Promise.all(siteConfigs.map((c) => runSite(c))),
-        coordinator.finished,
-      ]);
+      const { sites, report } = await runWorkspaceSites(workspace, coordinator);
       assert.deepEqual(
         sites.map((s) => s.roundsTrained),
         [3, 3, 3],

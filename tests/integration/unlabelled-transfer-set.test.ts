@@ -3,9 +3,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { prepareWorkspace, writeSiteConfig, type DemoWorkspace } from '../../cli/demo/workspace.js';
-import { runSite } from '../../client/site-client.js';
-import { loadSiteConfig } from '../../client/site-config.js';
+import { prepareWorkspace, type DemoWorkspace } from '../../cli/demo/workspace.js';
+import { runWorkspaceSites } from '../../harness/run-fixture.js';
 import {
   loadCoordinatorConfig,
   parseCoordinatorConfig,
@@ -97,15 +96,7 @@ describe('an unlabelled transfer set (data.publicLabels false): only imported lo
   it('real sites complete a run on it; the report has no agreement figure, as there are no labels', async () => {
     const coordinator = await startCoordinator(withRun(unlabelled, {}), { logLevels: false });
     try {
-      const siteConfigs = await Promise.all(
-        workspace.siteNames.map(async (site) =>
-          loadSiteConfig(await writeSiteConfig(workspace, site, coordinator.url)),
-        ),
-      );
-      const [sites, report] = await Promise.all([
-        Promise.all(siteConfigs.map((c) => runSite(c))),
-        coordinator.finished,
-      ]);
+      const { sites, report } = await runWorkspaceSites(workspace, coordinator);
       assert.deepEqual(
         sites.map((s) => s.roundsTrained),
         [3, 3, 3],
