@@ -5,8 +5,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from '../cli/demo/demo.js';
 import type { DemoReport, ScenarioName } from '../cli/demo/demo-report.js';
 import { SCENARIOS, type Scenario } from '../cli/demo/scenarios.js';
-import { efficiency, type Efficiency } from './efficiency.js';
 import type { RunSpecInput } from '../coordinator/runs/run-spec.js';
+import { efficiency, type Efficiency } from './efficiency.js';
 import { tInterval, verdict, type Interval } from './intervals.js';
 import { readResults, recordResults, round, type Figures } from './results.js';
 
@@ -75,6 +75,7 @@ async function runSeries(
   dirs: { cache: string; keep: string },
 ): Promise<DemoReport[]> {
   const reports: DemoReport[] = [];
+  await mkdir(dirs.keep, { recursive: true });
   for (const seed of seeds) {
     const started = Date.now();
     const out = await mkdtemp(path.join(tmpdir(), `fedistill-evaluate-${key}-`));
@@ -96,7 +97,6 @@ async function runSeries(
         ),
       );
       // Each run's report is kept, so that a figure added later can be read from it.
-      await mkdir(dirs.keep, { recursive: true });
       await copyFile(
         path.join(out, 'report.json'),
         path.join(dirs.keep, `${key}-seed-${seed}.json`),
@@ -144,15 +144,12 @@ function seriesFigures(key: string, seeds: readonly number[], reports: readonly 
   for (const [model, accuracy] of Object.entries(MODELS)) {
     summarize(figures, `${key}.${model}`, reports.map(accuracy), 4);
   }
-  const gain = tInterval(reports.map((r) => r.distillation_gain.points));
+  const points = reports.map((r) => r.distillation_gain.points);
+  summarize(figures, `${key}.gain_points`, points, 2);
   const against = [...new Set(reports.map((r) => r.distillation_gain.against))].join(' ');
-  figures[`${key}.gain_points.mean`] = round(gain.mean, 2);
-  figures[`${key}.gain_points.ci95`] = round(gain.halfWidth ?? NaN, 2);
   figures[`${key}.gain_against`] = against;
-  figures[`${key}.gain_verdict`] = verdict(gain);
-  console.log(
-    `  distillation gain                  ${format(gain, 1, 2)} points over ${against}: ${verdict(gain)}`,
-  );
+  figures[`${key}.gain_verdict`] = verdict(tInterval(points));
+  console.log(`  the gain is over ${against}: ${figures[`${key}.gain_verdict`]}`);
 
   // What distillation buys besides accuracy, from the same runs.
   const runs = reports.map(efficiency);
