@@ -24,7 +24,7 @@ const PROJECTION_SEED = 17;
 
 /** Trains in the site's own thread; the only trainer that can distil hidden states. */
 export class InThreadTrainer implements Trainer {
-  readonly model: tfl.Sequential;
+  readonly model: tfl.LayersModel;
   private readonly data: LocalData;
   /** The hidden-state extractor and projection, once a round asks for them. */
   private hidden:

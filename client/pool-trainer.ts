@@ -55,7 +55,7 @@ export class PoolTrainer implements Trainer {
     }
   }
 
-  get model(): tfl.Sequential {
+  get model(): tfl.LayersModel {
     return this.local.model;
   }
 

@@ -17,7 +17,7 @@ export type RoundPlan = Omit<LocalTrainingPlan, 'hiddenState'> & {
  */
 export interface Trainer {
   /** The run's student; after `train` it holds the round's trained weights (validation reads it). */
-  readonly model: tfl.Sequential;
+  readonly model: tfl.LayersModel;
   /**
    * Trains one round from the global weights and returns the trained ones. Fails with
    * `protocol.unexpected_message` for a hidden-state round without teacher features, and

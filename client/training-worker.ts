@@ -41,7 +41,7 @@ export type WorkerReply =
  * A training worker thread of the site's pool (training-pool.ts). wasm has one thread in Node,
  * so a pool of workers, each with its own wasm instance, is how local training uses more cores.
  */
-let state: { spec: StudentSpec; model: tfl.Sequential; data: LocalData } | undefined;
+let state: { spec: StudentSpec; model: tfl.LayersModel; data: LocalData } | undefined;
 
 function reply(message: WorkerReply): void {
   parentPort!.postMessage(message);

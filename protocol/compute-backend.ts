@@ -6,6 +6,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { z } from 'zod';
 import { fail, ok, type Result } from './errors.js';
 import { registerWasmConv2DBackpropFilter } from './wasm-conv-backprop.js';
+import { registerWasmUnsortedSegmentSum } from './wasm-segment-sum.js';
 
 /**
  * Both the sites (student training) and the coordinator (teacher, evaluation) compute with tfjs.
@@ -114,6 +115,7 @@ async function register(name: BackendName, auto: boolean): Promise<Result<string
     case 'wasm':
       pointWasmAtInstalledPackage();
       registerWasmConv2DBackpropFilter();
+      registerWasmUnsortedSegmentSum();
       return ok('wasm');
     case 'cpu':
       return ok('cpu');

@@ -1,12 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
+import { denseSlots, type WeightSlot } from './dense-slots.js';
 import type { NamedTensor } from './tensor-codec.js';
+import {
+  bagSpecSchema,
+  buildTextModel,
+  encoderSpecSchema,
+  textWeightLayout,
+} from './text/text-students.js';
 
 /**
  * Models both sides build from data alone, so that a spec in a message gives identical layers
- * and weight names at the coordinator and at every site. Every model takes flat input rows and
- * outputs logits (no softmax), so the temperature can be applied at the site.
+ * and weight names at the coordinator and at every site. Every model takes flat input rows (of
+ * token ids for the text students of protocol/text/text-students.ts) and outputs logits (no
+ * softmax), so the temperature can be applied at the site.
  */
 const classes = z.number().int().min(2).max(1000);
 const width = z.number().int().min(1).max(4096);
@@ -85,24 +93,13 @@ export const cnnSpecSchema = cnnArchitectureSchema
   });
 export type CnnSpec = z.infer<typeof cnnSpecSchema>;
 
-export const studentSpecSchema = z.discriminatedUnion('kind', [mlpSpecSchema, cnnSpecSchema]);
+export const studentSpecSchema = z.discriminatedUnion('kind', [
+  mlpSpecSchema,
+  cnnSpecSchema,
+  bagSpecSchema,
+  encoderSpecSchema,
+]);
 export type StudentSpec = z.infer<typeof studentSpecSchema>;
-
-interface WeightSlot {
-  readonly name: string;
-  readonly shape: readonly number[];
-}
-
-function denseSlots(inputs: number, hidden: readonly number[], classes: number): WeightSlot[] {
-  const widths = [inputs, ...hidden, classes];
-  const slots: WeightSlot[] = [];
-  for (let i = 1; i < widths.length; i++) {
-    const layer = i === widths.length - 1 ? 'logits' : `hidden_${i}`;
-    slots.push({ name: `${layer}/kernel`, shape: [widths[i - 1]!, widths[i]!] });
-    slots.push({ name: `${layer}/bias`, shape: [widths[i]!] });
-  }
-  return slots;
-}
 
 /** Names and shapes of the weights in model order; the names are the wire names. */
 export function weightLayout(spec: StudentSpec): WeightSlot[] {
@@ -124,6 +121,9 @@ export function weightLayout(spec: StudentSpec): WeightSlot[] {
       });
       return [...slots, ...denseSlots(h * w * channels, spec.dense, spec.classes)];
     }
+    case 'bag':
+    case 'encoder':
+      return textWeightLayout(spec);
     default: {
       const unreachable: never = spec;
       return unreachable;
@@ -166,7 +166,8 @@ function addDense(
 }
 
 /** Builds the model with Glorot-uniform kernels drawn from `seed`, so a run is reproducible. */
-export function buildModel(spec: StudentSpec, seed: number): tfl.Sequential {
+export function buildModel(spec: StudentSpec, seed: number): tfl.LayersModel {
+  if (spec.kind === 'bag' || spec.kind === 'encoder') return buildTextModel(spec, seed);
   const model = tfl.sequential();
   switch (spec.kind) {
     case 'mlp':

@@ -118,7 +118,7 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
     proximalMu: 0,
     seed,
   });
-  const withModel = async <T>(use: (model: tfl.Sequential) => Promise<T>): Promise<T> => {
+  const withModel = async <T>(use: (model: tfl.LayersModel) => Promise<T>): Promise<T> => {
     const model = buildModel(spec, plan.seed);
     try {
       return await use(model);

@@ -7,9 +7,12 @@ import type { NamedTensor } from '../../protocol/index.js';
  * TF Model Optimization, because they are few and each one shifts a whole unit.
  */
 
-/** Kernels are the `<layer>/kernel` slots of protocol/student-spec.ts's weight layout. */
+/**
+ * Kernels are the `<layer>/kernel` slots of protocol/student-spec.ts's weight layout, and a text
+ * student's token embeddings, its largest matrix.
+ */
 export function isKernel(tensor: NamedTensor): boolean {
-  return tensor.name.endsWith('/kernel');
+  return tensor.name.endsWith('/kernel') || tensor.name.endsWith('/embeddings');
 }
 
 /**

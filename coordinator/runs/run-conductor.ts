@@ -59,7 +59,7 @@ export class RunConductor {
   private readonly privacy: PrivacyPlan;
   private readonly sites = new RunSites();
   private readonly studentSpec: StudentSpec;
-  private readonly student: tfl.Sequential;
+  private readonly student: tfl.LayersModel;
   private rounds!: RunRounds;
   private readonly traffic: RunTrafficLedger;
   private resolveFinished!: (report: RunReport) => void;

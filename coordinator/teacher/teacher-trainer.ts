@@ -21,7 +21,7 @@ export function trainTeacher(
   inputs: tf.Tensor2D,
   labels: Int32Array,
   plan: TeacherTraining,
-): tfl.Sequential {
+): tfl.LayersModel {
   const model = buildModel(spec, plan.seed);
   const optimizer = tf.train.adam(plan.learningRate);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
