@@ -75,7 +75,14 @@ export class InThreadTrainer implements Trainer {
         return fail('schema.invalid', `the student has no layer ${request.layer}`);
       }
       const output = layer.output as tfl.SymbolicTensor;
-      const width = output.shape[output.shape.length - 1]!;
+      if (output.shape.length !== 2) {
+        // A sequence layer (an encoder block) gives a vector per token, the teacher one per row.
+        return fail(
+          'schema.invalid',
+          `the student's layer ${request.layer} gives [${output.shape.slice(1).join(', ')}] per row; hidden-state distillation needs one vector per row (pool, or a hidden_ layer)`,
+        );
+      }
+      const width = output.shape[1]!;
       const teacherWidth = teacher.hidden.shape[1];
       this.hidden = {
         layer: request.layer,

@@ -21,7 +21,8 @@ export interface Trainer {
   /**
    * Trains one round from the global weights and returns the trained ones. Fails with
    * `protocol.unexpected_message` for a hidden-state round without teacher features, and
-   * `schema.invalid` when the round names a layer the student lacks.
+   * `schema.invalid` when the round names a layer the student lacks, or one without a single
+   * vector per row.
    */
   train(global: readonly NamedTensor[], plan: RoundPlan): Promise<Result<NamedTensor[]>>;
   /** Frees the tensors and ends any worker threads. */

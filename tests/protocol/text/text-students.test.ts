@@ -5,6 +5,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tfjs from '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
+import { InThreadTrainer } from '../../../client/in-thread-trainer.js';
 import { trainLocally, type LocalData } from '../../../client/local-trainer.js';
 import { weightMask } from '../../../coordinator/compression/magnitude-pruning.js';
 import { exportTfjsModel } from '../../../coordinator/compression/tfjs-export.js';
@@ -170,5 +171,58 @@ describe('text students', () => {
       );
     }
     model.dispose();
+  });
+
+  it('distils hidden states from its pooled vector, and refuses a per-token layer', async () => {
+    const rows = toyRows(64, 6);
+    const inputs = rows.x.dataSync() as Float32Array;
+    const plan = {
+      temperature: 2,
+      alpha: 0.5,
+      epochs: 2,
+      batchSize: 16,
+      learningRate: 0.01,
+      labelSmoothing: 0,
+      proximalMu: 0,
+      seed: 4,
+    };
+    const random = seededRandom(9);
+    // Teacher features of width 5 per transfer row: only their pull on the student matters here.
+    const hidden = { values: Float32Array.from({ length: 64 * 5 }, () => random()), width: 5 };
+    const trained = async (spec: StudentSpec, layer?: string) => {
+      const model = buildModel(spec, 7);
+      const global = await readWeights(model, spec);
+      model.dispose();
+      const trainer = new InThreadTrainer({
+        spec,
+        data: {
+          inputs,
+          labels: rows.y,
+          teacher: {
+            kind: 'transfer-set',
+            inputs,
+            logits: new Float32Array(128),
+            rows: 64,
+            hidden,
+          },
+        },
+      });
+      try {
+        return await trainer.train(global, {
+          ...plan,
+          ...(layer ? { hiddenState: { layer, weight: 5 } } : {}),
+        });
+      } finally {
+        trainer.close();
+      }
+    };
+    const plain = unwrap(await trained(BAG));
+    const distilled = unwrap(await trained(BAG, 'pool'));
+    assert.notDeepEqual(distilled, plain, 'the hidden-state term changes what the bag learns');
+    const perToken = await trained(ENCODER, 'block1_norm2');
+    assert.ok(!perToken.ok);
+    assert.equal(perToken.error.code, 'schema.invalid');
+    assert.match(perToken.error.message, /block1_norm2 gives \[8, 8\] per row/);
+    assert.ok((await trained(ENCODER, 'pool')).ok);
   });
 });
