@@ -67,8 +67,12 @@ function parseLine(line: string, source: string, lineNumber: number): MailLine {
     throw new Error(`${where}: not JSON: ${(error as Error).message}`, { cause: error });
   }
   const email = unwrap(parseWith(lineSchema, raw, 'data.invalid', where));
-  if (email.label !== groupLabel(email.group)) {
-    throw new Error(`${where}: ${email.id} has label ${email.label}, but ${email.group} is not`);
+  const label = groupLabel(email.group);
+  if (email.label !== label) {
+    const kind = label === 1 ? 'spam (1)' : 'ham (0)';
+    throw new Error(
+      `${where}: ${email.id} has label ${email.label}, but ${email.group} is ${kind}`,
+    );
   }
   if (!email.id.startsWith(`${email.group}/`)) {
     throw new Error(`${where}: id ${email.id} does not start with its group, ${email.group}/`);
