@@ -31,6 +31,22 @@ export function dirichletSample(alpha: number, k: number, random: () => number):
 }
 
 /**
+ * Cuts `items` into consecutive pieces in proportion to `shares` (which sum to 1): each cut falls
+ * at the rounded cumulative share, so the pieces' sizes add up to the whole; the last takes the rest.
+ */
+export function cutByShares<T>(items: readonly T[], shares: readonly number[]): T[][] {
+  let start = 0;
+  let cumulative = 0;
+  return shares.map((share, i) => {
+    cumulative += share;
+    const end = i === shares.length - 1 ? items.length : Math.round(cumulative * items.length);
+    const piece = items.slice(start, end);
+    start = end;
+    return piece;
+  });
+}
+
+/**
  * Non-IID label skew (Hsu, Qi & Brown 2019, arXiv 1909.06335): for each class, the class's
  * rows are shared among the sites in proportions drawn from Dirichlet(alpha). The draw is
  * repeated until every site holds at least `minRows` rows.
@@ -59,14 +75,7 @@ export function dirichletPartition({
     for (const rows of [...classes.keys()].sort((a, b) => a - b).map((c) => classes.get(c)!)) {
       const shuffled = shuffleInPlace([...rows], random);
       const shares = dirichletSample(alpha, sites, random);
-      let start = 0;
-      let cumulative = 0;
-      shares.forEach((share, site) => {
-        cumulative += share;
-        const end = site === sites - 1 ? shuffled.length : Math.round(cumulative * shuffled.length);
-        parts[site]!.push(...shuffled.slice(start, end));
-        start = end;
-      });
+      cutByShares(shuffled, shares).forEach((piece, site) => parts[site]!.push(...piece));
     }
     if (parts.every((p) => p.length >= minRows)) return parts.map((p) => p.sort((a, b) => a - b));
   }
