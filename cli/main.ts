@@ -17,11 +17,18 @@ import {
   type LogitsFormat,
 } from '../coordinator/teacher/teacher-config.js';
 import { FedistillError, unwrap } from '../protocol/index.js';
+import { TEXT_FORMATS } from '../protocol/text/text-table.js';
 import type { CoordinatorIpcMessage } from './coordinator-ipc.js';
 import { runDemo } from './demo/demo.js';
 import type { ScenarioName } from './demo/demo-report.js';
 import { SCENARIOS } from './demo/scenarios.js';
 import { keepsServing } from './demo/terminal-lines.js';
+import {
+  API_KEY_VARIABLES,
+  teacherLabel,
+  type TeacherLabelOptions,
+} from './teacher-label/label-command.js';
+import { LLM_APIS } from './teacher-label/llm-responses.js';
 import { writeDeployment } from './demo/deployment.js';
 import { formatDoctorReport, runDoctor } from './doctor/doctor.js';
 import { enrolSite, revokeSite, rotateSiteKey } from '../coordinator/sites/allow-list-file.js';
@@ -37,6 +44,15 @@ function positiveInt(max: number) {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1 || n > max)
       throw new InvalidArgumentError(`expected an integer in 1..${max}`);
+    return n;
+  };
+}
+
+function nonNegativeInt(max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > max)
+      throw new InvalidArgumentError(`expected an integer in 0..${max}`);
     return n;
   };
 }
@@ -250,6 +266,73 @@ teacher
       );
     },
   );
+
+teacher
+  .command('label')
+  .description(
+    'soft labels from a large language model: ask an OpenAI-compatible server (vLLM, llama.cpp, Ollama) to classify each public text, and write the top-k JSONL run.teacher imports; a rerun resumes the file',
+  )
+  .requiredOption(
+    '--input <path>',
+    'the public texts: a CSV with a header, a JSONL file or a folder',
+  )
+  .addOption(
+    new Option('--format <format>', 'default: a folder, or from the extension of --input').choices(
+      TEXT_FORMATS,
+    ),
+  )
+  .option('--text-column <name>', 'the text column (CSV) or field (JSONL)', 'text')
+  .option(
+    '--labelled',
+    'the input has labels (in --label-column; for a folder, one subfolder per class): read, and not used',
+  )
+  .option('--label-column <name>', 'the label column or field, with --labelled', 'label')
+  .requiredOption(
+    '--classes <names>',
+    'class names in class-number order, comma-separated: the answers the model is asked for',
+  )
+  .option('--url <url>', "the API's base URL", 'http://127.0.0.1:8000/v1')
+  .requiredOption('--model <name>', 'the model the server serves')
+  .addOption(
+    new Option('--api <api>', 'chat completions, or legacy text completions')
+      .choices(LLM_APIS)
+      .default('chat'),
+  )
+  .option('--prompt-file <file>', 'a prompt template with {text} and {labels} (default: built in)')
+  .option('--top-logprobs <n>', 'most likely first tokens to ask for', positiveInt(20), 20)
+  .option('--concurrency <n>', 'requests in flight at once', positiveInt(256), 4)
+  .option(
+    '--retries <n>',
+    'retries of a request that failed for a passing reason',
+    nonNegativeInt(100),
+    5,
+  )
+  .option('--timeout-ms <ms>', 'how long one request may take', positiveInt(3_600_000), 120_000)
+  .option(
+    '--max-text-chars <n>',
+    'cut longer texts to this many characters',
+    positiveInt(10_000_000),
+  )
+  .requiredOption(
+    '--out <file>',
+    'the JSONL file: rows are appended as they finish, and kept on a rerun',
+  )
+  .addHelpText(
+    'after',
+    `
+The API key, if the server wants one, is read from ${API_KEY_VARIABLES.join(' or ')}.
+Exit code 1 when a row failed or the run stopped; the same command again asks only for the rows
+the file lacks. See coordinator/teacher/LOGITS-FORMAT.md.`,
+  )
+  .action(async (opts: TeacherLabelOptions) => {
+    const ok = await teacherLabel(opts, {
+      print: (line) => console.log(line),
+      warn: (line) => console.error(line),
+      interactive: process.stdout.isTTY === true,
+      env: process.env,
+    });
+    process.exitCode = ok ? 0 : 1;
+  });
 
 const model = program
   .command('model')

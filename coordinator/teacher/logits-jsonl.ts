@@ -6,8 +6,11 @@ import type { LogitsShape } from './logits-shape.js';
 
 const finite = z.number({ error: 'must be a finite number' });
 
-/** One JSONL line: the public split's row `id`, and either all its logits or its top k. */
-const lineSchema = z
+/**
+ * One JSONL line: the public split's row `id`, and either all its logits or its top k. Exported
+ * for `fedistill teacher label`, which resumes a file by keeping the lines this reader accepts.
+ */
+export const logitsLineSchema = z
   .object({
     id: z.number().int().min(0),
     logits: z.array(finite).optional(),
@@ -52,7 +55,7 @@ export async function readJsonlLogits(
       // The parser's message quotes the text, which may be any file's content.
       return fail('data.invalid', `${at(number)} is not UTF-8 JSON`, [number]);
     }
-    const parsed = parseWith(lineSchema, raw, 'data.invalid', at(number));
+    const parsed = parseWith(logitsLineSchema, raw, 'data.invalid', at(number));
     if (!parsed.ok) return parsed;
     const { id, logits, topk } = parsed.value;
     if (id >= rows) {

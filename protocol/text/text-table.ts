@@ -14,7 +14,8 @@ export interface TextTable {
   readonly labels: Int32Array | null;
 }
 
-export type TextFormat = 'csv' | 'jsonl' | 'folder';
+export const TEXT_FORMATS = ['csv', 'jsonl', 'folder'] as const;
+export type TextFormat = (typeof TEXT_FORMATS)[number];
 
 export interface TextColumns {
   /** The text column (CSV) or field (JSONL); a folder's texts are its files. */
