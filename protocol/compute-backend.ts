@@ -6,6 +6,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { z } from 'zod';
 import { fail, ok, type Result } from './errors.js';
 import { registerWasmConv2DBackpropFilter } from './wasm-conv-backprop.js';
+import { registerTileGradient } from './tile-gradient.js';
 import { registerWasmUnsortedSegmentSum } from './wasm-segment-sum.js';
 
 /**
@@ -163,6 +164,8 @@ export function selectBackend(choice: BackendChoice): Promise<Result<BackendName
 let selection: Promise<unknown> = Promise.resolve();
 
 async function select(choice: BackendChoice): Promise<Result<BackendName>> {
+  // Gradients are global to tfjs, whatever the backend.
+  registerTileGradient();
   if (choice !== 'auto') return activate(choice);
   const reasons: string[] = [];
   for (const name of BACKEND_NAMES) {
