@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * giving [ci, kh, kw, co] to transpose into [kh, kw, ci, co]. Checked against the cpu
  * backend's kernel in tests/protocol/wasm-conv-backprop.test.ts. NHWC only, as the students are.
  */
-interface WasmBackendLike {
+/** The parts of tfjs's wasm backend a kernel registered from outside it uses. */
+export interface WasmBackendLike {
   readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
   makeOutput(
     shape: number[],

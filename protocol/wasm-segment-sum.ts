@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { WasmBackendLike } from './wasm-conv-backprop.js';
 
 /**
  * tfjs's wasm backend has no UnsortedSegmentSum kernel, which the gradient of a gather (an
@@ -10,16 +11,6 @@ import * as tf from '@tensorflow/tfjs-core';
  * Ids outside [0, numSegments) are dropped, as the cpu backend does. Checked against the cpu
  * kernel in tests/protocol/wasm-segment-sum.test.ts.
  */
-interface WasmBackendLike {
-  readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
-  makeOutput(
-    shape: number[],
-    dtype: tf.DataType,
-    memoryOffset?: number,
-    values?: tf.backend_util.BackendValues,
-  ): tf.TensorInfo;
-}
-
 export function registerWasmUnsortedSegmentSum(): void {
   if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
   tf.registerKernel({
