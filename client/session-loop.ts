@@ -5,6 +5,7 @@ import {
   decodeTeacherKnowledge,
   FedistillError,
   parameterCount,
+  toHex,
   type BlobChunk,
   type BlobManifest,
   type CoordinatorMessage,
@@ -18,6 +19,11 @@ import {
 import { BlobPulls, type BlobLanded } from './blob-pulls.js';
 import type { CoordinatorConnection } from './coordinator-connection.js';
 import type { PrivateSplit } from './data-sources/private-split.js';
+import {
+  encodePrivateTexts,
+  isTextSplit,
+  type PrivateTextSplit,
+} from './data-sources/private-texts.js';
 import type { PrivacyLedger } from './privacy-ledger.js';
 import { closeRunContext, openRunContext, type RunContext } from './run-context.js';
 import { RoundHandler, type SessionLink } from './round-handler.js';
@@ -61,7 +67,8 @@ export interface SessionLoopOptions {
   readonly cache: TransferCache;
   /** The site's own privacy ledger (privacy-ledger.ts), opened from its cache folder. */
   readonly ledger: PrivacyLedger;
-  readonly split: PrivateSplit;
+  /** The private rows, or texts that the run's tokenizer turns into rows. */
+  readonly split: PrivateSplit | PrivateTextSplit;
   /** The compute backend in use, as the site reports it. */
   readonly backend: string;
   readonly identity: IdentityKeyPair;
@@ -102,7 +109,7 @@ export class SessionLoop implements SessionLink {
       privacy: options.config.privacy,
       ledger: options.ledger,
       ...(options.federation ? { federation: options.federation } : {}),
-      trainingRows: options.split.train.rows,
+      trainingRows: options.split.train.labels.length,
       link: this,
       log: (line) => this.say(line),
     });
@@ -223,7 +230,7 @@ export class SessionLoop implements SessionLink {
   }
 
   private async onWelcome(welcome: RunWelcome): Promise<void> {
-    const { config, cache } = this.options;
+    const { config } = this.options;
     const sameRun = this.welcome?.runId === welcome.runId;
     if (parameterCount(welcome.student) > config.limits.maxParameters) {
       this.stop(
@@ -231,7 +238,38 @@ export class SessionLoop implements SessionLink {
         `the student has ${parameterCount(welcome.student)} parameters, the limit is ${config.limits.maxParameters}`,
       );
     }
-    const ordered = orderSplit(this.options.split, welcome.features);
+    const source = this.options.split;
+    if (isTextSplit(source) !== (welcome.tokenizer !== undefined)) {
+      this.stop(
+        'data.invalid',
+        welcome.tokenizer
+          ? "the run is over text, and this site's data source names no texts (text, or a folder)"
+          : 'this site holds texts, and the run is over numeric rows',
+      );
+    }
+    if (isTextSplit(source) && welcome.tokenizer && !(sameRun && this.split)) {
+      // The texts become the run's token ids first; the tokenizer is pulled like any blob.
+      const { blob, length } = welcome.tokenizer;
+      this.pull(blob, async (bytes) => {
+        this.split = await encodePrivateTexts(source, bytes, length);
+        this.say(
+          `tokenizer ${toHex(blob.hash).slice(0, 16)}: texts encoded to ${length} token ids`,
+        );
+        await this.takeWelcome(welcome, this.split, false);
+      });
+      return;
+    }
+    await this.takeWelcome(welcome, isTextSplit(source) ? this.split! : source, sameRun);
+  }
+
+  /** The welcome's rows are in place (token ids for text): the site readies its run. */
+  private async takeWelcome(
+    welcome: RunWelcome,
+    rows: PrivateSplit,
+    sameRun: boolean,
+  ): Promise<void> {
+    const { cache } = this.options;
+    const ordered = orderSplit(rows, welcome.features);
     if (!ordered.ok) this.stop(ordered.error.code, ordered.error.message);
     this.split = ordered.value;
     this.welcome = welcome;

@@ -11,8 +11,9 @@ import {
   unwrap,
 } from '../protocol/index.js';
 import { CoordinatorConnection } from './coordinator-connection.js';
-import { loadPrivateData } from './data-sources/private-data.js';
+import { isTextSource, loadPrivateData, loadPrivateTexts } from './data-sources/private-data.js';
 import { splitPrivate } from './data-sources/private-split.js';
+import { splitPrivateTexts } from './data-sources/private-texts.js';
 import { PrivacyLedger } from './privacy-ledger.js';
 import { RETRYABLE_CODES, SessionLoop, type SiteLog, type SiteRunSummary } from './session-loop.js';
 import type { SiteConfig } from './site-config.js';
@@ -38,11 +39,10 @@ export async function runSite(
   const backend = unwrap(await selectBackend(config.backend));
   const ca = config.coordinator.caFile && (await readFile(config.coordinator.caFile, 'utf8'));
   log(`site ${identityFile.name}: compute backend ${backend}`);
-  const split = splitPrivate(
-    unwrap(await loadPrivateData(config.data)),
-    config.validationFraction,
-    config.seed,
-  );
+  const { validationFraction, seed } = config;
+  const split = isTextSource(config.data)
+    ? splitPrivateTexts(unwrap(await loadPrivateTexts(config.data)), validationFraction, seed)
+    : splitPrivate(unwrap(await loadPrivateData(config.data)), validationFraction, seed);
   const loop = new SessionLoop({
     sodium,
     config,

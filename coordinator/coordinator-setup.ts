@@ -22,8 +22,14 @@ export interface CoordinatorSetup {
   readonly heldOut: LabelledTable;
   /** Fitted on the public split only; sent to every site. */
   readonly normalizer: Normalizer;
-  /** Bytes of the public split file, part of the teacher cache key. */
+  /** Bytes of the public split file (of its token ids, for text), part of the teacher cache key. */
   readonly publicSplitBytes: Uint8Array;
+  /** A run over text (`data.text`): the tokenizer.json the sites receive, and what it gives. */
+  readonly text?: {
+    readonly tokenizer: Uint8Array;
+    readonly length: number;
+    readonly vocabulary: number;
+  };
   /** performance.now() when the coordinator began starting, for wall_seconds. */
   readonly startedAt: number;
 }

@@ -20,7 +20,7 @@ import {
 } from '../protocol/index.js';
 import { AppModule } from './app.module.js';
 import { normalizerFor, type CoordinatorConfig } from './config/coordinator-config.js';
-import { readPublicSplit, readSplit } from './config/read-split.js';
+import { readSplits } from './config/read-splits.js';
 import type { CoordinatorSetup } from './coordinator-setup.js';
 import { applyHttpHeaders } from './http-headers.js';
 import { serveDashboard } from './dashboard/static-assets.js';
@@ -78,19 +78,7 @@ export async function prepareSetup(
   const identity = unwrap(await readJsonFile(config.identityFile, identityFileSchema));
   const allowList = unwrap(await readJsonFile(config.allowListFile, allowListSchema));
   const backend = unwrap(await selectBackend(config.backend));
-  const {
-    table: publicSplit,
-    labels: publicLabels,
-    bytes: publicSplitBytes,
-  } = await readPublicSplit(config.data.publicSplit, {
-    classes: config.data.classes,
-    labelled: config.data.publicLabels,
-  });
-  const { table: heldOut } = await readSplit(
-    config.data.heldOut,
-    config.data.classes,
-    'held-out split',
-  );
+  const { publicSplit, publicLabels, heldOut, publicSplitBytes, text } = await readSplits(config);
   if (heldOut.features !== publicSplit.features) {
     throw new FedistillError({
       code: 'data.invalid',
@@ -108,6 +96,7 @@ export async function prepareSetup(
     heldOut,
     normalizer: normalizerFor(config.data, publicSplit),
     publicSplitBytes,
+    ...(text ? { text } : {}),
     startedAt,
   };
 }

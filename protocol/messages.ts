@@ -67,6 +67,15 @@ export const runWelcomeSchema = z
     features: z.array(z.string().min(1).max(256)).min(1).max(1_000_000),
     normalizer: normalizerSchema,
     teacher: teacherDescriptorSchema,
+    /**
+     * A run over text: the tokenizer (tokenizer.json, protocol/text/tokenizer.ts) the site
+     * fetches, and the token ids per row it encodes its texts to; `features` then name the
+     * positions (token_0...). Absent for numeric rows.
+     */
+    tokenizer: z
+      .object({ blob: blobManifestSchema, length: z.number().int().min(1).max(4096) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -348,7 +357,8 @@ const MANIFEST_BYTES = 4096 * 34 + KIB;
 export const MESSAGE_LIMITS: Readonly<
   Record<CoordinatorMessage['type'] | SiteMessage['type'], number>
 > = {
-  'run.welcome': MANIFEST_BYTES + 64 * KIB,
+  // The transfer set's manifest and, for text, the tokenizer's.
+  'run.welcome': 2 * MANIFEST_BYTES + 64 * KIB,
   // A secure round lists its participants and their identity keys.
   'round.start': MANIFEST_BYTES + 128 * KIB,
   'round.update': MANIFEST_BYTES + KIB,

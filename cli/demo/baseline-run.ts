@@ -61,7 +61,9 @@ export async function trainBaselines({
     return await computeBaselines({
       split,
       siteNames: workspace.siteNames,
-      spec: unwrap(studentSpecOf(run, split.heldOut.features, config.data.classes)),
+      spec: unwrap(
+        studentSpecOf(run, { inputs: split.heldOut.features, classes: config.data.classes }),
+      ),
       normalizer: normalizerFor(config.data, split.publicSplit),
       rounds: run.rounds,
       localEpochs: run.localEpochs,

@@ -5,7 +5,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { normalizerFor } from '../../coordinator/config/coordinator-config.js';
 import { measureLatency } from '../../coordinator/compression/inference-latency.js';
 import { HeldOutEvaluator } from '../../coordinator/evaluation/held-out-evaluator.js';
-import { modelSpecOf } from '../../coordinator/runs/run-spec.js';
+import { modelSpecOf, teacherAt } from '../../coordinator/runs/run-spec.js';
 import { writeTeacherLogits } from '../../coordinator/teacher/teacher-logits.js';
 import { loadTeacher, saveTeacher } from '../../coordinator/teacher/teacher-store.js';
 import { trainTeacher } from '../../coordinator/teacher/teacher-trainer.js';
@@ -89,7 +89,9 @@ export async function prepareOutsideTeacher({
   }
   const data = split.outside;
   const classes = scenario.classNames.length;
-  const spec = unwrap(modelSpecOf({ hidden: [], cnn: origin.cnn }, data.features, classes, []));
+  const spec = unwrap(
+    modelSpecOf({ hidden: [], cnn: origin.cnn }, { inputs: data.features, classes }, teacherAt),
+  );
   const normalizer = normalizerFor({ normalize: scenario.normalize }, data);
   unwrap(await selectBackend('auto'));
   const dir = path.join(cacheDir, outsideTeacherCacheKey({ spec, origin, seed, data }));

@@ -1,10 +1,27 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { fail, ok, parseCsvTable, type LabelledTable, type Result } from '../../protocol/index.js';
+import {
+  fail,
+  ok,
+  parseCsvTable,
+  readTextTable,
+  type LabelledTable,
+  type Result,
+} from '../../protocol/index.js';
+import type { LabelledTexts } from './private-texts.js';
 import { loadMnistDigits } from './mnist.js';
 
 /** Where a site's private rows come from. They are read here and never leave the site. */
+const textWithoutFeatures = {
+  check: (source: { text?: string | undefined; features?: string[] | undefined }) =>
+    !(source.text && source.features),
+  message: {
+    message: 'a text source has no feature columns: give text or features',
+    path: ['features'],
+  },
+};
+
 export const dataSourceSchema = z.discriminatedUnion('kind', [
   z
     .object({
@@ -14,8 +31,14 @@ export const dataSourceSchema = z.discriminatedUnion('kind', [
       label: z.string().min(1).default('label'),
       /** Feature columns in order; every other column when absent. */
       features: z.array(z.string().min(1)).min(1).optional(),
+      /**
+       * For a run over text: the column of texts (RFC 4180 quoting: cells may hold commas and
+       * line breaks); the run's tokenizer turns them into token ids at this site.
+       */
+      text: z.string().min(1).optional(),
     })
-    .strict(),
+    .strict()
+    .refine(textWithoutFeatures.check, textWithoutFeatures.message),
   z
     .object({
       kind: z.literal('jsonl'),
@@ -23,6 +46,16 @@ export const dataSourceSchema = z.discriminatedUnion('kind', [
       label: z.string().min(1).default('label'),
       /** Feature keys in order; the first row's other keys when absent. */
       features: z.array(z.string().min(1)).min(1).optional(),
+      /** For a run over text: the field holding each row's text. */
+      text: z.string().min(1).optional(),
+    })
+    .strict()
+    .refine(textWithoutFeatures.check, textWithoutFeatures.message),
+  z
+    .object({
+      /** Texts as files, one subfolder per class named by its number (`0/`, `1/`). */
+      kind: z.literal('folder'),
+      path: z.string().min(1),
     })
     .strict(),
   z
@@ -103,7 +136,33 @@ function parseJsonl(
   });
 }
 
+/** Whether the source holds texts (for a run over text) rather than numeric rows. */
+export function isTextSource(source: DataSource): boolean {
+  return (
+    source.kind === 'folder' ||
+    ((source.kind === 'csv' || source.kind === 'jsonl') && !!source.text)
+  );
+}
+
+/** A text source's texts and labels; they stay at the site, only token ids reach the student. */
+export async function loadPrivateTexts(source: DataSource): Promise<Result<LabelledTexts>> {
+  if (source.kind === 'mnist' || !isTextSource(source)) {
+    return fail('data.invalid', `the ${source.kind} source names no texts (give it text)`);
+  }
+  const columns = {
+    text: source.kind === 'folder' ? '' : source.text!,
+    label: source.kind === 'folder' ? 'label' : source.label,
+    source: source.path,
+  };
+  const table = await readTextTable(source.kind, source.path, columns);
+  if (!table.ok) return table;
+  return ok({ texts: table.value.texts, labels: table.value.labels! });
+}
+
 export async function loadPrivateData(source: DataSource): Promise<Result<LabelledTable>> {
+  if (isTextSource(source)) {
+    return fail('data.invalid', 'this source holds texts: only a run over text reads it');
+  }
   switch (source.kind) {
     case 'csv':
     case 'jsonl': {
@@ -125,6 +184,8 @@ export async function loadPrivateData(source: DataSource): Promise<Result<Labell
     }
     case 'mnist':
       return ok(loadMnistDigits({ perDigit: source.perDigit, offset: source.offset }));
+    case 'folder':
+      return fail('data.invalid', `${source.path} is a folder of texts`);
     default: {
       const unreachable: never = source;
       return unreachable;
@@ -133,7 +194,7 @@ export async function loadPrivateData(source: DataSource): Promise<Result<Labell
 }
 
 /** Rows per class, for `fedistill site check`'s summary (printed locally, never sent). */
-export function labelBalance(table: LabelledTable): Map<number, number> {
+export function labelBalance(table: { readonly labels: Int32Array }): Map<number, number> {
   const counts = new Map<number, number>();
   for (const label of table.labels) counts.set(label, (counts.get(label) ?? 0) + 1);
   return new Map([...counts.entries()].sort((a, b) => a[0] - b[0]));

@@ -22,10 +22,24 @@ function take(table: LabelledTable, rows: readonly number[]): LabelledTable {
   };
 }
 
+/**
+ * Which of `rows` rows train and which validate: a seeded shuffle, `fraction` of them (at least
+ * one row left to train) held back; undefined when that is no row.
+ */
+export function validationRows(
+  rows: number,
+  fraction: number,
+  seed: number,
+): { readonly train: number[]; readonly validation: number[] } | undefined {
+  const count = Math.min(Math.floor(rows * fraction), rows - 1);
+  if (count < 1) return undefined;
+  const order = shuffleInPlace(range(rows), seededRandom(seed));
+  return { train: order.slice(count), validation: order.slice(0, count) };
+}
+
 /** A seeded local validation split; it stays at the site and feeds only scalar metrics. */
 export function splitPrivate(table: LabelledTable, fraction: number, seed: number): PrivateSplit {
-  const count = Math.min(Math.floor(table.rows * fraction), table.rows - 1);
-  if (count < 1) return { train: table, validation: undefined };
-  const order = shuffleInPlace(range(table.rows), seededRandom(seed));
-  return { train: take(table, order.slice(count)), validation: take(table, order.slice(0, count)) };
+  const rows = validationRows(table.rows, fraction, seed);
+  if (!rows) return { train: table, validation: undefined };
+  return { train: take(table, rows.train), validation: take(table, rows.validation) };
 }

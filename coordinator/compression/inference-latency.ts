@@ -13,7 +13,7 @@ export async function latencyPerExample(
   batch: number,
   repeats = 15,
 ): Promise<number> {
-  const inputs = tf.randomNormal([batch, features], 0, 1, 'float32', 7);
+  const inputs = sampleInputs(model, features, batch);
   const once = async (): Promise<number> => {
     const start = performance.now();
     const output = model.predict(inputs) as tf.Tensor;
@@ -30,6 +30,14 @@ export async function latencyPerExample(
   } finally {
     inputs.dispose();
   }
+}
+
+/** Rows the model accepts: token ids below its vocabulary for a text model, else N(0, 1) values. */
+function sampleInputs(model: tfl.LayersModel, features: number, batch: number): tf.Tensor2D {
+  const embedding = model.layers.find((layer) => layer.getClassName() === 'Embedding');
+  if (!embedding) return tf.randomNormal([batch, features], 0, 1, 'float32', 7);
+  const vocabulary = embedding.getConfig().inputDim as number;
+  return tf.tidy(() => tf.floor(tf.randomUniform([batch, features], 0, vocabulary, 'float32', 7)));
 }
 
 /** Milliseconds per example at batch 1 and at batch 256, as the report gives them. */

@@ -7,6 +7,7 @@ import {
   backendChoiceSchema,
   fitNormalizer,
   HANDSHAKE_TIMEOUT_MS,
+  MAX_VOCABULARY,
   parseWith,
   readJsonFile,
   unwrap,
@@ -106,8 +107,29 @@ export const coordinatorConfigSchema = z
          * pixel's tiny spread would turn a site's stroke into a huge z-score).
          */
         normalize: z.enum(['standardize', 'none']).default('standardize'),
+        /**
+         * A run over text: the public and held-out splits are CSV (RFC 4180, with a header) or
+         * JSONL (by extension) with a `column` of texts (and `label`, as for rows). Each text
+         * becomes its first `length` token ids; the tokenizer is learned from the public split's
+         * texts with at most `vocabulary` ids, or read from `tokenizerFile` (a tokenizer.json
+         * with [PAD] as id 0 and [UNK] as id 1), and shipped to the sites. Needs `normalize`
+         * "none": ids are not magnitudes.
+         */
+        text: z
+          .object({
+            column: z.string().min(1).default('text'),
+            length: z.number().int().min(1).max(4096).default(128),
+            vocabulary: z.number().int().min(3).max(MAX_VOCABULARY).default(4000),
+            tokenizerFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
-      .strict(),
+      .strict()
+      .refine((data) => !data.text || data.normalize === 'none', {
+        message: 'text data needs normalize "none": token ids are not magnitudes',
+        path: ['normalize'],
+      }),
     /**
      * Files that a run spec names (`teacher.file`), from the config or the API: only regular
      * files under `dir` (symbolic links resolved), at most `maxBytes`, read within
@@ -216,6 +238,9 @@ function resolvePaths(config: CoordinatorConfig, baseDir: string): CoordinatorCo
       ...config.data,
       publicSplit: at(config.data.publicSplit),
       heldOut: at(config.data.heldOut),
+      ...(config.data.text?.tokenizerFile
+        ? { text: { ...config.data.text, tokenizerFile: at(config.data.text.tokenizerFile) } }
+        : {}),
     },
     ...(config.run
       ? { run: { ...config.run, teacher: resolveTeacherPaths(config.run.teacher, at) } }

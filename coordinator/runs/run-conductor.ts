@@ -60,6 +60,8 @@ export class RunConductor {
   private readonly sites = new RunSites();
   private readonly studentSpec: StudentSpec;
   private readonly student: tfl.LayersModel;
+  /** A run over text: the tokenizer every site fetches before the transfer set. */
+  private readonly tokenizer: RunWelcome['tokenizer'];
   private rounds!: RunRounds;
   private readonly traffic: RunTrafficLedger;
   private resolveFinished!: (report: RunReport) => void;
@@ -78,8 +80,19 @@ export class RunConductor {
     // Checked when the run was created (RunsService.create).
     this.privacy = unwrap(PrivacyPlan.create(spec, deps.registry.enrolledCount));
     const { config, publicSplit } = deps.setup;
-    this.studentSpec = unwrap(studentSpecOf(spec, publicSplit.features, config.data.classes));
+    this.studentSpec = unwrap(
+      studentSpecOf(spec, {
+        inputs: publicSplit.features,
+        classes: config.data.classes,
+        vocabulary: deps.setup.text?.vocabulary,
+      }),
+    );
     this.student = buildModel(this.studentSpec, spec.seed);
+    const text = deps.setup.text;
+    this.tokenizer = text && {
+      blob: deps.transfer.offer(text.tokenizer, spec.blobChunkBytes),
+      length: text.length,
+    };
     this.traffic = new RunTrafficLedger(this.id, {
       setup: deps.setup,
       events: deps.events,
@@ -232,6 +245,7 @@ export class RunConductor {
       features: [...this.deps.setup.publicSplit.featureNames],
       normalizer: this.deps.setup.normalizer,
       teacher: this.teacher.descriptor,
+      ...(this.tokenizer ? { tokenizer: this.tokenizer } : {}),
     });
   }
 

@@ -9,8 +9,10 @@ import {
 import { refuseHiddenStateWithoutModel, teacherConfigSchema } from '../teacher/teacher-config.js';
 import {
   cnnArchitectureSchema,
+  textArchitectureSchema,
   cnnProblems,
   type CnnArchitecture,
+  type TextArchitecture,
   contentHash,
   distillationScheduleSchema,
   fail,
@@ -60,6 +62,8 @@ export const runSpecSchema = z
     studentHidden: hidden.default([8]),
     /** When set, the student is this CNN (rows reshaped to its image) and studentHidden is unused. */
     studentCnn: cnnArchitectureSchema.optional(),
+    /** The student of a run over text (data.text): an embedding bag or a small encoder. */
+    studentText: textArchitectureSchema.optional(),
     /** A teacher model trained here (the default) or imported logits (LOGITS-FORMAT.md). */
     teacher: teacherConfigSchema,
     /**
@@ -171,29 +175,60 @@ export function runSpecHash(
   );
 }
 
+/** What the data fixes of a model: its input width, classes and, over text, the vocabulary. */
+export interface ModelData {
+  readonly inputs: number;
+  readonly classes: number;
+  /** The tokenizer's ids, for a run over text (`data.text`); absent for numeric rows. */
+  readonly vocabulary?: number | undefined;
+}
+
 /**
- * A model (student or teacher) on rows of `inputs` values: the MLP of `hidden`, or the CNN of
- * `cnn` when its image holds exactly one row; a problem names its field under `cnnPath`.
+ * A model (student or teacher): over text, the text model of `text` (which must be set: an MLP
+ * over token ids would read ids as magnitudes); over rows, the MLP of `hidden`, or the CNN of
+ * `cnn` when its image holds exactly one row. A problem names its field under `at`.
  */
 export function modelSpecOf(
-  layers: { readonly hidden: number[]; readonly cnn?: CnnArchitecture | undefined },
-  inputs: number,
-  classes: number,
-  cnnPath: readonly string[],
+  layers: {
+    readonly hidden: number[];
+    readonly cnn?: CnnArchitecture | undefined;
+    readonly text?: TextArchitecture | undefined;
+  },
+  { inputs, classes, vocabulary }: ModelData,
+  at: { readonly cnn: readonly string[]; readonly text: readonly string[] },
 ): Result<StudentSpec> {
+  if (vocabulary !== undefined) {
+    if (!layers.text) {
+      return fail('config.invalid', 'the data is text (data.text): name a text model here', [
+        ...at.text,
+      ]);
+    }
+    return ok({ ...layers.text, inputs, vocabulary, classes } as StudentSpec);
+  }
+  if (layers.text) {
+    return fail(
+      'config.invalid',
+      'a text model needs text data (data.text in the coordinator config)',
+      [...at.text],
+    );
+  }
   if (!layers.cnn) return ok({ kind: 'mlp', inputs, hidden: layers.hidden, classes });
   const [problem] = cnnProblems({ ...layers.cnn, inputs });
-  if (problem) return fail('config.invalid', problem.message, [...cnnPath, ...problem.path]);
+  if (problem) return fail('config.invalid', problem.message, [...at.cnn, ...problem.path]);
   return ok({ kind: 'cnn', inputs, ...layers.cnn, classes });
 }
 
-/** The student a run trains on rows of `inputs` values (studentHidden, or studentCnn when set). */
+/** The student a run trains (studentHidden, studentCnn or studentText). */
 export function studentSpecOf(
-  spec: Pick<RunSpec, 'studentHidden' | 'studentCnn'>,
-  inputs: number,
-  classes: number,
+  spec: Pick<RunSpec, 'studentHidden' | 'studentCnn' | 'studentText'>,
+  data: ModelData,
 ): Result<StudentSpec> {
-  return modelSpecOf({ hidden: spec.studentHidden, cnn: spec.studentCnn }, inputs, classes, [
-    'studentCnn',
-  ]);
+  return modelSpecOf(
+    { hidden: spec.studentHidden, cnn: spec.studentCnn, text: spec.studentText },
+    data,
+    { cnn: ['studentCnn'], text: ['studentText'] },
+  );
 }
+
+/** The teacher model's spec, its fields under `teacher`. */
+export const teacherAt = { cnn: ['teacher', 'cnn'], text: ['teacher', 'text'] } as const;

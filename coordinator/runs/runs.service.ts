@@ -35,6 +35,7 @@ import type { LiveRunStatus, RunDeps } from './run-deps.js';
 import type { RunReport } from './run-report.js';
 import {
   modelSpecOf,
+  teacherAt,
   runSpecHash,
   runSpecSchema,
   studentSpecOf,
@@ -170,10 +171,11 @@ export class RunsService implements SiteSessionHost, OnModuleInit, OnModuleDestr
       const message = needs.map((need) => need.message).join('; ');
       return fail('config.invalid', message, needs[0]!.path);
     }
-    const student = studentSpecOf(spec, features, classes);
+    const data = { inputs: features, classes, vocabulary: this.setup.text?.vocabulary };
+    const student = studentSpecOf(spec, data);
     if (!student.ok) return student;
     if (spec.teacher.source === 'model') {
-      const teacher = modelSpecOf(spec.teacher, features, classes, ['teacher', 'cnn']);
+      const teacher = modelSpecOf(spec.teacher, data, teacherAt);
       if (!teacher.ok) return teacher;
     }
     const enrolled = this.sitesService.enrolledCount;

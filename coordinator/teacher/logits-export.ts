@@ -1,6 +1,6 @@
 import { FedistillError, loadSodium, selectBackend, unwrap } from '../../protocol/index.js';
 import { normalizerFor, type CoordinatorConfig } from '../config/coordinator-config.js';
-import { readPublicSplit } from '../config/read-split.js';
+import { readSplits } from '../config/read-splits.js';
 import { obtainTeacherModel, teacherOutputs } from './model-teacher.js';
 import { writeTeacherLogits, type LogitsShape, type LogitsTarget } from './teacher-logits.js';
 
@@ -31,19 +31,13 @@ export async function exportTeacherLogits(
   }
   unwrap(await selectBackend(config.backend));
   const classes = config.data.classes;
-  const {
-    table: publicSplit,
-    labels: publicLabels,
-    bytes: publicSplitBytes,
-  } = await readPublicSplit(config.data.publicSplit, {
-    classes,
-    labelled: config.data.publicLabels,
-  });
+  const { publicSplit, publicLabels, publicSplitBytes, text } = await readSplits(config);
   const data = {
     config,
     publicSplit,
     publicLabels,
     publicSplitBytes,
+    text,
     normalizer: normalizerFor(config.data, publicSplit),
     sodium: await loadSodium(),
   };

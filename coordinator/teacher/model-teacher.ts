@@ -9,7 +9,7 @@ import {
   unwrap,
   type StudentSpec,
 } from '../../protocol/index.js';
-import { modelSpecOf } from '../runs/run-spec.js';
+import { modelSpecOf, teacherAt } from '../runs/run-spec.js';
 import type { CoordinatorSetup } from '../coordinator-setup.js';
 import type { ModelTeacherConfig } from './teacher-config.js';
 import type { TeacherFeatures } from './teacher-knowledge.js';
@@ -18,7 +18,7 @@ import { trainTeacher } from './teacher-trainer.js';
 
 export type TeacherData = Pick<
   CoordinatorSetup,
-  'config' | 'publicSplit' | 'publicLabels' | 'publicSplitBytes' | 'normalizer' | 'sodium'
+  'config' | 'publicSplit' | 'publicLabels' | 'publicSplitBytes' | 'normalizer' | 'sodium' | 'text'
 >;
 
 export interface TeacherModel {
@@ -54,7 +54,15 @@ export async function obtainTeacherModel(
   }
   const { hidden, epochs, batchSize, learningRate } = teacher;
   const spec = unwrap(
-    modelSpecOf(teacher, publicSplit.features, config.data.classes, ['teacher', 'cnn']),
+    modelSpecOf(
+      teacher,
+      {
+        inputs: publicSplit.features,
+        classes: config.data.classes,
+        vocabulary: data.text?.vocabulary,
+      },
+      teacherAt,
+    ),
   );
   // The key holds only what shapes the trained weights (a CNN's layers are in the spec).
   const training = { hidden, epochs, batchSize, learningRate, seed };

@@ -1,6 +1,10 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { cnnArchitectureSchema, mlpSpecSchema } from '../../protocol/index.js';
+import {
+  cnnArchitectureSchema,
+  mlpSpecSchema,
+  textArchitectureSchema,
+} from '../../protocol/index.js';
 
 export const LOGITS_FORMATS = ['jsonl', 'binary'] as const;
 export type LogitsFormat = (typeof LOGITS_FORMATS)[number];
@@ -18,13 +22,15 @@ export function logitsFormatOf(file: string): LogitsFormat | undefined {
 
 /**
  * A teacher trained on the public split by the coordinator (and cached); the default. An MLP of
- * `hidden`, or the CNN of `cnn` when set (for image rows).
+ * `hidden`, or the CNN of `cnn` when set (for image rows), or over text the model of `text`.
  */
 const modelTeacherSchema = z
   .object({
     source: z.literal('model').default('model'),
     hidden: mlpSpecSchema.shape.hidden.default([64, 32]),
     cnn: cnnArchitectureSchema.optional(),
+    /** The teacher of a run over text (data.text): an embedding bag or a small encoder. */
+    text: textArchitectureSchema.optional(),
     epochs: z.number().int().min(1).max(10_000).default(150),
     batchSize: z.number().int().min(1).max(65_536).default(32),
     learningRate: z.number().positive().max(10).default(0.005),

@@ -1,7 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { denseLayerName, denseSlots, type WeightSlot } from '../dense-slots.js';
-import { MAX_VOCABULARY } from './tokenizer.js';
+import { MAX_VOCABULARY } from './token-ids.js';
 
 /**
  * Students over rows of token ids (protocol/text/tokenizer.ts), built only from layers that

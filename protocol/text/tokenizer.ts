@@ -6,23 +6,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Tokenizer } from 'tokenizers';
 import { FedistillError } from '../errors.js';
+import { MAX_VOCABULARY, PAD_ID, UNK_ID } from './token-ids.js';
 
 /**
- * A text becomes a fixed-length row of token ids, so that text rides every path a numeric row
- * does (the transfer-set blob, the teacher's logits, the loss): ids below 2^24 are exact in
- * float32. Id 0 pads a short text; id 1 stands for what the vocabulary cannot spell.
- *
  * The tokenizer is Hugging Face's (`tokenizers`, its Rust library through Node-API; every
  * platform's binary is inside the npm package, nothing is downloaded): NFKC and lower case, BERT's
  * split on whitespace and punctuation, then byte-pair merges. It is learned by the coordinator
  * and shipped to the sites as the JSON both load, so both sides encode with the same merges.
+ * Only the processes that encode text load it (it is not part of protocol/index.ts).
  */
-export const PAD_ID = 0;
-export const UNK_ID = 1;
 const SPECIALS = ['[PAD]', '[UNK]'] as const;
-
-/** The most ids a vocabulary may hold: the student's embedding has a row for each. */
-export const MAX_VOCABULARY = 65_536;
 
 export class TextTokenizer {
   private constructor(
@@ -78,10 +71,6 @@ export class TextTokenizer {
     return (await this.tokenizer.encode(text)).getTokens();
   }
 }
-
-/** The feature names of `length` token positions, what a run's `features` lists for text. */
-export const tokenFeatureNames = (length: number): string[] =>
-  Array.from({ length }, (_, i) => `token_${i}`);
 
 interface BpeJson {
   added_tokens: unknown[];

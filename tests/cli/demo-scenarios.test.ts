@@ -33,28 +33,36 @@ const table = (rows: number[][], labels: number[]): LabelledTable => ({
 
 describe("the demo's scenarios", () => {
   it('the student spec: an MLP from studentHidden, or the CNN whose image holds the row', () => {
-    const mlp = studentSpecOf({ studentHidden: [8] }, 30, 2);
+    const mlp = studentSpecOf({ studentHidden: [8] }, { inputs: 30, classes: 2 });
     assert.deepEqual(mlp, {
       ok: true,
       value: { kind: 'mlp', inputs: 30, hidden: [8], classes: 2 },
     });
-    const cnn = studentSpecOf({ studentHidden: [8], studentCnn: DIGITS_STUDENT }, 784, 10);
+    const cnn = studentSpecOf(
+      { studentHidden: [8], studentCnn: DIGITS_STUDENT },
+      { inputs: 784, classes: 10 },
+    );
     assert.ok(cnn.ok);
     // conv 5x5x1x8 + 8, conv 5x5x8x16 + 16, two poolings leave 7x7x16 = 784, dense 784x32 + 32,
     // logits 32x10 + 10: 208 + 3,216 + 25,120 + 330.
     assert.equal(parameterCount(cnn.value), 28_874);
-    const teacher = studentSpecOf({ studentHidden: [], studentCnn: DIGITS_TEACHER }, 784, 10);
+    const teacher = studentSpecOf(
+      { studentHidden: [], studentCnn: DIGITS_TEACHER },
+      { inputs: 784, classes: 10 },
+    );
     assert.ok(teacher.ok);
     // 416 + 12,832 + 7x7x32 x 128 + 128 + 128 x 10 + 10 = 416 + 12,832 + 200,832 + 1,290.
     assert.equal(parameterCount(teacher.value), 215_370);
-    const wrong = studentSpecOf({ studentHidden: [8], studentCnn: DIGITS_STUDENT }, 30, 2);
+    const wrong = studentSpecOf(
+      { studentHidden: [8], studentCnn: DIGITS_STUDENT },
+      { inputs: 30, classes: 2 },
+    );
     assert.ok(!wrong.ok);
     assert.deepEqual(wrong.error.path, ['studentCnn', 'image']);
     assert.match(wrong.error.message, /28 x 28 x 1 holds 784 values, the rows have 30/);
     const deep = studentSpecOf(
       { studentHidden: [8], studentCnn: { ...DIGITS_STUDENT, image: [2, 2, 1] } },
-      4,
-      2,
+      { inputs: 4, classes: 2 },
     );
     assert.ok(!deep.ok);
     assert.deepEqual(deep.error.path, ['studentCnn', 'conv']);
@@ -229,7 +237,7 @@ describe("the demo's scenarios", () => {
       ],
       [0, 1],
     );
-    const spec = unwrap(studentSpecOf({ studentHidden: [4] }, 2, 2));
+    const spec = unwrap(studentSpecOf({ studentHidden: [4] }, { inputs: 2, classes: 2 }));
     const origin = { epochs: 10, batchSize: 32, learningRate: 0.002 };
     const key = outsideTeacherCacheKey({ spec, origin, seed: 42, data });
     assert.match(key, /^outside-teacher-[0-9a-f]{32}$/);
@@ -237,7 +245,7 @@ describe("the demo's scenarios", () => {
     const changed = [
       outsideTeacherCacheKey({ spec, origin, seed: 43, data }),
       outsideTeacherCacheKey({
-        spec: unwrap(studentSpecOf({ studentHidden: [5] }, 2, 2)),
+        spec: unwrap(studentSpecOf({ studentHidden: [5] }, { inputs: 2, classes: 2 })),
         origin,
         seed: 42,
         data,

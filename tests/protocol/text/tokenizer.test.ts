@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import {
-  PAD_ID,
-  TextTokenizer,
-  UNK_ID,
-  capVocabulary,
-  trainTokenizer,
-} from '../../../protocol/text/tokenizer.js';
+import { PAD_ID, UNK_ID } from '../../../protocol/text/token-ids.js';
+import { TextTokenizer, capVocabulary, trainTokenizer } from '../../../protocol/text/tokenizer.js';
 
 const CORPUS = [
   'Hello world, hello there!',

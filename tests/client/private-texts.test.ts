@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  dataSourceSchema,
+  isTextSource,
+  loadPrivateData,
+  loadPrivateTexts,
+} from '../../client/data-sources/private-data.js';
+import { encodePrivateTexts, splitPrivateTexts } from '../../client/data-sources/private-texts.js';
+import { trainTokenizer } from '../../protocol/text/tokenizer.js';
+
+describe("a site's texts", () => {
+  it('are a text source when a CSV or JSONL names its text column, or a folder', () => {
+    const parse = (raw: unknown) => dataSourceSchema.parse(raw);
+    assert.equal(isTextSource(parse({ kind: 'csv', path: 'a.csv', text: 'body' })), true);
+    assert.equal(isTextSource(parse({ kind: 'csv', path: 'a.csv' })), false);
+    assert.equal(isTextSource(parse({ kind: 'folder', path: 'mail' })), true);
+    const both = dataSourceSchema.safeParse({
+      kind: 'jsonl',
+      path: 'a.jsonl',
+      text: 'body',
+      features: ['x'],
+    });
+    assert.ok(!both.success);
+    assert.deepEqual(both.error.issues[0]!.path, ['features']);
+  });
+
+  it('load with field-named errors, and a numeric run refuses them', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-site-texts-'));
+    const file = path.join(dir, 'mail.jsonl');
+    await writeFile(file, '{"body":"win a prize","label":1}\n{"body":"lunch?","label":"ham"}\n');
+    const source = dataSourceSchema.parse({ kind: 'jsonl', path: file, text: 'body' });
+    const texts = await loadPrivateTexts(source);
+    assert.ok(!texts.ok);
+    assert.equal(texts.error.message, `${file}: line 2, field label: "ham" is not a class number`);
+    const numeric = await loadPrivateData(source);
+    assert.ok(!numeric.ok);
+    assert.match(numeric.error.message, /holds texts: only a run over text reads it/);
+  });
+
+  it('split as rows do, then become token-id rows with the run tokenizer', async () => {
+    const texts = ['free money now', 'meeting at noon', 'free prize', 'noon lunch', 'money money'];
+    const split = splitPrivateTexts({ texts, labels: Int32Array.from([1, 0, 1, 0, 1]) }, 0.4, 3);
+    assert.equal(split.train.texts.length, 3);
+    assert.equal(split.validation!.texts.length, 2);
+    // Every text lands once, with its own label.
+    const all = [...split.train.texts, ...split.validation!.texts].sort();
+    assert.deepEqual(all, [...texts].sort());
+    const labelOf = (t: string) => (t.includes('free') || t.includes('money') ? 1 : 0);
+    split.train.texts.forEach((t, i) => assert.equal(split.train.labels[i], labelOf(t)));
+    const rows = await encodePrivateTexts(split, await trainTokenizer(texts, 200), 4);
+    assert.deepEqual(rows.train.featureNames, ['token_0', 'token_1', 'token_2', 'token_3']);
+    assert.equal(rows.train.inputs.length, 3 * 4);
+    assert.deepEqual(rows.train.labels, split.train.labels);
+    // With 200 ids every word of these texts is one token: a fourth position is padding.
+    for (let r = 0; r < 3; r++) assert.equal(rows.train.inputs[r * 4 + 3], 0);
+  });
+});
