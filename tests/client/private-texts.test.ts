@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -10,6 +10,9 @@ import {
   loadPrivateTexts,
 } from '../../client/data-sources/private-data.js';
 import { encodePrivateTexts, splitPrivateTexts } from '../../client/data-sources/private-texts.js';
+import { checkSite } from '../../client/site-check.js';
+import { siteConfigSchema } from '../../client/site-config.js';
+import { generateSiteKey } from '../../cli/keys.js';
 import { trainTokenizer } from '../../protocol/text/tokenizer.js';
 
 describe("a site's texts", () => {
@@ -57,5 +60,41 @@ describe("a site's texts", () => {
     assert.deepEqual(rows.train.labels, split.train.labels);
     // With 200 ids every word of these texts is one token: a fourth position is padding.
     for (let r = 0; r < 3; r++) assert.equal(rows.train.inputs[r * 4 + 3], 0);
+  });
+
+  it('are what fedistill site check summarises for a folder: rows, the split and the labels', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-site-check-'));
+    const { identity } = await generateSiteKey(dir, 'bank-9');
+    const texts = path.join(dir, 'mail');
+    for (const [label, count] of [
+      [0, 7],
+      [1, 3],
+    ] as const) {
+      await mkdir(path.join(texts, String(label)), { recursive: true });
+      for (let i = 0; i < count; i++) {
+        await writeFile(path.join(texts, String(label), `${i}.txt`), `mail ${label} number ${i}`);
+      }
+    }
+    const config = siteConfigSchema.parse({
+      coordinator: { url: 'http://127.0.0.1:1', publicKey: `${'A'.repeat(43)}=` },
+      identityFile: identity,
+      data: { kind: 'folder', path: texts },
+      validationFraction: 0.2,
+      cacheDir: path.join(dir, 'cache'),
+    });
+    const checked = await checkSite(config);
+    assert.ok(checked.ok, checked.ok ? '' : checked.error.message);
+    assert.equal(checked.value.site, 'bank-9');
+    assert.equal(checked.value.rows, 10);
+    assert.equal(checked.value.trainingRows, 8);
+    assert.equal(checked.value.validationRows, 2);
+    assert.deepEqual(checked.value.columns, ['text (files)']);
+    assert.deepEqual(
+      [...checked.value.labels],
+      [
+        [0, 7],
+        [1, 3],
+      ],
+    );
   });
 });

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as tfjs from '@tensorflow/tfjs';
 import { splitMail } from '../../cli/demo/mail-split.js';
 import { loadSpamAssassin, type MailCorpus } from '../../cli/demo/spam-assassin.js';
 import { prepareWorkspace, type DemoWorkspace } from '../../cli/demo/workspace.js';
@@ -15,7 +16,8 @@ import {
 import { startCoordinator, type CoordinatorHandle } from '../../coordinator/coordinator.js';
 import { runWorkspaceSites } from '../../harness/run-fixture.js';
 import { contentHash, loadSodium, toHex } from '../../protocol/index.js';
-import { trainTokenizer } from '../../protocol/text/tokenizer.js';
+import { TextTokenizer, trainTokenizer } from '../../protocol/text/tokenizer.js';
+import { loadExportedModel } from '../support/exported-model.js';
 
 const LENGTH = 64;
 const VOCABULARY = 2000;
@@ -55,6 +57,8 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
   let workspace: DemoWorkspace;
   let coordinator: CoordinatorHandle;
   let publicMail: Mail;
+  let heldOutMail: Mail;
+  let exportDir: string;
   /** Each site's private mail, to look for in what the sites sent. */
   const privateMail: Mail[] = [];
   const siteData = new Map<string, SiteConfig['data']>();
@@ -73,7 +77,8 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
     const files = path.join(dir, 'mail');
     await mkdir(files, { recursive: true });
     await writeFile(path.join(files, 'public.csv'), csv(publicMail));
-    await writeFile(path.join(files, 'held-out.jsonl'), jsonl(first(mail.heldOut, 400)));
+    heldOutMail = first(mail.heldOut, 400);
+    await writeFile(path.join(files, 'held-out.jsonl'), jsonl(heldOutMail));
     const [csvSite, jsonlSite, folderSite] = workspace.siteNames;
     privateMail.push(...[0, 1, 2].map((bank) => first(mail.sites[bank]!, 300)));
     await writeFile(path.join(files, 'bank-1.csv'), csv(privateMail[0]!));
@@ -107,6 +112,10 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
       run: {
         ...loaded.run!,
         studentText: { kind: 'bag', embedding: 16, hidden: [] },
+        compression: {
+          ...loaded.run!.compression,
+          pruning: { schedule: { kind: 'constant', sparsity: 0.5 }, structure: 'weights' },
+        },
         teacher: {
           source: 'model',
           hidden: [],
@@ -117,6 +126,7 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
         },
       },
     };
+    exportDir = config.exportDir!;
     coordinator = await startCoordinator(config, { logLevels: false });
     coordinator.events.on('siteMessage', (event) => fromSites.push(event.message));
   });
@@ -159,6 +169,27 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
       `student ${report.student_accuracy}, majority ${report.majority_class_rate}`,
     );
     assert.equal(report.student_params, 2000 * 16 + 16 * 2 + 2);
+    assert.ok(report.per_round.every((round) => round.sparsity >= 0.5));
+  });
+
+  it('exports a pruned int8 student that stock tf.loadLayersModel loads and runs on token ids', async () => {
+    const student = await loadExportedModel(path.join(exportDir, 'student'));
+    const embeddings = student.getLayer('embedding').getWeights()[0]!;
+    const values = await embeddings.data();
+    const zeros = values.filter((v) => v === 0).length / values.length;
+    assert.ok(zeros > 0.3, `${zeros} of the embeddings are zero`);
+    const tokenizer = TextTokenizer.fromBlob(
+      await trainTokenizer(publicMail.texts, VOCABULARY),
+      'test',
+    );
+    const rows = await tokenizer.encode(heldOutMail.texts, LENGTH);
+    const logits = student.predict(tfjs.tensor2d(rows, [heldOutMail.texts.length, LENGTH]));
+    const predicted = await tfjs.argMax(logits as tfjs.Tensor, -1).data();
+    const right = heldOutMail.labels.filter((label, i) => predicted[i] === label).length;
+    const accuracy = right / heldOutMail.labels.length;
+    const report = await coordinator.finished;
+    // The same int8 model the report measured, on the same rows, read back by stock tfjs.
+    assert.ok(Math.abs(accuracy - report.student_accuracy) < 0.01, `${accuracy}`);
   });
 
   it('sent no byte of any private text: only token-free updates and metrics left the banks', () => {

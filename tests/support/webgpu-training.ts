@@ -11,10 +11,11 @@ import {
 } from '../../protocol/index.js';
 
 /**
- * Run as a process of its own by the webgpu test: trains an MLP and a CNN on the webgpu and cpu
- * backends and prints one JSON line, `{"unavailable": reason}` or `{"worst": {mlp, cnn}}` (the
- * largest absolute weight difference). A process of its own, so that a driver that stops
- * answering (Dawn on a software Vulkan adapter) can be killed and the test can say so.
+ * Run as a process of its own by the webgpu test: trains an MLP, a CNN and the two text students
+ * on the webgpu and cpu backends and prints one JSON line, `{"unavailable": reason}` or
+ * `{"worst": {mlp, cnn, bag, encoder}}` (the largest absolute weight difference). A process of
+ * its own, so that a driver that stops answering (Dawn on a software Vulkan adapter) can be
+ * killed and the test can say so.
  */
 const MLP: StudentSpec = { kind: 'mlp', inputs: 6, hidden: [16], classes: 3 };
 const CNN: StudentSpec = {
@@ -25,15 +26,31 @@ const CNN: StudentSpec = {
   dense: [8],
   classes: 3,
 };
+/** The text students, on rows of 10 token ids from a vocabulary of 30. */
+const TEXT = { inputs: 10, vocabulary: 30, classes: 3 } as const;
+const BAG: StudentSpec = { kind: 'bag', ...TEXT, embedding: 8, hidden: [6] };
+const ENCODER: StudentSpec = {
+  kind: 'encoder',
+  ...TEXT,
+  dimension: 8,
+  heads: 2,
+  layers: 1,
+  feedForward: 12,
+};
 
 async function trainedWeights(backend: BackendChoice, spec: StudentSpec): Promise<Float32Array[]> {
   unwrap(await selectBackend(backend));
   const random = seededRandom(11);
   const rows = 48;
-  const x = tf.tensor2d(
-    Float32Array.from({ length: rows * spec.inputs }, () => random() * 2 - 1),
-    [rows, spec.inputs],
-  );
+  // Token ids for a text student, values in [-1, 1) for the others.
+  const value =
+    spec.kind === 'bag' || spec.kind === 'encoder'
+      ? () => Math.floor(random() * spec.vocabulary)
+      : () => random() * 2 - 1;
+  const x = tf.tensor2d(Float32Array.from({ length: rows * spec.inputs }, value), [
+    rows,
+    spec.inputs,
+  ]);
   const y = tf.cast(
     tf.oneHot(
       tf.tensor1d(
@@ -78,7 +95,7 @@ if (!probe.ok) {
   console.log(JSON.stringify({ unavailable: probe.error.message }));
 } else {
   const worst: Record<string, number> = {};
-  for (const spec of [MLP, CNN]) {
+  for (const spec of [MLP, CNN, BAG, ENCODER]) {
     const gpu = await trainedWeights('webgpu', spec);
     const reference = await trainedWeights('cpu', spec);
     worst[spec.kind] = Math.max(

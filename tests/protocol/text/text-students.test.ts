@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -9,6 +9,7 @@ import { InThreadTrainer } from '../../../client/in-thread-trainer.js';
 import { trainLocally, type LocalData } from '../../../client/local-trainer.js';
 import { weightMask } from '../../../coordinator/compression/magnitude-pruning.js';
 import { exportTfjsModel } from '../../../coordinator/compression/tfjs-export.js';
+import { loadExportedModel } from '../../support/exported-model.js';
 import {
   buildModel,
   parameterCount,
@@ -149,17 +150,7 @@ describe('text students', () => {
       const exported = unwrap(
         await exportTfjsModel(path.join(dir, format), ENCODER, pruned, format),
       );
-      const json = JSON.parse(await readFile(path.join(exported.dir, 'model.json'), 'utf8'));
-      const shards = await Promise.all(
-        json.weightsManifest[0].paths.map((p: string) => readFile(path.join(exported.dir, p))),
-      );
-      const loaded = await tfjs.loadLayersModel(
-        tfjs.io.fromMemory({
-          modelTopology: json.modelTopology,
-          weightSpecs: json.weightsManifest[0].weights,
-          weightData: new Uint8Array(Buffer.concat(shards)).buffer,
-        }),
-      );
+      const loaded = await loadExportedModel(exported.dir);
       const reference = buildModel(ENCODER, 0);
       reference.setWeights(pruned.map((w) => tf.tensor(w.values, [...w.shape])));
       const expected = (reference.predict(tfjs.tensor2d(ids)) as tf.Tensor).dataSync();
