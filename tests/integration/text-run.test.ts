@@ -112,6 +112,8 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
       run: {
         ...loaded.run!,
         studentText: { kind: 'bag', embedding: 16, hidden: [] },
+        // The student's pooled embedding regressed on the teacher's hidden layer (16 wide).
+        distillation: { mode: 'transfer-set', hiddenState: { studentLayer: 'pool', weight: 0.1 } },
         compression: {
           ...loaded.run!.compression,
           pruning: { schedule: { kind: 'constant', sparsity: 0.5 }, structure: 'weights' },
@@ -136,7 +138,7 @@ describe('a run over text: real mail at three banks, a tokenizer the coordinator
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('trains the text student from CSV, JSONL and a folder, every site on the same tokenizer', async (t) => {
+  it('trains the text student from CSV, JSONL and a folder, every site on the same tokenizer, distilling hidden states', async (t) => {
     const lines: string[] = [];
     const { sites, report } = await runWorkspaceSites(workspace, coordinator, {
       adjust: (config) => {
