@@ -1,7 +1,10 @@
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import { FedistillError, unwrap } from '../../protocol/index.js';
-import { readTextTable, type TextFormat } from '../../protocol/text/text-table.js';
+import {
+  readTextTable,
+  textFormatByExtension,
+  type TextFormat,
+} from '../../protocol/text/text-table.js';
 import { labelProgress } from './label-progress.js';
 import { DEFAULT_PROMPT, readPromptTemplate } from './label-prompt.js';
 import { labelTexts, type LabelSummary } from './label-texts.js';
@@ -55,9 +58,8 @@ async function inputFormat(input: string, given: TextFormat | undefined): Promis
     });
   }
   if (isFolder) return 'folder';
-  const extension = path.extname(input).toLowerCase();
-  if (extension === '.csv') return 'csv';
-  if (extension === '.jsonl' || extension === '.ndjson') return 'jsonl';
+  const byExtension = textFormatByExtension(input);
+  if (byExtension) return byExtension;
   throw invalid(
     `--input: cannot tell the format of ${input} from its extension (.csv, .jsonl, .ndjson, or a folder); give --format`,
   );

@@ -53,14 +53,14 @@ export interface LabelSummary {
 export async function labelTexts(job: LabelJob): Promise<LabelSummary> {
   const rows = job.texts.length;
   const resumed = unwrap(await resumeLabels(job.out, { rows, classes: job.classNames.length }));
-  const todo = [...job.texts.keys()].filter((id) => !resumed.done.has(id));
-  job.onStart?.(todo.length);
+  const pending = [...job.texts.keys()].filter((id) => !resumed.done.has(id));
+  job.onStart?.(pending.length);
   const failed: { id: number; reason: string }[] = [];
   let labelled = 0;
   let missingMass = 0;
   let cutTexts = 0;
   let stoppedBy: string | undefined;
-  const writer = todo.length > 0 ? unwrap(await LabelsWriter.open(job.out)) : undefined;
+  const writer = pending.length > 0 ? unwrap(await LabelsWriter.open(job.out)) : undefined;
 
   const labelRow = async (id: number): Promise<void> => {
     const text = job.texts[id]!;
@@ -87,7 +87,7 @@ export async function labelTexts(job: LabelJob): Promise<LabelSummary> {
   };
 
   // One iterator shared by every worker: each takes the next id when it is free.
-  const queue = todo.values();
+  const queue = pending.values();
   let finished = 0;
   const worker = async (): Promise<void> => {
     try {
@@ -103,7 +103,7 @@ export async function labelTexts(job: LabelJob): Promise<LabelSummary> {
       throw error;
     }
   };
-  const workers = Array.from({ length: Math.min(job.concurrency, todo.length) }, worker);
+  const workers = Array.from({ length: Math.min(job.concurrency, pending.length) }, worker);
   const settled = await Promise.allSettled(workers);
   writer?.close();
   const crashed = settled.find((result) => result.status === 'rejected');
@@ -115,7 +115,7 @@ export async function labelTexts(job: LabelJob): Promise<LabelSummary> {
     droppedTail: resumed.droppedTail,
     labelled,
     failed,
-    notLabelled: todo.length - labelled - failed.length,
+    notLabelled: pending.length - labelled - failed.length,
     ...(stoppedBy === undefined ? {} : { stoppedBy }),
     meanMissingMass: labelled > 0 ? missingMass / labelled : 0,
     cutTexts,

@@ -3,6 +3,7 @@ import {
   checkLabels,
   FedistillError,
   readTextTable,
+  textFormatByExtension,
   tokenFeatureNames,
   unwrap,
   type FeatureTable,
@@ -21,7 +22,7 @@ export async function textFormatOf(file: string): Promise<TextFormat> {
     () => false,
   );
   if (isFolder) return 'folder';
-  return /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
+  return textFormatByExtension(file) ?? 'csv';
 }
 
 export interface TextSplits {

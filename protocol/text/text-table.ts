@@ -173,6 +173,13 @@ export async function readTextFolder(dir: string, labelled: boolean): Promise<Re
   }
 }
 
+/** A text file's format by its extension (.csv; .jsonl or .ndjson), or undefined. */
+export function textFormatByExtension(file: string): 'csv' | 'jsonl' | undefined {
+  const extension = path.extname(file).toLowerCase();
+  if (extension === '.csv') return 'csv';
+  return extension === '.jsonl' || extension === '.ndjson' ? 'jsonl' : undefined;
+}
+
 /** Reads a CSV, JSONL file or folder of texts; the format comes from the source kind. */
 export async function readTextTable(
   format: TextFormat,
