@@ -186,11 +186,12 @@ function seriesFigures(key: string, seeds: readonly number[], reports: readonly 
 
 const program = new Command('evaluate')
   .description("the demo's scenarios over several seeds, with 95 % intervals")
-  .option('--scenario <names>', 'comma-separated', scenarioList, [
-    'hospitals',
-    'banks',
-    'digits',
-  ] as ScenarioName[])
+  .option(
+    '--scenario <names>',
+    'comma-separated',
+    scenarioList,
+    Object.keys(SCENARIOS) as ScenarioName[],
+  )
   .addOption(
     new Option('--mode <mode>', "how the teacher's knowledge reaches the sites")
       .choices(['transfer-set', 'class-logits'])

@@ -62,7 +62,12 @@ export async function trainBaselines({
       split,
       siteNames: workspace.siteNames,
       spec: unwrap(
-        studentSpecOf(run, { inputs: split.heldOut.features, classes: config.data.classes }),
+        studentSpecOf(run, {
+          inputs: split.heldOut.features,
+          classes: config.data.classes,
+          // Over text, the run's tokenizer: the split's is learned as the coordinator's is.
+          vocabulary: split.texts?.tokenizer.vocabulary,
+        }),
       ),
       normalizer: normalizerFor(config.data, split.publicSplit),
       rounds: run.rounds,

@@ -59,7 +59,7 @@ export interface Baselines {
   readonly wall_seconds: number;
 }
 
-export type ScenarioName = 'hospitals' | 'banks' | 'digits';
+export type ScenarioName = 'hospitals' | 'banks' | 'digits' | 'mail';
 
 /** The scenario as the demo ran it. */
 export interface ScenarioSummary {

@@ -19,7 +19,9 @@ import {
   type Normalizer,
   type StudentSpec,
 } from '../../protocol/index.js';
+import { TextTokenizer, trainTokenizer } from '../../protocol/text/tokenizer.js';
 import type { Baselines } from './demo-report.js';
+import { encodeTexts, type ScenarioSplit } from './scenario-split.js';
 import type { TeacherOrigin } from './scenarios.js';
 import type { DemoWorkspace } from './workspace.js';
 
@@ -64,6 +66,54 @@ export function outsideTeacherCacheKey({
 const normalized = (table: FeatureTable, normalizer: Normalizer): tf.Tensor2D =>
   tf.tensor2d(applyNormalizer(table.inputs, normalizer), [table.rows, table.features]);
 
+/** The outside teacher's model and the three tables it meets, as it reads them. */
+interface TeacherView {
+  readonly spec: StudentSpec;
+  readonly data: LabelledTable;
+  readonly transfer: FeatureTable;
+  readonly heldOut: LabelledTable;
+}
+
+/**
+ * What the outside teacher sees. Over images, the split's own tables. Over text, it reads every
+ * email with its own tokenizer, learned from its own mail: the run's tokenizer is the
+ * federation's, and the teacher owes it nothing (only its logits travel).
+ */
+async function teacherView(
+  origin: OutsideOrigin,
+  split: ScenarioSplit,
+  classes: number,
+): Promise<TeacherView> {
+  const { model } = origin;
+  const data = split.outside!;
+  if (model.kind === 'cnn') {
+    const spec = modelSpecOf(
+      { hidden: [], cnn: model.cnn },
+      { inputs: data.features, classes },
+      teacherAt,
+    );
+    return { spec: unwrap(spec), data, transfer: split.publicSplit, heldOut: split.heldOut };
+  }
+  const texts = split.texts;
+  if (!texts?.outside) throw new Error('a text teacher learns from texts: the split has none');
+  const { length, vocabulary } = model.reading;
+  const tokenizer = TextTokenizer.fromBlob(
+    await trainTokenizer(texts.outside.texts, vocabulary),
+    "the outside teacher's tokenizer",
+  );
+  const spec = modelSpecOf(
+    { hidden: [], text: model.text },
+    { inputs: length, classes, vocabulary: tokenizer.vocabulary },
+    teacherAt,
+  );
+  return {
+    spec: unwrap(spec),
+    data: await encodeTexts(tokenizer, texts.outside, length),
+    transfer: await encodeTexts(tokenizer, texts.publicSplit, length),
+    heldOut: await encodeTexts(tokenizer, texts.heldOut, length),
+  };
+}
+
 /**
  * Plays the party outside the federation that holds a teacher: trains it (or loads it from the
  * cache) on its own rows, and hands the coordinator its logits on the transfer set, in the
@@ -87,11 +137,8 @@ export async function prepareOutsideTeacher({
   if (origin.kind !== 'outside' || !split.outside || !teacherLogitsFile) {
     throw new Error(`the ${scenario.name} scenario has no outside teacher`);
   }
-  const data = split.outside;
   const classes = scenario.classNames.length;
-  const spec = unwrap(
-    modelSpecOf({ hidden: [], cnn: origin.cnn }, { inputs: data.features, classes }, teacherAt),
-  );
+  const { spec, data, transfer: transferRows, heldOut } = await teacherView(origin, split, classes);
   const normalizer = normalizerFor({ normalize: scenario.normalize }, data);
   unwrap(await selectBackend('auto'));
   const dir = path.join(cacheDir, outsideTeacherCacheKey({ spec, origin, seed, data }));
@@ -108,9 +155,9 @@ export async function prepareOutsideTeacher({
       log(`  outside teacher not cached: ${error.message}`),
     );
   }
-  const evaluator = new HeldOutEvaluator(split.heldOut, normalizer, classes);
+  const evaluator = new HeldOutEvaluator(heldOut, normalizer, classes);
   try {
-    const transfer = normalized(split.publicSplit, normalizer);
+    const transfer = normalized(transferRows, normalizer);
     const logitsTensor = model.predict(transfer) as tf.Tensor2D;
     const logits = (await logitsTensor.data()) as Float32Array;
     tf.dispose([transfer, logitsTensor]);

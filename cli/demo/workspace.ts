@@ -1,11 +1,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { formatLabelledCsv, formatUnlabelledCsv } from '../../protocol/index.js';
+import {
+  formatLabelledCsv,
+  formatTextJsonl,
+  formatUnlabelledCsv,
+  type LabelledTable,
+} from '../../protocol/index.js';
 import type { PruningConfigInput } from '../../coordinator/compression/pruning-config.js';
 import type { DpConfigInput } from '../../coordinator/privacy/privacy-config.js';
 import type { CoordinatorConfigInput } from '../../coordinator/config/coordinator-config.js';
 import type { SiteConfigInput } from '../../client/site-config.js';
 import { generateKeySet, type KeySet } from '../keys.js';
+import type { LabelledTexts } from '../../client/data-sources/private-texts.js';
 import { splitScenario, type ScenarioSplit } from './scenario-split.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 
@@ -47,7 +53,16 @@ const OUTSIDE_TEACHER_LOGITS = path.join('imports', 'outside-teacher.bin');
 /** Every JSON file the demo writes: indented for people to read, ending in a newline. */
 export const formatJson = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
 
-/** A site's config: the coordinator it pins, its own key, its private rows beside the config. */
+/** A site's private data beside its config: rows as CSV, or texts as JSONL. */
+const PRIVATE_ROWS = { kind: 'csv', path: 'private.csv', label: 'label' } as const;
+const PRIVATE_TEXTS = {
+  kind: 'jsonl',
+  path: 'private.jsonl',
+  label: 'label',
+  text: 'text',
+} as const;
+
+/** A site's config: the coordinator it pins, its own key, its private data beside the config. */
 export function siteConfigFor(site: {
   readonly url: string;
   /** Standby coordinator processes, tried in turn after `url`. */
@@ -56,6 +71,8 @@ export function siteConfigFor(site: {
   readonly identityFile: string;
   /** The federation's allow-list as the site pins it. */
   readonly allowListFile: string;
+  /** Its private data; rows in private.csv unless said. */
+  readonly data?: SiteConfigInput['data'];
 }): SiteConfigInput {
   return {
     coordinator: {
@@ -65,7 +82,7 @@ export function siteConfigFor(site: {
     },
     identityFile: site.identityFile,
     federation: { allowListFile: site.allowListFile },
-    data: { kind: 'csv', path: 'private.csv', label: 'label' },
+    data: site.data ?? PRIVATE_ROWS,
     cacheDir: 'cache',
     backend: 'auto',
   };
@@ -85,11 +102,23 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
   // An outside teacher's transfer set reaches the coordinator without labels: only the teacher
   // labels it.
   const outside = scenario.teacher.kind === 'outside';
+  const { texts } = split;
+  // Over text every party holds its texts, never the token rows: the tokenizer is the run's.
+  const extension = texts ? 'jsonl' : 'csv';
+  const publicFile = `public.${extension}`;
+  const heldOutFile = `held-out.${extension}`;
+  const formatPart = (rows: LabelledTable, part?: LabelledTexts, labelled = true): string => {
+    if (!part) return labelled ? formatLabelledCsv(rows) : formatUnlabelledCsv(rows);
+    return formatTextJsonl(part.texts, labelled ? part.labels : undefined);
+  };
   await writeFile(
-    path.join(coordinatorDir, 'public.csv'),
-    outside ? formatUnlabelledCsv(split.publicSplit) : formatLabelledCsv(split.publicSplit),
+    path.join(coordinatorDir, publicFile),
+    formatPart(split.publicSplit, texts?.publicSplit, !outside),
   );
-  await writeFile(path.join(coordinatorDir, 'held-out.csv'), formatLabelledCsv(split.heldOut));
+  await writeFile(
+    path.join(coordinatorDir, heldOutFile),
+    formatPart(split.heldOut, texts?.heldOut),
+  );
   const reportFile = path.join(dir, 'report.json');
   const config: CoordinatorConfigInput = {
     listen: { host: '127.0.0.1', port: 0 },
@@ -98,10 +127,11 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
     data: {
       name: scenario.dataName,
       classes: scenario.classNames.length,
-      publicSplit: 'public.csv',
+      publicSplit: publicFile,
       publicLabels: !outside,
-      heldOut: 'held-out.csv',
+      heldOut: heldOutFile,
       normalize: scenario.normalize,
+      ...(scenario.text ? { text: { column: 'text', ...scenario.text } } : {}),
     },
     run: {
       ...scenario.run,
@@ -130,7 +160,8 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
   for (const [i, name] of siteNames.entries()) {
     const siteDir = path.join(dir, 'sites', name);
     await mkdir(siteDir, { recursive: true });
-    await writeFile(path.join(siteDir, 'private.csv'), formatLabelledCsv(split.sites[i]!));
+    const data = texts ? PRIVATE_TEXTS : PRIVATE_ROWS;
+    await writeFile(path.join(siteDir, data.path), formatPart(split.sites[i]!, texts?.sites[i]));
   }
   return {
     dir,
@@ -159,6 +190,7 @@ export async function writeSiteConfig(
     coordinatorPublicKey: workspace.keys.coordinatorPublicKey,
     identityFile: workspace.keys.siteIdentities[site]!,
     allowListFile: workspace.keys.allowList,
+    ...(workspace.split.texts ? { data: PRIVATE_TEXTS } : {}),
   });
   const file = siteConfigFile(workspace, site);
   await writeFile(file, formatJson(config));

@@ -97,6 +97,13 @@ export function parseTextCsv(content: string, columns: TextColumns): Result<Text
   return ok(table(into, columns));
 }
 
+/** Texts as JSONL, `{"text": ...}` a line, with `"label"` where labels are given. */
+export function formatTextJsonl(texts: readonly string[], labels?: ArrayLike<number>): string {
+  return texts
+    .map((text, i) => JSON.stringify(labels ? { text, label: labels[i] } : { text }) + '\n')
+    .join('');
+}
+
 /** One JSON object per line; blank lines are skipped. */
 export function parseTextJsonl(content: string, columns: TextColumns): Result<TextTable> {
   const into = { texts: [] as string[], labels: [] as number[] };
