@@ -26,6 +26,8 @@ const MODELS: Record<string, (r: DemoReport) => number | null> = {
   fedavg_public_labels: (r) => r.baselines.fedavg_public_labels?.accuracy ?? null,
   centralized: (r) => r.baselines.centralized.accuracy,
   centralized_public_labels: (r) => r.baselines.centralized_public_labels?.accuracy ?? null,
+  fedavg_teacher_rows: (r) => r.baselines.fedavg_teacher_rows?.accuracy ?? null,
+  centralized_teacher_rows: (r) => r.baselines.centralized_teacher_rows?.accuracy ?? null,
   local_only_mean: (r) => r.baselines.local_only.mean,
   local_only_best: (r) => r.baselines.local_only.best,
   teacher: (r) => r.baselines.teacher.accuracy,

@@ -7,7 +7,7 @@ import {
 import type { RunReport } from '../../coordinator/runs/run-report.js';
 import { studentSpecOf } from '../../coordinator/runs/run-spec.js';
 import { selectBackend, unwrap } from '../../protocol/index.js';
-import { computeBaselines } from './baselines.js';
+import { baselineReplays, computeBaselines } from './baselines.js';
 import type { Baselines } from './demo-report.js';
 import { progress } from './progress.js';
 import type { DemoWorkspace } from './workspace.js';
@@ -50,7 +50,9 @@ export async function trainBaselines({
   );
   // The sites' own choice (auto), so the baselines train as fast as the sites did.
   unwrap(await selectBackend(site.backend));
-  const replays = config.data.publicLabels ? 2 : 1;
+  // An outside teacher's rows, in the student's reading (the split encodes them as the run does).
+  const teacherRows = split.outside;
+  const replays = baselineReplays({ publicLabels: config.data.publicLabels, teacherRows });
   const bar = progress({
     label: 'baselines',
     total: workspace.siteNames.length + replays * (run.rounds + 1),
@@ -79,6 +81,7 @@ export async function trainBaselines({
       validationFraction: site.validationFraction,
       validationSeed: site.seed,
       publicLabels: config.data.publicLabels,
+      teacherRows,
       teacher,
       progress: (step, done) => bar.update(done, `    ${step}`),
     });

@@ -41,6 +41,8 @@ export interface BaselinePlan {
    * them there is nothing for the "with the public labels" baselines to use: they are null.
    */
   readonly publicLabels: boolean;
+  /** An outside teacher's own labelled rows, as the student reads them; absent otherwise. */
+  readonly teacherRows?: LabelledTable | undefined;
   readonly teacher: Baselines['teacher'];
   /** Told which baseline is being trained, and how far it is. */
   readonly progress?: (step: string, done: number, total: number) => void;
@@ -87,6 +89,10 @@ function concatTables(tables: readonly LabelledTable[]): LabelledTable {
   return { featureNames, rows, features, inputs, labels };
 }
 
+/** How many FedAvg replays (and pooled trainings) the baselines make. */
+export const baselineReplays = (plan: Pick<BaselinePlan, 'publicLabels' | 'teacherRows'>): number =>
+  1 + (plan.publicLabels ? 1 : 0) + (plan.teacherRows ? 1 : 0);
+
 /**
  * The baselines of the demo's report, trained here with the sites' own local trainer (Adam,
  * the run's batch size, learning rate and label smoothing, alpha 0) on the rows each site trains
@@ -96,7 +102,8 @@ function concatTables(tables: readonly LabelledTable[]): LabelledTable {
  *   round, the example-weighted mean of the sites' models (FedAvg, server step 1);
  * - centralized: every site's rows pooled, rounds x localEpochs epochs;
  * - FedAvg and centralized again with the public split's labelled rows (what the teacher learned
- *   from) as one more participant, or pooled with the rest; null when the split is unlabelled.
+ *   from) as one more participant, or pooled with the rest; null when the split is unlabelled;
+ * - with an outside teacher, FedAvg and centralized with the rows it learned from, likewise.
  * None of them is pruned or quantized; the federated student is, which can only narrow its lead.
  */
 export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
@@ -126,8 +133,8 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
       model.dispose();
     }
   };
-  // Local only per site, one or two FedAvg replays, one or two pooled trainings.
-  const replays = plan.publicLabels ? 2 : 1;
+  // Local only per site, one to three FedAvg replays, as many pooled trainings.
+  const replays = baselineReplays(plan);
   const total = plan.siteNames.length + replays * (plan.rounds + 1);
   let done = 0;
   const step = (what: string): void => plan.progress?.(what, done++, total);
@@ -204,6 +211,13 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
     const centralizedPublic = plan.publicLabels
       ? await trainPooled(withPublic, 'centralized with the public labels')
       : null;
+    const withTeacherRows = plan.teacherRows ? [...trainRows, plan.teacherRows] : null;
+    const fedavgTeacherRows = withTeacherRows
+      ? await replayFedAvg(withTeacherRows, "FedAvg with the teacher's rows")
+      : null;
+    const centralizedTeacherRows = withTeacherRows
+      ? await trainPooled(withTeacherRows, "centralized with the teacher's rows")
+      : null;
     plan.progress?.('done', total, total);
 
     return {
@@ -220,6 +234,8 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
       fedavg_public_labels: fedavgPublic,
       centralized,
       centralized_public_labels: centralizedPublic,
+      fedavg_teacher_rows: fedavgTeacherRows,
+      centralized_teacher_rows: centralizedTeacherRows,
       teacher: plan.teacher,
       method:
         `trained by the demo in one process with the sites' local trainer (Adam, batch ${plan.batchSize}, ` +
@@ -229,6 +245,9 @@ export async function computeBaselines(plan: BaselinePlan): Promise<Baselines> {
         (plan.publicLabels
           ? `"with the public labels": the labelled public split the teacher learned from, as one more FedAvg participant or pooled; `
           : `"with the public labels": none (null), as the public split is unlabelled here (the teacher learned outside the federation, and only its logits label the transfer set), so no baseline has public labels to use; `) +
+        (plan.teacherRows
+          ? `"with the teacher's rows": the ${plan.teacherRows.rows} labelled rows the outside teacher learned from, as one more FedAvg participant or pooled: a reference for what sharing them would give, not a baseline of the distillation gain; `
+          : '') +
         `none pruned or quantized`,
       wall_seconds: (performance.now() - started) / 1000,
     };

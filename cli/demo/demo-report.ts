@@ -43,6 +43,17 @@ export interface Baselines {
    */
   readonly centralized_public_labels: HeldOutFigures | null;
   /**
+   * With an outside teacher, the rows it learned from: FedAvg with them as one more participant,
+   * and pooled with every site's. What the federation would reach had the teacher's owner shared
+   * its labelled rows rather than its logits, which the premise rules out: references, not
+   * baselines the distillation gain is taken against. null where the teacher learned from the
+   * public split (the public-labels baselines above see its rows). Absent from reports written
+   * before they were added.
+   */
+  readonly fedavg_teacher_rows?:
+    (HeldOutFigures & { readonly per_round: readonly number[] }) | null;
+  readonly centralized_teacher_rows?: HeldOutFigures | null;
+  /**
    * The teacher on the held-out split: as the run measured it (trained on the public split), or
    * as the demo measured its outside teacher, whose logits alone the run imported.
    */

@@ -110,6 +110,7 @@ export const CHART_SCRIPT = `(() => {
   const replays = [
     ['FedAvg, no teacher', b.fedavg_no_teacher, '#d97706'],
     ['FedAvg, public labels', b.fedavg_public_labels, '#dc2626'],
+    ["FedAvg, teacher's rows", b.fedavg_teacher_rows, '#db2777'],
   ].flatMap(([label, figures, stroke]) => (figures ? [[label, figures.per_round, stroke]] : []));
   const last = Math.max(0, ...student.keys(), ...replays.map(([, perRound]) => perRound.length));
   const rounds = Array.from({ length: last }, (_, i) => i + 1);
@@ -124,6 +125,7 @@ export const CHART_SCRIPT = `(() => {
   const references = [
     ['centralized', b.centralized, '#16a34a'],
     ['centralized, public labels', b.centralized_public_labels, '#0d9488'],
+    ["centralized, teacher's rows", b.centralized_teacher_rows, '#0891b2'],
     ['local-only mean', { accuracy: b.local_only.mean }, '#64748b'],
     ['teacher', b.teacher, '#7c3aed'],
   ].flatMap(([label, figures, stroke]) => (figures ? [[label, figures.accuracy, stroke]] : []));

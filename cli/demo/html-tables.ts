@@ -157,6 +157,8 @@ export function baselinesTable(report: DemoReport): string {
       ...optional('FedAvg with the public labels', b.fedavg_public_labels),
       row('centralized (all rows pooled)', b.centralized.accuracy, b.centralized.auc),
       ...optional('centralized, public labels too', b.centralized_public_labels),
+      ...optional("FedAvg with the teacher's rows", b.fedavg_teacher_rows ?? null),
+      ...optional("centralized, teacher's rows too", b.centralized_teacher_rows ?? null),
       row('teacher', b.teacher.accuracy, b.teacher.auc),
       row('distilled student', report.student_accuracy, report.compression.auc?.student_fp32),
     ],

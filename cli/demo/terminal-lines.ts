@@ -110,7 +110,7 @@ function teacherFiguresLine(report: DemoReport, outside: OutsideTeacher | undefi
 }
 
 export const BASELINES_LINE =
-  '  baselines on the same split and seed: local only, FedAvg and centralized, without and (where the public split has labels) with the public labels';
+  "  baselines on the same split and seed: local only, FedAvg and centralized, without and with the labelled rows the teacher learned from (the public split's, or an outside teacher's own)";
 
 const latency = (figures: LatencyFigures | null): string =>
   figures

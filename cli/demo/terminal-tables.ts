@@ -81,10 +81,12 @@ export function comparisonTable(report: DemoReport): string {
         b.teacher.auc,
         String(b.teacher.params ?? '-'),
       ),
+      ...optional("centralized, teacher's rows too", b.centralized_teacher_rows ?? null),
       ...optional('centralized, public labels too', b.centralized_public_labels),
       row('centralized (pooled rows)', b.centralized.accuracy, b.centralized.auc, student),
       row('distilled student, fp32', c.accuracy.student_fp32, c.auc?.student_fp32, student),
       row('distilled student, int8 export', c.accuracy.student_int8, c.auc?.student_int8, student),
+      ...optional("FedAvg with the teacher's rows", b.fedavg_teacher_rows ?? null),
       ...optional('FedAvg with the public labels', b.fedavg_public_labels),
       row(
         'FedAvg without the teacher',

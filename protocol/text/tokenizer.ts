@@ -93,12 +93,12 @@ export function capVocabulary(trained: BpeJson, vocabulary: number): BpeJson {
   const kept = Object.entries(trained.model.vocab)
     .filter(([, id]) => id < vocabulary - SPECIALS.length)
     .sort((a, b) => a[1] - b[1]);
-  const vocab: Record<string, number> = {};
+  // No prototype: a token such as `constructor` must not count as kept when it was cut.
+  const vocab = Object.create(null) as Record<string, number>;
   SPECIALS.forEach((token, id) => (vocab[token] = id));
   for (const [token, id] of kept) vocab[token] = id + SPECIALS.length;
-  const merges = trained.model.merges.filter(
-    ([a, b]) => a in vocab && b in vocab && `${a}${b}` in vocab,
-  );
+  const has = (token: string): boolean => Object.hasOwn(vocab, token);
+  const merges = trained.model.merges.filter(([a, b]) => has(a) && has(b) && has(`${a}${b}`));
   return {
     ...trained,
     added_tokens: SPECIALS.map((content, id) => ({

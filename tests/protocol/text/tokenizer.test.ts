@@ -56,6 +56,34 @@ describe('the text tokenizer', () => {
     });
   });
 
+  it('cuts a merge whose result is cut, even when the result names a property of every object', () => {
+    // Seed 2's public mail: "constructo" + "r" survived the cap and "constructor" did not, but
+    // `"constructor" in {}` is true, so the merge stayed and the tokenizer would not load.
+    const trained = {
+      added_tokens: [],
+      model: {
+        type: 'BPE',
+        unk_token: null,
+        vocab: { constructo: 0, r: 1, tostrin: 2, g: 3, constructor: 4, tostring: 5 },
+        merges: [
+          ['constructo', 'r'],
+          ['tostrin', 'g'],
+        ] as Array<[string, string]>,
+      },
+    };
+    const capped = capVocabulary(trained, 6);
+    assert.deepEqual(capped.model.merges, []);
+    assert.deepEqual(Object.entries(capped.model.vocab), [
+      ['[PAD]', 0],
+      ['[UNK]', 1],
+      ['constructo', 2],
+      ['r', 3],
+      ['tostrin', 4],
+      ['g', 5],
+    ]);
+    assert.deepEqual(capVocabulary(trained, 8).model.merges, trained.model.merges);
+  });
+
   it('refuses to cap a model that is not byte-pair', () => {
     assert.throws(
       () =>
