@@ -33,6 +33,17 @@ const MODELS: Record<string, (r: DemoReport) => number | null> = {
   teacher: (r) => r.baselines.teacher.accuracy,
 };
 
+/** The same models' held-out AUC, for binary tasks; null where a report has none. */
+const AUCS: Record<string, (r: DemoReport) => number | null> = {
+  student_int8: (r) => r.compression.auc?.student_int8 ?? null,
+  fedavg_no_teacher: (r) => r.baselines.fedavg_no_teacher.auc ?? null,
+  fedavg_public_labels: (r) => r.baselines.fedavg_public_labels?.auc ?? null,
+  centralized: (r) => r.baselines.centralized.auc ?? null,
+  fedavg_teacher_rows: (r) => r.baselines.fedavg_teacher_rows?.auc ?? null,
+  local_only_best: (r) => r.baselines.local_only.auc?.best ?? null,
+  teacher: (r) => r.baselines.teacher.auc ?? null,
+};
+
 type DistillationMode = NonNullable<NonNullable<RunSpecInput['distillation']>['mode']>;
 
 function scenarioList(value: string): ScenarioName[] {
@@ -145,6 +156,9 @@ function seriesFigures(key: string, seeds: readonly number[], reports: readonly 
   const figures: Figures = { [`${key}.seeds`]: seeds.join(' ') };
   for (const [model, accuracy] of Object.entries(MODELS)) {
     summarize(figures, `${key}.${model}`, reports.map(accuracy), 4);
+  }
+  for (const [model, auc] of Object.entries(AUCS)) {
+    summarize(figures, `${key}.auc.${model}`, reports.map(auc), 4);
   }
   const points = reports.map((r) => r.distillation_gain.points);
   summarize(figures, `${key}.gain_points`, points, 2);

@@ -162,7 +162,7 @@ describe('the demo HTML report of a scenario whose public split is unlabelled', 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('draws no series for the baselines that had no public labels, and logs no error', async () => {
+  it("draws no series for the baselines that had no public labels, one for the teacher's rows, and logs no error", async () => {
     const file = path.join(dir, 'report.html');
     await writeFile(file, await renderHtmlReport(unlabelledReportFixture()));
     const page = await browser.newPage();
@@ -182,7 +182,9 @@ describe('the demo HTML report of a scenario whose public split is unlabelled', 
         'round',
         'distilled student',
         'FedAvg, no teacher',
+        "FedAvg, teacher's rows",
         'centralized',
+        "centralized, teacher's rows",
         'local-only mean',
         'teacher',
       ],

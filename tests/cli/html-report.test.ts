@@ -98,9 +98,16 @@ describe('the demo HTML report', () => {
     assert.doesNotMatch(html, /<td>centralized, public labels too<\/td>/);
     assert.match(html, /<td>FedAvg without teacher<\/td><td class="num">92\.30%<\/td>/);
     assert.match(html, /<td>centralized \(all rows pooled\)<\/td><td class="num">95\.60%<\/td>/);
+    // The outside teacher's own rows, as references.
+    assert.match(html, /<td>FedAvg with the teacher&#39;s rows<\/td><td class="num">94\.80%<\/td>/);
+    assert.match(
+      html,
+      /<td>centralized, teacher&#39;s rows too<\/td><td class="num">96\.80%<\/td>/,
+    );
     // The labelled fixture has both rows: the difference is the null baselines.
     const labelled = await renderHtmlReport(demoReportFixture());
     assert.match(labelled, /<td>FedAvg with the public labels<\/td>/);
     assert.match(labelled, /<td>centralized, public labels too<\/td>/);
+    assert.doesNotMatch(labelled, /<td>[^<]*teacher&#39;s rows/);
   });
 });

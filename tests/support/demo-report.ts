@@ -157,7 +157,7 @@ export function demoReportFixture(
 /**
  * The fixture as a scenario with an outside teacher makes it: the run imported the teacher's
  * logits on an unlabelled transfer set, so there is no agreement figure and no baseline with
- * public labels; the demo measured the teacher itself.
+ * public labels, but two with the teacher's own rows; the demo measured the teacher itself.
  */
 export function unlabelledReportFixture(): DemoReport {
   const labelled = demoReportFixture();
@@ -184,6 +184,12 @@ export function unlabelledReportFixture(): DemoReport {
       ...labelled.baselines,
       fedavg_public_labels: null,
       centralized_public_labels: null,
+      fedavg_teacher_rows: {
+        accuracy: 0.948,
+        auc: 0.986,
+        per_round: [0.861, 0.905, 0.926, 0.94, 0.948],
+      },
+      centralized_teacher_rows: { accuracy: 0.968, auc: 0.994 },
     },
   };
 }
