@@ -137,6 +137,9 @@ describe('fedistill demo --scenario digits (MNIST, 10 sites, Dirichlet 0.1, CNN 
     assert.equal(b.fedavg_public_labels, null);
     assert.equal(b.centralized_public_labels, null);
     assert.match(b.method, /the public split is unlabelled here/);
+    // The teacher's own 4,000 images are references, not baselines of the gain.
+    assert.ok(b.fedavg_teacher_rows && b.centralized_teacher_rows);
+    assert.match(b.method, /the 4000 labelled rows the outside teacher learned from/);
     const gain = report.distillation_gain;
     const strongest = Math.max(b.fedavg_no_teacher.accuracy, b.local_only.best);
     assert.equal(gain.baseline_accuracy, strongest);
@@ -144,7 +147,8 @@ describe('fedistill demo --scenario digits (MNIST, 10 sites, Dirichlet 0.1, CNN 
     assert.ok(Math.abs(gain.points - 100 * (report.student_accuracy - strongest)) < 1e-9);
     t.diagnostic(
       `distilled ${report.student_accuracy.toFixed(4)}, teacher ${b.teacher.accuracy.toFixed(4)}, ` +
-        `${gain.against} ${strongest.toFixed(4)}: ${gain.points.toFixed(1)} points`,
+        `${gain.against} ${strongest.toFixed(4)}: ${gain.points.toFixed(1)} points; ` +
+        `FedAvg with the teacher's rows ${b.fedavg_teacher_rows.accuracy.toFixed(4)}`,
     );
     // The labels are skewed: a site alone knows only a few digits.
     assert.ok(b.local_only.mean < 0.6, `local mean ${b.local_only.mean}`);
@@ -228,11 +232,22 @@ describe('fedistill demo --scenario mail (SpamAssassin at 5 banks, text students
     const b = report.baselines;
     assert.equal(b.fedavg_public_labels, null);
     assert.equal(b.centralized_public_labels, null);
+    // The outside teacher's 1,769 emails, as the student reads them: references beside the gain.
+    const fedavgTeacherRows = b.fedavg_teacher_rows;
+    const centralizedTeacherRows = b.centralized_teacher_rows;
+    assert.ok(
+      fedavgTeacherRows && centralizedTeacherRows,
+      "the teacher's rows baselines are missing",
+    );
+    assert.equal(fedavgTeacherRows.per_round.length, 10);
+    assert.match(b.method, /the 1769 labelled rows the outside teacher learned from/);
     for (const auc of [
       report.compression.auc?.student_int8,
       b.local_only.auc?.mean,
       b.fedavg_no_teacher.auc,
       b.centralized.auc,
+      fedavgTeacherRows.auc,
+      centralizedTeacherRows.auc,
       b.teacher.auc,
     ])
       assert.ok(auc !== undefined && auc > 0.9 && auc <= 1, String(auc));

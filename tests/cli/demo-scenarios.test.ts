@@ -9,13 +9,16 @@ import {
   normalizerFor,
 } from '../../coordinator/config/coordinator-config.js';
 import { studentSpecOf } from '../../coordinator/runs/run-spec.js';
-import { parameterCount, unwrap, type LabelledTable } from '../../protocol/index.js';
+import { parameterCount, readTextTable, unwrap, type LabelledTable } from '../../protocol/index.js';
 import { outsideTeacherCacheKey } from '../../cli/demo/outside-teacher.js';
 import { DIGITS_STUDENT, DIGITS_TEACHER, SCENARIOS } from '../../cli/demo/scenarios.js';
 import { summarizeScenario } from '../../cli/demo/report-assembly.js';
-import { splitScenario } from '../../cli/demo/scenario-split.js';
+import { describeSplit, splitScenario } from '../../cli/demo/scenario-split.js';
 import { openingLines, siteLine } from '../../cli/demo/terminal-lines.js';
-import { prepareWorkspace } from '../../cli/demo/workspace.js';
+import { prepareWorkspace, writeSiteConfig } from '../../cli/demo/workspace.js';
+import type { LabelledTexts } from '../../client/data-sources/private-texts.js';
+import { loadSiteConfig } from '../../client/site-config.js';
+import { trainTokenizer } from '../../protocol/text/tokenizer.js';
 
 /** The premises the scenarios state, as the brief words them. */
 const OUTSIDE_PREMISE =
@@ -224,6 +227,85 @@ describe("the demo's scenarios", () => {
       assert.equal(labelled.data.publicLabels, true);
       assert.equal(labelled.run!.teacher.source, 'model');
       assert.equal(hospitals.teacherLogitsFile, undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('mail: every part is texts and the token rows of the tokenizer learned from the public texts', async () => {
+    await assert.rejects(
+      splitScenario({ scenario: SCENARIOS.mail, sites: 3, seed: 42 }),
+      /5 sites, not 3/,
+    );
+    const split = await splitScenario({ scenario: SCENARIOS.mail, sites: 5, seed: 42 });
+    const texts = split.texts;
+    assert.ok(texts?.outside && split.outside, 'the mail split carries texts and the outside mail');
+    // Every part's token rows are its texts, in order, through the run's tokenizer.
+    const parts: [LabelledTable, LabelledTexts][] = [
+      [split.publicSplit, texts.publicSplit],
+      [split.heldOut, texts.heldOut],
+      [split.outside, texts.outside],
+      ...split.sites.map((rows, i): [LabelledTable, LabelledTexts] => [rows, texts.sites[i]!]),
+    ];
+    assert.equal(
+      parts.reduce((n, [rows]) => n + rows.rows, 0),
+      5_897,
+    );
+    for (const [rows, part] of parts) {
+      assert.equal(rows.features, 128);
+      assert.equal(rows.rows, part.texts.length);
+      assert.deepEqual(rows.labels, part.labels);
+      assert.deepEqual(
+        rows.inputs.subarray(0, 128),
+        await texts.tokenizer.encode([part.texts[0]!], 128),
+      );
+    }
+    // The coordinator learns the same tokenizer from the same texts: the same bytes.
+    assert.deepEqual(texts.tokenizer.blob, await trainTokenizer(texts.publicSplit.texts, 4000));
+    assert.equal(texts.tokenizer.vocabulary, 4000);
+    assert.equal(
+      describeSplit({ scenario: SCENARIOS.mail, sites: 5 }),
+      'stratified by class: 30% to the outside teacher, 15% held out and 15% public (unlabelled) at the coordinator; 40% across 5 banks: retail 40% (33% spam), online 25% (43% spam), regional 15% (22% spam), business 12% (18% spam), private 8% (5% spam)',
+    );
+  });
+
+  it("mail's workspace: texts as JSON lines at every party, and the run's tokenizer settings", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fedistill-mail-workspace-'));
+    try {
+      const workspace = await prepareWorkspace(dir, {
+        scenario: SCENARIOS.mail,
+        sites: 5,
+        rounds: 1,
+        seed: 42,
+        cacheDir: path.join(dir, 'cache'),
+      });
+      const config = await loadCoordinatorConfig(workspace.coordinatorConfigFile);
+      assert.deepEqual(config.data.text, { column: 'text', length: 128, vocabulary: 4000 });
+      assert.equal(config.data.publicLabels, false);
+      const publicTexts = unwrap(
+        await readTextTable('jsonl', config.data.publicSplit, {
+          text: 'text',
+          label: null,
+          source: 'public',
+        }),
+      );
+      assert.deepEqual(publicTexts.texts, workspace.split.texts!.publicSplit.texts);
+      const site = await loadSiteConfig(await writeSiteConfig(workspace, 'site-5', 'http://x'));
+      assert.deepEqual(site.data, {
+        kind: 'jsonl',
+        path: path.join(dir, 'sites', 'site-5', 'private.jsonl'),
+        label: 'label',
+        text: 'text',
+      });
+      const mine = unwrap(
+        await readTextTable('jsonl', (site.data as { path: string }).path, {
+          text: 'text',
+          label: 'label',
+          source: 'site-5',
+        }),
+      );
+      assert.deepEqual(mine.texts, workspace.split.texts!.sites[4]!.texts);
+      assert.deepEqual(mine.labels, workspace.split.texts!.sites[4]!.labels);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -264,6 +264,9 @@ describe('fedistill demo with its defaults (separate processes on loopback)', ()
     const fedavgPublic = b.fedavg_public_labels;
     const centralizedPublic = b.centralized_public_labels;
     assert.ok(fedavgPublic && centralizedPublic, 'the labelled baselines are missing');
+    // The teacher's rows are the public split's: no outside rows to add.
+    assert.equal(b.fedavg_teacher_rows, null);
+    assert.equal(b.centralized_teacher_rows, null);
     assert.deepEqual(
       scenario.sites.map((s) => s.name),
       SITES,
