@@ -21,7 +21,8 @@ import {
 } from '../../protocol/index.js';
 import { TextTokenizer, trainTokenizer } from '../../protocol/text/tokenizer.js';
 import type { Baselines } from './demo-report.js';
-import { encodeTexts, type ScenarioSplit } from './scenario-split.js';
+import { encodeTexts } from '../../client/data-sources/private-texts.js';
+import type { ScenarioSplit } from './scenario-split.js';
 import type { TeacherOrigin } from './scenarios.js';
 import type { DemoWorkspace } from './workspace.js';
 

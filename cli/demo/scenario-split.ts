@@ -1,6 +1,6 @@
 import { loadMnistDigits } from '../../client/data-sources/mnist.js';
-import type { LabelledTexts } from '../../client/data-sources/private-texts.js';
-import { tokenFeatureNames, type LabelledTable } from '../../protocol/index.js';
+import { encodeTexts, type LabelledTexts } from '../../client/data-sources/private-texts.js';
+import type { LabelledTable } from '../../protocol/index.js';
 import { TextTokenizer, trainTokenizer } from '../../protocol/text/tokenizer.js';
 import { EDUCATION_BRANCHES, readCreditDefault, splitByEducation } from './credit-default.js';
 import { readBreastCancer, splitForDemo, type DemoSplit } from './demo-data.js';
@@ -84,21 +84,6 @@ export async function splitScenario(request: SplitRequest): Promise<ScenarioSpli
   return teacher.kind === 'outside' && !split.outside
     ? { ...split, outside: readOutsideData(teacher.dataset) }
     : split;
-}
-
-/** Texts as token rows of `reading.length` ids. */
-export async function encodeTexts(
-  tokenizer: TextTokenizer,
-  texts: LabelledTexts,
-  length: number,
-): Promise<LabelledTable> {
-  return {
-    featureNames: tokenFeatureNames(length),
-    rows: texts.labels.length,
-    features: length,
-    inputs: await tokenizer.encode(texts.texts, length),
-    labels: texts.labels,
-  };
 }
 
 /**

@@ -31,6 +31,21 @@ export function splitPrivateTexts(
 export const isTextSplit = (split: PrivateSplit | PrivateTextSplit): split is PrivateTextSplit =>
   'texts' in split.train;
 
+/** Labelled texts as rows of their first `length` token ids. */
+export async function encodeTexts(
+  tokenizer: TextTokenizer,
+  texts: LabelledTexts,
+  length: number,
+): Promise<LabelledTable> {
+  return {
+    featureNames: tokenFeatureNames(length),
+    rows: texts.labels.length,
+    features: length,
+    inputs: await tokenizer.encode(texts.texts, length),
+    labels: texts.labels,
+  };
+}
+
 /**
  * The split as token-id rows, with the run's tokenizer (the blob the coordinator offered, its hash
  * already checked against the welcome's manifest): what the student trains on.
@@ -41,14 +56,7 @@ export async function encodePrivateTexts(
   length: number,
 ): Promise<PrivateSplit> {
   const tokenizer = TextTokenizer.fromBlob(tokenizerBlob, "the run's tokenizer");
-  const featureNames = tokenFeatureNames(length);
-  const encode = async (texts: LabelledTexts): Promise<LabelledTable> => ({
-    featureNames,
-    rows: texts.labels.length,
-    features: length,
-    inputs: await tokenizer.encode(texts.texts, length),
-    labels: texts.labels,
-  });
+  const encode = (texts: LabelledTexts) => encodeTexts(tokenizer, texts, length);
   return {
     train: await encode(split.train),
     validation: split.validation && (await encode(split.validation)),
