@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { encodeTexts } from '../../client/data-sources/private-texts.js';
 import { normalizerFor } from '../../coordinator/config/coordinator-config.js';
 import { measureLatency } from '../../coordinator/compression/inference-latency.js';
 import { HeldOutEvaluator } from '../../coordinator/evaluation/held-out-evaluator.js';
@@ -21,7 +22,6 @@ import {
 } from '../../protocol/index.js';
 import { TextTokenizer, trainTokenizer } from '../../protocol/text/tokenizer.js';
 import type { Baselines } from './demo-report.js';
-import { encodeTexts } from '../../client/data-sources/private-texts.js';
 import type { ScenarioSplit } from './scenario-split.js';
 import type { TeacherOrigin } from './scenarios.js';
 import type { DemoWorkspace } from './workspace.js';

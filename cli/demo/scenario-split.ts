@@ -109,20 +109,18 @@ async function splitMailScenario(
     'the mail tokenizer',
   );
   const encode = (part: LabelledTexts) => encodeTexts(tokenizer, part, reading.length);
-  const siteTexts = mail.sites.map(texts);
+  const [heldOut, outside, siteTexts] = [
+    texts(mail.heldOut),
+    texts(mail.outside),
+    mail.sites.map(texts),
+  ];
   return {
     publicSplit: await encode(publicSplit),
-    heldOut: await encode(texts(mail.heldOut)),
+    heldOut: await encode(heldOut),
     sites: await Promise.all(siteTexts.map(encode)),
-    outside: await encode(texts(mail.outside)),
+    outside: await encode(outside),
     labels: MAIL_BANKS.map((bank) => bank.description),
-    texts: {
-      publicSplit,
-      heldOut: texts(mail.heldOut),
-      sites: siteTexts,
-      outside: texts(mail.outside),
-      tokenizer,
-    },
+    texts: { publicSplit, heldOut, sites: siteTexts, outside, tokenizer },
   };
 }
 
