@@ -165,10 +165,8 @@ export function finalLines({
       `; ${(100 * c.sparsity).toFixed(0)}% of kernel weights pruned)`,
     `  student weights       int8 ${int8.weights_bytes} B (gzip ${int8.weights_gzip_bytes}), fp32 ${fp32.weights_bytes} B (gzip ${fp32.weights_gzip_bytes})`,
     `  inference / example   student ${latency(c.latency_ms_per_example.student)}`,
-    // An outside teacher is not at the coordinator: the demo timed it where it trained it.
-    c.latency_ms_per_example.teacher
-      ? `                        teacher ${latency(c.latency_ms_per_example.teacher)}`
-      : `                        teacher ${latency(report.baselines.teacher.latency_ms_per_example)}${outside ? ' (timed by the demo, which plays the outside party)' : ''}`,
+    // The run's own timing of a model teacher, or the demo's of an outside one (baseline-run.ts).
+    `                        teacher ${latency(report.baselines.teacher.latency_ms_per_example)}${outside ? ' (timed by the demo, which plays the outside party)' : ''}`,
     `  exported              ${c.files.int8} (int8), ${c.files.fp32} (fp32)`,
     `  bytes up / down       ${report.bytes_up} / ${report.bytes_down}`,
     `  backends              coordinator ${report.backend}; ${Object.entries(report.site_backends)

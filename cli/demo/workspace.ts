@@ -62,6 +62,8 @@ const PRIVATE_TEXTS = {
   text: 'text',
 } as const;
 
+const privateData = (split: ScenarioSplit) => (split.texts ? PRIVATE_TEXTS : PRIVATE_ROWS);
+
 /** A site's config: the coordinator it pins, its own key, its private data beside the config. */
 export function siteConfigFor(site: {
   readonly url: string;
@@ -160,8 +162,10 @@ export async function prepareWorkspace(dir: string, plan: WorkspacePlan): Promis
   for (const [i, name] of siteNames.entries()) {
     const siteDir = path.join(dir, 'sites', name);
     await mkdir(siteDir, { recursive: true });
-    const data = texts ? PRIVATE_TEXTS : PRIVATE_ROWS;
-    await writeFile(path.join(siteDir, data.path), formatPart(split.sites[i]!, texts?.sites[i]));
+    await writeFile(
+      path.join(siteDir, privateData(split).path),
+      formatPart(split.sites[i]!, texts?.sites[i]),
+    );
   }
   return {
     dir,
@@ -190,7 +194,7 @@ export async function writeSiteConfig(
     coordinatorPublicKey: workspace.keys.coordinatorPublicKey,
     identityFile: workspace.keys.siteIdentities[site]!,
     allowListFile: workspace.keys.allowList,
-    ...(workspace.split.texts ? { data: PRIVATE_TEXTS } : {}),
+    data: privateData(workspace.split),
   });
   const file = siteConfigFile(workspace, site);
   await writeFile(file, formatJson(config));
